@@ -1,0 +1,75 @@
+# G60 financing matchmaking platform — operator targets. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+INFRA  := bash deploy/local/infra.sh
+
+.PHONY: help install run demo test test-unit test-integration test-e2e lint fmt \
+        infra-up infra-down infra-status infra-logs up down run-projects run-funding run-matching \
+        bench-match allocate clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "python3 (3.11) is required" >&2; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing the platform into $(VENV) ..."
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP) ## create .venv and install the platform with its dev tools
+
+run: $(STAMP) ## run the whole platform in one process (embedded: in-process bus, SQLite) on :8000
+	$(PY) -m allinone run
+
+demo: $(STAMP) ## walk one deal end to end against the embedded platform
+	$(PY) -m allinone demo
+
+test: $(STAMP) infra-up ## unit + integration + e2e tests (starts Kafka and FerretDB if needed)
+	$(PY) -m pytest
+
+test-unit: $(STAMP) ## unit tests only (no servers)
+	$(PY) -m pytest -m "not integration and not e2e"
+
+test-integration: $(STAMP) infra-up ## integration tests against the real Kafka and FerretDB
+	$(PY) -m pytest -m integration
+
+test-e2e: $(STAMP) infra-up ## end-to-end tests over HTTP and Kafka
+	$(PY) -m pytest -m e2e
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+fmt: $(STAMP) ## format and autofix with ruff
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+infra-up: $(STAMP) ## fetch/build once, start Kafka (KRaft) and FerretDB, wait until both answer
+	$(INFRA) up
+
+infra-down: ## stop Kafka and FerretDB and free their ports
+	$(INFRA) down
+
+infra-status: ## is each of Kafka and FerretDB running and answering?
+	$(INFRA) status
+
+infra-logs: ## tail the Kafka and FerretDB logs
+	$(INFRA) logs
+
+bench-match: $(STAMP) ## matching-engine benchmark with ratios to baselines run in the same command
+	$(PY) bench/bench_match.py
+
+allocate: $(STAMP) ## offline allocation: make allocate IN=instance.json OUT=result.json
+	@test -n "$(IN)" || { echo "usage: make allocate IN=instance.json OUT=result.json" >&2; exit 2; }
+	$(PY) -m matching.entrypoints.cli allocate "$(IN)" $(if $(OUT),--out "$(OUT)")
+
+clean: ## remove the venv, caches and local data (not the infra cache)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .data
