@@ -1,0 +1,170 @@
+"""The event bus port, the delivery policy every adapter shares (retries, dead letters), and the
+in-process adapter used by the embedded all-in-one mode and by unit tests."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from pydantic import ValidationError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from g60_chassis.envelope import Envelope
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Envelope], Awaitable[None]]
+
+
+class PermanentError(Exception):
+    """The event can never be processed (bad data): dead-letter it without further attempts."""
+
+
+class EventBus(Protocol):
+    async def publish(self, topic: str, envelope: Envelope) -> None: ...
+    def subscribe(self, topic: str, group: str, handler: Handler) -> None: ...
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def ping(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    max_attempts: int = 3
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 5.0
+    dlq_suffix: str = ".dlq"
+
+
+@dataclass
+class DeadLetter:
+    topic: str
+    key: str
+    value: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class Position:
+    """Where a record came from, for the dead-letter headers."""
+
+    topic: str
+    partition: int = 0
+    offset: int = -1
+
+
+async def deliver(
+    handler: Handler,
+    envelope: Envelope | None,
+    raw: tuple[bytes, dict[str, str], str],
+    position: Position,
+    policy: DeliveryPolicy,
+    dead_letter: Callable[[DeadLetter], Awaitable[None]],
+    parse_error: Exception | None = None,
+) -> bool:
+    """Run `handler` with retries; after the last failed attempt, or at once for a permanent
+    error, hand the original record to `dead_letter`. Returns True when the handler succeeded.
+    The caller commits the offset after this returns, whichever way it went."""
+    attempts = 0
+    error: BaseException | None = parse_error
+    if envelope is not None:
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(policy.max_attempts),
+                wait=wait_exponential(
+                    multiplier=policy.backoff_initial_s, max=policy.backoff_max_s
+                ),
+                retry=retry_if_not_exception_type((PermanentError, ValidationError)),
+                reraise=True,
+            ):
+                with attempt:
+                    attempts += 1
+                    await handler(envelope)
+            return True
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            error = exc
+    value, headers, key = raw
+    log.warning(
+        "dead-lettering %s[%s]@%s after %d attempt(s): %r",
+        position.topic,
+        position.partition,
+        position.offset,
+        max(attempts, 1),
+        error,
+    )
+    await dead_letter(
+        DeadLetter(
+            topic=position.topic + policy.dlq_suffix,
+            key=key,
+            value=value,
+            headers={
+                **headers,
+                "dlq_original_topic": position.topic,
+                "dlq_original_partition": str(position.partition),
+                "dlq_original_offset": str(position.offset),
+                "dlq_error": repr(error)[:1000],
+                "dlq_attempts": str(max(attempts, 1)),
+            },
+        )
+    )
+    return False
+
+
+@dataclass
+class MemoryBus:
+    """In-process bus. `publish` returns only after every subscribed group has processed the
+    event (or dead-lettered it), so an outbox relay that marks events sent after `publish` loses
+    nothing if the process dies: unsent events are published again on restart."""
+
+    policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    _subs: dict[str, list[tuple[str, Handler]]] = field(default_factory=lambda: defaultdict(list))
+    _offsets: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    log: list[tuple[str, Envelope]] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    keep_log: bool = False
+
+    def subscribe(self, topic: str, group: str, handler: Handler) -> None:
+        self._subs[topic].append((group, handler))
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def ping(self) -> bool:
+        return True
+
+    async def publish(self, topic: str, envelope: Envelope) -> None:
+        offset = self._offsets[topic]
+        self._offsets[topic] += 1
+        if self.keep_log:
+            self.log.append((topic, envelope))
+        raw = (envelope.kafka_value(), envelope.kafka_headers(), envelope.subject)
+        for group, handler in list(self._subs.get(topic, ())):
+            # one group handles one event at a time, like one Kafka partition per consumer
+            lock = self._locks.setdefault(f"{topic}/{group}", asyncio.Lock())
+            async with lock:
+                await deliver(
+                    handler,
+                    envelope,
+                    raw,
+                    Position(topic, 0, offset),
+                    self.policy,
+                    self._dead_letter,
+                )
+
+    async def _dead_letter(self, letter: DeadLetter) -> None:
+        self.dead_letters.append(letter)

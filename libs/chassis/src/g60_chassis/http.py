@@ -1,0 +1,107 @@
+"""The HTTP chassis: an app factory that every service (and the all-in-one process) uses, with
+problem details, a request size limit, liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from g60_chassis.auth import KeyStore
+from g60_chassis.problems import install_problem_handlers, problem_response
+
+Check = Callable[[], Awaitable[bool]]
+
+REQUESTS = Counter("g60_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("g60_http_request_seconds", "HTTP request latency", ["method", "route"])
+
+
+class BodyLimit(BaseHTTPMiddleware):
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        super().__init__(app)
+        self.max_bytes = max_bytes
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            return problem_response(
+                request,
+                413,
+                "Payload too large",
+                f"request bodies are limited to {self.max_bytes} bytes",
+                "too-large",
+            )
+        if length is None and request.method in ("POST", "PUT", "PATCH"):
+            body = await request.body()  # chunked upload: measure what arrived
+            if len(body) > self.max_bytes:
+                return problem_response(
+                    request,
+                    413,
+                    "Payload too large",
+                    f"request bodies are limited to {self.max_bytes} bytes",
+                    "too-large",
+                )
+        route = request.scope.get("route")
+        with LATENCY.labels(request.method, getattr(route, "path", "?")).time():
+            response = await call_next(request)
+        route = request.scope.get("route")
+        REQUESTS.labels(request.method, getattr(route, "path", "?"), response.status_code).inc()
+        return response
+
+
+def create_app(
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    keys: KeyStore,
+    checks: dict[str, Check],
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+    max_body_bytes: int = 1_000_000,
+    extra_docs: dict[str, Callable[[], dict[str, Any]]] | None = None,
+) -> FastAPI:
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.state.keys = keys
+    install_problem_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], summary="Readiness: broker and store reachable")
+    async def readyz(request: Request) -> Response:
+        results = {name: await check() for name, check in checks.items()}
+        if all(results.values()):
+            return _json({"status": "ready", "checks": results}, 200)
+        return problem_response(request, 503, "Not ready", None, "not-ready", checks=results)
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=True)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for path, build in (extra_docs or {}).items():
+        _add_doc(app, path, build)
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def _add_doc(app: FastAPI, path: str, build: Callable[[], dict[str, Any]]) -> None:
+    @app.get(path, tags=["docs"], summary=f"{path.strip('/')} document")
+    async def _doc() -> dict[str, Any]:
+        return build()
+
+
+def _json(body: dict[str, Any], status: int) -> Response:
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse(body, status_code=status)
+
+
+async def _noop() -> AsyncIterator[None]:
+    yield

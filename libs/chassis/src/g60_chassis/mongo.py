@@ -1,0 +1,81 @@
+"""DocumentStore on MongoDB (or any MongoDB-wire server such as FerretDB) via PyMongo's
+AsyncMongoClient. Only single-document operations: no replica set is needed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pymongo import ASCENDING, AsyncMongoClient
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from g60_chassis.store import Doc, DuplicateKey, VersionConflict
+
+
+class MongoDocumentStore:
+    def __init__(self, url: str, database: str, *, timeout_ms: int = 5000) -> None:
+        self._client: AsyncMongoClient[Doc] = AsyncMongoClient(
+            url, serverSelectionTimeoutMS=timeout_ms, tz_aware=True
+        )
+        self._db = self._client[database]
+
+    async def get(self, collection: str, id: str) -> Doc | None:
+        return await self._db[collection].find_one({"_id": id})
+
+    async def insert(self, collection: str, doc: Doc, events: list[Doc] | None = None) -> None:
+        try:
+            await self._db[collection].insert_one({**doc, "version": 1, "outbox": events or []})
+        except DuplicateKeyError as exc:
+            raise DuplicateKey(doc["_id"]) from exc
+
+    async def update(
+        self, collection: str, doc: Doc, expected_version: int, events: list[Doc] | None = None
+    ) -> int:
+        state = {k: v for k, v in doc.items() if k not in ("_id", "version", "outbox")}
+        change: dict[str, Any] = {"$set": {**state, "version": expected_version + 1}}
+        if events:
+            change["$push"] = {"outbox": {"$each": events}}
+        result = await self._db[collection].update_one(
+            {"_id": doc["_id"], "version": expected_version}, change
+        )
+        if result.matched_count != 1:
+            raise VersionConflict(doc["_id"])
+        return expected_version + 1
+
+    async def find(
+        self,
+        collection: str,
+        where: Mapping[str, Any] | None = None,
+        *,
+        after_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Doc]:
+        query: dict[str, Any] = dict(where or {})
+        if after_id is not None:
+            query["_id"] = {"$gt": after_id}
+        cursor = self._db[collection].find(query).sort("_id", ASCENDING).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def pending(self, collection: str, limit: int = 100) -> list[Doc]:
+        cursor = (
+            self._db[collection]
+            .find({"outbox.0": {"$exists": True}})
+            .sort("_id", ASCENDING)
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
+
+    async def mark_sent(self, collection: str, id: str, event_ids: list[str]) -> None:
+        await self._db[collection].update_one(
+            {"_id": id}, {"$pull": {"outbox": {"id": {"$in": event_ids}}}}
+        )
+
+    async def ping(self) -> bool:
+        try:
+            await self._client.admin.command("ping")
+        except PyMongoError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self._client.close()

@@ -1,0 +1,61 @@
+"""Settings shared by every service, from the environment (prefix `G60_`), with strict checks:
+outside development a weak bootstrap key is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PORTS = {"projects": 8001, "funding": 8002, "matching": 8003, "allinone": 8000}
+
+
+class PlatformSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="G60_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    # embedded default: in-process bus + SQLite; `kafka` + `mongo` for the distributed shape
+    bus: Literal["memory", "kafka"] = "memory"
+    store: Literal["sqlite", "mongo", "memory"] = "sqlite"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    mongo_url: str = "mongodb://127.0.0.1:27017"
+    mongo_db_prefix: str = "g60"
+    data_dir: Path = Path(".data")
+    host: str = "127.0.0.1"
+    port: int | None = None
+
+    topic_projects: str = "g60.projects"
+    topic_funding: str = "g60.funding"
+    topic_matches: str = "g60.matches"
+    consumer_group_prefix: str = "g60"
+    max_attempts: int = 3
+    outbox_interval_s: float = 1.0
+    max_body_bytes: int = 1_000_000
+    # Accepted as an operator key, e.g. for a first login; never a default outside development.
+    bootstrap_operator_key: str | None = None
+    match_top_k: int = 10
+
+    @model_validator(mode="after")
+    def _strict_outside_development(self) -> PlatformSettings:
+        key = self.bootstrap_operator_key
+        if self.environment == "production" and key is not None and len(key) < 32:
+            raise ValueError(
+                "G60_BOOTSTRAP_OPERATOR_KEY must be at least 32 characters in production"
+            )
+        if self.environment == "production" and self.store == "memory":
+            raise ValueError("G60_STORE=memory loses data; not allowed in production")
+        return self
+
+    def port_for(self, service: str) -> int:
+        return self.port or DEFAULT_PORTS[service]
+
+    def sqlite_path(self, service: str) -> Path:
+        return self.data_dir / f"{service}.sqlite"
+
+    def mongo_database(self, service: str) -> str:
+        return f"{self.mongo_db_prefix}_{service}"
+
+    def group(self, service: str) -> str:
+        return f"{self.consumer_group_prefix}-{service}"

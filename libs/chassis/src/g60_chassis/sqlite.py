@@ -1,0 +1,170 @@
+"""DocumentStore on one SQLite file per service, for the embedded all-in-one mode. Documents are
+JSON text; one asyncio lock serialises writes so each is one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from g60_chassis.store import Doc, DuplicateKey, VersionConflict
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _table(name: str) -> str:
+    if not _NAME.match(name):
+        raise ValueError(f"bad collection name {name!r}")
+    return f'"{name}"'
+
+
+class SqliteDocumentStore:
+    def __init__(self, path: str | Path) -> None:
+        self._path = str(path)
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._tables: set[str] = set()
+
+    async def _conn(self, collection: str) -> aiosqlite.Connection:
+        if self._db is None:
+            if self._path != ":memory:":
+                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = await aiosqlite.connect(self._path)
+            await self._db.execute("PRAGMA journal_mode=WAL")
+            await self._db.execute("PRAGMA synchronous=NORMAL")
+        if collection not in self._tables:
+            t = _table(collection)
+            await self._db.execute(
+                f"CREATE TABLE IF NOT EXISTS {t} (id TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+                " doc TEXT NOT NULL, outbox TEXT NOT NULL, pending INTEGER NOT NULL)"
+            )
+            await self._db.execute(
+                f'CREATE INDEX IF NOT EXISTS "{collection}_pending" ON {t} (pending)'
+            )
+            await self._db.commit()
+            self._tables.add(collection)
+        return self._db
+
+    @staticmethod
+    def _row(row: Any) -> Doc:
+        doc: Doc = json.loads(row[2])
+        doc["_id"], doc["version"], doc["outbox"] = row[0], row[1], json.loads(row[3])
+        return doc
+
+    @staticmethod
+    def _state(doc: Doc) -> str:
+        state = {k: v for k, v in doc.items() if k not in ("_id", "version", "outbox")}
+        return json.dumps(state, ensure_ascii=False, default=str)
+
+    async def get(self, collection: str, id: str) -> Doc | None:
+        db = await self._conn(collection)
+        async with db.execute(
+            f"SELECT id, version, doc, outbox FROM {_table(collection)} WHERE id = ?", (id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return self._row(row) if row else None
+
+    async def insert(self, collection: str, doc: Doc, events: list[Doc] | None = None) -> None:
+        db = await self._conn(collection)
+        async with self._lock:
+            try:
+                await db.execute(
+                    f"INSERT INTO {_table(collection)} VALUES (?, 1, ?, ?, ?)",
+                    (doc["_id"], self._state(doc), json.dumps(events or []), int(bool(events))),
+                )
+                await db.commit()
+            except aiosqlite.IntegrityError as exc:
+                await db.rollback()
+                raise DuplicateKey(doc["_id"]) from exc
+
+    async def update(
+        self, collection: str, doc: Doc, expected_version: int, events: list[Doc] | None = None
+    ) -> int:
+        db = await self._conn(collection)
+        t = _table(collection)
+        async with self._lock:
+            async with db.execute(
+                f"SELECT version, outbox FROM {t} WHERE id = ?", (doc["_id"],)
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None or row[0] != expected_version:
+                raise VersionConflict(doc["_id"])
+            outbox = json.loads(row[1]) + (events or [])
+            await db.execute(
+                f"UPDATE {t} SET version = ?, doc = ?, outbox = ?, pending = ? WHERE id = ?",
+                (
+                    expected_version + 1,
+                    self._state(doc),
+                    json.dumps(outbox),
+                    int(bool(outbox)),
+                    doc["_id"],
+                ),
+            )
+            await db.commit()
+        return expected_version + 1
+
+    async def find(
+        self,
+        collection: str,
+        where: Mapping[str, Any] | None = None,
+        *,
+        after_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Doc]:
+        db = await self._conn(collection)
+        clauses, params = [], []
+        for key, value in (where or {}).items():
+            if not _NAME.match(key):
+                raise ValueError(f"bad field name {key!r}")
+            if value is None:
+                clauses.append(f"json_extract(doc, '$.{key}') IS NULL")
+            else:
+                clauses.append(f"json_extract(doc, '$.{key}') = ?")
+                params.append(int(value) if isinstance(value, bool) else value)
+        if after_id is not None:
+            clauses.append("id > ?")
+            params.append(after_id)
+        sql = f"SELECT id, version, doc, outbox FROM {_table(collection)}"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY id LIMIT ?"
+        async with db.execute(sql, (*params, limit)) as cur:
+            return [self._row(r) for r in await cur.fetchall()]
+
+    async def pending(self, collection: str, limit: int = 100) -> list[Doc]:
+        db = await self._conn(collection)
+        async with db.execute(
+            f"SELECT id, version, doc, outbox FROM {_table(collection)} WHERE pending = 1"
+            " ORDER BY id LIMIT ?",
+            (limit,),
+        ) as cur:
+            return [self._row(r) for r in await cur.fetchall()]
+
+    async def mark_sent(self, collection: str, id: str, event_ids: list[str]) -> None:
+        db = await self._conn(collection)
+        t = _table(collection)
+        async with self._lock:
+            async with db.execute(f"SELECT outbox FROM {t} WHERE id = ?", (id,)) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                return
+            sent = set(event_ids)
+            outbox = [e for e in json.loads(row[0]) if e["id"] not in sent]
+            await db.execute(
+                f"UPDATE {t} SET outbox = ?, pending = ? WHERE id = ?",
+                (json.dumps(outbox), int(bool(outbox)), id),
+            )
+            await db.commit()
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None

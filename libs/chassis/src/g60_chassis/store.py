@@ -1,0 +1,123 @@
+"""The document store port. Each aggregate is one document: its state, a `version` for
+optimistic concurrency, and an `outbox` of events not yet published. Saving state and its events
+is one single-document write, which is atomic on every backend (FerretDB has no multi-document
+transactions), so an event is never lost nor published for a state that was not stored."""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+Doc = dict[str, Any]
+
+
+class StoreError(Exception):
+    pass
+
+
+class DuplicateKey(StoreError):
+    """A document with this id already exists."""
+
+
+class VersionConflict(StoreError):
+    """The document changed since it was read (or is gone)."""
+
+
+class DocumentStore(Protocol):
+    async def get(self, collection: str, id: str) -> Doc | None: ...
+
+    async def insert(self, collection: str, doc: Doc, events: list[Doc] = ...) -> None:
+        """Insert a new document (version 1) with `events` as its outbox. DuplicateKey if the
+        id exists."""
+
+    async def update(
+        self, collection: str, doc: Doc, expected_version: int, events: list[Doc] = ...
+    ) -> int:
+        """Replace the state of `doc["_id"]` if its version is still `expected_version`, append
+        `events` to its outbox, and return the new version. VersionConflict otherwise."""
+
+    async def find(
+        self,
+        collection: str,
+        where: Mapping[str, Any] | None = None,
+        *,
+        after_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Doc]:
+        """Documents whose top-level fields equal `where`, in id order, after `after_id`."""
+
+    async def pending(self, collection: str, limit: int = 100) -> list[Doc]:
+        """Documents whose outbox is not empty (the outbox relay's work)."""
+
+    async def mark_sent(self, collection: str, id: str, event_ids: list[str]) -> None:
+        """Remove these events from the document's outbox; leaves `version` alone."""
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryDocumentStore:
+    """A dict-backed store with the same semantics; the fake for unit tests."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, dict[str, Doc]] = defaultdict(dict)
+
+    async def get(self, collection: str, id: str) -> Doc | None:
+        doc = self._data[collection].get(id)
+        return copy.deepcopy(doc) if doc is not None else None
+
+    async def insert(self, collection: str, doc: Doc, events: list[Doc] | None = None) -> None:
+        if doc["_id"] in self._data[collection]:
+            raise DuplicateKey(doc["_id"])
+        stored = {**copy.deepcopy(doc), "version": 1, "outbox": copy.deepcopy(events or [])}
+        self._data[collection][doc["_id"]] = stored
+
+    async def update(
+        self, collection: str, doc: Doc, expected_version: int, events: list[Doc] | None = None
+    ) -> int:
+        current = self._data[collection].get(doc["_id"])
+        if current is None or current["version"] != expected_version:
+            raise VersionConflict(doc["_id"])
+        state = {k: v for k, v in copy.deepcopy(doc).items() if k not in ("version", "outbox")}
+        new = {**state, "version": expected_version + 1}
+        new["outbox"] = current["outbox"] + copy.deepcopy(events or [])
+        self._data[collection][doc["_id"]] = new
+        return expected_version + 1
+
+    async def find(
+        self,
+        collection: str,
+        where: Mapping[str, Any] | None = None,
+        *,
+        after_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Doc]:
+        out = []
+        for id in sorted(self._data[collection]):
+            if after_id is not None and id <= after_id:
+                continue
+            doc = self._data[collection][id]
+            if all(doc.get(k) == v for k, v in (where or {}).items()):
+                out.append(copy.deepcopy(doc))
+                if len(out) >= limit:
+                    break
+        return out
+
+    async def pending(self, collection: str, limit: int = 100) -> list[Doc]:
+        docs = [d for _, d in sorted(self._data[collection].items()) if d.get("outbox")]
+        return copy.deepcopy(docs[:limit])
+
+    async def mark_sent(self, collection: str, id: str, event_ids: list[str]) -> None:
+        doc = self._data[collection].get(id)
+        if doc is not None:
+            sent = set(event_ids)
+            doc["outbox"] = [e for e in doc["outbox"] if e["id"] not in sent]
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None
