@@ -17,7 +17,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from g60_contracts.enums import Role
 
-from g60_chassis.problems import ProblemError
+from g60_chassis.errors import Forbidden, Unauthorized
 from g60_chassis.store import DocumentStore
 
 KEYS = "api_keys"
@@ -85,13 +85,11 @@ async def authenticate(
     request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     if creds is None or not creds.credentials:
-        raise ProblemError(
-            401, "Unauthorized", "send Authorization: Bearer <api key>", "unauthorized"
-        )
+        raise Unauthorized("send Authorization: Bearer <api key>")
     keys: KeyStore = request.app.state.keys
     principal = await keys.authenticate(creds.credentials)
     if principal is None:
-        raise ProblemError(401, "Unauthorized", "unknown or revoked api key", "unauthorized")
+        raise Unauthorized("unknown or revoked api key")
     return principal
 
 
@@ -101,4 +99,4 @@ CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 def require(principal: Principal, *roles: Role) -> None:
     if principal.role not in roles:
         allowed = ", ".join(r.value for r in roles)
-        raise ProblemError(403, "Forbidden", f"this needs one of the roles: {allowed}", "forbidden")
+        raise Forbidden(f"this needs one of the roles: {allowed}")

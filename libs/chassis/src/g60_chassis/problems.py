@@ -1,6 +1,6 @@
-"""RFC 9457 problem details for every error a service returns: one exception type for the use
-cases to raise, and handlers that turn it, validation errors and anything unexpected into
-application/problem+json (never a stack trace)."""
+"""RFC 9457 problem details for every error a service returns: handlers that turn the use cases'
+errors (`errors.py`), validation errors and anything unexpected into application/problem+json
+(never a stack trace)."""
 
 from __future__ import annotations
 
@@ -12,40 +12,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from g60_chassis.errors import AppError
+
 log = logging.getLogger(__name__)
 PROBLEM_BASE = "https://g60.example/problems/"
 MEDIA_TYPE = "application/problem+json"
-
-
-class ProblemError(Exception):
-    def __init__(
-        self,
-        status: int,
-        title: str,
-        detail: str | None = None,
-        kind: str | None = None,
-        **extra: Any,
-    ) -> None:
-        super().__init__(detail or title)
-        self.status, self.title, self.detail, self.kind, self.extra = (
-            status,
-            title,
-            detail,
-            kind,
-            extra,
-        )
-
-
-def not_found(what: str, id: str) -> ProblemError:
-    return ProblemError(404, "Not found", f"no {what} {id!r}", "not-found")
-
-
-def forbidden(detail: str) -> ProblemError:
-    return ProblemError(403, "Forbidden", detail, "forbidden")
-
-
-def conflict(detail: str, **extra: Any) -> ProblemError:
-    return ProblemError(409, "Conflict", detail, "conflict", **extra)
 
 
 def problem_response(
@@ -69,9 +40,10 @@ def problem_response(
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ProblemError)
-    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
-        return problem_response(request, exc.status, exc.title, exc.detail, exc.kind, **exc.extra)
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+        extra = {k: v for k, v in exc.extra.items() if v is not None}
+        return problem_response(request, exc.status, exc.title, exc.detail, exc.kind, **extra)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,0 +1,117 @@
+"""A typed repository of one kind of aggregate over the DocumentStore port: the model is a
+pydantic model with `id` and `version`; saving it appends its outgoing events to the same
+document (the outbox) in the same write, then wakes the relay."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from g60_chassis.envelope import Envelope
+from g60_chassis.errors import Conflict, Unprocessable
+from g60_chassis.outbox import outbox_entry
+from g60_chassis.store import DocumentStore, DuplicateKey, VersionConflict
+
+
+class Versioned(Protocol):
+    id: str
+    version: int
+
+
+M = TypeVar("M", bound=BaseModel)
+Outgoing = list[tuple[str, Envelope]]  # (topic, event)
+
+
+def encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> str | None:
+    if not cursor:
+        return None
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Unprocessable("not a cursor this API returned", field="cursor") from exc
+
+
+class Aggregates(Generic[M]):
+    def __init__(
+        self,
+        store: DocumentStore,
+        collection: str,
+        model: type[M],
+        notify: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store, self.collection, self.model, self._notify = store, collection, model, notify
+
+    def _load(self, doc: dict[str, Any]) -> M:
+        data = {k: v for k, v in doc.items() if k not in ("_id", "outbox")}
+        return self.model.model_validate({**data, "id": doc["_id"]})
+
+    @staticmethod
+    def _dump(obj: M) -> dict[str, Any]:
+        data = obj.model_dump(mode="json")
+        data["_id"] = data.pop("id")
+        return data
+
+    async def get(self, id: str) -> M | None:
+        doc = await self.store.get(self.collection, id)
+        return self._load(doc) if doc else None
+
+    async def raw(self, id: str) -> dict[str, Any] | None:
+        return await self.store.get(self.collection, id)
+
+    async def add(self, obj: M, events: Outgoing = ()) -> M:  # type: ignore[assignment]
+        try:
+            await self.store.insert(
+                self.collection, self._dump(obj), [outbox_entry(t, e) for t, e in events]
+            )
+        except DuplicateKey as exc:
+            raise Conflict(f"{self.collection} {getattr(obj, 'id', '?')!r} exists") from exc
+        obj.version = 1  # type: ignore[attr-defined]
+        if events:
+            self._notify()
+        return obj
+
+    async def save(self, obj: M, events: Outgoing = ()) -> M:  # type: ignore[assignment]
+        """Compare-and-set on the version read; VersionConflict if someone wrote in between."""
+        expected: int = obj.version  # type: ignore[attr-defined]
+        new = await self.store.update(
+            self.collection, self._dump(obj), expected, [outbox_entry(t, e) for t, e in events]
+        )
+        obj.version = new  # type: ignore[attr-defined]
+        if events:
+            self._notify()
+        return obj
+
+    async def list(
+        self, where: Mapping[str, Any] | None = None, cursor: str | None = None, limit: int = 50
+    ) -> tuple[list[M], str | None]:
+        docs = await self.store.find(
+            self.collection, where, after_id=decode_cursor(cursor), limit=limit + 1
+        )
+        items = [self._load(d) for d in docs[:limit]]
+        more = len(docs) > limit
+        return items, encode_cursor(docs[limit - 1]["_id"]) if more and items else None
+
+
+T = TypeVar("T")
+
+
+async def retry_on_conflict(fn: Callable[[], Any], attempts: int = 50) -> Any:
+    """Run a read-modify-write `fn` again when its compare-and-set lost a race."""
+    import asyncio
+    import random
+
+    for attempt in range(attempts):
+        try:
+            return await fn()
+        except VersionConflict:
+            if attempt == attempts - 1:
+                raise Conflict("too much contention on this object; try again") from None
+            await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+    raise AssertionError("unreachable")
