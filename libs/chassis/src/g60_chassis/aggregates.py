@@ -23,6 +23,7 @@ class Versioned(Protocol):
 
 M = TypeVar("M", bound=BaseModel)
 Outgoing = list[tuple[str, Envelope]]  # (topic, event)
+EventsOf = Callable[[M], Outgoing]
 
 
 def encode_cursor(last_id: str) -> str:
@@ -65,26 +66,36 @@ class Aggregates(Generic[M]):
     async def raw(self, id: str) -> dict[str, Any] | None:
         return await self.store.get(self.collection, id)
 
-    async def add(self, obj: M, events: Outgoing = ()) -> M:  # type: ignore[assignment]
+    async def add(self, obj: M, events: EventsOf[M] | None = None) -> M:
+        """Insert at version 1; `events(obj)` builds the outgoing events from the stored state."""
+        obj.version = 1  # type: ignore[attr-defined]
+        outgoing = events(obj) if events else []
         try:
             await self.store.insert(
-                self.collection, self._dump(obj), [outbox_entry(t, e) for t, e in events]
+                self.collection, self._dump(obj), [outbox_entry(t, e) for t, e in outgoing]
             )
         except DuplicateKey as exc:
             raise Conflict(f"{self.collection} {getattr(obj, 'id', '?')!r} exists") from exc
-        obj.version = 1  # type: ignore[attr-defined]
-        if events:
+        if outgoing:
             self._notify()
         return obj
 
-    async def save(self, obj: M, events: Outgoing = ()) -> M:  # type: ignore[assignment]
+    async def save(self, obj: M, events: EventsOf[M] | None = None) -> M:
         """Compare-and-set on the version read; VersionConflict if someone wrote in between."""
         expected: int = obj.version  # type: ignore[attr-defined]
-        new = await self.store.update(
-            self.collection, self._dump(obj), expected, [outbox_entry(t, e) for t, e in events]
-        )
-        obj.version = new  # type: ignore[attr-defined]
-        if events:
+        obj.version = expected + 1  # type: ignore[attr-defined]
+        outgoing = events(obj) if events else []
+        try:
+            await self.store.update(
+                self.collection,
+                self._dump(obj),
+                expected,
+                [outbox_entry(t, e) for t, e in outgoing],
+            )
+        except VersionConflict:
+            obj.version = expected  # type: ignore[attr-defined]
+            raise
+        if outgoing:
             self._notify()
         return obj
 

@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import secrets
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -17,20 +16,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from g60_contracts.enums import Role
 
-from g60_chassis.errors import Forbidden, Unauthorized
+from g60_chassis.errors import Unauthorized
+from g60_chassis.principal import Principal
 from g60_chassis.store import DocumentStore
 
 KEYS = "api_keys"
-
-
-@dataclass(frozen=True)
-class Principal:
-    key_id: str
-    role: Role
-    tenant_id: str | None = None  # enterprise id or funder id for those roles
-
-    def is_(self, *roles: Role) -> bool:
-        return self.role in roles
 
 
 def _digest(secret: str) -> str:
@@ -60,6 +50,9 @@ class KeyStore:
             },
         )
         return f"g60_{key_id}.{secret}"
+
+    async def close(self) -> None:
+        await self._store.close()
 
     async def authenticate(self, key: str) -> Principal | None:
         if self._bootstrap and hmac.compare_digest(key, self._bootstrap):
@@ -94,9 +87,3 @@ async def authenticate(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
-
-
-def require(principal: Principal, *roles: Role) -> None:
-    if principal.role not in roles:
-        allowed = ", ".join(r.value for r in roles)
-        raise Forbidden(f"this needs one of the roles: {allowed}")

@@ -32,6 +32,9 @@ class PermanentError(Exception):
 class EventBus(Protocol):
     async def publish(self, topic: str, envelope: Envelope) -> None: ...
     def subscribe(self, topic: str, group: str, handler: Handler) -> None: ...
+    def declare(self, topic: str) -> None:
+        """A topic this process publishes to (created at start where the broker needs it)."""
+
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     async def ping(self) -> bool: ...
@@ -137,6 +140,9 @@ class MemoryBus:
 
     def subscribe(self, topic: str, group: str, handler: Handler) -> None:
         self._subs[topic].append((group, handler))
+
+    def declare(self, topic: str) -> None:
+        return None
 
     async def start(self) -> None:
         return None

@@ -3,11 +3,12 @@ problem details, a request size limit, liveness, readiness and Prometheus metric
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
@@ -77,7 +78,7 @@ def create_app(
     async def readyz(request: Request) -> Response:
         results = {name: await check() for name, check in checks.items()}
         if all(results.values()):
-            return _json({"status": "ready", "checks": results}, 200)
+            return JSONResponse({"status": "ready", "checks": results})
         return problem_response(request, 503, "Not ready", None, "not-ready", checks=results)
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=True)
@@ -95,13 +96,3 @@ def _add_doc(app: FastAPI, path: str, build: Callable[[], dict[str, Any]]) -> No
     @app.get(path, tags=["docs"], summary=f"{path.strip('/')} document")
     async def _doc() -> dict[str, Any]:
         return build()
-
-
-def _json(body: dict[str, Any], status: int) -> Response:
-    from fastapi.responses import JSONResponse
-
-    return JSONResponse(body, status_code=status)
-
-
-async def _noop() -> AsyncIterator[None]:
-    yield

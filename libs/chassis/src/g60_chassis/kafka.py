@@ -107,8 +107,11 @@ class KafkaBus:
         finally:
             await admin.close()
 
-    async def start(self, extra_topics: set[str] | None = None) -> None:
-        await self.ensure_topics(self._topics | (extra_topics or set()))
+    def declare(self, topic: str) -> None:
+        self._topics.update({topic, topic + self.policy.dlq_suffix})
+
+    async def start(self) -> None:
+        await self.ensure_topics(self._topics)
         await self.broker.start()
 
     async def stop(self) -> None:

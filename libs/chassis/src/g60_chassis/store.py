@@ -10,6 +10,8 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from g60_chassis.errors import Conflict
+
 Doc = dict[str, Any]
 
 
@@ -21,8 +23,8 @@ class DuplicateKey(StoreError):
     """A document with this id already exists."""
 
 
-class VersionConflict(StoreError):
-    """The document changed since it was read (or is gone)."""
+class VersionConflict(StoreError, Conflict):
+    """The document changed since it was read (or is gone): HTTP 409 if it reaches a client."""
 
 
 class DocumentStore(Protocol):

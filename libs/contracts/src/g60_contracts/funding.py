@@ -34,6 +34,7 @@ class FunderIn(BaseModel):
 
 
 class FunderOut(FunderIn):
+    model_config = ConfigDict(extra="ignore")
     id: str
     created_at: datetime
 
@@ -138,6 +139,7 @@ class OfferPatch(BaseModel):
 
 class OfferOut(OfferIn):
     model_config = ConfigDict(
+        extra="ignore",
         json_schema_extra={
             "examples": [
                 {
@@ -154,7 +156,7 @@ class OfferOut(OfferIn):
                     "updated_at": "2026-11-26T09:30:00Z",
                 }
             ]
-        }
+        },
     )
     id: str
     funder_id: str

@@ -70,11 +70,12 @@ class EnterpriseIn(BaseModel):
 
 class EnterpriseOut(EnterpriseIn):
     model_config = ConfigDict(
+        extra="ignore",
         json_schema_extra={
             "examples": [
                 {**ENTERPRISE_EXAMPLE, "id": "ent_3f9a1c", "created_at": "2026-11-26T08:00:00Z"}
             ]
-        }
+        },
     )
     id: str
     created_at: datetime
@@ -138,6 +139,7 @@ class ProjectPatch(BaseModel):
 
 class ProjectOut(ProjectIn):
     model_config = ConfigDict(
+        extra="ignore",
         json_schema_extra={
             "examples": [
                 {
@@ -149,7 +151,7 @@ class ProjectOut(ProjectIn):
                     "updated_at": "2026-11-26T08:00:00Z",
                 }
             ]
-        }
+        },
     )
     id: str
     enterprise_id: str

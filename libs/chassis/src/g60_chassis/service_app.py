@@ -1,0 +1,85 @@
+"""Turns one or more built services into one ASGI app with an ordered lifecycle: the bus starts
+(consumers join their groups) once every service has subscribed; on shutdown the relays drain,
+then the bus lets in-flight handlers finish (their offsets commit only after), then stores close.
+The same function serves a service alone and the all-in-one process."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, Protocol
+
+from fastapi import APIRouter, FastAPI
+
+from g60_chassis.auth import KeyStore
+from g60_chassis.bus import EventBus
+from g60_chassis.http import create_app
+from g60_chassis.outbox import OutboxRelay
+from g60_chassis.settings import PlatformSettings
+from g60_chassis.store import DocumentStore
+
+
+class Part(Protocol):
+    settings: PlatformSettings
+    store: DocumentStore
+    bus: EventBus
+    keys: KeyStore
+    relay: OutboxRelay
+    routers: list[APIRouter]
+    publishes: list[str]
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+def build_asgi(
+    parts: Sequence[Part],
+    *,
+    title: str,
+    description: str,
+    asyncapi: Callable[[], dict[str, Any]] | None = None,
+    on_started: Callable[[], Any] | None = None,
+) -> FastAPI:
+    keys, settings = parts[0].keys, parts[0].settings
+    buses = list({id(p.bus): p.bus for p in parts}.values())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for b in buses:
+            for part in parts:
+                for topic in part.publishes:
+                    b.declare(topic)
+            await b.start()
+        for part in parts:
+            await part.start()
+        if on_started is not None:
+            result = on_started()
+            if hasattr(result, "__await__"):
+                await result
+        try:
+            yield
+        finally:
+            for part in parts:
+                await part.stop()
+            for b in buses:
+                await b.stop()
+            for part in parts:
+                await part.store.close()
+            await keys.close()
+
+    async def bus_ok() -> bool:
+        return all([await b.ping() for b in buses])
+
+    async def stores_ok() -> bool:
+        return all([await p.store.ping() for p in parts])
+
+    return create_app(
+        title=title,
+        description=description,
+        routers=[r for p in parts for r in p.routers],
+        keys=keys,
+        checks={"broker": bus_ok, "store": stores_ok},
+        lifespan=lifespan,
+        max_body_bytes=settings.max_body_bytes,
+        extra_docs={"/asyncapi": asyncapi} if asyncapi else None,
+    )

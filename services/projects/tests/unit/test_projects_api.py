@@ -1,0 +1,147 @@
+"""The projects service over HTTP on fakes (memory store, memory bus): message in, state and
+events out."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from g60_chassis.auth import KeyStore
+from g60_chassis.bus import MemoryBus
+from g60_chassis.settings import PlatformSettings
+from g60_chassis.store import MemoryDocumentStore
+from g60_contracts.enums import Role
+from g60_contracts.projects import ENTERPRISE_EXAMPLE, PROJECT_EXAMPLE
+
+from projects.bootstrap import bootstrap
+from projects.entrypoints.app import create
+
+
+@pytest.fixture
+async def env():
+    bus = MemoryBus(keep_log=True)
+    keys = KeyStore(MemoryDocumentStore())
+    built = bootstrap(
+        PlatformSettings(store="memory"), store=MemoryDocumentStore(), bus=bus, keys=keys
+    )
+    app = create(built=built)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            op = await keys.create(Role.operator)
+            client.headers["Authorization"] = f"Bearer {op}"
+            yield client, bus, keys, built
+
+
+async def _enterprise(client, **over):
+    r = await client.post("/v1/enterprises", json={**ENTERPRISE_EXAMPLE, **over})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def test_submit_project_stores_it_and_publishes_submitted(env):
+    client, bus, _, built = env
+    ent = await _enterprise(client)
+    r = await client.post("/v1/projects", json={**PROJECT_EXAMPLE, "enterprise_id": ent["id"]})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["status"] == "open" and body["version"] == 1
+    assert r.headers["etag"] == '"1"'
+    await built.relay.drain()
+    types = [(t, e.type, e.subject) for t, e in bus.log]
+    assert ("g60.projects", "g60.project.submitted.v1", body["id"]) in types
+    submitted = next(e for _, e in bus.log if e.type == "g60.project.submitted.v1")
+    assert submitted.data["version"] == 1 and submitted.data["amount_cny"] == 20_000_000
+
+
+async def test_validation_errors_are_problem_json_naming_each_field(env):
+    client, *_ = env
+    r = await client.post(
+        "/v1/enterprises", json={**ENTERPRISE_EXAMPLE, "uscc": "91310117MA1J3R7X4E", "city": "x"}
+    )
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    names = {p["name"] for p in r.json()["invalid_params"]}
+    assert names == {"body.uscc", "body.city"}
+
+
+async def test_roles_and_tenancy(env):
+    client, _, keys, _ = env
+    a = await _enterprise(client)
+    b = await _enterprise(client, uscc="91330402MA2B8K1T82", name="Other")
+    r = await client.post("/v1/projects", json={**PROJECT_EXAMPLE, "enterprise_id": b["id"]})
+    other_project = r.json()["id"]
+    key_a = await keys.create(Role.enterprise, a["id"])
+    as_a = {"Authorization": f"Bearer {key_a}"}
+    assert (await client.get(f"/v1/projects/{other_project}", headers=as_a)).status_code == 404
+    assert (
+        await client.post("/v1/enterprises", json=ENTERPRISE_EXAMPLE, headers=as_a)
+    ).status_code == 403
+    assert (await client.get("/v1/projects", headers={"Authorization": ""})).status_code == 401
+    own = await client.post(
+        "/v1/projects", json={**PROJECT_EXAMPLE, "enterprise_id": None}, headers=as_a
+    )
+    assert own.status_code == 201 and own.json()["enterprise_id"] == a["id"]
+    listed = (await client.get("/v1/projects", headers=as_a)).json()["items"]
+    assert [p["id"] for p in listed] == [own.json()["id"]]
+
+
+async def test_idempotency_key_returns_the_first_result(env):
+    client, *_ = env
+    ent = await _enterprise(client)
+    body = {**PROJECT_EXAMPLE, "enterprise_id": ent["id"]}
+    first = await client.post("/v1/projects", json=body, headers={"Idempotency-Key": "k1"})
+    again = await client.post("/v1/projects", json=body, headers={"Idempotency-Key": "k1"})
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    other = await client.post(
+        "/v1/projects", json={**body, "amount_cny": 1}, headers={"Idempotency-Key": "k1"}
+    )
+    assert other.status_code == 422
+
+
+async def test_patch_with_if_match_and_withdraw(env):
+    client, *_ = env
+    ent = await _enterprise(client)
+    p = (
+        await client.post("/v1/projects", json={**PROJECT_EXAMPLE, "enterprise_id": ent["id"]})
+    ).json()
+    url = f"/v1/projects/{p['id']}"
+    stale = await client.patch(url, json={"amount_cny": 15_000_000}, headers={"If-Match": '"7"'})
+    assert stale.status_code == 412
+    ok = await client.patch(url, json={"amount_cny": 15_000_000}, headers={"If-Match": '"1"'})
+    assert (
+        ok.status_code == 200
+        and ok.json()["amount_cny"] == 15_000_000
+        and ok.headers["etag"] == '"2"'
+    )
+    bad = await client.patch(url, json={"min_amount_cny": 16_000_000})
+    assert (
+        bad.status_code == 422 and bad.json()["invalid_params"][0]["name"] == "body.min_amount_cny"
+    )
+    w = await client.post(f"{url}/withdraw")
+    assert w.json()["status"] == "withdrawn"
+    assert (await client.patch(url, json={"amount_cny": 1})).status_code == 409
+
+
+async def test_pagination_walks_every_project_once(env):
+    client, *_ = env
+    ent = await _enterprise(client)
+    ids = set()
+    for i in range(7):
+        r = await client.post(
+            "/v1/projects", json={**PROJECT_EXAMPLE, "enterprise_id": ent["id"], "title": f"p{i}"}
+        )
+        ids.add(r.json()["id"])
+    seen, cursor = [], None
+    while True:
+        page = (
+            await client.get(
+                "/v1/projects", params={"limit": 3, **({"cursor": cursor} if cursor else {})}
+            )
+        ).json()
+        seen += [p["id"] for p in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(seen) == sorted(ids)
