@@ -9,6 +9,7 @@ from typing import Any
 
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
+
 from g60_contracts.events import PAYLOADS, EventType
 
 CE_NOTE = (

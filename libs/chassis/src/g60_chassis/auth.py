@@ -14,11 +14,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from g60_contracts.enums import Role
 
 from g60_chassis.errors import Unauthorized
 from g60_chassis.principal import Principal
 from g60_chassis.store import DocumentStore
+from g60_contracts.enums import Role
 
 KEYS = "api_keys"
 

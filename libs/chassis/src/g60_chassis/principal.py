@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from g60_contracts.enums import Role
-
 from g60_chassis.errors import Forbidden
+from g60_contracts.enums import Role
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from fastapi import APIRouter
+
 from g60_chassis.aggregates import Aggregates
 from g60_chassis.auth import KeyStore
 from g60_chassis.bus import EventBus
@@ -15,7 +16,6 @@ from g60_chassis.outbox import OutboxRelay
 from g60_chassis.runtime import make_bus, make_keys, make_store
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import DocumentStore
-
 from projects.adapters.events import ContractProjectEvents
 from projects.domain.model import Enterprise, Project
 from projects.entrypoints import api, consumer

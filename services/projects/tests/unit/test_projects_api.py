@@ -6,13 +6,13 @@ from __future__ import annotations
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+
 from g60_chassis.auth import KeyStore
 from g60_chassis.bus import MemoryBus
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import MemoryDocumentStore
 from g60_contracts.enums import Role
 from g60_contracts.projects import ENTERPRISE_EXAMPLE, PROJECT_EXAMPLE
-
 from projects.bootstrap import bootstrap
 from projects.entrypoints.app import create
 

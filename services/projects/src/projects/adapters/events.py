@@ -6,7 +6,6 @@ from __future__ import annotations
 from g60_chassis.aggregates import Outgoing
 from g60_chassis.envelope import Envelope
 from g60_contracts.events import EnterpriseRegistered, EventType, ProjectSnapshot
-
 from projects.domain.model import Enterprise, Project, ProjectEventKind
 
 SOURCE = "/g60/projects"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
+
 from g60_chassis.deps import CurrentPrincipal, Cursor, IdempotencyKey, IfMatch, Limit, set_etag
 from g60_contracts.common import Page, Problem
 from g60_contracts.enums import ProjectStatus, Sector, Stage
 from g60_contracts.projects import EnterpriseIn, EnterpriseOut, ProjectIn, ProjectOut, ProjectPatch
-
 from projects.domain.model import Enterprise, Project
 from projects.service.handlers import ProjectsService
 

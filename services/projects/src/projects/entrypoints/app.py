@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+
 from g60_chassis.asyncapi import asyncapi_document
 from g60_chassis.service_app import build_asgi
 from g60_chassis.settings import PlatformSettings
 from g60_contracts.events import EventType as E
-
 from projects.bootstrap import ProjectsApp, bootstrap
 
 DESCRIPTION = """Enterprises of the nine G60 cities and their financing needs (projects).

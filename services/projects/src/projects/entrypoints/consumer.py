@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from g60_chassis.envelope import Envelope
 from g60_contracts.events import EventType, MatchSnapshot
-
 from projects.service.handlers import ProjectsService
 
 

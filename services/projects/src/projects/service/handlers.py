@@ -15,7 +15,6 @@ from g60_chassis.aggregates import Aggregates, retry_on_conflict
 from g60_chassis.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
 from g60_chassis.principal import Principal
 from g60_contracts.enums import Role
-
 from projects.domain.model import Enterprise, Project, RuleViolation
 from projects.service.ports import Clock, ProjectEvents
 

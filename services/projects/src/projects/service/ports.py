@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Protocol
 
 from g60_chassis.aggregates import Outgoing
-
 from projects.domain.model import Enterprise, Project, ProjectEventKind
 
 
