@@ -12,10 +12,10 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from g60_chassis.errors import Unauthorized
+from g60_chassis.errors import Unauthorized, Unprocessable
 from g60_chassis.principal import Principal
 from g60_chassis.store import DocumentStore
 from g60_contracts.enums import Role
@@ -87,3 +87,23 @@ async def authenticate(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+
+
+def keys_router() -> APIRouter:
+    """`POST /v1/keys` (operator): issue a key for a role, bound to a tenant where the role
+    needs one. The key is shown once; only its hash is stored."""
+    from g60_contracts.auth import KeyIn, KeyOut
+
+    api = APIRouter(prefix="/v1", tags=["keys"])
+
+    @api.post("/keys", status_code=201, summary="Issue an API key (operator)")
+    async def issue_key(body: KeyIn, request: Request, who: CurrentPrincipal) -> KeyOut:
+        who.require(Role.operator)
+        keys: KeyStore = request.app.state.keys
+        try:
+            key = await keys.create(body.role, body.tenant_id, body.note)
+        except ValueError as exc:
+            raise Unprocessable(str(exc), "tenant_id") from exc
+        return KeyOut(key=key, role=body.role, tenant_id=body.tenant_id)
+
+    return api

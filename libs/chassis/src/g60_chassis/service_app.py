@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from fastapi import APIRouter, FastAPI
 
-from g60_chassis.auth import KeyStore
+from g60_chassis.auth import KeyStore, keys_router
 from g60_chassis.bus import EventBus
 from g60_chassis.http import create_app
 from g60_chassis.outbox import OutboxRelay
@@ -76,7 +76,7 @@ def build_asgi(
     return create_app(
         title=title,
         description=description,
-        routers=[r for p in parts for r in p.routers],
+        routers=[keys_router(), *(r for p in parts for r in p.routers)],
         keys=keys,
         checks={"broker": bus_ok, "store": stores_ok},
         lifespan=lifespan,

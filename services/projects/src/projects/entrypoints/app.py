@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
 from g60_chassis.asyncapi import asyncapi_document
@@ -27,13 +29,16 @@ PUBLISHES = [
 CONSUMES = [E.deal_closed]
 
 
-def asyncapi(settings: PlatformSettings) -> dict[str, object]:
-    return asyncapi_document(
-        "G60 projects events",
-        {settings.topic_projects: PUBLISHES},
-        {settings.topic_matches: CONSUMES},
-        bootstrap=settings.kafka_bootstrap,
-    )
+def topics(
+    settings: PlatformSettings,
+) -> tuple[dict[str, list[E]], dict[str, list[E]]]:
+    """(published, consumed) event types by topic, for the AsyncAPI document."""
+    return {settings.topic_projects: PUBLISHES}, {settings.topic_matches: CONSUMES}
+
+
+def asyncapi(settings: PlatformSettings) -> dict[str, Any]:
+    pub, con = topics(settings)
+    return asyncapi_document("G60 projects events", pub, con, bootstrap=settings.kafka_bootstrap)
 
 
 def create(settings: PlatformSettings | None = None, built: ProjectsApp | None = None) -> FastAPI:
