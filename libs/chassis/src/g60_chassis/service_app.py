@@ -45,6 +45,10 @@ def build_asgi(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for part in parts:  # e.g. rebuild an in-memory read model before consuming
+            prepare = getattr(part, "prepare", None)
+            if prepare is not None:
+                await prepare()
         for b in buses:
             for part in parts:
                 for topic in part.publishes:

@@ -1,0 +1,124 @@
+"""A match: one proposed pair of a project and an offer, and its lifecycle.
+
+proposed → (enterprise accepts, funder accepts, either order) → agreed → reserved | rejected
+→ closed; declined by either side, expired after the offer's response deadline, or retracted
+when the project or offer is withdrawn or no longer fits. Every transition returns the event
+kinds it causes; repeating a transition that already happened returns none (idempotent)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+Side = Literal["enterprise", "funder"]
+MatchStatus = Literal[
+    "proposed", "agreed", "reserved", "rejected", "closed", "declined", "expired", "retracted"
+]
+OPEN: frozenset[str] = frozenset({"proposed", "agreed", "reserved"})
+TERMINAL: frozenset[str] = frozenset({"rejected", "closed", "declined", "expired"})
+
+
+class TransitionError(Exception):
+    pass
+
+
+class Match(BaseModel):
+    id: str
+    project_id: str
+    offer_id: str
+    enterprise_id: str
+    funder_id: str
+    instrument: str
+    status: MatchStatus = "proposed"
+    previous_status: MatchStatus | None = None
+    rank: int | None = None
+    score: float = 0.0
+    allocated: bool = False
+    enterprise_view: dict[str, Any] = {}
+    funder_view: dict[str, Any] = {}
+    amount_cny: int
+    accepted_by_enterprise: bool = False
+    accepted_by_funder: bool = False
+    closed_amount_cny: int | None = None
+    reason: str | None = None
+    expires_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+    version: int = 0
+
+    def _move(self, status: MatchStatus, now: datetime) -> None:
+        self.previous_status, self.status, self.updated_at = self.status, status, now
+
+    def accept(self, side: Side, now: datetime) -> list[str]:
+        if self.status != "proposed":
+            if self.status in ("agreed", "reserved", "closed"):
+                return []  # already agreed: accepting again changes nothing
+            raise TransitionError(f"a {self.status} match cannot be accepted")
+        already = self.accepted_by_enterprise if side == "enterprise" else self.accepted_by_funder
+        if already:
+            return []
+        if side == "enterprise":
+            self.accepted_by_enterprise = True
+        else:
+            self.accepted_by_funder = True
+        self.updated_at = now
+        if self.accepted_by_enterprise and self.accepted_by_funder:
+            self._move("agreed", now)
+            return ["agreed"]
+        return ["accepted"]
+
+    def decline(self, side: Side, reason: str, now: datetime) -> list[str]:
+        if self.status == "declined":
+            return []
+        if self.status not in OPEN:
+            raise TransitionError(f"a {self.status} match cannot be declined")
+        self.reason = f"declined by {side}" + (f": {reason}" if reason else "")
+        self._move("declined", now)
+        return ["declined"]
+
+    def reserved(self, now: datetime) -> list[str]:
+        if self.status != "agreed":
+            return []  # late or repeated answer: nothing to do (funding releases on decline)
+        self._move("reserved", now)
+        return ["reserved"]
+
+    def rejected(self, reason: str, now: datetime) -> list[str]:
+        if self.status != "agreed":
+            return []
+        self.reason = f"rejected: {reason}"
+        self._move("rejected", now)
+        return ["rejected"]
+
+    def close(self, amount_cny: int, now: datetime) -> list[str]:
+        if self.status == "closed":
+            return []
+        if self.status != "reserved":
+            raise TransitionError(f"only a reserved match can close; this one is {self.status}")
+        self.closed_amount_cny = amount_cny
+        self._move("closed", now)
+        return ["closed"]
+
+    def expire(self, now: datetime) -> list[str]:
+        if self.status not in OPEN or self.expires_at is None or now < self.expires_at:
+            return []
+        self.reason = "the offer's response deadline passed"
+        self._move("expired", now)
+        return ["expired"]
+
+    def retract(self, reason: str, now: datetime) -> list[str]:
+        if self.status not in OPEN:
+            return []
+        self.reason = reason
+        self._move("retracted", now)
+        return ["retracted"]
+
+    def repropose(self, now: datetime) -> list[str]:
+        """The engine proposes a pair again that it had retracted."""
+        if self.status != "retracted":
+            return []
+        self.accepted_by_enterprise = self.accepted_by_funder = False
+        self.reason, self.closed_amount_cny = None, None
+        self._move("proposed", now)
+        return ["proposed"]
