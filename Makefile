@@ -10,7 +10,7 @@ INFRA  := bash deploy/local/infra.sh
 
 .PHONY: help install run demo test test-unit test-integration test-e2e lint fmt \
         infra-up infra-down infra-status infra-logs up down run-projects run-funding run-matching \
-        bench-match allocate clean
+        bench-match allocate clean dlq-replay keys up down
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -73,3 +73,28 @@ allocate: $(STAMP) ## offline allocation: make allocate IN=instance.json OUT=res
 
 clean: ## remove the venv, caches and local data (not the infra cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .data
+
+dlq-replay: $(STAMP) ## replay dead letters onto their topic: make dlq-replay TOPIC=g60.matches
+	@test -n "$(TOPIC)" || { echo "usage: make dlq-replay TOPIC=g60.matches" >&2; exit 2; }
+	$(PY) -m g60_chassis.dlq replay "$(TOPIC)"
+
+DISTRIBUTED := G60_BUS=kafka G60_STORE=mongo
+
+run-projects: $(STAMP) infra-up ## the projects service alone on :8001 (Kafka + FerretDB)
+	$(DISTRIBUTED) G60_PORT=8001 $(PY) -m projects
+
+run-funding: $(STAMP) infra-up ## the funding service alone on :8002 (Kafka + FerretDB)
+	$(DISTRIBUTED) G60_PORT=8002 $(PY) -m funding
+
+run-matching: $(STAMP) infra-up ## the matching service alone on :8003 (Kafka + FerretDB)
+	$(DISTRIBUTED) G60_PORT=8003 $(PY) -m matching
+
+up: $(STAMP) infra-up ## start the three services in the background against Kafka + FerretDB
+	bash deploy/local/services.sh up
+
+down: ## stop the three background services (not the infrastructure)
+	bash deploy/local/services.sh down
+
+keys: $(STAMP) ## issue an API key: make keys ROLE=enterprise TENANT=ent_...
+	@test -n "$(ROLE)" || { echo "usage: make keys ROLE=operator|enterprise|funder|partner [TENANT=id]" >&2; exit 2; }
+	$(PY) -m allinone create-key --role "$(ROLE)" $(if $(TENANT),--tenant "$(TENANT)")

@@ -1,0 +1,17 @@
+"""`python -m matching`: the matching service alone (port 8003 unless G60_PORT is set)."""
+
+from __future__ import annotations
+
+import uvicorn
+from g60_chassis.settings import PlatformSettings
+
+from matching.entrypoints.app import create
+
+
+def main() -> None:
+    settings = PlatformSettings()
+    uvicorn.run(create(settings), host=settings.host, port=settings.port_for("matching"))
+
+
+if __name__ == "__main__":
+    main()
