@@ -8,14 +8,14 @@ from pathlib import Path
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from g60_chassis.settings import PlatformSettings
-from g60_contracts.enums import Role
 
 from allinone.__main__ import operator_key
 from allinone.app import build_parts, create
 from allinone.catalogue import FUNDERS, enterprises
 from allinone.demo import walk_deal
 from allinone.seed import seed
+from g60_chassis.settings import PlatformSettings
+from g60_contracts.enums import Role
 
 pytestmark = pytest.mark.integration  # real SQLite files
 
