@@ -25,6 +25,10 @@ def _headers(raw: Any) -> dict[str, str]:
     return out
 
 
+async def _raw(message: Any) -> Any:
+    return message.body
+
+
 class KafkaBus:
     def __init__(
         self,
@@ -56,6 +60,7 @@ class KafkaBus:
             ack_policy=AckPolicy.ACK,  # commit after the handler returned, never before
             auto_offset_reset="earliest",
             title=f"{group}:{topic}",
+            decoder=_raw,  # we parse the CloudEvent ourselves, malformed records included
         )
         async def _consume(body: bytes, message: KafkaMessage) -> None:
             raw: Any = message.raw_message
