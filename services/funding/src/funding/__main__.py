@@ -1,0 +1,17 @@
+"""`python -m funding`: the funding service alone (port 8002 unless G60_PORT is set)."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from funding.entrypoints.app import create
+from g60_chassis.settings import PlatformSettings
+
+
+def main() -> None:
+    settings = PlatformSettings()
+    uvicorn.run(create(settings), host=settings.host, port=settings.port_for("funding"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Use cases of the funding service. Funders and offers are managed by operators and by each
+funder's own key; the catalogue of offers is public to every authenticated role (partners,
+enterprises and other funders read it to integrate and compare), while writes to an offer are
+its funder's (another funder's offer is a 404 to write). Capacity changes only here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from funding.domain.model import Funder, Offer, RuleViolation
+from funding.service.ports import Clock, FundingEvents
+from g60_chassis.aggregates import Aggregates, Outgoing, retry_on_conflict
+from g60_chassis.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
+from g60_chassis.principal import Principal
+from g60_contracts.enums import Role
+
+READERS = (Role.operator, Role.funder, Role.enterprise, Role.partner)
+
+
+def _request_hash(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _idempotent_id(prefix: str, principal: Principal, key: str | None) -> str:
+    if key is None:
+        return f"{prefix}_{secrets.token_hex(8)}"
+    scope = f"{principal.role}:{principal.tenant_id or principal.key_id}:{key}"
+    return f"{prefix}_{hashlib.sha256(scope.encode()).hexdigest()[:16]}"
+
+
+def _rule(exc: RuleViolation) -> Exception:
+    return Conflict(str(exc)) if exc.field == "status" else Unprocessable(str(exc), exc.field)
+
+
+class FundingService:
+    def __init__(
+        self,
+        funders: Aggregates[Funder],
+        offers: Aggregates[Offer],
+        events: FundingEvents,
+        clock: Clock,
+        new_id: Callable[[str, Principal, str | None], str] = _idempotent_id,
+    ) -> None:
+        self.funders, self.offers, self.events = funders, offers, events
+        self.clock, self.new_id = clock, new_id
+
+    # funders ---------------------------------------------------------------------------------
+    async def register_funder(
+        self, principal: Principal, body: dict[str, Any], idempotency_key: str | None = None
+    ) -> tuple[Funder, bool]:
+        principal.require(Role.operator)
+        id = self.new_id("fun", principal, idempotency_key)
+        if idempotency_key and (existing := await self.funders.get(id)):
+            return existing, False
+        funder = Funder(**body, id=id, created_at=self.clock())
+        await self.funders.add(funder, self.events.funder_registered)
+        return funder, True
+
+    async def get_funder(self, principal: Principal, id: str) -> Funder:
+        principal.require(*READERS)
+        funder = await self.funders.get(id)
+        if funder is None:
+            raise NotFound.of("funder", id)
+        return funder
+
+    # offers ----------------------------------------------------------------------------------
+    async def publish_offer(
+        self, principal: Principal, body: dict[str, Any], idempotency_key: str | None = None
+    ) -> tuple[Offer, bool]:
+        principal.require(Role.operator, Role.funder)
+        if principal.role == Role.funder:
+            if body.get("funder_id") not in (None, principal.tenant_id):
+                raise NotFound.of("funder", body["funder_id"])
+            body = {**body, "funder_id": principal.tenant_id}
+        if not body.get("funder_id"):
+            raise Unprocessable("funder_id is required for an operator", "funder_id")
+        funder = await self.funders.get(body["funder_id"])
+        if funder is None:
+            raise Unprocessable(f"no funder {body['funder_id']!r}", "funder_id")
+        digest = _request_hash(body)
+        id = self.new_id("off", principal, idempotency_key)
+        if idempotency_key and (existing := await self.offers.get(id)):
+            if existing.request_hash != digest:
+                raise Unprocessable(
+                    "this Idempotency-Key was used with a different request", "Idempotency-Key"
+                )
+            return existing, False
+        now = self.clock()
+        offer = Offer(
+            **body,
+            id=id,
+            funder_kind=funder.kind,
+            request_hash=digest,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            offer.check()
+        except RuleViolation as exc:
+            raise _rule(exc) from exc
+        await self.offers.add(offer, partial(self.events.offer, "published"))
+        return offer, True
+
+    async def get_offer(self, principal: Principal, id: str) -> Offer:
+        principal.require(*READERS)
+        offer = await self.offers.get(id)
+        if offer is None:
+            raise NotFound.of("offer", id)
+        return offer
+
+    async def list_offers(
+        self, principal: Principal, filters: dict[str, Any], cursor: str | None, limit: int
+    ) -> tuple[list[Offer], str | None]:
+        principal.require(*READERS)
+        where = {k: v for k, v in filters.items() if v is not None}
+        return await self.offers.list(where, cursor, limit)
+
+    async def _own_offer(self, principal: Principal, id: str) -> Offer:
+        principal.require(Role.operator, Role.funder)
+        offer = await self.offers.get(id)
+        if offer is None or (
+            principal.role == Role.funder and offer.funder_id != principal.tenant_id
+        ):
+            raise NotFound.of("offer", id)
+        return offer
+
+    async def update_offer(
+        self, principal: Principal, id: str, changes: dict[str, Any], if_match: int | None
+    ) -> Offer:
+        offer = await self._own_offer(principal, id)
+        if if_match is not None and if_match != offer.version:
+            raise PreconditionFailed(
+                f"the offer is at version {offer.version}, not {if_match}",
+                current_version=offer.version,
+            )
+        try:
+            offer.change(changes, self.clock())
+        except RuleViolation as exc:
+            raise _rule(exc) from exc
+        kinds = ["updated"] + (["capacity_changed"] if "capacity_cny" in changes else [])
+        return await self.offers.save(offer, lambda o: self._offer_events(kinds, o))
+
+    def _offer_events(self, kinds: list[Any], offer: Offer) -> Outgoing:
+        return [e for kind in kinds for e in self.events.offer(kind, offer)]
+
+    async def withdraw_offer(self, principal: Principal, id: str) -> Offer:
+        await self._own_offer(principal, id)
+
+        async def attempt() -> Offer:
+            offer = await self.offers.get(id)
+            assert offer is not None
+            if not offer.withdraw(self.clock()):
+                return offer
+            return await self.offers.save(offer, partial(self.events.offer, "withdrawn"))
+
+        result: Offer = await retry_on_conflict(attempt)
+        return result
+
+    # the capacity ledger (events from matching) ----------------------------------------------
+    async def reserve(self, offer_id: str, match_id: str, project_id: str, amount_cny: int) -> None:
+        """match.agreed: one compare-and-set of the offer document stores the reservation (or
+        the refusal), the decision event and the capacity change together."""
+
+        async def attempt() -> None:
+            offer = await self.offers.get(offer_id)
+            if offer is None:
+                raise NotFound.of("offer", offer_id)
+            decision = offer.reserve(match_id, amount_cny, self.clock())
+            if not decision.changed:
+                return  # answered before; the event went out with that write
+
+            def events(o: Offer) -> Outgoing:
+                out = self.events.decision(o, match_id, project_id, amount_cny, decision)
+                return out + (self.events.offer("capacity_changed", o) if decision.reserved else [])
+
+            await self.offers.save(offer, events)
+
+        await retry_on_conflict(attempt)
+
+    async def commit(self, offer_id: str, match_id: str, amount_cny: int) -> None:
+        await self._ledger(offer_id, lambda o: o.commit(match_id, amount_cny, self.clock()))
+
+    async def release(self, offer_id: str, match_id: str) -> None:
+        await self._ledger(offer_id, lambda o: o.release(match_id, self.clock()))
+
+    async def _ledger(self, offer_id: str, step: Callable[[Offer], bool]) -> None:
+        async def attempt() -> None:
+            offer = await self.offers.get(offer_id)
+            if offer is None or not step(offer):
+                return  # unknown offer or nothing to do: idempotent
+            await self.offers.save(offer, partial(self.events.offer, "capacity_changed"))
+
+        await retry_on_conflict(attempt)
