@@ -3,7 +3,8 @@
 Capacity has one writer, this aggregate: `remaining = capacity - reserved - committed` never
 goes below zero. A reservation is recorded under the match id that asked for it, which makes
 every ledger operation idempotent: the same match reserving, committing or releasing again
-changes nothing."""
+changes nothing. A refusal is recorded too (state `rejected`, with its reason), so a redelivered
+agreement never gets a second, different answer."""
 
 from __future__ import annotations
 
@@ -14,6 +15,30 @@ from pydantic import BaseModel, computed_field
 
 OfferStatus = Literal["active", "withdrawn"]
 ReservationState = Literal["reserved", "committed", "released", "rejected"]
+CommitOutcome = Literal["committed", "capped", "repeat", "unreserved"]
+
+# what a PATCH may touch, and which of those may be cleared with null
+CHANGEABLE = frozenset(
+    {
+        "name",
+        "ticket_min_cny",
+        "ticket_max_cny",
+        "capacity_cny",
+        "max_deals",
+        "cities",
+        "sectors",
+        "stages",
+        "requirements",
+        "pricing",
+        "decision_days",
+        "response_deadline_days",
+        "valid_from",
+        "valid_until",
+        "preferences",
+    }
+)
+NULLABLE = frozenset({"max_deals", "decision_days", "valid_from", "valid_until"})
+_PARTNER = {"ticket_min_cny": "ticket_max_cny", "valid_from": "valid_until"}
 
 
 class RuleViolation(Exception):
@@ -92,13 +117,29 @@ class Offer(BaseModel):
                 f"({self.reserved_cny + self.committed_cny})",
                 "capacity_cny",
             )
+        if self.max_deals is not None and self.max_deals < self.deals_taken:
+            raise RuleViolation(
+                f"max_deals cannot go below the deals already taken ({self.deals_taken})",
+                "max_deals",
+            )
 
     def change(self, changes: dict[str, Any], now: datetime) -> None:
         if self.status != "active":
             raise RuleViolation(f"a {self.status} offer cannot change", "status")
         for key, value in changes.items():
+            if key not in CHANGEABLE:
+                raise RuleViolation(f"{key} cannot be changed", key)
+            if value is None and key not in NULLABLE:
+                raise RuleViolation(f"{key} cannot be null", key)
             setattr(self, key, value)
-        self.check()
+        try:
+            self.check()
+        except RuleViolation as exc:
+            # name the field the caller sent: lowering ticket_max_cny is what broke the range
+            partner = _PARTNER.get(exc.field or "")
+            if exc.field not in changes and partner in changes:
+                raise RuleViolation(str(exc), partner) from None
+            raise
         self.updated_at = now
 
     def withdraw(self, now: datetime) -> bool:
@@ -129,19 +170,22 @@ class Offer(BaseModel):
         self.updated_at = now
         return Decision(reserved=True)
 
-    def commit(self, match_id: str, amount_cny: int, now: datetime) -> bool:
-        """The deal closed for `amount_cny`. Less than reserved: the rest is released. More:
-        committed as far as the remaining capacity allows (the funder's own books rule)."""
+    def commit(self, match_id: str, amount_cny: int, now: datetime) -> CommitOutcome:
+        """The deal closed for `amount_cny`. Less than reserved: the difference is released.
+        More: the whole amount is committed if the excess fits in the remaining capacity;
+        otherwise only the reserved amount is ("capped" — the caller logs it, and the funder's
+        own books settle the excess), so a late, larger close can never overbook the offer."""
         held = self.reservations.get(match_id)
         if held is None or held.state != "reserved":
-            return False
+            return "repeat" if held is not None and held.state == "committed" else "unreserved"
+        excess = amount_cny - held.amount_cny
+        capped = excess > self.remaining_cny  # remaining still counts the held amount as taken
+        committed = held.amount_cny if capped else amount_cny
         self.reserved_cny -= held.amount_cny
-        extra = max(amount_cny - held.amount_cny, 0)
-        committed = min(amount_cny, held.amount_cny + min(extra, self.remaining_cny))
         self.committed_cny += committed
         held.state, held.amount_cny = "committed", committed
         self.updated_at = now
-        return True
+        return "capped" if capped else "committed"
 
     def release(self, match_id: str, now: datetime) -> bool:
         held = self.reservations.get(match_id)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from funding.domain.model import Funder, Offer, RuleViolation
 from funding.service.ports import Clock, FundingEvents
@@ -19,6 +20,8 @@ from g60_chassis.errors import Conflict, NotFound, PreconditionFailed, Unprocess
 from g60_chassis.principal import Principal
 from g60_contracts.enums import Role
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 READERS = (Role.operator, Role.funder, Role.enterprise, Role.partner)
 
 
@@ -183,16 +186,42 @@ class FundingService:
         await retry_on_conflict(attempt)
 
     async def commit(self, offer_id: str, match_id: str, amount_cny: int) -> None:
-        await self._ledger(offer_id, lambda o: o.commit(match_id, amount_cny, self.clock()))
+        """deal.closed: the reservation becomes committed at the closed amount (see
+        `Offer.commit` for a close above the reservation). Idempotent."""
+        outcome = await self._ledger(
+            offer_id,
+            lambda o: o.commit(match_id, amount_cny, self.clock()),
+            lambda outcome: outcome in ("committed", "capped"),
+        )
+        if outcome == "capped":
+            log.warning(
+                "deal %s closed at %d CNY on offer %s, above its reservation and beyond the "
+                "remaining capacity: committed the reserved amount only",
+                match_id,
+                amount_cny,
+                offer_id,
+            )
+        elif outcome in (None, "unreserved"):
+            log.warning("deal %s closed on offer %s without a reservation here", match_id, offer_id)
 
     async def release(self, offer_id: str, match_id: str) -> None:
-        await self._ledger(offer_id, lambda o: o.release(match_id, self.clock()))
+        """match.declined / expired / retracted: free a reservation still held. Idempotent."""
+        await self._ledger(offer_id, lambda o: o.release(match_id, self.clock()), bool)
 
-    async def _ledger(self, offer_id: str, step: Callable[[Offer], bool]) -> None:
-        async def attempt() -> None:
+    async def _ledger(
+        self, offer_id: str, step: Callable[[Offer], T], changed: Callable[[T], bool]
+    ) -> T | None:
+        """Read-modify-write of one offer's ledger; saved (with `capacity_changed`) only when
+        `step` changed something. None: no such offer, so nothing to do."""
+
+        async def attempt() -> T | None:
             offer = await self.offers.get(offer_id)
-            if offer is None or not step(offer):
-                return  # unknown offer or nothing to do: idempotent
-            await self.offers.save(offer, partial(self.events.offer, "capacity_changed"))
+            if offer is None:
+                return None
+            result = step(offer)
+            if changed(result):
+                await self.offers.save(offer, partial(self.events.offer, "capacity_changed"))
+            return result
 
-        await retry_on_conflict(attempt)
+        result: T | None = await retry_on_conflict(attempt)
+        return result
