@@ -41,6 +41,12 @@ class Running:
         )
         return self.client, key
 
+    async def settle(self) -> None:
+        """Relay every pending event (the in-process bus delivers as it publishes)."""
+        for _ in range(3):
+            for part in self.parts:
+                await part.relay.drain()
+
     async def __aexit__(self, *exc: object) -> None:
         await self.client.aclose()
         await self.lifespan.__aexit__(*exc)
@@ -58,8 +64,10 @@ async def test_the_demo_deal_walks_end_to_end(tmp_path):
 
 
 async def test_seeded_catalogue_survives_a_restart_and_is_not_seeded_twice(tmp_path):
-    async with Running(tmp_path) as (client, key):
+    running = Running(tmp_path)
+    async with running as (client, key):
         counts = await seed(client)
+        await running.settle()
         projects = (await client.get("/v1/projects", params={"limit": 200})).json()["items"]
         with_matches = {}
         for p in projects:
@@ -69,9 +77,11 @@ async def test_seeded_catalogue_survives_a_restart_and_is_not_seeded_twice(tmp_p
     assert counts["offers"] == sum(len(f["offers"]) for f in FUNDERS)
     assert sum(1 for ids in with_matches.values() if ids) >= len(projects) // 2
 
-    async with Running(tmp_path) as (client, key2):
+    again_running = Running(tmp_path)
+    async with again_running as (client, key2):
         assert key2 == key  # the operator key is kept
         await seed(client)  # idempotent: nothing new
+        await again_running.settle()
         again = (await client.get("/v1/projects", params={"limit": 200})).json()["items"]
         assert sorted(p["id"] for p in again) == sorted(with_matches)
         for p in again:

@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from g60_chassis.errors import Unauthorized, Unprocessable
 from g60_chassis.principal import Principal
 from g60_chassis.store import DocumentStore
+from g60_contracts.auth import KeyIn, KeyOut
 from g60_contracts.enums import Role
 
 KEYS = "api_keys"
@@ -92,8 +93,6 @@ CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 def keys_router() -> APIRouter:
     """`POST /v1/keys` (operator): issue a key for a role, bound to a tenant where the role
     needs one. The key is shown once; only its hash is stored."""
-    from g60_contracts.auth import KeyIn, KeyOut
-
     api = APIRouter(prefix="/v1", tags=["keys"])
 
     @api.post("/keys", status_code=201, summary="Issue an API key (operator)")

@@ -6,6 +6,7 @@ they run apart; every path is served on one port (8000)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from fastapi import FastAPI
@@ -22,7 +23,7 @@ from g60_chassis.service_app import Part, build_asgi
 from g60_chassis.settings import PlatformSettings
 from g60_contracts.events import EventType
 
-SERVICES = {
+SERVICES: dict[str, tuple[Callable[..., Part], ModuleType]] = {
     "projects": (projects.bootstrap.bootstrap, projects.entrypoints.app),
     "funding": (funding.bootstrap.bootstrap, funding.entrypoints.app),
     "matching": (matching.bootstrap.bootstrap, matching.entrypoints.app),

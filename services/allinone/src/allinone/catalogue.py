@@ -69,7 +69,7 @@ FUNDERS: list[dict[str, Any]] = [
                 "ticket_min_cny": 1_000_000,
                 "ticket_max_cny": 30_000_000,
                 "capacity_cny": 2_000_000_000,
-                "stages": ["angel", "series_a", "series_b", "growth"],
+                "stages": ["angel", "series_a", "series_b", "series_c", "growth"],
                 "requirements": {
                     "qualifications_any": ["high_tech_enterprise", "tech_sme"],
                     "min_revenue_cny": 5_000_000,
@@ -100,7 +100,7 @@ FUNDERS: list[dict[str, Any]] = [
                 "ticket_min_cny": 500_000,
                 "ticket_max_cny": 10_000_000,
                 "capacity_cny": 600_000_000,
-                "stages": ["seed", "angel", "series_a"],
+                "stages": ["seed", "angel", "series_a", "series_b"],
                 "pricing": {"rate_bp": 420},
                 "decision_days": 7,
             },
@@ -127,12 +127,24 @@ FUNDERS: list[dict[str, Any]] = [
                     "low_altitude_economy",
                     "satellite_internet",
                     "instruments_meters",
+                    "green_finance",
+                    "new_energy",
                 ],
-                "stages": ["seed", "angel", "series_a"],
+                "stages": ["seed", "angel", "series_a", "series_b"],
                 "pricing": {"max_equity_share": 0.25},
                 "decision_days": 30,
                 "preferences": {"priority_cities": ["hangzhou", "hefei"]},
-            }
+            },
+            {
+                "name": "Convertible growth note",
+                "instrument": "convertible",
+                "ticket_min_cny": 5_000_000,
+                "ticket_max_cny": 60_000_000,
+                "capacity_cny": 500_000_000,
+                "stages": ["series_b", "series_c", "growth", "pre_ipo"],
+                "pricing": {"max_equity_share": 0.12},
+                "decision_days": 25,
+            },
         ],
     },
     {
@@ -145,7 +157,15 @@ FUNDERS: list[dict[str, Any]] = [
                 "ticket_min_cny": 2_000_000,
                 "ticket_max_cny": 80_000_000,
                 "capacity_cny": 1_000_000_000,
-                "sectors": ["high_end_equipment", "new_energy", "integrated_circuits", "aerospace"],
+                "sectors": [
+                    "high_end_equipment",
+                    "new_energy",
+                    "integrated_circuits",
+                    "aerospace",
+                    "instruments_meters",
+                    "new_materials",
+                    "low_altitude_economy",
+                ],
                 "requirements": {"min_years": 1, "collateral_required": ["equipment"]},
                 "pricing": {"rate_bp": 520},
                 "decision_days": 20,
@@ -188,7 +208,18 @@ SECTORS = {
     "low_altitude_economy": ("低空", "eVTOL prototype certification"),
     "green_finance": ("绿色科技", "ESG data platform"),
 }
-STAGES = ["seed", "angel", "series_a", "series_b", "series_c", "growth", "pre_ipo"]
+# more needs at the stages the alliance's products serve, a few at the edges
+STAGE_CYCLE = [
+    "series_a",
+    "seed",
+    "series_b",
+    "angel",
+    "growth",
+    "series_a",
+    "series_c",
+    "pre_ipo",
+    "series_b",
+]
 QUALS = ["high_tech_enterprise", "tech_sme", "specialized_sme", "little_giant"]
 
 
@@ -206,21 +237,18 @@ def enterprises(n: int = 36, seed: int = 60) -> list[dict[str, Any]]:
     for i in range(n):
         city = CITIES[i % len(CITIES)]
         sector = sector_names[(i * 7) % len(sector_names)]
-        stage = STAGES[(i * 3) % len(STAGES)]
+        stage = STAGE_CYCLE[i % len(STAGE_CYCLE)]
         founded = date(2010 + (i * 5) % 14, 1 + i % 12, 1 + (i * 11) % 28)
-        revenue = [None, 3_000_000, 12_000_000, 45_000_000, 180_000_000][i % 5]
-        quals = [
-            {"kind": QUALS[j], "expires_on": "2028-12-31"}
-            for j in range(4)
-            if (i + j) % (j + 2) == 0
-        ]
+        revenue = [8_000_000, None, 12_000_000, 45_000_000, 180_000_000, 3_000_000][i % 6]
+        held = {QUALS[i % 2]} | {QUALS[j] for j in (2, 3) if (i + j) % (j + 1) == 0}
+        quals = [{"kind": q, "expires_on": "2028-12-31"} for q in QUALS if q in held]
         zh, purpose = SECTORS[sector]
         amount = [2_000_000, 5_000_000, 8_000_000, 20_000_000, 50_000_000][(i * 3) % 5]
         instruments = [
             ["credit_loan"],
-            ["equity"],
+            ["equity", "credit_loan"],
             ["credit_loan", "equity"],
-            ["leasing"],
+            ["leasing", "credit_loan"],
             ["equity", "convertible"],
             ["credit_loan", "leasing"],
         ][i % 6]

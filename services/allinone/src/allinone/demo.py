@@ -28,6 +28,16 @@ async def _ok(response: Awaitable[httpx.Response]) -> Any:
     return r.json()
 
 
+async def _maybe(response: Awaitable[httpx.Response]) -> Any:
+    """Like _ok, but a 404 means "not there yet" (the matcher learns of a need by event)."""
+    r = await response
+    return None if r.status_code == 404 else await _ok(_done(r))
+
+
+async def _done(r: httpx.Response) -> httpx.Response:
+    return r
+
+
 async def _until(
     fetch: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], what: str, timeout: float
 ) -> Any:
@@ -129,8 +139,8 @@ async def walk_deal(
 
     say("3. the platform proposes ranked matches")
     matches = await _until(
-        lambda: _ok(client.get(f"/v1/projects/{project['id']}/matches", headers=as_ent)),
-        lambda page: any(m["offer_id"] == offer["id"] for m in page["items"]),
+        lambda: _maybe(client.get(f"/v1/projects/{project['id']}/matches", headers=as_ent)),
+        lambda page: page is not None and any(m["offer_id"] == offer["id"] for m in page["items"]),
         "the proposal",
         timeout,
     )

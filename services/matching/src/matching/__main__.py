@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uvicorn
-from g60_chassis.settings import PlatformSettings
 
+from g60_chassis.settings import PlatformSettings
 from matching.entrypoints.app import create
 
 

@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from funding.domain.model import Funder, Offer, RuleViolation
-from funding.service.ports import Clock, FundingEvents
+from funding.service.ports import Clock, FundingEvents, OfferEventKind
 from g60_chassis.aggregates import Aggregates, Outgoing, retry_on_conflict
 from g60_chassis.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
 from g60_chassis.principal import Principal
@@ -135,20 +135,31 @@ class FundingService:
     async def update_offer(
         self, principal: Principal, id: str, changes: dict[str, Any], if_match: int | None
     ) -> Offer:
-        offer = await self._own_offer(principal, id)
-        if if_match is not None and if_match != offer.version:
-            raise PreconditionFailed(
-                f"the offer is at version {offer.version}, not {if_match}",
-                current_version=offer.version,
-            )
-        try:
-            offer.change(changes, self.clock())
-        except RuleViolation as exc:
-            raise _rule(exc) from exc
-        kinds = ["updated"] + (["capacity_changed"] if "capacity_cny" in changes else [])
-        return await self.offers.save(offer, lambda o: self._offer_events(kinds, o))
+        """Reservations write the offer too, so a PATCH without If-Match that loses a race to
+        one is applied again to the fresh state; with If-Match the moved version is a 412."""
+        await self._own_offer(principal, id)
+        kinds: list[OfferEventKind] = ["updated"]
+        if "capacity_cny" in changes:
+            kinds.append("capacity_changed")
 
-    def _offer_events(self, kinds: list[Any], offer: Offer) -> Outgoing:
+        async def attempt() -> Offer:
+            offer = await self.offers.get(id)
+            assert offer is not None  # offers are never deleted
+            if if_match is not None and if_match != offer.version:
+                raise PreconditionFailed(
+                    f"the offer is at version {offer.version}, not {if_match}",
+                    current_version=offer.version,
+                )
+            try:
+                offer.change(changes, self.clock())
+            except RuleViolation as exc:
+                raise _rule(exc) from exc
+            return await self.offers.save(offer, lambda o: self._offer_events(kinds, o))
+
+        result: Offer = await retry_on_conflict(attempt)
+        return result
+
+    def _offer_events(self, kinds: list[OfferEventKind], offer: Offer) -> Outgoing:
         return [e for kind in kinds for e in self.events.offer(kind, offer)]
 
     async def withdraw_offer(self, principal: Principal, id: str) -> Offer:

@@ -79,7 +79,13 @@ class MatchingService:
             current = await views.get(data["id"])
             if current is None:
                 await views.add(
-                    View(id=data["id"], data=data, source_version=version, removed=removed)
+                    View(
+                        id=data["id"],
+                        data=data,
+                        source_version=version,
+                        removed=removed,
+                        enterprise_id=data.get("enterprise_id"),
+                    )
                 )
                 return True
             if version <= current.source_version:
@@ -93,6 +99,18 @@ class MatchingService:
 
     async def on_enterprise(self, data: dict[str, Any]) -> None:
         await self._store_view(self.enterprises, data, removed=False)
+        # projects may arrive first: they are keyed by their own id, on other partitions
+        waiting, cursor = [], None
+        while True:
+            page, cursor = await self.projects.list(
+                {"enterprise_id": data["id"], "removed": False}, cursor, 200
+            )
+            waiting += page
+            if cursor is None:
+                break
+        for view in waiting:
+            self.engine.upsert_project(self.translate.project(view.data, data))
+        await self.reconcile(v.id for v in waiting)
 
     async def on_project(self, data: dict[str, Any]) -> None:
         removed = data.get("status") != "open"
@@ -105,7 +123,7 @@ class MatchingService:
             return
         enterprise = await self.enterprises.get(data["enterprise_id"])
         if enterprise is None:
-            raise LookupError(f"enterprise {data['enterprise_id']} not yet known")  # retried
+            return  # matched when its enterprise arrives (see on_enterprise)
         self.engine.upsert_project(self.translate.project(data, enterprise.data))
         await self.reconcile([data["id"]])
 

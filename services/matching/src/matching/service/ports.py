@@ -18,6 +18,7 @@ class View(BaseModel):
     data: dict[str, Any]
     source_version: int = 0
     removed: bool = False
+    enterprise_id: str | None = None  # projects: to find them when their enterprise arrives
     version: int = 0
 
 
