@@ -188,7 +188,7 @@ async def test_a_patch_without_if_match_survives_racing_reservations(
     handle = match_events(built.service)
     patch = client.patch(f"/v1/offers/{offer['id']}", json={"name": "renamed"})
     r, *_ = await asyncio.gather(patch, *(handle(e) for e in agreed))
-    assert r.status_code == 200
+    assert isinstance(r, httpx.Response) and r.status_code == 200
     after = (await client.get(f"/v1/offers/{offer['id']}")).json()
     assert after["name"] == "renamed" and after["deals_taken"] == 10
 
