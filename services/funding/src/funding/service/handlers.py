@@ -1,7 +1,12 @@
-"""Use cases of the funding service. Funders and offers are managed by operators and by each
-funder's own key; the catalogue of offers is public to every authenticated role (partners,
-enterprises and other funders read it to integrate and compare), while writes to an offer are
-its funder's (another funder's offer is a 404 to write). Capacity changes only here."""
+"""Use cases of the funding service.
+
+Visibility (a decision): the catalogue — every offer, withdrawn ones included (filter
+`status=active` for the live ones), and every funder's public profile — is readable by every
+authenticated role: partners integrate from it, enterprises compare products, funders see the
+market. Writes are narrower: funders are registered by operators; an offer is published and
+changed by an operator or by its own funder's key, and another funder's offer is a 404 to
+write, so ids cannot be probed for write access. Capacity changes only here, driven by match
+events (see the ledger use cases at the end)."""
 
 from __future__ import annotations
 
