@@ -34,6 +34,7 @@ def platform(tmp_path_factory) -> Iterator[Platform]:
         "G60_BOOTSTRAP_OPERATOR_KEY": f"operator-{run}-" + uuid.uuid4().hex,
         "G60_OUTBOX_INTERVAL_S": "0.2",
         "G60_DATA_DIR": str(data),
+        "G60_INSTANCE_ID": f"e2e-{run}",
     }
     ports = {s: BASE_PORT + i for i, s in enumerate(SERVICES)}
     p = Platform(env, ports, data)

@@ -37,8 +37,10 @@ class KafkaBus:
         client_id: str,
         policy: DeliveryPolicy | None = None,
         partitions: int = 3,
+        instance_id: str | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        self.instance_id = instance_id
         self.policy = policy or DeliveryPolicy()
         self.partitions = partitions
         self.broker = KafkaBroker(
@@ -59,6 +61,13 @@ class KafkaBus:
             group_id=group,
             ack_policy=AckPolicy.ACK,  # commit after the handler returned, never before
             auto_offset_reset="earliest",
+            # A member killed mid-rebalance holds the group up to the rebalance timeout
+            # (max.poll.interval.ms, 5 min by default): keep both short. With an instance id
+            # (static membership) a restarted process takes its partitions back at once.
+            session_timeout_ms=10_000,
+            rebalance_timeout_ms=10_000,
+            max_poll_interval_ms=60_000,
+            group_instance_id=f"{self.instance_id}-{topic}" if self.instance_id else None,
             title=f"{group}:{topic}",
             decoder=_raw,  # we parse the CloudEvent ourselves, malformed records included
         )

@@ -27,7 +27,12 @@ def make_bus(settings: PlatformSettings, service: str) -> EventBus:
     if settings.bus == "kafka":
         from g60_chassis.kafka import KafkaBus
 
-        return KafkaBus(settings.kafka_bootstrap, client_id=f"g60-{service}", policy=policy)
+        return KafkaBus(
+            settings.kafka_bootstrap,
+            client_id=f"g60-{service}",
+            policy=policy,
+            instance_id=f"{service}-{settings.instance_id}" if settings.instance_id else None,
+        )
     return MemoryBus(policy=policy)
 
 

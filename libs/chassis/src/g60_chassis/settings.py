@@ -30,6 +30,8 @@ class PlatformSettings(BaseSettings):
     topic_funding: str = "g60.funding"
     topic_matches: str = "g60.matches"
     consumer_group_prefix: str = "g60"
+    # stable per process (e.g. the pod name): Kafka static membership, no rebalance on restart
+    instance_id: str | None = None
     max_attempts: int = 3
     outbox_interval_s: float = 1.0
     max_body_bytes: int = 1_000_000
