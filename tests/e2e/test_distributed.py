@@ -314,5 +314,5 @@ async def test_matching_killed_mid_stream_loses_and_duplicates_nothing(platform,
         page = await op.seen("matching", f"/v1/offers/{offer['id']}/matches") or {"items": []}
         return page["items"] if len(page["items"]) >= 40 else None
 
-    items = await eventually(all_there, timeout=30)
+    items = await eventually(all_there, timeout=120)
     assert sorted(m["project_id"] for m in items) == sorted(project_ids)  # none lost, none twice

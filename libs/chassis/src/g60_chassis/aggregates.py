@@ -45,7 +45,7 @@ class Aggregates(Generic[M]):
         store: DocumentStore,
         collection: str,
         model: type[M],
-        notify: Callable[[], None] = lambda: None,
+        notify: Callable[[str, str], None] = lambda collection, id: None,
     ) -> None:
         self.store, self.collection, self.model, self._notify = store, collection, model, notify
 
@@ -77,7 +77,7 @@ class Aggregates(Generic[M]):
         except DuplicateKey as exc:
             raise Conflict(f"{self.collection} {getattr(obj, 'id', '?')!r} exists") from exc
         if outgoing:
-            self._notify()
+            self._notify(self.collection, obj.id)  # type: ignore[attr-defined]
         return obj
 
     async def save(self, obj: M, events: EventsOf[M] | None = None) -> M:
@@ -96,7 +96,7 @@ class Aggregates(Generic[M]):
             obj.version = expected  # type: ignore[attr-defined]
             raise
         if outgoing:
-            self._notify()
+            self._notify(self.collection, obj.id)  # type: ignore[attr-defined]
         return obj
 
     async def list(

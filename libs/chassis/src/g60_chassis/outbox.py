@@ -31,17 +31,48 @@ class OutboxRelay:
         interval_s: float = 1.0,
         batch: int = 200,
         max_backoff_s: float = 10.0,
+        full_scan_s: float = 30.0,
     ) -> None:
         self._store, self._bus, self._collections = store, bus, collections
         self._interval, self._batch, self._max_backoff = interval_s, batch, max_backoff_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._drain_lock = asyncio.Lock()
+        self._dirty: dict[tuple[str, str], None] = {}  # written aggregates, in write order
+        self._full_scan_s = full_scan_s
+        self._next_scan = 0.0  # a full scan first: whatever a previous run left behind
         self.published = 0
 
-    def notify(self) -> None:
-        """Called after a write that added events, so they go out without waiting a tick."""
+    def notify(self, collection: str | None = None, id: str | None = None) -> None:
+        """Called after a write that added events, so they go out without waiting a tick.
+        With the aggregate named, only that document is read (no scan of the collection)."""
+        if collection is not None and id is not None:
+            self._dirty[(collection, id)] = None
         self._wake.set()
+
+    async def _publish(self, collection: str, doc: dict[str, object]) -> int:
+        done: list[str] = []
+        try:
+            for entry in doc["outbox"]:  # type: ignore[attr-defined]
+                await self._bus.publish(entry["topic"], Envelope.from_dict(entry))
+                done.append(entry["id"])
+        finally:
+            if done:
+                await self._store.mark_sent(collection, str(doc["_id"]), done)
+        return len(done)
+
+    async def drain_written(self) -> int:
+        """Publish the events of the aggregates written since the last call."""
+        sent = 0
+        async with self._drain_lock:
+            while self._dirty:
+                (collection, id), _ = next(iter(self._dirty.items()))
+                doc = await self._store.get(collection, id)
+                if doc and doc.get("outbox"):
+                    sent += await self._publish(collection, doc)
+                del self._dirty[(collection, id)]
+        self.published += sent
+        return sent
 
     async def drain(self) -> int:
         """Publish everything pending now; returns how many events went out."""
@@ -51,16 +82,7 @@ class OutboxRelay:
                 while True:
                     docs = await self._store.pending(collection, self._batch)
                     for doc in docs:
-                        done: list[str] = []
-                        try:
-                            for entry in doc["outbox"]:
-                                topic = entry["topic"]
-                                await self._bus.publish(topic, Envelope.from_dict(entry))
-                                done.append(entry["id"])
-                        finally:
-                            if done:
-                                await self._store.mark_sent(collection, doc["_id"], done)
-                                sent += len(done)
+                        sent += await self._publish(collection, doc)
                     if len(docs) < self._batch:
                         break
         self.published += sent
@@ -69,15 +91,22 @@ class OutboxRelay:
     async def _run(self) -> None:
         backoff = self._interval
         while True:
+            self._wake.clear()  # before draining: a write during the drain wakes the next turn
             try:
-                await self.drain()
+                loop = asyncio.get_running_loop()
+                if loop.time() >= self._next_scan:
+                    self._dirty.clear()  # the scan covers them
+                    await self.drain()
+                    self._next_scan = loop.time() + self._full_scan_s
+                else:
+                    await self.drain_written()
                 backoff = self._interval
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("outbox relay: publish failed, retrying in %.1fs: %r", backoff, exc)
+                self._next_scan = 0.0  # after a failure, scan: nothing is left behind
                 backoff = min(backoff * 2, self._max_backoff)
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff)
 

@@ -45,6 +45,9 @@ def build_asgi(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for part in parts:
+            for collection, field in getattr(part, "indexes", ()):
+                await part.store.ensure_index(collection, field)
         for part in parts:  # e.g. rebuild an in-memory read model before consuming
             prepare = getattr(part, "prepare", None)
             if prepare is not None:

@@ -161,6 +161,17 @@ class SqliteDocumentStore:
             )
             await db.commit()
 
+    async def ensure_index(self, collection: str, field: str) -> None:
+        if not _NAME.match(field):
+            raise ValueError(f"bad field name {field!r}")
+        db = await self._conn(collection)
+        async with self._lock:
+            await db.execute(
+                f'CREATE INDEX IF NOT EXISTS "{collection}_{field}" ON {_table(collection)}'
+                f" (json_extract(doc, '$.{field}'))"
+            )
+            await db.commit()
+
     async def ping(self) -> bool:
         return True
 

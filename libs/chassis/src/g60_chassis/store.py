@@ -56,6 +56,9 @@ class DocumentStore(Protocol):
     async def mark_sent(self, collection: str, id: str, event_ids: list[str]) -> None:
         """Remove these events from the document's outbox; leaves `version` alone."""
 
+    async def ensure_index(self, collection: str, field: str) -> None:
+        """An index for `find` on this top-level field (idempotent)."""
+
     async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...
@@ -117,6 +120,9 @@ class MemoryDocumentStore:
         if doc is not None:
             sent = set(event_ids)
             doc["outbox"] = [e for e in doc["outbox"] if e["id"] not in sent]
+
+    async def ensure_index(self, collection: str, field: str) -> None:
+        return None
 
     async def ping(self) -> bool:
         return True

@@ -22,6 +22,7 @@ from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import DocumentStore
 
 NAME = "funding"
+INDEXES = [("offers", "funder_id"), ("offers", "status")]
 COLLECTIONS = ["funders", "offers"]
 
 
@@ -35,6 +36,7 @@ class FundingApp:
     service: FundingService
     routers: list[APIRouter] = field(default_factory=list)
     publishes: list[str] = field(default_factory=list)
+    indexes: list[tuple[str, str]] = field(default_factory=lambda: list(INDEXES))
 
     async def start(self) -> None:
         await self.relay.start()

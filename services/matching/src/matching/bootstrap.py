@@ -29,6 +29,12 @@ from matching.service.ports import View
 
 log = logging.getLogger(__name__)
 NAME = "matching"
+INDEXES = [
+    ("matches", "project_id"),
+    ("matches", "offer_id"),
+    ("matches", "status"),
+    ("project_views", "enterprise_id"),
+]
 COLLECTIONS = ["matches"]
 
 
@@ -42,6 +48,7 @@ class MatchingApp:
     service: MatchingService
     routers: list[APIRouter] = field(default_factory=list)
     publishes: list[str] = field(default_factory=list)
+    indexes: list[tuple[str, str]] = field(default_factory=lambda: list(INDEXES))
     expiry_interval_s: float = 30.0
     _expiry: asyncio.Task[None] | None = None
 

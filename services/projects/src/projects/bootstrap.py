@@ -22,6 +22,7 @@ from projects.entrypoints import api, consumer
 from projects.service.handlers import ProjectsService
 
 NAME = "projects"
+INDEXES = [("projects", "enterprise_id"), ("projects", "status"), ("enterprises", "uscc")]
 COLLECTIONS = ["enterprises", "projects"]
 
 
@@ -35,6 +36,7 @@ class ProjectsApp:
     service: ProjectsService
     routers: list[APIRouter] = field(default_factory=list)
     publishes: list[str] = field(default_factory=list)
+    indexes: list[tuple[str, str]] = field(default_factory=lambda: list(INDEXES))
 
     async def start(self) -> None:
         await self.relay.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from matching.domain.engine import Delta, MatchEngine, Proposal
+from matching.domain.engine import MatchEngine, Proposal
 from matching.domain.model import Enterprise, Offer, Project
 
 PROJECT_FIELDS = (
@@ -77,9 +77,6 @@ class EngineTranslator:
         fields = {k: offer[k] for k in OFFER_FIELDS if offer.get(k) is not None}
         capacity = offer.get("remaining_cny", offer.get("capacity_cny", 0))
         return Offer(id=offer["id"], capacity_cny=capacity, **fields)
-
-    def delta_projects(self, delta: Delta) -> set[str]:
-        return delta.projects
 
     def proposals(self, proposals: list[Proposal]) -> list[dict[str, Any]]:
         return [

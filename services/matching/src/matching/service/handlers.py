@@ -19,6 +19,7 @@ from g60_chassis.aggregates import Aggregates, retry_on_conflict
 from g60_chassis.errors import Conflict, NotFound, Unprocessable
 from g60_chassis.principal import Principal
 from g60_contracts.enums import Role
+from matching.domain.engine import Delta
 from matching.domain.match import OPEN, Match, Side, TransitionError
 from matching.service.ports import Clock, MatchEvents, Translator, View
 
@@ -66,7 +67,10 @@ class MatchingService:
             enterprise = enterprises.get(view.data["enterprise_id"])
             if enterprise is not None:
                 self.engine.upsert_project(self.translate.project(view.data, enterprise))
-        await self.reconcile(v.id for v in projects)
+        stale: dict[str, set[str]] = {}
+        for match in await self._matches({"status": "proposed"}):  # one scan, at start only
+            stale.setdefault(match.project_id, set()).add(match.offer_id)
+        await self.reconcile({v.id for v in projects} | set(stale), stale)
         return len(projects)
 
     async def _store_view(
@@ -109,23 +113,22 @@ class MatchingService:
             if cursor is None:
                 break
         for view in waiting:
-            self.engine.upsert_project(self.translate.project(view.data, data))
-        await self.reconcile(v.id for v in waiting)
+            await self.apply(self.engine.upsert_project(self.translate.project(view.data, data)))
 
     async def on_project(self, data: dict[str, Any]) -> None:
         removed = data.get("status") != "open"
         await self._store_view(self.projects, data, removed)
         # applied even to a redelivery: the engine is in memory and upserts are idempotent
         if removed:
-            self.engine.remove_project(data["id"])
+            self.engine.remove_project(data["id"])  # its open matches are retracted below
             reason = f"the project was {data.get('status')}"
             await self._retract_all({"project_id": data["id"]}, reason)
             return
         enterprise = await self.enterprises.get(data["enterprise_id"])
         if enterprise is None:
             return  # matched when its enterprise arrives (see on_enterprise)
-        self.engine.upsert_project(self.translate.project(data, enterprise.data))
-        await self.reconcile([data["id"]])
+        delta = self.engine.upsert_project(self.translate.project(data, enterprise.data))
+        await self.reconcile([data["id"]], {data["id"]: {o for _, o in delta.removed}})
 
     async def on_offer(self, data: dict[str, Any]) -> None:
         removed = data.get("status") != "active"
@@ -135,22 +138,31 @@ class MatchingService:
             await self._retract_all({"offer_id": data["id"]}, "the offer was withdrawn")
         else:
             delta = self.engine.upsert_offer(self.translate.offer(data))
-        await self.reconcile(self.translate.delta_projects(delta))
+        await self.apply(delta)
 
     # proposals → matches ---------------------------------------------------------------------
-    async def reconcile(self, project_ids: Iterable[str]) -> None:
-        for project_id in sorted(set(project_ids)):
-            await self._reconcile_project(project_id)
+    async def apply(self, delta: Delta) -> None:
+        """Reconcile the projects an engine change touched; its removed pairs may be stale."""
+        stale: dict[str, set[str]] = {}
+        for project_id, offer_id in delta.removed:
+            stale.setdefault(project_id, set()).add(offer_id)
+        await self.reconcile(delta.projects, stale)
 
-    async def _reconcile_project(self, project_id: str) -> None:
+    async def reconcile(
+        self, project_ids: Iterable[str], stale: dict[str, set[str]] | None = None
+    ) -> None:
+        for project_id in sorted(set(project_ids)):
+            await self._reconcile_project(project_id, (stale or {}).get(project_id, set()))
+
+    async def _reconcile_project(self, project_id: str, maybe_stale: set[str]) -> None:
+        """Matches are looked up by id (a hash of the pair), never by scanning."""
         now = self.clock()
         wanted = {
             p["offer_id"]: p
             for p in self.translate.proposals(self.engine.proposals_for_project(project_id))
         }
-        existing = {m.offer_id: m for m in await self._matches({"project_id": project_id})}
         for offer_id, proposal in wanted.items():
-            match = existing.get(offer_id)
+            match = await self.matches.get(match_id(project_id, offer_id))
             if match is None:
                 await self._propose(project_id, offer_id, proposal)
                 continue
@@ -158,9 +170,12 @@ class MatchingService:
             changed = self._refresh(match, proposal)
             if kinds or changed:
                 await self._save(match, kinds)
-        for offer_id, match in existing.items():
+        for offer_id in sorted(maybe_stale - set(wanted)):
+            match = await self.matches.get(match_id(project_id, offer_id))
+            if match is None:
+                continue
             untouched = not (match.accepted_by_enterprise or match.accepted_by_funder)
-            if offer_id not in wanted and match.status == "proposed" and untouched:
+            if match.status == "proposed" and untouched:
                 await self._save(match, match.retract("no longer among the proposals", now))
 
     @staticmethod
@@ -251,7 +266,7 @@ class MatchingService:
         delta = self.engine.set_capacity(
             data["id"], int(data["remaining_cny"]), int(data.get("deals_taken", 0))
         )
-        await self.reconcile(self.translate.delta_projects(delta))
+        await self.apply(delta)
 
     # queries ---------------------------------------------------------------------------------
     async def _project_view(self, principal: Principal, project_id: str) -> View:
