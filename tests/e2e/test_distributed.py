@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
+import subprocess
 import uuid
 
 import httpx
@@ -12,7 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from allinone.catalogue import uscc
-from tests.e2e.harness import Platform, eventually
+from tests.e2e.harness import ROOT, Platform, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -316,3 +317,43 @@ async def test_matching_killed_mid_stream_loses_and_duplicates_nothing(platform,
 
     items = await eventually(all_there, timeout=120)
     assert sorted(m["project_id"] for m in items) == sorted(project_ids)  # none lost, none twice
+
+
+async def test_kafka_down_while_posting_loses_nothing_and_duplicates_nothing(platform, operator):
+    """Runs last: it stops the shared broker. Projects are accepted while Kafka is down (the
+    outbox keeps their events); once it is back every one reaches the matcher exactly once."""
+    op, rng = Client(platform, operator), random.Random(7)
+    funder = await op.ok("POST", "funding", "/v1/funders", json={"name": "Bank D", "kind": "bank"})
+    offer = await op.ok(
+        "POST", "funding", "/v1/offers", json=_offer(funder["id"], sectors=["green_finance"])
+    )
+    ent = await op.ok(
+        "POST", "projects", "/v1/enterprises", json=_enterprise(rng, sectors=["green_finance"])
+    )
+
+    async def offer_known():
+        return await op.seen("matching", f"/v1/offers/{offer['id']}/matches")
+
+    await eventually(offer_known, timeout=20)
+    body = _project(ent["id"], sector="green_finance")
+    ids = [(await op.ok("POST", "projects", "/v1/projects", json=body))["id"] for _ in range(100)]
+    stopped = await asyncio.to_thread(
+        subprocess.run, ["bash", str(ROOT / "deploy/local/infra.sh"), "stop-kafka"], check=True
+    )
+    try:
+        assert stopped.returncode == 0
+        for _ in range(100):  # accepted while the broker is down
+            ids.append((await op.ok("POST", "projects", "/v1/projects", json=body))["id"])
+    finally:
+        await asyncio.to_thread(
+            subprocess.run,
+            ["bash", str(ROOT / "deploy/local/infra.sh"), "start-kafka"],
+            check=True,
+        )
+
+    async def all_there():
+        page = await op.seen("matching", f"/v1/offers/{offer['id']}/matches") or {"items": []}
+        return page["items"] if len(page["items"]) >= 200 else None
+
+    items = await eventually(all_there, timeout=180, interval=1.0)
+    assert sorted(m["project_id"] for m in items) == sorted(ids)  # all 200, none twice
