@@ -55,6 +55,8 @@ async def _seed_and_report(base: str, key: str, settings: PlatformSettings) -> N
         await _wait_healthy(client)
         counts = await seed(client, progress=lambda m: typer.echo(f"  {m}"))
         await asyncio.sleep(0.5)  # let the matcher take in the last events
+        offers = (await client.get("/v1/offers", params={"limit": 200})).json()["items"]
+        names = {o["id"]: o["name"] for o in offers}
         page = (await client.get("/v1/projects", params={"limit": 200})).json()
         rows = []
         for project in page["items"]:
@@ -68,7 +70,8 @@ async def _seed_and_report(base: str, key: str, settings: PlatformSettings) -> N
             best = proposed[0]
             typer.echo(
                 f"  {project['title'][:44]:<44} {project['amount_cny']:>12,}  "
-                f"{best['offer_id'][:26]:<26} {best['score']:.2f}  {len(proposed)}"
+                f"{names.get(best['offer_id'], best['offer_id'])[:26]:<26} {best['score']:.2f}  "
+                f"{len(proposed)}"
             )
         typer.echo(f"\n  try: curl -H 'Authorization: Bearer {key}' {base}/v1/projects\n")
 
@@ -83,6 +86,7 @@ def run(
 ) -> None:
     """Serve the whole platform on one port (embedded: in-process bus, SQLite files)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the seeding client's requests
     settings = PlatformSettings()
     parts = build_parts(settings)
     base = f"http://{host}:{port}"

@@ -276,7 +276,7 @@ def enterprises(n: int = 36, seed: int = 60) -> list[dict[str, Any]]:
                     ][i % 5],
                 },
                 "project": {
-                    "title": f"{purpose.capitalize()} ({CITY_ZH[city]})",
+                    "title": f"{purpose[0].upper()}{purpose[1:]} ({CITY_ZH[city]})",
                     "amount_cny": amount,
                     "instruments": instruments,
                     "stage": stage,
