@@ -4,10 +4,18 @@ in-process bus in the all-in-one process)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from fastapi import APIRouter
+
 from g60_chassis.auth import KeyStore
 from g60_chassis.bus import DeliveryPolicy, EventBus, MemoryBus
+from g60_chassis.outbox import OutboxRelay
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import DocumentStore, MemoryDocumentStore
+
+S = TypeVar("S")
 
 
 def make_store(settings: PlatformSettings, service: str) -> DocumentStore:
@@ -39,3 +47,73 @@ def make_bus(settings: PlatformSettings, service: str) -> EventBus:
 def make_keys(settings: PlatformSettings) -> KeyStore:
     """One key store for the platform ("auth"), read by every service."""
     return KeyStore(make_store(settings, "auth"), settings.bootstrap_operator_key)
+
+
+@dataclass
+class Wiring:
+    """What every service runs on: its store, the bus, the key store and its outbox relay."""
+
+    settings: PlatformSettings
+    store: DocumentStore
+    bus: EventBus
+    keys: KeyStore
+    relay: OutboxRelay
+
+
+def wire(
+    service: str,
+    collections: list[str],
+    settings: PlatformSettings | None = None,
+    *,
+    store: DocumentStore | None = None,
+    bus: EventBus | None = None,
+    keys: KeyStore | None = None,
+) -> Wiring:
+    """Build a service's infrastructure from settings; every part can be overridden (fakes in
+    tests, one shared bus and key store in the all-in-one process)."""
+    settings = settings or PlatformSettings()
+    store = store or make_store(settings, service)
+    bus = bus or make_bus(settings, service)
+    relay = OutboxRelay(store, bus, collections, interval_s=settings.outbox_interval_s)
+    return Wiring(settings, store, bus, keys or make_keys(settings), relay)
+
+
+@dataclass
+class BuiltService(Generic[S]):
+    """A built service: its use cases, HTTP routers, the topics it publishes and the indexes
+    its queries need, on its wiring. `service_app.build_asgi` runs one or several of these."""
+
+    wiring: Wiring
+    service: S
+    routers: list[APIRouter] = field(default_factory=list)
+    publishes: list[str] = field(default_factory=list)
+    indexes: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def settings(self) -> PlatformSettings:
+        return self.wiring.settings
+
+    @property
+    def store(self) -> DocumentStore:
+        return self.wiring.store
+
+    @property
+    def bus(self) -> EventBus:
+        return self.wiring.bus
+
+    @property
+    def keys(self) -> KeyStore:
+        return self.wiring.keys
+
+    @property
+    def relay(self) -> OutboxRelay:
+        return self.wiring.relay
+
+    async def prepare(self) -> None:
+        """Before the consumers start (e.g. rebuild an in-memory read model)."""
+
+    async def start(self) -> None:
+        await self.relay.start()
+
+    async def stop(self) -> None:
+        await self.relay.stop()

@@ -7,29 +7,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
-from g60_chassis.auth import KeyStore, keys_router
-from g60_chassis.bus import EventBus
+from g60_chassis.auth import keys_router
 from g60_chassis.http import create_app
-from g60_chassis.outbox import OutboxRelay
-from g60_chassis.settings import PlatformSettings
-from g60_chassis.store import DocumentStore
+from g60_chassis.runtime import BuiltService
 
-
-class Part(Protocol):
-    settings: PlatformSettings
-    store: DocumentStore
-    bus: EventBus
-    keys: KeyStore
-    relay: OutboxRelay
-    routers: list[APIRouter]
-    publishes: list[str]
-
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
+Part = BuiltService[Any]
 
 
 def build_asgi(
@@ -46,12 +32,10 @@ def build_asgi(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for part in parts:
-            for collection, field in getattr(part, "indexes", ()):
+            for collection, field in part.indexes:
                 await part.store.ensure_index(collection, field)
         for part in parts:  # e.g. rebuild an in-memory read model before consuming
-            prepare = getattr(part, "prepare", None)
-            if prepare is not None:
-                await prepare()
+            await part.prepare()
         for b in buses:
             for part in parts:
                 for topic in part.publishes:

@@ -8,16 +8,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-
-from fastapi import APIRouter
 
 from g60_chassis.aggregates import Aggregates
 from g60_chassis.auth import KeyStore
 from g60_chassis.bus import EventBus
-from g60_chassis.outbox import OutboxRelay
-from g60_chassis.runtime import make_bus, make_keys, make_store
+from g60_chassis.runtime import BuiltService, wire
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import DocumentStore
 from matching.adapters.engine import EngineTranslator, new_engine
@@ -39,16 +36,10 @@ COLLECTIONS = ["matches"]
 
 
 @dataclass
-class MatchingApp:
-    settings: PlatformSettings
-    store: DocumentStore
-    bus: EventBus
-    keys: KeyStore
-    relay: OutboxRelay
-    service: MatchingService
-    routers: list[APIRouter] = field(default_factory=list)
-    publishes: list[str] = field(default_factory=list)
-    indexes: list[tuple[str, str]] = field(default_factory=lambda: list(INDEXES))
+class MatchingApp(BuiltService[MatchingService]):
+    """The matching service adds two duties to a built service: rebuild the in-memory engine
+    before consuming, and expire matches whose response deadline passed."""
+
     expiry_interval_s: float = 30.0
     _expiry: asyncio.Task[None] | None = None
 
@@ -65,7 +56,7 @@ class MatchingApp:
                 log.exception("matching: expiry pass failed")
 
     async def start(self) -> None:
-        await self.relay.start()
+        await super().start()
         self._expiry = asyncio.create_task(self._expire_loop(), name="match-expiry")
 
     async def stop(self) -> None:
@@ -73,7 +64,7 @@ class MatchingApp:
             self._expiry.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._expiry
-        await self.relay.stop()
+        await super().stop()
 
 
 def bootstrap(
@@ -84,31 +75,18 @@ def bootstrap(
     keys: KeyStore | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> MatchingApp:
-    settings = settings or PlatformSettings()
-    store = store or make_store(settings, NAME)
-    bus = bus or make_bus(settings, NAME)
-    keys = keys or make_keys(settings)
-    relay = OutboxRelay(store, bus, COLLECTIONS, interval_s=settings.outbox_interval_s)
+    w = wire(NAME, COLLECTIONS, settings, store=store, bus=bus, keys=keys)
     service = MatchingService(
-        Aggregates(store, "matches", Match, relay.notify),
-        Aggregates(store, "enterprise_views", View),
-        Aggregates(store, "project_views", View),
-        Aggregates(store, "offer_views", View),
-        new_engine(clock().date(), settings.match_top_k),
+        Aggregates(w.store, "matches", Match, w.relay.notify),
+        Aggregates(w.store, "enterprise_views", View),
+        Aggregates(w.store, "project_views", View),
+        Aggregates(w.store, "offer_views", View),
+        new_engine(clock().date(), w.settings.match_top_k),
         EngineTranslator(),
-        ContractMatchEvents(settings.topic_matches),
+        ContractMatchEvents(w.settings.topic_matches),
         clock,
     )
-    group = settings.group(NAME)
-    bus.subscribe(settings.topic_projects, group, consumer.project_events(service))
-    bus.subscribe(settings.topic_funding, group, consumer.funding_events(service))
-    return MatchingApp(
-        settings,
-        store,
-        bus,
-        keys,
-        relay,
-        service,
-        routers=[api.router(service)],
-        publishes=[settings.topic_matches],
-    )
+    group = w.settings.group(NAME)
+    w.bus.subscribe(w.settings.topic_projects, group, consumer.project_events(service))
+    w.bus.subscribe(w.settings.topic_funding, group, consumer.funding_events(service))
+    return MatchingApp(w, service, [api.router(service)], [w.settings.topic_matches], list(INDEXES))

@@ -10,10 +10,7 @@ events (see the ledger use cases at the end)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import secrets
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -22,23 +19,13 @@ from funding.domain.model import Funder, Offer, RuleViolation
 from funding.service.ports import Clock, FundingEvents, OfferEventKind
 from g60_chassis.aggregates import Aggregates, Outgoing, retry_on_conflict
 from g60_chassis.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
+from g60_chassis.idempotency import new_id, request_hash
 from g60_chassis.principal import Principal
 from g60_contracts.enums import Role
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 READERS = (Role.operator, Role.funder, Role.enterprise, Role.partner)
-
-
-def _request_hash(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _idempotent_id(prefix: str, principal: Principal, key: str | None) -> str:
-    if key is None:
-        return f"{prefix}_{secrets.token_hex(8)}"
-    scope = f"{principal.role}:{principal.tenant_id or principal.key_id}:{key}"
-    return f"{prefix}_{hashlib.sha256(scope.encode()).hexdigest()[:16]}"
 
 
 def _rule(exc: RuleViolation) -> Exception:
@@ -52,7 +39,7 @@ class FundingService:
         offers: Aggregates[Offer],
         events: FundingEvents,
         clock: Clock,
-        new_id: Callable[[str, Principal, str | None], str] = _idempotent_id,
+        new_id: Callable[[str, Principal, str | None], str] = new_id,
     ) -> None:
         self.funders, self.offers, self.events = funders, offers, events
         self.clock, self.new_id = clock, new_id
@@ -90,7 +77,7 @@ class FundingService:
         funder = await self.funders.get(body["funder_id"])
         if funder is None:
             raise Unprocessable(f"no funder {body['funder_id']!r}", "funder_id")
-        digest = _request_hash(body)
+        digest = request_hash(body)
         id = self.new_id("off", principal, idempotency_key)
         if idempotency_key and (existing := await self.offers.get(id)):
             if existing.request_hash != digest:

@@ -4,32 +4,19 @@ enterprise key only its own enterprise and projects (another tenant's object is 
 
 from __future__ import annotations
 
-import hashlib
-import json
-import secrets
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from g60_chassis.aggregates import Aggregates, retry_on_conflict
 from g60_chassis.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
+from g60_chassis.idempotency import new_id, request_hash
 from g60_chassis.principal import Principal
 from g60_contracts.enums import Role
 from projects.domain.model import Enterprise, Project, RuleViolation
 from projects.service.ports import Clock, ProjectEvents
 
 READERS = (Role.operator, Role.enterprise, Role.partner)
-
-
-def _request_hash(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _idempotent_id(prefix: str, principal: Principal, key: str | None) -> str:
-    if key is None:
-        return f"{prefix}_{secrets.token_hex(8)}"
-    scope = f"{principal.role}:{principal.tenant_id or principal.key_id}:{key}"
-    return f"{prefix}_{hashlib.sha256(scope.encode()).hexdigest()[:16]}"
 
 
 class ProjectsService:
@@ -39,7 +26,7 @@ class ProjectsService:
         projects: Aggregates[Project],
         events: ProjectEvents,
         clock: Clock,
-        new_id: Callable[[str, Principal, str | None], str] = _idempotent_id,
+        new_id: Callable[[str, Principal, str | None], str] = new_id,
     ) -> None:
         self.enterprises, self.projects, self.events = enterprises, projects, events
         self.clock, self.new_id = clock, new_id
@@ -82,7 +69,7 @@ class ProjectsService:
             raise Unprocessable("enterprise_id is required for an operator", "enterprise_id")
         if await self.enterprises.get(body["enterprise_id"]) is None:
             raise Unprocessable(f"no enterprise {body['enterprise_id']!r}", "enterprise_id")
-        digest = _request_hash(body)
+        digest = request_hash(body)
         id = self.new_id("prj", principal, idempotency_key)
         if idempotency_key and (existing := await self.projects.get(id)):
             if existing.request_hash != digest:
