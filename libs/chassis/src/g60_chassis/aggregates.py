@@ -36,7 +36,7 @@ def decode_cursor(cursor: str | None) -> str | None:
     try:
         return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (ValueError, UnicodeDecodeError) as exc:
-        raise Unprocessable("not a cursor this API returned", field="cursor") from exc
+        raise Unprocessable("not a cursor this API returned", "cursor", "query") from exc
 
 
 class Aggregates(Generic[M]):

@@ -46,9 +46,11 @@ class Unprocessable(AppError):
 
     status, title, kind = 422, "Unprocessable request", "rule"
 
-    def __init__(self, detail: str, field: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self, detail: str, field: str | None = None, location: str = "body", **extra: Any
+    ) -> None:
         params = (
-            [{"name": f"body.{field}", "reason": detail, "location": ["body", field]}]
+            [{"name": f"{location}.{field}", "reason": detail, "location": [location, field]}]
             if field
             else None
         )

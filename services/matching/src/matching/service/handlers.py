@@ -310,7 +310,9 @@ class MatchingService:
         principal.require(Role.operator, Role.enterprise, Role.funder)
         if principal.role == Role.funder:
             if offer_id is None:
-                raise Unprocessable("a funder explains a pair with one of its offers", "offer_id")
+                raise Unprocessable(
+                    "a funder explains a pair with one of its offers", "offer_id", "query"
+                )
             await self._offer_view(principal, offer_id)
             if await self.projects.get(project_id) is None:
                 raise NotFound.of("project", project_id)
@@ -344,7 +346,9 @@ class MatchingService:
             return "funder"
         principal.require(Role.operator, Role.enterprise, Role.funder)
         if side is None:
-            raise Unprocessable("an operator acts for a side: pass side=enterprise|funder", "side")
+            raise Unprocessable(
+                "an operator acts for a side: pass side=enterprise|funder", "side", "query"
+            )
         return side
 
     async def accept(self, principal: Principal, id: str, side: Side | None) -> Match:

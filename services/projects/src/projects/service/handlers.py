@@ -74,7 +74,9 @@ class ProjectsService:
         if idempotency_key and (existing := await self.projects.get(id)):
             if existing.request_hash != digest:
                 raise Unprocessable(
-                    "this Idempotency-Key was used with a different request", "Idempotency-Key"
+                    "this Idempotency-Key was used with a different request",
+                    "Idempotency-Key",
+                    "header",
                 )
             return existing, False
         now = self.clock()
