@@ -1,44 +1,52 @@
-"""Capacity-aware, enterprise-proposing deferred acceptance.
+"""Capacity-aware, enterprise-proposing deferred acceptance, and its blocking pairs.
 
-Each project proposes to its eligible offers in its own order of preference (the enterprise's
-view). An offer holds the projects it prefers that fit: from the projects it holds plus the new
-one, it keeps them greedily in its order of preference (the funder's view; ties by project id)
-while the amount fits its remaining capacity and the count its remaining deals; the rest are
-rejected and propose further down their lists.
+Projects propose, in id order and then first-rejected first, down their lists (eligible offers,
+best first by the enterprise's view). An offer holds the projects it prefers that fit: from what
+it holds plus the newcomer it keeps, in its order of preference (the funder's view, ties by
+project id), each project whose amount fits the capacity left and while deals are left; the rest
+are rejected and propose further down.
 
 Stability is pairwise with respect to that rule: (p, o) blocks when p prefers o to what it got
-and o, choosing greedily from what it holds plus p, would keep p. With equal amounts this is
-the hospitals/residents setting and the result is always stable. With mixed amounts a stable
-allocation may not exist; the engine then tries to remove blocking pairs (the blocking project
-moves to the offer, which re-chooses), and reports those it could not remove with
-`stable=False`, never a silently unstable result."""
+and o, choosing greedily from what it holds plus p, would keep p. Since what an offer holds is
+itself a greedy choice, o keeps p exactly when, at p's place in o's order, the capacity and deals
+left after the projects o prefers to p still admit p: a prefix sum, checked for all pairs at once.
+With equal amounts (hospitals/residents) deferred acceptance leaves no blocking pair. With mixed
+amounts a stable allocation may not exist: bounded repair rounds then satisfy blocking pairs
+(one per project and per offer at a time) and resume; whatever remains is reported, never hidden.
+Everything is ordered by ids and scores only, so the same input gives the same output."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
 
-class Preferences(Protocol):
-    """What the allocation needs to know, by row index of projects and offers."""
+I64 = npt.NDArray[np.int64]
+KEY_BITS = 31
+Pairs = dict[tuple[int, int], int]
 
-    def ranked(self, p: int) -> Sequence[int]:
-        """The first of p's eligible offers, best first (may be a prefix)."""
 
-    def complete(self, p: int) -> Sequence[int]:
-        """All of p's eligible offers, best first."""
+class Lists(Protocol):
+    """Each project's eligible offers, best first, and the funder's score of each pair; a list
+    may be a prefix (`complete` false) until `extend` lengthens it, keeping its order."""
 
-    def funder_key(self, p: int, o: int) -> tuple[float, int]:
-        """Sort key of p in o's preference (lower is preferred)."""
+    offers: dict[int, list[int]]
+    scores: dict[int, list[int]]
+    complete: dict[int, bool]
 
-    def amount(self, p: int, o: int) -> int: ...
+    def extend(self, p: int, also: set[int]) -> None:
+        """Lengthen p's list (and, as a batch, those of `also`)."""
 
 
 @dataclass
 class Result:
-    assignment: dict[int, int]  # project row → offer row
+    assignment: dict[int, int]  # project → offer
+    amounts: dict[int, int]
     blocking: list[tuple[int, int]]
     rounds: int
     proposals: int
@@ -50,100 +58,227 @@ class Result:
 
 @dataclass
 class _State:
-    prefs: Preferences
-    cap: dict[int, int]
-    deals: dict[int, int]
-    lists: dict[int, Sequence[int]] = field(default_factory=dict)
-    full: set[int] = field(default_factory=set)
+    lists: Lists
+    amount: Sequence[int]  # per project: its amount
+    tmax: Sequence[int]  # per offer: ticket maximum
+    cap: Sequence[int]  # per offer: capacity left
+    deals: Sequence[int]  # per offer: deals left
+    rank: Sequence[int]  # per project: place of its id in sorted order
     ptr: dict[int, int] = field(default_factory=dict)
-    held: dict[int, list[int]] = field(default_factory=dict)
     assign: dict[int, int] = field(default_factory=dict)
+    held: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)  # (key, p, amount)
+    room: dict[int, int] = field(default_factory=dict)
+    slots: dict[int, int] = field(default_factory=dict)
+    applicants: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict)  # p, place
+    dirty_p: set[int] = field(default_factory=set)  # projects whose standing changed
+    dirty_o: set[int] = field(default_factory=set)  # offers that let a project go
+    arrays: list[I64] = field(default_factory=list)  # rank, amount, tmax, cap, deals
     proposals: int = 0
 
-    def choose(self, o: int, candidates: list[int]) -> list[int]:
-        room, slots, kept = self.cap[o], self.deals[o], []
-        for p in sorted(candidates, key=lambda q: self.prefs.funder_key(q, o)):
-            if slots <= 0:
-                break
-            a = self.prefs.amount(p, o)
-            if a <= room:
-                kept.append(p)
-                room -= a
-                slots -= 1
-        return kept
+    def key(self, p: int, f_q: int) -> int:
+        """p's place in an offer's order: lower is preferred (higher score, then lower id)."""
+        return ((1 << KEY_BITS) - f_q) << KEY_BITS | self.rank[p]
 
-    def next_offer(self, p: int) -> int | None:
-        lst = self.lists.get(p)
-        if lst is None:
-            lst = self.lists[p] = self.prefs.ranked(p)
-        i = self.ptr.get(p, 0)
-        if i >= len(lst) and p not in self.full:
-            lst = self.lists[p] = self.prefs.complete(p)
-            self.full.add(p)
-        if i >= len(lst):
-            return None
-        self.ptr[p] = i + 1
-        return lst[i]
-
-    def offer_to(self, p: int, o: int, queue: deque[int]) -> None:
+    def propose(self, p: int, o: int, f_q: int, j: int) -> list[int]:
+        """o (place j in p's list) chooses from what it holds plus p; the projects it rejects."""
         self.proposals += 1
-        candidates = [*self.held.get(o, []), p]
-        kept = self.choose(o, candidates)
-        self.held[o] = kept
-        kept_set = set(kept)
-        for q in candidates:
-            if q in kept_set:
-                self.assign[q] = o
+        ap, aj = self.applicants.setdefault(o, ([], []))
+        ap.append(p)
+        aj.append(j)
+        self.dirty_p.add(p)
+        k, a = self.key(p, f_q), min(self.amount[p], self.tmax[o])
+        held = self.held.get(o)
+        if held is None:
+            held = self.held[o] = []
+            self.room[o], self.slots[o] = self.cap[o], self.deals[o]
+        if not held or k > held[-1][0]:  # p comes last: it only needs what is left
+            if a <= self.room[o] and self.slots[o] > 0:
+                held.append((k, p, a))
+                self.room[o] -= a
+                self.slots[o] -= 1
+                self.assign[p] = o
+                return []
+            return [p]
+        i = bisect_left(held, (k,))
+        room = self.room[o] + sum(x[2] for x in held[i:])
+        slots = self.slots[o] + len(held) - i
+        kept, rejected = [], []
+        for entry in [(k, p, a), *held[i:]]:
+            if entry[2] <= room and slots > 0:
+                kept.append(entry)
+                room -= entry[2]
+                slots -= 1
             else:
-                if self.assign.get(q) == o:
-                    del self.assign[q]
-                queue.append(q)
+                rejected.append(entry[1])
+        held[i:] = kept
+        self.room[o], self.slots[o] = room, slots
+        for entry in kept:
+            self.assign[entry[1]] = o
+        for q in rejected:
+            if self.assign.get(q) == o:
+                del self.assign[q]
+                self.dirty_p.add(q)
+                self.dirty_o.add(o)
+        return rejected
 
     def run(self, queue: deque[int]) -> None:
+        offers, scores, complete = self.lists.offers, self.lists.scores, self.lists.complete
+        ptr, assign, watch = self.ptr, self.assign, set[int]()
         while queue:
             p = queue.popleft()
-            if p in self.assign:
+            if p in assign:  # moved by a repair while it waited
                 continue
-            o = self.next_offer(p)
-            if o is not None:
-                self.offer_to(p, o, queue)
+            i, offs = ptr.get(p, 0), offers[p]
+            if i >= len(offs):
+                if complete[p]:
+                    continue
+                watch.discard(p)
+                self.lists.extend(p, watch)
+                watch.clear()
+                offs = offers[p]
+                if i >= len(offs):
+                    continue
+            ptr[p] = i + 1
+            if i + 2 >= len(offs) and not complete[p]:
+                watch.add(p)  # lengthened together with the next one that runs out
+            queue.extend(self.propose(p, offs[i], scores[p][i], i))
 
-    def blocking(self) -> list[tuple[int, int]]:
-        out = []
-        for p in sorted(self.ptr):
-            lst = self.lists.get(p, ())
-            upto = self.ptr[p] - (1 if p in self.assign else 0)
-            for o in lst[:upto]:
-                if o != self.assign.get(p) and p in self.choose(o, [*self.held.get(o, []), p]):
-                    out.append((p, o))
-        return out
+    def leave(self, p: int) -> None:
+        o = self.assign.pop(p, None)
+        self.dirty_p.add(p)
+        if o is not None:
+            self.dirty_o.add(o)
+            held = self.held[o]
+            j = next(j for j, x in enumerate(held) if x[1] == p)
+            self.room[o] += held[j][2]
+            self.slots[o] += 1
+            del held[j]
 
-    def move(self, p: int, o: int, queue: deque[int]) -> None:
-        current = self.assign.pop(p, None)
-        if current is not None:
-            self.held[current] = [q for q in self.held[current] if q != p]
-        self.ptr[p] = list(self.lists[p]).index(o) + 1
-        self.offer_to(p, o, queue)
+    def keeps(self, o: int, p: int, f_q: int) -> bool:
+        """Would o, choosing from what it holds plus p, keep p?"""
+        held = self.held.get(o, [])
+        i = bisect_left(held, (self.key(p, f_q),))
+        room = self.cap[o] - sum(x[2] for x in held[:i])
+        return min(self.amount[p], self.tmax[o]) <= room and self.deals[o] - i > 0
+
+    def upto(self, p: int) -> int:
+        """How many offers of its list p prefers to what it holds."""
+        return self.ptr.get(p, 0) - (1 if p in self.assign else 0)
+
+    def blocking(self, projects: Iterable[int], offers: Iterable[int] = ()) -> Pairs:
+        """The blocking pairs among all preferred offers of `projects` and all applicants of
+        `offers`: {(p, o): place of o in p's list}."""
+        lists_o, lists_f = self.lists.offers, self.lists.scores
+        qp, qo, qf, qj = list[int](), list[int](), list[int](), list[int]()
+        seen = set()
+        for p in projects:
+            n = self.upto(p)
+            if n > 0:
+                seen.add(p)
+                qp += [p] * n
+                qo += lists_o[p][:n]
+                qf += lists_f[p][:n]
+                qj += range(n)
+        offers = list(offers)
+        if offers:
+            upto = np.zeros(len(self.rank), dtype=np.int64)
+            upto[list(self.ptr)] = list(self.ptr.values())
+            upto[list(self.assign)] -= 1
+            upto[list(seen)] = 0  # already asked above
+            for o in offers:
+                ap, aj = self.applicants.get(o, ([], []))
+                a_p, a_j = np.asarray(ap, dtype=np.int64), np.asarray(aj, dtype=np.int64)
+                hit = np.unique((a_p << 20 | a_j)[a_j < upto[a_p]])
+                for p, j in zip((hit >> 20).tolist(), (hit & 0xFFFFF).tolist(), strict=True):
+                    qp.append(p)
+                    qo.append(o)
+                    qf.append(lists_f[p][j])
+                    qj.append(j)
+        if not qp:
+            return {}
+        p_, o_, f_ = (np.asarray(x, dtype=np.int64) for x in (qp, qo, qf))
+        if not self.arrays:
+            self.arrays = [
+                np.asarray(x, dtype=np.int64)
+                for x in (self.rank, self.amount, self.tmax, self.cap, self.deals)
+            ]
+        rank, amount, tmax, cap, deals = self.arrays
+        q_key = ((1 << KEY_BITS) - f_) << KEY_BITS | rank[p_]
+        q_amt = np.minimum(amount[p_], tmax[o_])
+        h_o, h_k, h_a = list[int](), list[int](), list[int]()
+        for o in set(qo):
+            held = self.held.get(o, ())
+            h_o += [o] * len(held)
+            h_k += [x[0] for x in held]
+            h_a += [x[2] for x in held]
+        nh = len(h_o)
+        all_o = np.r_[np.asarray(h_o, dtype=np.int64), o_]
+        all_k = np.r_[np.asarray(h_k, dtype=np.int64), q_key]
+        is_held = np.r_[np.ones(nh, dtype=np.int64), np.zeros(o_.size, dtype=np.int64)]
+        amt = np.r_[np.asarray(h_a, dtype=np.int64), np.zeros(o_.size, dtype=np.int64)]
+        order_ = np.lexsort((all_k, all_o))
+        so, sh, sa = all_o[order_], is_held[order_], amt[order_]
+        cnt_before, amt_before = np.cumsum(sh) - sh, np.cumsum(sa) - sa
+        start = np.r_[True, so[1:] != so[:-1]]
+        first = np.maximum.accumulate(np.where(start, np.arange(so.size), 0))
+        cnt_before -= cnt_before[first]
+        amt_before -= amt_before[first]
+        inv = np.empty_like(order_)
+        inv[order_] = np.arange(order_.size)
+        at = inv[nh:]  # where each query landed
+        keeps = (cap[o_] - amt_before[at] >= q_amt) & (deals[o_] - cnt_before[at] > 0)
+        return {(qp[i], qo[i]): qj[i] for i in np.flatnonzero(keeps).tolist()}
 
 
 def allocate(
-    projects: Sequence[int],
-    prefs: Preferences,
-    capacity: dict[int, int],
-    deals: dict[int, int],
-    max_repair_rounds: int = 20,
+    order: Sequence[int],
+    lists: Lists,
+    amount: Sequence[int],
+    tmax: Sequence[int],
+    cap: Sequence[int],
+    deals: Sequence[int],
+    rank: Sequence[int],
+    max_repair_rounds: int = 200,
 ) -> Result:
-    """`projects` in proposing order (ids sorted, for determinism); `capacity` and `deals` give
-    each offer's remaining amount and deal count."""
-    state = _State(prefs, capacity, deals)
-    queue = deque(projects)
-    state.run(queue)
-    blocking = state.blocking()
-    rounds = 0
+    """`order`: the projects, by id. Per project row: `amount`, `rank` (of its id); per offer
+    row: `tmax`, `cap` (capacity left) and `deals` (deals left)."""
+    s = _State(lists, amount, tmax, cap, deals, rank)
+    s.run(deque(order))
+    blocking = s.blocking(order)
+    best = (len(blocking), dict(s.assign), blocking)
+    rounds, seen = 0, {hash(frozenset(s.assign.items()))}
     while blocking and rounds < max_repair_rounds:
         rounds += 1
-        p, o = blocking[0]
-        state.move(p, o, queue)
-        state.run(queue)
-        blocking = state.blocking()
-    return Result(dict(state.assign), blocking, rounds, state.proposals)
+        s.dirty_p.clear()
+        s.dirty_o.clear()
+        first: dict[int, tuple[int, int]] = {}  # each project's most preferred blocking offer
+        for (p, o), j in blocking.items():
+            if p not in first or j < first[p][1]:
+                first[p] = (o, j)
+        queue: deque[int] = deque()
+        for p in sorted(first, key=lambda q: rank[q]):
+            o, j = first[p]
+            f_q = lists.scores[p][j]
+            if s.keeps(o, p, f_q):  # still blocking after this round's earlier moves
+                s.leave(p)
+                s.ptr[p] = j + 1
+                queue.extend(s.propose(p, o, f_q, j))
+        s.run(queue)
+        # only pairs with a project or an offer that changed can have changed
+        dp, do = s.dirty_p, s.dirty_o
+        blocking = {x: j for x, j in blocking.items() if x[0] not in dp and x[1] not in do}
+        blocking.update(s.blocking(sorted(dp, key=lambda q: rank[q]), sorted(do)))
+        if len(blocking) < best[0]:
+            best = (len(blocking), dict(s.assign), blocking)
+        state = hash(frozenset(s.assign.items()))
+        if state in seen:  # the allocation determines the next round: a cycle, stop
+            break
+        seen.add(state)
+    _, assign, blocking = best
+    return Result(
+        assignment=assign,
+        amounts={p: min(amount[p], tmax[o]) for p, o in assign.items()},
+        blocking=sorted(blocking, key=lambda x: (rank[x[0]], blocking[x])),
+        rounds=rounds,
+        proposals=s.proposals,
+    )

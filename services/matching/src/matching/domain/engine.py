@@ -1,400 +1,192 @@
-"""The incremental matching engine.
-
-State: the offers and projects as columns (`tables.py`), and per project a cache of its best
-eligible offers by combined score (top `depth`, at least `top_k`). A new, changed or withdrawn
-project is scored against every offer in one vectorised pass; a new, changed or withdrawn offer
-(or a capacity change) against every project in one pass, and only the projects whose cache it
-enters or leaves are touched. Each change returns a `Delta` of proposals added, removed and
-changed. The allocation is a pure function of the state, computed lazily when asked and cached
-until the next change, so incremental and batch results are equal by construction."""
+"""The incremental matching engine: the state of `state.py` plus what the matching service asks
+of it — ranked proposals on both sides with score breakdowns, the "why (not)" of a pair,
+what-if advice, and the stable, capacity-aware allocation (lazy, cached until a change)."""
 
 from __future__ import annotations
 
-import bisect
-import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import date
-from typing import Any
-
 import numpy as np
-import numpy.typing as npt
 
-from matching.domain import rules
-from matching.domain.allocation import Result, allocate
-from matching.domain.model import Offer, Project
-from matching.domain.tables import (
-    ENTERPRISE_CRITERIA,
-    FUNDER_CRITERIA,
-    NO_LIMIT,
-    OfferTable,
-    ProjectTable,
+from matching.domain import eligibility, pairs, scoring
+from matching.domain.allocation import allocate
+from matching.domain.columns import Cols, ProjectTable
+from matching.domain.model import Project
+from matching.domain.preferences import EngineLists
+from matching.domain.results import (
+    Advice,
+    Allocation,
+    Assignment,
+    Delta,
+    Explanation,
+    Proposal,
 )
+from matching.domain.state import MarketState, Progress
+from matching.domain.topcache import I64
 
-Key = tuple[float, str]  # (-combined score, offer id): sorts best first, ties by id
-Pair = tuple[str, str]  # (project id, offer id)
-
-
-@dataclass(frozen=True)
-class Proposal:
-    project_id: str
-    offer_id: str
-    rank: int
-    score: float
-    enterprise_score: float
-    funder_score: float
-    allocated: bool
-    enterprise_view: dict[str, Any] | None = None
-    funder_view: dict[str, Any] | None = None
+__all__ = ["Advice", "Allocation", "Delta", "Explanation", "MatchEngine", "Proposal"]
 
 
-@dataclass
-class Delta:
-    added: list[Pair] = field(default_factory=list)
-    removed: list[Pair] = field(default_factory=list)
-    changed: list[Pair] = field(default_factory=list)
+class MatchEngine(MarketState):
+    # ---- queries -------------------------------------------------------------------------------
+    def _pairs(self, prows: list[int], orows: list[int]) -> tuple[Cols, Cols]:
+        return self.projects.take(np.asarray(prows)), self.offers.take(np.asarray(orows))
 
-    def merge(self, other: Delta) -> Delta:
-        self.added += other.added
-        self.removed += other.removed
-        self.changed += other.changed
-        return self
+    def pair_scores(self, project_id: str, offer_id: str) -> tuple[int, int] | None:
+        """Both views' quantised totals of an eligible pair (None if not eligible)."""
+        P, O = self._pairs([self.projects.row[project_id]], [self.offers.row[offer_id]])
+        if not bool(eligibility.eligible(P, O, self.as_of_ord)[0]):
+            return None
+        e_q, f_q = scoring.totals(P, O)
+        return int(e_q[0]), int(f_q[0])
 
-    @property
-    def projects(self) -> set[str]:
-        return {p for p, _ in (*self.added, *self.removed, *self.changed)}
-
-
-@dataclass(frozen=True)
-class Explanation:
-    project_id: str
-    offer_id: str
-    eligible: bool
-    reasons: list[dict[str, Any]]
-    score: float | None
-    enterprise_view: dict[str, Any]
-    funder_view: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Advice:
-    change: str
-    detail: dict[str, Any]
-    gain: int  # how many more offers become eligible
-
-
-@dataclass(frozen=True)
-class Assignment:
-    project_id: str
-    offer_id: str
-    amount_cny: int
-
-
-@dataclass(frozen=True)
-class Allocation:
-    assignments: list[Assignment]
-    stable: bool
-    blocking_pairs: list[Pair]
-    repair_rounds: int
-    proposals_made: int
-
-    def offer_of(self, project_id: str) -> str | None:
-        for a in self.assignments:
-            if a.project_id == project_id:
-                return a.offer_id
-        return None
-
-
-class MatchEngine:
-    def __init__(self, as_of: date, top_k: int = 10, depth: int | None = None) -> None:
-        if top_k < 1:
-            raise ValueError("top_k must be at least 1")
-        self.as_of = as_of
-        self.as_of_ord = as_of.toordinal()
-        self.top_k = top_k
-        self.depth = max(depth or top_k + 8, top_k)
-        self.offers = OfferTable()
-        self.projects = ProjectTable()
-        self.offer_models: dict[str, Offer] = {}
-        self.project_models: dict[str, Project] = {}
-        self._cache: dict[str, list[Key]] = {}
-        self._exhaustive: dict[str, bool] = {}
-        self._holders: dict[str, set[str]] = {}  # offer id → projects caching it
-        self._allocation: Allocation | None = None
-        self._allocated: dict[str, str] = {}
-        self._worst = np.zeros(0)  # per project row: the score an offer must reach to enter
-
-    # ---- views of one row -------------------------------------------------------------------
-    @staticmethod
-    def _row(table: OfferTable | ProjectTable, row: int) -> dict[str, npt.NDArray[Any]]:
-        return {name: col[row : row + 1] for name, col in table.cols.items()}
-
-    def _project_vs_offers(self, row: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        P, O = self._row(self.projects, row), self.offers.view()
-        ok = rules.eligible(P, O, self.as_of_ord)
-        idx = np.flatnonzero(ok)
-        if idx.size == 0:
-            return idx, np.empty(0)
-        Osub = {k: v[idx] for k, v in O.items()}
-        e, f = rules.totals(P, Osub)
-        return idx, (e + f) / 2.0
-
-    # ---- the per-project cache ---------------------------------------------------------------
-    def _top(
-        self, idx: npt.NDArray[np.int64], combined: npt.NDArray[np.float64]
-    ) -> tuple[list[Key], bool]:
-        if idx.size > self.depth:
-            threshold = np.partition(combined, idx.size - self.depth)[idx.size - self.depth]
-            keep = combined >= threshold
-            idx, combined = idx[keep], combined[keep]
-        ids = self.offers.ids
-        keys = sorted(
-            (-round(float(c), 12), str(ids[i])) for i, c in zip(idx, combined, strict=True)
-        )
-        exhaustive = len(keys) <= self.depth
-        return keys[: self.depth], exhaustive
-
-    def _set_cache(self, project_id: str, keys: list[Key], exhaustive: bool) -> None:
-        for _, oid in self._cache.get(project_id, ()):
-            self._holders.get(oid, set()).discard(project_id)
-        self._cache[project_id] = keys
-        self._exhaustive[project_id] = exhaustive
-        for _, oid in keys:
-            self._holders.setdefault(oid, set()).add(project_id)
-        row = self.projects.row.get(project_id)
-        if row is not None:
-            if self._worst.size < self.projects.capacity:
-                self._worst = np.resize(self._worst, self.projects.capacity)
-            self._worst[row] = -math.inf if exhaustive or not keys else -keys[-1][0]
-
-    def _refresh_project(self, project_id: str) -> None:
-        idx, combined = self._project_vs_offers(self.projects.row[project_id])
-        self._set_cache(project_id, *self._top(idx, combined))
-
-    def _visible(self, project_id: str) -> list[Key]:
-        return self._cache.get(project_id, [])[: self.top_k]
-
-    @staticmethod
-    def _diff(project_id: str, before: list[Key], after: list[Key]) -> Delta:
-        b = {oid: (i, s) for i, (s, oid) in enumerate(before)}
-        a = {oid: (i, s) for i, (s, oid) in enumerate(after)}
-        return Delta(
-            added=[(project_id, o) for o in a if o not in b],
-            removed=[(project_id, o) for o in b if o not in a],
-            changed=[(project_id, o) for o in a if o in b and a[o] != b[o]],
-        )
-
-    def _changed(self) -> None:
-        self._allocation = None
-
-    # ---- projects ----------------------------------------------------------------------------
-    def upsert_project(self, project: Project) -> Delta:
-        before = self._visible(project.id)
-        self.project_models[project.id] = project
-        self.projects.put(project.id, ProjectTable.encode(project, self.as_of))
-        self._refresh_project(project.id)
-        self._changed()
-        return self._diff(project.id, before, self._visible(project.id))
-
-    def remove_project(self, project_id: str) -> Delta:
-        before = self._visible(project_id)
-        if project_id not in self.projects.row:
-            return Delta()
-        self._set_cache(project_id, [], True)
-        del self._cache[project_id], self._exhaustive[project_id]
-        self.projects.remove(project_id)
-        self.project_models.pop(project_id, None)
-        self._changed()
-        return self._diff(project_id, before, [])
-
-    # ---- offers ------------------------------------------------------------------------------
-    def upsert_offer(self, offer: Offer) -> Delta:
-        self.offer_models[offer.id] = offer
-        row = self.offers.put(offer.id, OfferTable.encode(offer))
-        return self._offer_changed(offer.id, row)
-
-    def remove_offer(self, offer_id: str) -> Delta:
-        if offer_id not in self.offers.row:
-            return Delta()
-        self.offer_models.pop(offer_id, None)
-        self.offers.remove(offer_id)
-        delta = Delta()
-        for pid in sorted(self._holders.pop(offer_id, set())):
-            before = self._visible(pid)
-            keys = [k for k in self._cache[pid] if k[1] != offer_id]
-            self._cache[pid] = keys
-            if len(keys) < self.top_k and not self._exhaustive[pid]:
-                self._refresh_project(pid)
-            delta.merge(self._diff(pid, before, self._visible(pid)))
-        self._changed()
-        return delta
-
-    def set_capacity(
-        self, offer_id: str, capacity_cny: int, deals_taken: int | None = None
-    ) -> Delta:
-        offer = self.offer_models.get(offer_id)
-        if offer is None:
-            return Delta()
-        update: dict[str, Any] = {"capacity_cny": max(int(capacity_cny), 0)}
-        if deals_taken is not None:
-            update["deals_taken"] = max(int(deals_taken), 0)
-        return self.upsert_offer(offer.model_copy(update=update))
-
-    def _offer_changed(self, offer_id: str, row: int) -> Delta:
-        """Score one offer against every project; touch only the caches it enters or leaves."""
-        P, O = self.projects.view(), self._row(self.offers, row)
-        ok = rules.eligible(P, O, self.as_of_ord)
-        idx = np.flatnonzero(ok)
-        scores = np.full(ok.shape, -math.inf)
-        if idx.size:
-            e, f = rules.totals({k: v[idx] for k, v in P.items()}, O)
-            scores[idx] = (e + f) / 2.0
-        touched = set(self._holders.get(offer_id, set()))
-        if idx.size:
-            better = scores[idx] >= self._worst[idx]  # ties resolved below by the exact key
-            touched.update(str(self.projects.ids[i]) for i in idx[better])
-        delta = Delta()
-        for pid in sorted(touched):
-            before = self._visible(pid)
-            keys = [k for k in self._cache.get(pid, []) if k[1] != offer_id]
-            prow = self.projects.row[pid]
-            if ok[prow]:
-                key = (-round(float(scores[prow]), 12), offer_id)
-                if self._exhaustive[pid] or (keys and key < keys[-1]):
-                    bisect.insort(keys, key)
-                    if len(keys) > self.depth:
-                        keys = keys[: self.depth]
-                        self._exhaustive[pid] = False
-            self._set_cache(pid, keys, self._exhaustive[pid])
-            if len(keys) < self.top_k and not self._exhaustive[pid]:
-                self._refresh_project(pid)
-            delta.merge(self._diff(pid, before, self._visible(pid)))
-        self._changed()
-        return delta
-
-    # ---- queries -----------------------------------------------------------------------------
-    def proposals_for_project(self, project_id: str, breakdowns: bool = True) -> list[Proposal]:
-        allocated = self.allocation_map()
-        out = []
-        for rank, (neg, oid) in enumerate(self._visible(project_id), start=1):
-            views = self._views(project_id, oid) if breakdowns else (None, None)
-            out.append(
-                Proposal(
-                    project_id=project_id,
-                    offer_id=oid,
-                    rank=rank,
-                    score=-neg,
-                    enterprise_score=views[0]["total"] if views[0] else math.nan,
-                    funder_score=views[1]["total"] if views[1] else math.nan,
-                    allocated=allocated.get(project_id) == oid,
-                    enterprise_view=views[0],
-                    funder_view=views[1],
-                )
+    def _proposals(
+        self, prows: list[int], orows: list[int], ranks: list[int], views: bool
+    ) -> list[Proposal]:
+        if not prows:
+            return []
+        P, O = self._pairs(prows, orows)
+        e_q, f_q = scoring.totals(P, O)
+        bd = scoring.breakdowns(P, O) if views else [(None, None)] * len(prows)
+        alloc = self.allocation_map()
+        pid, oid = self.projects.ids, self.offers.ids
+        return [
+            Proposal(
+                project_id=str(pid[p]),
+                offer_id=str(oid[o]),
+                rank=rank,
+                score=scoring.combined(int(e), int(f)),
+                enterprise_score=scoring.as_score(int(e)),
+                funder_score=scoring.as_score(int(f)),
+                allocated=alloc.get(str(pid[p])) == oid[o],
+                enterprise_view=ev,
+                funder_view=fv,
             )
-        return out
+            for p, o, rank, e, f, (ev, fv) in zip(prows, orows, ranks, e_q, f_q, bd, strict=True)
+        ]
 
-    def proposals_for_offer(self, offer_id: str) -> list[Proposal]:
-        """The projects that have this offer among their proposals, by combined score."""
-        allocated = self.allocation_map()
-        out = []
-        for pid in self._holders.get(offer_id, set()):
-            for rank, (neg, oid) in enumerate(self._visible(pid), start=1):
-                if oid == offer_id:
-                    e, f = self._views(pid, oid)
-                    out.append(
-                        Proposal(
-                            pid,
-                            oid,
-                            rank,
-                            -neg,
-                            e["total"],
-                            f["total"],
-                            allocated.get(pid) == oid,
-                            e,
-                            f,
-                        )
-                    )
-        return sorted(out, key=lambda p: (-p.score, p.project_id))
+    def proposals_for_project(self, project_id: str, breakdowns: bool = True) -> list[Proposal]:
+        """The top k eligible offers by combined score; the allocated offer is marked, and
+        appended (with its true rank) if it lies beyond the top k."""
+        row = self.projects.row.get(project_id)
+        if row is None:
+            return []
+        n = int(min(self.ranked.count[row], self.top_k))
+        orows = self.ranked.off[row, :n].tolist()
+        ranks = list(range(1, n + 1))
+        mine = self.allocation_map().get(project_id)
+        if mine is not None and self.offers.row[mine] not in orows:
+            orows.append(self.offers.row[mine])
+            ranks.append(self._rank_of(row, orows[-1]))
+        return self._proposals([row] * len(orows), orows, ranks, breakdowns)
 
-    def _views(self, project_id: str, offer_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        P = self._row(self.projects, self.projects.row[project_id])
-        O = self._row(self.offers, self.offers.row[offer_id])
-        e = rules.breakdown(rules.enterprise_terms(P, O), P["ew"], ENTERPRISE_CRITERIA)
-        f = rules.breakdown(rules.funder_terms(P, O), O["fw"], FUNDER_CRITERIA)
-        return e, f
+    def proposal(self, project_id: str, offer_id: str, breakdowns: bool = True) -> Proposal | None:
+        """One eligible pair as a proposal, ranked among all the project's eligible offers."""
+        if self.pair_scores(project_id, offer_id) is None:
+            return None
+        row, orow = self.projects.row[project_id], self.offers.row[offer_id]
+        visible = self.ranked.off[row, : min(int(self.ranked.count[row]), self.top_k)].tolist()
+        rank = visible.index(orow) + 1 if orow in visible else self._rank_of(row, orow)
+        return self._proposals([row], [orow], [rank], breakdowns)[0]
 
-    def advice(self, project_id: str, limit: int = 8) -> list[Advice]:
-        from matching.domain.advice import what_if
+    def _rank_of(self, row: int, orow: int) -> int:
+        orows, e_q, f_q = pairs.project_vs_offers(
+            self.projects.one(row), self.offers.view(), self.as_of_ord
+        )
+        c = e_q + f_q
+        mine = int(c[orows == orow][0])
+        me, ids = self.offers.ids[orow] or "", self.offers.ids
+        ties = [ids[o] or "" for o in orows[c == mine].tolist()]
+        return int((c > mine).sum()) + sum(1 for t in ties if t < me) + 1
 
-        return what_if(self, self.project_models[project_id], limit)
+    def proposals_for_offer(
+        self, offer_id: str, breakdowns: bool = True, limit: int | None = None
+    ) -> list[Proposal]:
+        """The projects that have this offer among their proposals, best first (ties by id)."""
+        row = self.offers.row.get(offer_id)
+        if row is None:
+            return []
+        prows, pos = self.ranked.holders(row, self.top_k)
+        keys = self.ranked.key[prows, pos]
+        pid = self.projects.ids
+        order = sorted(range(prows.size), key=lambda i: (-int(keys[i]), pid[int(prows[i])] or ""))
+        order = order[:limit] if limit is not None else order
+        return self._proposals(
+            [int(prows[i]) for i in order],
+            [row] * len(order),
+            [int(pos[i]) + 1 for i in order],
+            breakdowns,
+        )
 
     def explain(self, project_id: str, offer_id: str) -> Explanation:
-        from matching.domain.reasons import reasons_for
-
         if project_id not in self.projects.row:
             raise KeyError(f"unknown project {project_id!r}")
         if offer_id not in self.offers.row:
             raise KeyError(f"unknown offer {offer_id!r}")
-        P = self._row(self.projects, self.projects.row[project_id])
-        O = self._row(self.offers, self.offers.row[offer_id])
-        checks = rules.rule_checks(P, O, self.as_of_ord)
-        failed = [name for name in rules.RULES if not bool(np.ravel(checks[name])[0])]
-        e, f = self._views(project_id, offer_id)
+        prow, orow = self.projects.row[project_id], self.offers.row[offer_id]
+        P, O = self._pairs([prow], [orow])
+        failed = eligibility.failed_rules(P, O, self.as_of_ord)
+        ((ev, fv),) = scoring.breakdowns(P, O)
+        e_q, f_q = scoring.totals(P, O)
+        visible = self.ranked.off[prow, : min(int(self.ranked.count[prow]), self.top_k)].tolist()
         return Explanation(
             project_id=project_id,
             offer_id=offer_id,
             eligible=not failed,
-            reasons=reasons_for(
+            reasons=eligibility.reasons(
                 failed, self.project_models[project_id], self.offer_models[offer_id], self.as_of
             ),
-            score=round((e["total"] + f["total"]) / 2, 4) if not failed else None,
-            enterprise_view=e,
-            funder_view=f,
+            score=None if failed else scoring.combined(int(e_q[0]), int(f_q[0])),
+            enterprise_view=ev,
+            funder_view=fv,
+            rank=visible.index(orow) + 1 if orow in visible else None,
+            allocated=self.allocation_map().get(project_id) == offer_id,
         )
 
-    def eligible_count(self, project: Project) -> int:
-        """How many offers a (possibly hypothetical) project is eligible for."""
-        P = {
-            k: np.asarray([v]) if np.ndim(v) == 0 else np.asarray([v], dtype=np.float64)
-            for k, v in ProjectTable.encode(project, self.as_of).items()
-        }
-        P["active"] = np.asarray([True])
-        return int(rules.eligible(P, self.offers.view(), self.as_of_ord).sum())
+    def eligible_offer_rows(self, project: Project) -> I64:
+        """Offer rows a (possibly hypothetical, not stored) project is eligible for."""
+        P1 = {k: np.asarray([v]) for k, v in ProjectTable.encode(project, self.as_of).items()}
+        P1["active"] = np.asarray([True])
+        O = self.offers.view()
+        ok = eligibility.eligible(P1, O, self.as_of_ord)
+        return np.flatnonzero(ok).astype(np.int64)
 
-    # ---- allocation --------------------------------------------------------------------------
-    def allocation(self) -> Allocation:
+    def advice(self, project_id: str, limit: int = 10) -> list[Advice]:
+        from matching.domain.advice import what_if
+
+        return what_if(self, self.project_models[project_id], limit)
+
+    # ---- allocation ----------------------------------------------------------------------------
+    def allocation(self, progress: Progress | None = None) -> Allocation:
         if self._allocation is None:
-            self._allocation = self._allocate()
-            self._allocated = {a.project_id: a.offer_id for a in self._allocation.assignments}
+            self._allocation = self._allocate(progress)
         return self._allocation
 
     def allocation_map(self) -> dict[str, str]:
-        self.allocation()
-        return self._allocated
+        return self.allocation().as_map()
 
-    def _allocate(self) -> Allocation:
-        from matching.domain.preferences import EnginePreferences
-
-        prefs = EnginePreferences(self)
-        rows = sorted(self.projects.row.values(), key=lambda r: str(self.projects.ids[r]))
-        O = self.offers.view()
-        live = [int(r) for r in np.flatnonzero(O["active"])]
-        capacity = {r: int(O["cap"][r]) for r in live}
-        deals = {r: int(min(O["deals_left"][r], NO_LIMIT)) for r in live}
-        result: Result = allocate(rows, prefs, capacity, deals)
+    def _allocate(self, progress: Progress | None) -> Allocation:
+        P, O = self.projects.view(), self.offers.view()
+        rank = self.projects.id_order()
+        live = self._live_projects()
+        order = live[np.argsort(rank[live])].tolist()
+        lists = EngineLists(self, live, progress)
+        result = allocate(
+            order,
+            lists,
+            amount=P["amount"].tolist(),
+            tmax=O["tmax"].tolist(),
+            cap=O["cap"].tolist(),
+            deals=O["deals_left"].tolist(),
+            rank=rank.tolist(),
+        )
         pid, oid = self.projects.ids, self.offers.ids
+        assignments = [
+            Assignment(str(pid[p]), str(oid[o]), result.amounts[p])
+            for p, o in result.assignment.items()
+        ]
         return Allocation(
-            assignments=[
-                Assignment(str(pid[p]), str(oid[o]), prefs.amount(p, o))
-                for p, o in sorted(result.assignment.items(), key=lambda x: str(pid[x[0]]))
-            ],
+            assignments=sorted(assignments, key=lambda a: a.project_id),
             stable=result.stable,
-            blocking_pairs=[(str(pid[p]), str(oid[o])) for p, o in result.blocking],
+            blocking_pairs=sorted((str(pid[p]), str(oid[o])) for p, o in result.blocking),
             repair_rounds=result.rounds,
             proposals_made=result.proposals,
         )
-
-    def snapshot(self) -> tuple[dict[str, list[Key]], Sequence[Assignment]]:
-        """Proposals and allocation, for comparing two engines (incremental vs batch)."""
-        props = {pid: self._visible(pid) for pid in sorted(self._cache)}
-        return props, self.allocation().assignments

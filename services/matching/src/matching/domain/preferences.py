@@ -1,96 +1,70 @@
-"""Both sides' preferences for the allocation, computed in blocks of projects against all offers
-(eligibility first, scores only on eligible pairs), keeping each project's best `prefix` offers
-by the enterprise's view and the funder's score of each; a project that runs out of its prefix
-gets its complete list on demand. Ties break by id, so the order never depends on row layout."""
+"""The allocation's preference lists, read from the engine's cache (each project's best offers
+by the enterprise's view, with the funder's score of each pair) and lengthened on demand.
+
+A list that runs out is recomputed deeper (four times as deep, or complete), in one block for
+the project that needs it and the projects about to need it. Lengthening only reveals more of
+the same order, so the allocation never depends on how deep a list happened to be cached."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
-from matching.domain import rules
+from matching.domain import pairs
+from matching.domain.topcache import I64
 
 if TYPE_CHECKING:
     from matching.domain.engine import MatchEngine
 
-BLOCK = 512
+BATCH = 256  # projects lengthened together
+MIN_DEPTH = 128
 
 
-class EnginePreferences:
-    def __init__(self, engine: MatchEngine, prefix: int = 24) -> None:
+class EngineLists:
+    def __init__(
+        self,
+        engine: MatchEngine,
+        rows: I64,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> None:
         self.engine = engine
-        self.prefix = prefix
-        self.P = engine.projects.view()
-        self.O = engine.offers.view()
-        self.offer_rank = engine.offers.ranks()
-        self.project_rank = engine.projects.ranks()
-        self.lists: dict[int, list[int]] = {}
-        self.fscore: dict[tuple[int, int], float] = {}
-        self.order = [int(r) for r in np.argsort(self.project_rank) if self.P["active"][r]]
-        self.position = {r: i for i, r in enumerate(self.order)}
+        self.progress = progress
+        c = engine.prefs
+        count = c.count[rows].tolist()
+        offs, scores = c.off[rows].tolist(), c.aux[rows].tolist()
+        ps = rows.tolist()
+        self.offers: dict[int, list[int]] = {
+            p: o[:n] for p, o, n in zip(ps, offs, count, strict=True)
+        }
+        self.scores: dict[int, list[int]] = {
+            p: f[:n] for p, f, n in zip(ps, scores, count, strict=True)
+        }
+        self.complete: dict[int, bool] = dict(zip(ps, c.exhaustive[rows].tolist(), strict=True))
+        self._rank: I64 | None = None
+        self.extended = 0  # projects lengthened (for progress and benchmarks)
 
-    def _sorted(
-        self, cols: npt.NDArray[np.int64], e: npt.NDArray[np.float64], limit: int | None
-    ) -> list[int]:
-        if limit is not None and cols.size > limit:
-            threshold = np.partition(e, cols.size - limit)[cols.size - limit]
-            keep = e >= threshold  # ties at the threshold all stay, then sort exactly
-            cols, e = cols[keep], e[keep]
-        order = np.lexsort((self.offer_rank[cols], -np.round(e, 12)))
-        chosen = cols[order]
-        return [int(c) for c in (chosen[:limit] if limit is not None else chosen)]
-
-    def _block(self, start: int) -> None:
-        rows = np.asarray(self.order[start : start + BLOCK], dtype=np.int64)
-        Pb: dict[str, Any] = {}
-        for k, v in self.P.items():
-            Pb[k] = v[rows][:, None] if v.ndim == 1 else v[rows][:, None, :]
-        Ob = {k: v[None, :] if v.ndim == 1 else v[None, :, :] for k, v in self.O.items()}
-        ok = rules.eligible(Pb, Ob, self.engine.as_of_ord)
-        r_idx, c_idx = np.nonzero(ok)
-        if r_idx.size == 0:
-            for r in rows:
-                self.lists[int(r)] = []
-            return
-        Pp = {k: v[rows[r_idx]] for k, v in self.P.items()}
-        Op = {k: v[c_idx] for k, v in self.O.items()}
-        e, f = rules.totals(Pp, Op)
-        bounds = np.searchsorted(r_idx, np.arange(len(rows) + 1))
-        for i, r in enumerate(rows):
-            lo, hi = bounds[i], bounds[i + 1]
-            chosen = self._sorted(c_idx[lo:hi], e[lo:hi], self.prefix)
-            self.lists[int(r)] = chosen
-            fmap = dict(zip(c_idx[lo:hi].tolist(), f[lo:hi].tolist(), strict=True))
-            for c in chosen:
-                self.fscore[(int(r), c)] = fmap[c]
-
-    def ranked(self, p: int) -> Sequence[int]:
-        if p not in self.lists:
-            self._block(self.position[p] // BLOCK * BLOCK)
-        return self.lists[p]
-
-    def complete(self, p: int) -> Sequence[int]:
-        P = {k: v[p : p + 1] for k, v in self.P.items()}
-        ok = rules.eligible(P, self.O, self.engine.as_of_ord)
-        cols = np.flatnonzero(ok)
-        if cols.size == 0:
-            return []
-        e, f = rules.totals(P, {k: v[cols] for k, v in self.O.items()})
-        for c, score in zip(cols.tolist(), f.tolist(), strict=True):
-            self.fscore[(p, c)] = score
-        return self._sorted(cols, e, None)
-
-    def funder_key(self, p: int, o: int) -> tuple[float, int]:
-        score = self.fscore.get((p, o))
-        if score is None:
-            P = {k: v[p : p + 1] for k, v in self.P.items()}
-            O = {k: v[o : o + 1] for k, v in self.O.items()}
-            score = float(rules.totals(P, O)[1][0])
-            self.fscore[(p, o)] = score
-        return (-round(score, 12), int(self.project_rank[p]))
-
-    def amount(self, p: int, o: int) -> int:
-        return int(min(self.P["amount"][p], self.O["tmax"][o]))
+    def extend(self, p: int, also: set[int]) -> None:
+        rows = [p, *sorted(q for q in also if q != p and not self.complete[q])[: BATCH - 1]]
+        depth = max(MIN_DEPTH, 4 * max(len(self.offers[q]) for q in rows))
+        e = self.engine
+        if self._rank is None:
+            self._rank = e.offers.id_order()
+        P, O = e.projects.view(), e.offers.view()
+        for ch in pairs.blocks(P, np.asarray(rows, dtype=np.int64), O, e.as_of_ord):
+            n, m = ch.rows.size, ch.offers.size
+            cols, _, count = pairs.top_per_row(
+                n, m, ch.ri, ch.ci, ch.e_q, self._rank[ch.offers], depth
+            )
+            aux = np.zeros((n, max(m, 1)), dtype=np.int64)
+            aux[ch.ri, ch.ci] = ch.f_q
+            for i, row in enumerate(ch.rows.tolist()):
+                k = int(min(count[i], depth))
+                c = cols[i, :k]
+                self.offers[row] = (ch.offers[c] if m else c).tolist()
+                self.scores[row] = (aux[i, c] if m else c).tolist()
+                self.complete[row] = bool(count[i] <= depth)
+        self.extended += len(rows)
+        if self.progress:
+            self.progress("lengthening preference lists", self.extended, 0)

@@ -1,0 +1,127 @@
+"""Eligible pairs and their scores, computed a side or a block at a time.
+
+One project against every offer and one offer against every project first prune by the cheap
+categorical rules, then run the numeric rules and the scores on the survivors only. Blocks of
+projects are grouped by (city, sector, stage), so each group meets only the offers that cover
+it, and are cut into chunks of bounded size (memory stays flat whatever the instance size)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from matching.domain import eligibility, scoring
+from matching.domain.columns import Arr, Cols
+
+I64 = npt.NDArray[np.int64]
+MAX_CELLS = 1 << 20  # project × offer cells per chunk
+RANK_BITS = 31  # composite sort keys: score << 31 | (2**31 - 1 - id rank)
+
+
+def take(cols: Cols, idx: Arr) -> Cols:
+    return {k: v[idx] for k, v in cols.items()}
+
+
+def project_vs_offers(P1: Cols, O: Cols, as_of: int) -> tuple[I64, I64, I64]:
+    """One project (columns of length 1) against all offers: (offer rows, e_q, f_q)."""
+    cand = np.flatnonzero(eligibility.categorical(P1, O) & eligibility.live_offers(O, as_of))
+    if not bool(P1["active"][0]) or cand.size == 0:
+        return _empty()
+    Oc = take(O, cand)
+    ok = eligibility.numeric(P1, Oc, as_of)
+    e_q, f_q = scoring.totals(P1, take(Oc, ok))
+    return cand[ok], e_q, f_q
+
+
+def offer_vs_projects(P: Cols, O1: Cols, as_of: int) -> tuple[I64, I64, I64]:
+    """One offer (columns of length 1) against all projects: (project rows, e_q, f_q)."""
+    if not bool(eligibility.live_offers(O1, as_of)[0]):
+        return _empty()
+    cand = np.flatnonzero(eligibility.categorical(P, O1) & P["active"])
+    if cand.size == 0:
+        return _empty()
+    Pc = take(P, cand)
+    ok = eligibility.numeric(Pc, O1, as_of)
+    e_q, f_q = scoring.totals(take(Pc, ok), O1)
+    return cand[ok], e_q, f_q
+
+
+def _empty() -> tuple[I64, I64, I64]:
+    z = np.zeros(0, dtype=np.int64)
+    return z, z, z
+
+
+@dataclass
+class Chunk:
+    """Eligible pairs of `rows` (project rows) × `offers` (offer rows): pair i is
+    (rows[ri[i]], offers[ci[i]]) with quantised scores e_q[i], f_q[i]."""
+
+    rows: I64
+    offers: I64
+    ri: I64
+    ci: I64
+    e_q: I64
+    f_q: I64
+
+
+def blocks(P: Cols, prows: I64, O: Cols, as_of: int, max_cells: int = MAX_CELLS) -> Iterator[Chunk]:
+    """All eligible pairs of the given project rows, in chunks."""
+    live = np.flatnonzero(eligibility.live_offers(O, as_of))
+    if prows.size == 0:
+        return
+    if live.size == 0:
+        z = np.zeros(0, dtype=np.int64)
+        yield Chunk(prows, live, z, z, z, z)
+        return
+    Ol = take(O, live)
+    group = P["city_bit"][prows] | P["sector_bit"][prows] << 16 | P["stage_bit"][prows] << 32
+    order = np.argsort(group, kind="stable")
+    prows, group = prows[order], group[order]
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    ends = np.r_[starts[1:], prows.size]
+    for s, t in zip(starts.tolist(), ends.tolist(), strict=True):
+        first = take(P, prows[s : s + 1])
+        ok = (Ol["city_mask"] & first["city_bit"]) != 0
+        ok &= (Ol["sector_mask"] & first["sector_bit"]) != 0
+        ok &= (Ol["stage_mask"] & first["stage_bit"]) != 0
+        cand = np.flatnonzero(ok)
+        Oc = take(Ol, cand)
+        step = max(1, max_cells // max(cand.size, 1))
+        for u in range(s, t, step):
+            rows = prows[u : min(u + step, t)]
+            if cand.size == 0:
+                z = np.zeros(0, dtype=np.int64)
+                yield Chunk(rows, live[cand], z, z, z, z)
+                continue
+            Pb = {k: v[rows][:, None] for k, v in P.items()}
+            m = (Oc["instr_bit"] & Pb["instr_mask"]) != 0
+            m &= eligibility.numeric(Pb, Oc, as_of)
+            ri, ci = np.nonzero(m)
+            e_q, f_q = scoring.totals(take(P, rows[ri]), take(Oc, ci))
+            yield Chunk(rows, live[cand], ri.astype(np.int64), ci.astype(np.int64), e_q, f_q)
+
+
+def top_per_row(
+    n_rows: int, n_cols: int, ri: I64, ci: I64, key: I64, col_rank: I64, depth: int
+) -> tuple[I64, I64, I64]:
+    """Each row's best `depth` columns by key (high first), ties by column rank (low first):
+    (columns n_rows×depth, padded with -1; their keys, -1 padded; eligible count per row).
+    Works on the eligible pairs only, never on the dense block."""
+    count = np.bincount(ri, minlength=n_rows).astype(np.int64)
+    cols = np.full((n_rows, depth), -1, dtype=np.int64)
+    keys = np.full((n_rows, depth), -1, dtype=np.int64)
+    if ri.size == 0 or n_cols == 0:
+        return cols, keys, count
+    composite = key << RANK_BITS | ((1 << RANK_BITS) - 1 - col_rank[ci])
+    order = np.lexsort((-composite, ri))
+    r = ri[order]
+    starts = np.searchsorted(r, np.arange(n_rows))
+    pos = np.arange(r.size) - starts[r]
+    keep = pos < depth
+    sel = order[keep]
+    cols[r[keep], pos[keep]] = ci[sel]
+    keys[r[keep], pos[keep]] = key[sel]
+    return cols, keys, count

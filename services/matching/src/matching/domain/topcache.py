@@ -1,0 +1,127 @@
+"""Each project's best eligible offers, kept as fixed-width numpy rows so that one offer can
+enter or leave the lists of many projects in one vectorised step.
+
+Row r holds `count[r]` entries sorted by key (high first), ties by offer id (low first), with
+a payload `aux` per entry. Invariant: the entries are exactly the best `count[r]` eligible
+offers of project r; `exhaustive[r]` says they are all of its eligible offers. An offer that is
+not listed therefore ranks below every listed one, unless the row is exhaustive."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+I64 = npt.NDArray[np.int64]
+B = npt.NDArray[np.bool_]
+
+
+class TopCache:
+    def __init__(self, depth: int, rows: int = 64) -> None:
+        self.depth = depth
+        self.off = np.full((rows, depth), -1, dtype=np.int64)
+        self.key = np.full((rows, depth), -1, dtype=np.int64)
+        self.aux = np.zeros((rows, depth), dtype=np.int64)
+        self.count = np.zeros(rows, dtype=np.int64)
+        self.exhaustive = np.ones(rows, dtype=bool)
+
+    @property
+    def rows(self) -> int:
+        return int(self.count.size)
+
+    def ensure(self, rows: int) -> None:
+        if rows <= self.rows:
+            return
+        new = max(rows, 2 * self.rows)
+        extra = new - self.rows
+        self.off = np.vstack([self.off, np.full((extra, self.depth), -1, dtype=np.int64)])
+        self.key = np.vstack([self.key, np.full((extra, self.depth), -1, dtype=np.int64)])
+        self.aux = np.vstack([self.aux, np.zeros((extra, self.depth), dtype=np.int64)])
+        self.count = np.r_[self.count, np.zeros(extra, dtype=np.int64)]
+        self.exhaustive = np.r_[self.exhaustive, np.ones(extra, dtype=bool)]
+
+    def clear(self, row: int) -> None:
+        self.off[row], self.key[row], self.aux[row] = -1, -1, 0
+        self.count[row], self.exhaustive[row] = 0, True
+
+    def fill(self, row: int, offs: I64, keys: I64, aux: I64, ids: Sequence[str | None]) -> None:
+        """Set one row from all its eligible offers (unsorted)."""
+        n, d = int(offs.size), self.depth
+        if n > d:
+            kth = np.partition(keys, n - d)[n - d]
+            keep = np.flatnonzero(keys >= kth)  # every tie at the threshold, sorted below
+        else:
+            keep = np.arange(n)
+        order = sorted(keep.tolist(), key=lambda i: (-int(keys[i]), ids[int(offs[i])] or ""))[:d]
+        self.clear(row)
+        k = len(order)
+        self.off[row, :k], self.key[row, :k], self.aux[row, :k] = (
+            offs[order],
+            keys[order],
+            aux[order],
+        )
+        self.count[row], self.exhaustive[row] = k, n <= d
+
+    def set_rows(self, rows: I64, offs: I64, keys: I64, aux: I64, eligible: I64) -> None:
+        """Set many rows from sorted, -1 padded lists (`eligible`: how many each row has)."""
+        d = self.depth
+        self.off[rows], self.key[rows], self.aux[rows] = offs[:, :d], keys[:, :d], aux[:, :d]
+        self.count[rows] = np.minimum(eligible, d)
+        self.exhaustive[rows] = eligible <= d
+
+    def holders(self, offer: int, upto: int | None = None) -> tuple[I64, I64]:
+        """(rows, positions) of the rows that list `offer` within their first `upto`."""
+        r, c = np.nonzero(self.off[:, : upto or self.depth] == offer)
+        return r.astype(np.int64), c.astype(np.int64)
+
+    def remove(self, offer: int) -> I64:
+        """Drop `offer` from every row; the rows it left."""
+        r, c = self.holders(offer)
+        if r.size:
+            cols = np.arange(self.depth)
+            src = np.minimum(cols + (cols >= c[:, None]), self.depth - 1)
+            for arr in (self.off, self.key, self.aux):
+                arr[r] = np.take_along_axis(arr[r], src, axis=1)
+            self.off[r, -1], self.key[r, -1], self.aux[r, -1] = -1, -1, 0
+            self.count[r] -= 1
+        return r
+
+    def insert(self, rows: I64, offer: int, keys: I64, aux: I64, ids: Sequence[str | None]) -> I64:
+        """Offer `offer` (not listed anywhere) is eligible for `rows` with these keys: put it
+        where it belongs in each row, if the row's list reaches that far. The rows changed."""
+        if rows.size == 0:
+            return rows
+        d, listed = self.depth, self.key[rows]
+        pos = (listed > keys[:, None]).sum(axis=1)
+        ties = np.flatnonzero((listed == keys[:, None]).any(axis=1))
+        me = ids[offer] or ""
+        for t in ties.tolist():  # equal scores: the lower offer id first
+            row = int(rows[t])
+            pos[t] += sum(
+                1
+                for j in range(int(self.count[row]))
+                if self.key[row, j] == keys[t] and (ids[int(self.off[row, j])] or "") < me
+            )
+        cnt, exh = self.count[rows], self.exhaustive[rows]
+        put = (pos < cnt) | (exh & (cnt < d))
+        overflow = exh & ~put  # a full, exhaustive row: the offer falls just beyond it
+        self.exhaustive[rows[overflow]] = False
+        r: I64 = rows[put]
+        p = pos[put]
+        if r.size:
+            cols = np.arange(d)
+            src = np.maximum(cols - (cols > p[:, None]), 0)
+            for arr in (self.off, self.key, self.aux):
+                arr[r] = np.take_along_axis(arr[r], src, axis=1)
+            self.off[r, p], self.key[r, p], self.aux[r, p] = offer, keys[put], aux[put]
+            full = self.count[r] == d
+            self.exhaustive[r[full]] = False
+            self.count[r] = np.minimum(self.count[r] + 1, d)
+        return r
+
+    def candidates(self, rows: I64, keys: I64) -> B:
+        """Which of `rows` an offer with these keys could enter (a superset, ties included)."""
+        cnt = self.count[rows]
+        last = np.where(cnt > 0, self.key[rows, np.maximum(cnt - 1, 0)], np.iinfo(np.int64).max)
+        return self.exhaustive[rows] | (keys >= last)

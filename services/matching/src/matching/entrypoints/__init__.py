@@ -1,0 +1,1 @@
+"""Entry points of the matching service: HTTP API, event consumer, operator CLI."""
