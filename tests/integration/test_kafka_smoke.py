@@ -1,87 +1,124 @@
-"""Smoke test of the real Kafka path: an idempotent producer (acks=all) into a 3-partition
-topic, a consumer group that commits by hand, every message back in per-key order, and a new
-member of the group resuming from the committed offsets. Fails if the broker is down."""
+"""Smoke test of the real Kafka path: an idempotent producer (acks=all) into a topic with 3
+partitions created by the admin client, a consumer group that commits by hand, every message
+back in per-key order, and new members of the group resuming exactly from the committed
+offsets. Fails (never skips) when the broker is down."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from collections import defaultdict
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 pytestmark = pytest.mark.integration
-BOOTSTRAP = os.environ.get("G60_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+
+KEYS = [f"key-{k}" for k in range(6)]
+PER_KEY = 50
 
 
-async def _consume(topic: str, group: str, want: int, timeout: float = 20.0) -> list:
-    consumer = AIOKafkaConsumer(
+def _consumer(bootstrap: str, topic: str, group: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
         topic,
-        bootstrap_servers=BOOTSTRAP,
+        bootstrap_servers=bootstrap,
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    await consumer.start()
-    got = []
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while len(got) < want and asyncio.get_running_loop().time() < deadline:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                got.extend(records)
-        await consumer.commit()
-    finally:
-        await consumer.stop()
+
+
+async def _read(consumer: AIOKafkaConsumer, want: int, timeout: float = 30.0) -> list:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    got: list[ConsumerRecord] = []
+    while len(got) < want and loop.time() < deadline:
+        for records in (await consumer.getmany(timeout_ms=500)).values():
+            got.extend(records)
+    # nothing more is waiting
+    for records in (await consumer.getmany(timeout_ms=1000)).values():
+        got.extend(records)
     return got
 
 
-async def test_idempotent_producer_three_partitions_manual_commit_per_key_order():
-    topic, group = f"smoke.{uuid.uuid4().hex[:8]}", f"smoke-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
+async def _produce(bootstrap: str, topic: str, messages: list[tuple[str, int]]) -> list:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(topic, key=key.encode(), value=str(seq).encode())
+            for key, seq in messages
+        ]
+        return list(await asyncio.gather(*futures))
+    finally:
+        await producer.stop()
+
+
+async def test_idempotent_producer_three_partitions_manual_commit_per_key_order(
+    kafka_bootstrap, unique_names
+):
+    topic, group = unique_names.topic(), unique_names.group()
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-        meta = await admin.describe_topics([topic])
-        assert len(meta[0]["partitions"]) == 3
+        (described,) = await admin.describe_topics([topic])
+        assert len(described["partitions"]) == 3
     finally:
         await admin.close()
 
-    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, enable_idempotence=True, acks="all")
-    await producer.start()
-    try:
-        sends = [
-            await producer.send(topic, key=f"key-{i % 6}".encode(), value=str(i).encode())
-            for i in range(300)
-        ]
-        metas = await asyncio.gather(*sends)
-    finally:
-        await producer.stop()
+    # several keys x many messages, interleaved; the producer is idempotent with acks=all
+    messages = [(key, seq) for seq in range(PER_KEY) for key in KEYS]
+    metas = await _produce(kafka_bootstrap, topic, messages)
     assert {m.partition for m in metas} == {0, 1, 2}  # the keys spread over the partitions
 
-    got = await _consume(topic, group, 300)
-    assert len(got) == 300
-    by_key = defaultdict(list)
+    # 1. a member of the group reads everything, then commits by hand
+    consumer = _consumer(kafka_bootstrap, topic, group)
+    await consumer.start()
+    try:
+        got = await _read(consumer, len(messages))
+        await consumer.commit()
+        partitions = [TopicPartition(topic, p) for p in range(3)]
+        ends = await consumer.end_offsets(partitions)
+        committed = {tp: await consumer.committed(tp) for tp in partitions}
+    finally:
+        await consumer.stop()
+    assert len(got) == len(messages)  # all back, none twice
+    by_key: dict[str, list[int]] = defaultdict(list)
+    partition_of: dict[str, set[int]] = defaultdict(set)
     for record in got:
         by_key[record.key.decode()].append(int(record.value))
-    assert all(values == sorted(values) and len(values) == 50 for values in by_key.values())
+        partition_of[record.key.decode()].add(record.partition)
+    assert by_key == {key: list(range(PER_KEY)) for key in KEYS}  # per-key order preserved
+    assert all(len(p) == 1 for p in partition_of.values())  # a key stays on one partition
+    assert committed == ends
 
-    # a new member of the group resumes from the committed offsets: nothing is read twice
-    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, enable_idempotence=True, acks="all")
-    await producer.start()
+    # 2. more messages; a second member reads them but commits only half of each partition
+    more = [(key, PER_KEY + seq) for seq in range(10) for key in KEYS]
+    await _produce(kafka_bootstrap, topic, more)
+    consumer = _consumer(kafka_bootstrap, topic, group)
+    await consumer.start()
     try:
-        await producer.send_and_wait(topic, key=b"key-0", value=b"300")
+        second = await _read(consumer, len(more))
+        assert len(second) == len(more)  # it resumed after the first commit: nothing re-read
+        per_partition: dict[int, list[int]] = defaultdict(list)
+        for record in second:
+            per_partition[record.partition].append(record.offset)
+        half = {TopicPartition(topic, p): offs[len(offs) // 2] for p, offs in per_partition.items()}
+        await consumer.commit(half)
     finally:
-        await producer.stop()
-    again = await _consume(topic, group, 1)
-    assert [int(r.value) for r in again] == [300]
+        await consumer.stop()
 
-    check = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, group_id=group, enable_auto_commit=False)
-    await check.start()
+    # 3. a third member resumes exactly at the committed offsets
+    consumer = _consumer(kafka_bootstrap, topic, group)
+    await consumer.start()
     try:
-        committed = {p: await check.committed(TopicPartition(topic, p)) for p in range(3)}
+        third = await _read(consumer, sum(len(o) - len(o) // 2 for o in per_partition.values()))
     finally:
-        await check.stop()
-    assert sum(committed.values()) == 301
+        await consumer.stop()
+    first_offset: dict[TopicPartition, int] = {}
+    for record in third:
+        first_offset.setdefault(TopicPartition(record.topic, record.partition), record.offset)
+    assert first_offset == half
+    expected = {(p, o) for p, offs in per_partition.items() for o in offs[len(offs) // 2 :]}
+    assert {(r.partition, r.offset) for r in third} == expected
