@@ -72,6 +72,7 @@ class _State:
     applicants: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict)  # p, place
     dirty_p: set[int] = field(default_factory=set)  # projects whose standing changed
     dirty_o: set[int] = field(default_factory=set)  # offers that let a project go
+    touched_o: set[int] = field(default_factory=set)  # offers whose holdings changed at all
     arrays: list[I64] = field(default_factory=list)  # rank, amount, tmax, cap, deals
     proposals: int = 0
 
@@ -94,6 +95,7 @@ class _State:
         if not held or k > held[-1][0]:  # p comes last: it only needs what is left
             if a <= self.room[o] and self.slots[o] > 0:
                 held.append((k, p, a))
+                self.touched_o.add(o)
                 self.room[o] -= a
                 self.slots[o] -= 1
                 self.assign[p] = o
@@ -111,6 +113,7 @@ class _State:
             else:
                 rejected.append(entry[1])
         held[i:] = kept
+        self.touched_o.add(o)
         self.room[o], self.slots[o] = room, slots
         for entry in kept:
             self.assign[entry[1]] = o
@@ -148,6 +151,7 @@ class _State:
         self.dirty_p.add(p)
         if o is not None:
             self.dirty_o.add(o)
+            self.touched_o.add(o)
             held = self.held[o]
             j = next(j for j, x in enumerate(held) if x[1] == p)
             self.room[o] += held[j][2]
@@ -165,12 +169,19 @@ class _State:
         """How many offers of its list p prefers to what it holds."""
         return self.ptr.get(p, 0) - (1 if p in self.assign else 0)
 
-    def blocking(self, projects: Iterable[int], offers: Iterable[int] = ()) -> Pairs:
-        """The blocking pairs among all preferred offers of `projects` and all applicants of
-        `offers`: {(p, o): place of o in p's list}."""
+    def blocking(
+        self, projects: Iterable[int], offers: Iterable[int] = (), pairs: Pairs | None = None
+    ) -> Pairs:
+        """The blocking pairs among all preferred offers of `projects`, all applicants of
+        `offers` and the given `pairs`: {(p, o): place of o in p's list}."""
         lists_o, lists_f = self.lists.offers, self.lists.scores
         qp, qo, qf, qj = list[int](), list[int](), list[int](), list[int]()
         seen = set()
+        for (p, o), j in (pairs or {}).items():
+            qp.append(p)
+            qo.append(o)
+            qf.append(lists_f[p][j])
+            qj.append(j)
         for p in projects:
             n = self.upto(p)
             if n > 0:
@@ -251,6 +262,7 @@ def allocate(
         rounds += 1
         s.dirty_p.clear()
         s.dirty_o.clear()
+        s.touched_o.clear()
         first: dict[int, tuple[int, int]] = {}  # each project's most preferred blocking offer
         for (p, o), j in blocking.items():
             if p not in first or j < first[p][1]:
@@ -264,10 +276,13 @@ def allocate(
                 s.ptr[p] = j + 1
                 queue.extend(s.propose(p, o, f_q, j))
         s.run(queue)
-        # only pairs with a project or an offer that changed can have changed
-        dp, do = s.dirty_p, s.dirty_o
-        blocking = {x: j for x, j in blocking.items() if x[0] not in dp and x[1] not in do}
-        blocking.update(s.blocking(sorted(dp, key=lambda q: rank[q]), sorted(do)))
+        # Only pairs of a project or an offer that changed can have changed. New blocking pairs
+        # need a project that lost ground or an offer that let one go; old ones may also have
+        # been resolved by an offer taking someone in.
+        dp, do, to = s.dirty_p, s.dirty_o, s.touched_o
+        recheck = {x: j for x, j in blocking.items() if x[0] not in dp and x[1] in to - do}
+        blocking = {x: j for x, j in blocking.items() if x[0] not in dp and x[1] not in to}
+        blocking.update(s.blocking(sorted(dp, key=lambda q: rank[q]), sorted(do), recheck))
         if len(blocking) < best[0]:
             best = (len(blocking), dict(s.assign), blocking)
         state = hash(frozenset(s.assign.items()))
