@@ -64,7 +64,7 @@ class Platform:
             proc.wait()
 
 
-async def eventually(check, timeout: float = 10.0, interval: float = 0.25):
+async def eventually(check, timeout: float = 30.0, interval: float = 0.25):
     """Poll an async `check` until it returns a truthy value; fail after `timeout`."""
     deadline = asyncio.get_running_loop().time() + timeout
     last = None

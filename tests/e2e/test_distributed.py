@@ -213,7 +213,7 @@ async def test_fifty_concurrent_agreements_never_overbook_an_offer(platform, ope
         ids = [m["id"] for m in page["items"]]
         return ids if len(ids) == 50 else None
 
-    match_ids = await eventually(all_proposed, timeout=30)
+    match_ids = await eventually(all_proposed, timeout=60)
 
     async def agree(mid: str) -> None:
         await op.ok("POST", "matching", f"/v1/matches/{mid}/accept", params={"side": "enterprise"})
@@ -226,7 +226,7 @@ async def test_fifty_concurrent_agreements_never_overbook_an_offer(platform, ope
         statuses = [m["status"] for m in page["items"]]
         return statuses if all(s in ("reserved", "rejected") for s in statuses) else None
 
-    statuses = await eventually(all_answered, timeout=30)
+    statuses = await eventually(all_answered, timeout=60)
     assert statuses.count("reserved") == 5 and statuses.count("rejected") == 45
     final = await op.ok("GET", "funding", f"/v1/offers/{offer['id']}")
     assert final["deals_taken"] == 5 and final["remaining_cny"] >= 0
@@ -334,7 +334,7 @@ async def test_kafka_down_while_posting_loses_nothing_and_duplicates_nothing(pla
     async def offer_known():
         return await op.seen("matching", f"/v1/offers/{offer['id']}/matches")
 
-    await eventually(offer_known, timeout=20)
+    await eventually(offer_known, timeout=60)
     body = _project(ent["id"], sector="green_finance")
     ids = [(await op.ok("POST", "projects", "/v1/projects", json=body))["id"] for _ in range(100)]
     stopped = await asyncio.to_thread(
