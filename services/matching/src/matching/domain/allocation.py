@@ -11,23 +11,28 @@ and o, choosing greedily from what it holds plus p, would keep p. Since what an 
 itself a greedy choice, o keeps p exactly when, at p's place in o's order, the capacity and deals
 left after the projects o prefers to p still admit p: a prefix sum, checked for all pairs at once.
 With equal amounts (hospitals/residents) deferred acceptance leaves no blocking pair. With mixed
-amounts a stable allocation may not exist: bounded repair rounds then satisfy blocking pairs
-(one per project and per offer at a time) and resume; whatever remains is reported, never hidden.
-Everything is ordered by ids and scores only, so the same input gives the same output."""
+amounts a stable allocation may not exist. Repair rounds then satisfy blocking pairs, offer by
+offer in its order of preference (each move re-checked against the moves before it), and resume
+deferred acceptance for whoever was let go; only pairs of projects and offers that changed are
+re-tested. Rounds stop when none is left, after `max_repair_rounds`, or after `patience` rounds
+without improvement; the best allocation seen is returned with its blocking pairs, which are
+reported, never hidden. Everything is ordered by ids and scores, so the same input gives the
+same output."""
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
 
-I64 = npt.NDArray[np.int64]
+from matching.domain.blocking import I64, kept
+
 KEY_BITS = 31
+Entry = tuple[int, int, int, int]  # (the offer's key for p, p, amount, place of o in p's list)
 Pairs = dict[tuple[int, int], int]
 
 
@@ -66,7 +71,7 @@ class _State:
     rank: Sequence[int]  # per project: place of its id in sorted order
     ptr: dict[int, int] = field(default_factory=dict)
     assign: dict[int, int] = field(default_factory=dict)
-    held: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)  # (key, p, amount)
+    held: dict[int, list[Entry]] = field(default_factory=dict)  # what each offer holds
     room: dict[int, int] = field(default_factory=dict)
     slots: dict[int, int] = field(default_factory=dict)
     applicants: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict)  # p, place
@@ -94,7 +99,7 @@ class _State:
             self.room[o], self.slots[o] = self.cap[o], self.deals[o]
         if not held or k > held[-1][0]:  # p comes last: it only needs what is left
             if a <= self.room[o] and self.slots[o] > 0:
-                held.append((k, p, a))
+                held.append((k, p, a, j))
                 self.touched_o.add(o)
                 self.room[o] -= a
                 self.slots[o] -= 1
@@ -105,24 +110,24 @@ class _State:
         room = self.room[o] + sum(x[2] for x in held[i:])
         slots = self.slots[o] + len(held) - i
         kept, rejected = [], []
-        for entry in [(k, p, a), *held[i:]]:
+        for entry in [(k, p, a, j), *held[i:]]:
             if entry[2] <= room and slots > 0:
                 kept.append(entry)
                 room -= entry[2]
                 slots -= 1
             else:
-                rejected.append(entry[1])
+                rejected.append(entry)
         held[i:] = kept
         self.touched_o.add(o)
         self.room[o], self.slots[o] = room, slots
         for entry in kept:
             self.assign[entry[1]] = o
-        for q in rejected:
-            if self.assign.get(q) == o:
-                del self.assign[q]
-                self.dirty_p.add(q)
+        for entry in rejected:
+            if self.assign.get(entry[1]) == o:
+                del self.assign[entry[1]]
+                self.dirty_p.add(entry[1])
                 self.dirty_o.add(o)
-        return rejected
+        return [entry[1] for entry in rejected]
 
     def run(self, queue: deque[int]) -> None:
         offers, scores, complete = self.lists.offers, self.lists.scores, self.lists.complete
@@ -214,31 +219,23 @@ class _State:
                 for x in (self.rank, self.amount, self.tmax, self.cap, self.deals)
             ]
         rank, amount, tmax, cap, deals = self.arrays
-        q_key = ((1 << KEY_BITS) - f_) << KEY_BITS | rank[p_]
-        q_amt = np.minimum(amount[p_], tmax[o_])
         h_o, h_k, h_a = list[int](), list[int](), list[int]()
         for o in set(qo):
             held = self.held.get(o, ())
             h_o += [o] * len(held)
             h_k += [x[0] for x in held]
             h_a += [x[2] for x in held]
-        nh = len(h_o)
-        all_o = np.r_[np.asarray(h_o, dtype=np.int64), o_]
-        all_k = np.r_[np.asarray(h_k, dtype=np.int64), q_key]
-        is_held = np.r_[np.ones(nh, dtype=np.int64), np.zeros(o_.size, dtype=np.int64)]
-        amt = np.r_[np.asarray(h_a, dtype=np.int64), np.zeros(o_.size, dtype=np.int64)]
-        order_ = np.lexsort((all_k, all_o))
-        so, sh, sa = all_o[order_], is_held[order_], amt[order_]
-        cnt_before, amt_before = np.cumsum(sh) - sh, np.cumsum(sa) - sa
-        start = np.r_[True, so[1:] != so[:-1]]
-        first = np.maximum.accumulate(np.where(start, np.arange(so.size), 0))
-        cnt_before -= cnt_before[first]
-        amt_before -= amt_before[first]
-        inv = np.empty_like(order_)
-        inv[order_] = np.arange(order_.size)
-        at = inv[nh:]  # where each query landed
-        keeps = (cap[o_] - amt_before[at] >= q_amt) & (deals[o_] - cnt_before[at] > 0)
-        return {(qp[i], qo[i]): qj[i] for i in np.flatnonzero(keeps).tolist()}
+        hit = kept(
+            np.asarray(h_o, dtype=np.int64),
+            np.asarray(h_k, dtype=np.int64),
+            np.asarray(h_a, dtype=np.int64),
+            o_,
+            ((1 << KEY_BITS) - f_) << KEY_BITS | rank[p_],
+            np.minimum(amount[p_], tmax[o_]),
+            cap,
+            deals,
+        )
+        return {(qp[i], qo[i]): qj[i] for i in np.flatnonzero(hit).tolist()}
 
 
 def allocate(
@@ -249,32 +246,35 @@ def allocate(
     cap: Sequence[int],
     deals: Sequence[int],
     rank: Sequence[int],
-    max_repair_rounds: int = 200,
+    max_repair_rounds: int = 40,
+    patience: int = 6,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Result:
     """`order`: the projects, by id. Per project row: `amount`, `rank` (of its id); per offer
     row: `tmax`, `cap` (capacity left) and `deals` (deals left)."""
     s = _State(lists, amount, tmax, cap, deals, rank)
     s.run(deque(order))
     blocking = s.blocking(order)
+    if progress:
+        progress("deferred acceptance: proposals, blocking pairs", s.proposals, len(blocking))
     best = (len(blocking), dict(s.assign), blocking)
-    rounds, seen = 0, {hash(frozenset(s.assign.items()))}
-    while blocking and rounds < max_repair_rounds:
+    rounds = stale = 0
+    while blocking and rounds < max_repair_rounds and stale < patience:
         rounds += 1
         s.dirty_p.clear()
         s.dirty_o.clear()
         s.touched_o.clear()
-        first: dict[int, tuple[int, int]] = {}  # each project's most preferred blocking offer
+        by_offer: dict[int, list[tuple[int, int, int]]] = {}
         for (p, o), j in blocking.items():
-            if p not in first or j < first[p][1]:
-                first[p] = (o, j)
+            by_offer.setdefault(o, []).append((s.key(p, lists.scores[p][j]), p, j))
         queue: deque[int] = deque()
-        for p in sorted(first, key=lambda q: rank[q]):
-            o, j = first[p]
-            f_q = lists.scores[p][j]
-            if s.keeps(o, p, f_q):  # still blocking after this round's earlier moves
-                s.leave(p)
-                s.ptr[p] = j + 1
-                queue.extend(s.propose(p, o, f_q, j))
+        for o in sorted(by_offer):
+            for _, p, j in sorted(by_offer[o]):
+                f_q = lists.scores[p][j]
+                if s.upto(p) > j and s.keeps(o, p, f_q):  # still blocking after earlier moves
+                    s.leave(p)
+                    s.ptr[p] = j + 1
+                    queue.extend(s.propose(p, o, f_q, j))
         s.run(queue)
         # Only pairs of a project or an offer that changed can have changed. New blocking pairs
         # need a project that lost ground or an offer that let one go; old ones may also have
@@ -283,12 +283,11 @@ def allocate(
         recheck = {x: j for x, j in blocking.items() if x[0] not in dp and x[1] in to - do}
         blocking = {x: j for x, j in blocking.items() if x[0] not in dp and x[1] not in to}
         blocking.update(s.blocking(sorted(dp, key=lambda q: rank[q]), sorted(do), recheck))
+        if progress:
+            progress("repair round: blocking pairs", rounds, len(blocking))
+        stale += 1
         if len(blocking) < best[0]:
-            best = (len(blocking), dict(s.assign), blocking)
-        state = hash(frozenset(s.assign.items()))
-        if state in seen:  # the allocation determines the next round: a cycle, stop
-            break
-        seen.add(state)
+            best, stale = (len(blocking), dict(s.assign), blocking), 0
     _, assign, blocking = best
     return Result(
         assignment=assign,

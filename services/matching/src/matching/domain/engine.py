@@ -39,14 +39,14 @@ class MatchEngine(MarketState):
         return int(e_q[0]), int(f_q[0])
 
     def _proposals(
-        self, prows: list[int], orows: list[int], ranks: list[int], views: bool
+        self, prows: list[int], orows: list[int], ranks: list[int], views: bool, marked: bool
     ) -> list[Proposal]:
         if not prows:
             return []
         P, O = self._pairs(prows, orows)
         e_q, f_q = scoring.totals(P, O)
         bd = scoring.breakdowns(P, O) if views else [(None, None)] * len(prows)
-        alloc = self.allocation_map()
+        alloc = self.allocation_map() if marked else None
         pid, oid = self.projects.ids, self.offers.ids
         return [
             Proposal(
@@ -56,36 +56,42 @@ class MatchEngine(MarketState):
                 score=scoring.combined(int(e), int(f)),
                 enterprise_score=scoring.as_score(int(e)),
                 funder_score=scoring.as_score(int(f)),
-                allocated=alloc.get(str(pid[p])) == oid[o],
+                allocated=None if alloc is None else alloc.get(str(pid[p])) == oid[o],
                 enterprise_view=ev,
                 funder_view=fv,
             )
             for p, o, rank, e, f, (ev, fv) in zip(prows, orows, ranks, e_q, f_q, bd, strict=True)
         ]
 
-    def proposals_for_project(self, project_id: str, breakdowns: bool = True) -> list[Proposal]:
-        """The top k eligible offers by combined score; the allocated offer is marked, and
-        appended (with its true rank) if it lies beyond the top k."""
+    def proposals_for_project(
+        self, project_id: str, breakdowns: bool = True, allocated: bool = True
+    ) -> list[Proposal]:
+        """The top k eligible offers by combined score. With `allocated`, the offer of the
+        current allocation is marked, and appended (with its true rank) if it lies beyond the
+        top k; this computes the allocation if a change made it stale. Without, `allocated`
+        is None on every proposal and nothing beyond the scoring caches is touched."""
         row = self.projects.row.get(project_id)
         if row is None:
             return []
         n = int(min(self.ranked.count[row], self.top_k))
         orows = self.ranked.off[row, :n].tolist()
         ranks = list(range(1, n + 1))
-        mine = self.allocation_map().get(project_id)
+        mine = self.allocation_map().get(project_id) if allocated else None
         if mine is not None and self.offers.row[mine] not in orows:
             orows.append(self.offers.row[mine])
             ranks.append(self._rank_of(row, orows[-1]))
-        return self._proposals([row] * len(orows), orows, ranks, breakdowns)
+        return self._proposals([row] * len(orows), orows, ranks, breakdowns, allocated)
 
-    def proposal(self, project_id: str, offer_id: str, breakdowns: bool = True) -> Proposal | None:
+    def proposal(
+        self, project_id: str, offer_id: str, breakdowns: bool = True, allocated: bool = True
+    ) -> Proposal | None:
         """One eligible pair as a proposal, ranked among all the project's eligible offers."""
         if self.pair_scores(project_id, offer_id) is None:
             return None
         row, orow = self.projects.row[project_id], self.offers.row[offer_id]
         visible = self.ranked.off[row, : min(int(self.ranked.count[row]), self.top_k)].tolist()
         rank = visible.index(orow) + 1 if orow in visible else self._rank_of(row, orow)
-        return self._proposals([row], [orow], [rank], breakdowns)[0]
+        return self._proposals([row], [orow], [rank], breakdowns, allocated)[0]
 
     def _rank_of(self, row: int, orow: int) -> int:
         orows, e_q, f_q = pairs.project_vs_offers(
@@ -98,7 +104,11 @@ class MatchEngine(MarketState):
         return int((c > mine).sum()) + sum(1 for t in ties if t < me) + 1
 
     def proposals_for_offer(
-        self, offer_id: str, breakdowns: bool = True, limit: int | None = None
+        self,
+        offer_id: str,
+        breakdowns: bool = True,
+        limit: int | None = None,
+        allocated: bool = True,
     ) -> list[Proposal]:
         """The projects that have this offer among their proposals, best first (ties by id)."""
         row = self.offers.row.get(offer_id)
@@ -114,6 +124,7 @@ class MatchEngine(MarketState):
             [row] * len(order),
             [int(pos[i]) + 1 for i in order],
             breakdowns,
+            allocated,
         )
 
     def explain(self, project_id: str, offer_id: str) -> Explanation:
@@ -161,7 +172,11 @@ class MatchEngine(MarketState):
         return self._allocation
 
     def allocation_map(self) -> dict[str, str]:
-        return self.allocation().as_map()
+        """Project id → allocated offer id (cached with the allocation)."""
+        alloc = self.allocation()
+        if self._map[0] is not alloc:
+            self._map = (alloc, alloc.as_map())
+        return self._map[1]
 
     def _allocate(self, progress: Progress | None) -> Allocation:
         P, O = self.projects.view(), self.offers.view()
@@ -177,6 +192,7 @@ class MatchEngine(MarketState):
             cap=O["cap"].tolist(),
             deals=O["deals_left"].tolist(),
             rank=rank.tolist(),
+            progress=progress,
         )
         pid, oid = self.projects.ids, self.offers.ids
         assignments = [

@@ -19,7 +19,7 @@ class Proposal:
     score: float  # combined, 0..1
     enterprise_score: float
     funder_score: float
-    allocated: bool
+    allocated: bool | None  # None: asked without the allocation
     enterprise_view: Breakdown | None = None
     funder_view: Breakdown | None = None
 

@@ -39,6 +39,7 @@ class MarketState:
         self.ranked = TopCache(max(depth or top_k + 8, top_k))  # by combined score
         self.prefs = TopCache(max(pref_depth, 2))  # by the enterprise's view; aux: funder's
         self._allocation: Allocation | None = None
+        self._map: tuple[Allocation | None, dict[str, str]] = (None, {})
 
     # ---- projects ------------------------------------------------------------------------------
     def upsert_project(self, project: Project) -> Delta:
