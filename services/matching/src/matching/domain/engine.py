@@ -114,7 +114,7 @@ class MatchEngine(MarketState):
         row = self.offers.row.get(offer_id)
         if row is None:
             return []
-        prows, pos = self.ranked.holders(row, self.top_k)
+        prows, pos = self.ranked.holders(row, self.top_k, self.projects.size)
         keys = self.ranked.key[prows, pos]
         pid = self.projects.ids
         order = sorted(range(prows.size), key=lambda i: (-int(keys[i]), pid[int(prows[i])] or ""))

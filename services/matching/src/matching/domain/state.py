@@ -95,12 +95,12 @@ class MarketState:
         prows, e_q, f_q = pairs.offer_vs_projects(P, O1, self.as_of_ord)
         c_q = e_q + f_q
         maybe = prows[self.ranked.candidates(prows, c_q)]
-        affected = np.union1d(
-            np.union1d(self.ranked.holders(row)[0], maybe), self.prefs.holders(row)[0]
-        )
+        in_ranked = self.ranked.holders(row, rows=self.projects.size)
+        in_prefs = self.prefs.holders(row, rows=self.projects.size)
+        affected = np.union1d(np.union1d(in_ranked[0], maybe), in_prefs[0])
         before = self._snapshot(affected)
-        self.ranked.remove(row)
-        self.prefs.remove(row)
+        self.ranked.remove(row, in_ranked)
+        self.prefs.remove(row, in_prefs)
         ids = self.offers.ids
         sel = self.ranked.candidates(prows, c_q)
         self.ranked.insert(prows[sel], row, c_q[sel], np.zeros(int(sel.sum()), np.int64), ids)
@@ -189,7 +189,7 @@ class MarketState:
 
     def _snapshot(self, rows: I64) -> tuple[I64, I64]:
         k = self.top_k
-        return self.ranked.off[rows, :k].copy(), self.ranked.key[rows, :k].copy()
+        return self.ranked.off[rows, :k].astype(np.int64), self.ranked.key[rows, :k].copy()
 
     def _diff(
         self,

@@ -14,13 +14,14 @@ import numpy as np
 import numpy.typing as npt
 
 I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
 B = npt.NDArray[np.bool_]
 
 
 class TopCache:
     def __init__(self, depth: int, rows: int = 64) -> None:
         self.depth = depth
-        self.off = np.full((rows, depth), -1, dtype=np.int64)
+        self.off: I32 = np.full((rows, depth), -1, dtype=np.int32)  # offer rows: scanned often
         self.key = np.full((rows, depth), -1, dtype=np.int64)
         self.aux = np.zeros((rows, depth), dtype=np.int64)
         self.count = np.zeros(rows, dtype=np.int64)
@@ -35,7 +36,7 @@ class TopCache:
             return
         new = max(rows, 2 * self.rows)
         extra = new - self.rows
-        self.off = np.vstack([self.off, np.full((extra, self.depth), -1, dtype=np.int64)])
+        self.off = np.vstack([self.off, np.full((extra, self.depth), -1, dtype=np.int32)])
         self.key = np.vstack([self.key, np.full((extra, self.depth), -1, dtype=np.int64)])
         self.aux = np.vstack([self.aux, np.zeros((extra, self.depth), dtype=np.int64)])
         self.count = np.r_[self.count, np.zeros(extra, dtype=np.int64)]
@@ -70,14 +71,21 @@ class TopCache:
         self.count[rows] = np.minimum(eligible, d)
         self.exhaustive[rows] = eligible <= d
 
-    def holders(self, offer: int, upto: int | None = None) -> tuple[I64, I64]:
-        """(rows, positions) of the rows that list `offer` within their first `upto`."""
-        r, c = np.nonzero(self.off[:, : upto or self.depth] == offer)
-        return r.astype(np.int64), c.astype(np.int64)
+    def holders(
+        self, offer: int, upto: int | None = None, rows: int | None = None
+    ) -> tuple[I64, I64]:
+        """(rows, positions) of the rows (of the first `rows`) that list `offer` within their
+        first `upto` entries."""
+        flat = np.flatnonzero(self.off[:rows].ravel() == offer)  # faster than a 2-D nonzero
+        r, c = np.divmod(flat, self.depth)
+        if upto is not None:
+            r, c = r[c < upto], c[c < upto]
+        return r, c
 
-    def remove(self, offer: int) -> I64:
-        """Drop `offer` from every row; the rows it left."""
-        r, c = self.holders(offer)
+    def remove(self, offer: int, found: tuple[I64, I64] | None = None) -> I64:
+        """Drop `offer` from every row (`found`: its holders, if already known); the rows it
+        left."""
+        r, c = found if found is not None else self.holders(offer)
         if r.size:
             cols = np.arange(self.depth)
             src = np.minimum(cols + (cols >= c[:, None]), self.depth - 1)
