@@ -4,6 +4,8 @@ what-if advice, and the stable, capacity-aware allocation (lazy, cached until a 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from matching.domain import eligibility, pairs, scoring
@@ -70,17 +72,48 @@ class MatchEngine(MarketState):
         current allocation is marked, and appended (with its true rank) if it lies beyond the
         top k; this computes the allocation if a change made it stale. Without, `allocated`
         is None on every proposal and nothing beyond the scoring caches is touched."""
-        row = self.projects.row.get(project_id)
-        if row is None:
-            return []
-        n = int(min(self.ranked.count[row], self.top_k))
-        orows = self.ranked.off[row, :n].tolist()
-        ranks = list(range(1, n + 1))
-        mine = self.allocation_map().get(project_id) if allocated else None
-        if mine is not None and self.offers.row[mine] not in orows:
-            orows.append(self.offers.row[mine])
-            ranks.append(self._rank_of(row, orows[-1]))
-        return self._proposals([row] * len(orows), orows, ranks, breakdowns, allocated)
+        return self.proposals_for_projects([project_id], breakdowns, allocated).get(project_id, [])
+
+    def proposals_for_projects(
+        self, project_ids: Iterable[str], breakdowns: bool = True, allocated: bool = True
+    ) -> dict[str, list[Proposal]]:
+        """`proposals_for_project` for many projects in one vectorised pass."""
+        alloc = self.allocation_map() if allocated else {}
+        prows, orows, ranks = list[int](), list[int](), list[int]()
+        for project_id in project_ids:
+            row = self.projects.row.get(project_id)
+            if row is None:
+                continue
+            n = int(min(self.ranked.count[row], self.top_k))
+            mine = self.ranked.off[row, :n].tolist()
+            prows += [row] * n
+            orows += mine
+            ranks += range(1, n + 1)
+            held = alloc.get(project_id)
+            if held is not None and self.offers.row[held] not in mine:
+                prows.append(row)
+                orows.append(self.offers.row[held])
+                ranks.append(self._rank_of(row, orows[-1]))
+        out: dict[str, list[Proposal]] = {}
+        for p in self._proposals(prows, orows, ranks, breakdowns, allocated):
+            out.setdefault(p.project_id, []).append(p)
+        return out
+
+    def allocated_proposals(
+        self, project_ids: Iterable[str], breakdowns: bool = True
+    ) -> list[Proposal]:
+        """The allocated pair of each of these projects that has one, as a proposal."""
+        alloc = self.allocation_map()
+        prows, orows, ranks = list[int](), list[int](), list[int]()
+        for project_id in project_ids:
+            if project_id in alloc:
+                row, orow = self.projects.row[project_id], self.offers.row[alloc[project_id]]
+                n = int(min(self.ranked.count[row], self.top_k))
+                mine = self.ranked.off[row, :n].tolist()
+                prows.append(row)
+                orows.append(orow)
+                ranks.append(mine.index(orow) + 1 if orow in mine else self._rank_of(row, orow))
+        return self._proposals(prows, orows, ranks, breakdowns, True)
 
     def proposal(
         self, project_id: str, offer_id: str, breakdowns: bool = True, allocated: bool = True

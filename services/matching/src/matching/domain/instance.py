@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from matching.domain.engine import MatchEngine
 from matching.domain.model import Enterprise, Funder, Offer, Project
+from matching.domain.results import Proposal
 
 INSTANCE_FORMAT = "g60-matching-instance/1"
 RESULT_FORMAT = "g60-matching-result/1"
@@ -98,27 +99,18 @@ def engine_for(
     return engine
 
 
-def _pairs_json(
-    engine: MatchEngine, project_ids: list[str], breakdowns: bool
-) -> list[dict[str, Any]]:
-    out = []
-    for pid in project_ids:
-        props = engine.proposals_for_project(pid, breakdowns=breakdowns)
-        items = []
-        for p in props:
-            item: dict[str, Any] = {
-                "offer_id": p.offer_id,
-                "rank": p.rank,
-                "score": p.score,
-                "enterprise_score": p.enterprise_score,
-                "funder_score": p.funder_score,
-                "allocated": p.allocated,
-            }
-            if breakdowns:
-                item["enterprise_view"], item["funder_view"] = p.enterprise_view, p.funder_view
-            items.append(item)
-        out.append({"project_id": pid, "offers": items})
-    return out
+def _proposal_json(p: Proposal, breakdowns: bool) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "offer_id": p.offer_id,
+        "rank": p.rank,
+        "score": p.score,
+        "enterprise_score": p.enterprise_score,
+        "funder_score": p.funder_score,
+        "allocated": p.allocated,
+    }
+    if breakdowns:
+        item["enterprise_view"], item["funder_view"] = p.enterprise_view, p.funder_view
+    return item
 
 
 def result_json(
@@ -131,6 +123,7 @@ def result_json(
     proposals."""
     alloc = engine.allocation(progress)
     project_ids = sorted(engine.project_models)
+    amounts = {a.project_id: a.amount_cny for a in alloc.assignments}
     used: dict[str, list[int]] = {}
     for a in alloc.assignments:
         u = used.setdefault(a.offer_id, [0, 0])
@@ -171,27 +164,28 @@ def result_json(
         )
     yield ', "offers": ' + json.dumps(offers, ensure_ascii=False)
     yield ', "allocation": ['
-    for i, a in enumerate(alloc.assignments):
-        p = engine.proposal(a.project_id, a.offer_id, breakdowns)
-        row: dict[str, Any] = {
-            "project_id": a.project_id,
-            "offer_id": a.offer_id,
-            "amount_cny": a.amount_cny,
-        }
-        if p is not None:
-            row.update(
-                rank=p.rank,
-                score=p.score,
-                enterprise_score=p.enterprise_score,
-                funder_score=p.funder_score,
-            )
-            if breakdowns:
-                row.update(enterprise_view=p.enterprise_view, funder_view=p.funder_view)
-        yield ("" if i == 0 else ", ") + json.dumps(row, ensure_ascii=False)
+    first = True
+    for start in range(0, len(project_ids), CHUNK):
+        for p in engine.allocated_proposals(project_ids[start : start + CHUNK], breakdowns):
+            row = {"project_id": p.project_id, **_proposal_json(p, breakdowns)}
+            del row["allocated"]
+            row["amount_cny"] = amounts[p.project_id]
+            yield ("" if first else ", ") + json.dumps(row, ensure_ascii=False)
+            first = False
     yield '], "proposals": ['
     for start in range(0, len(project_ids), CHUNK):
-        chunk = _pairs_json(engine, project_ids[start : start + CHUNK], breakdowns)
-        text = ", ".join(json.dumps(x, ensure_ascii=False) for x in chunk)
+        chunk = project_ids[start : start + CHUNK]
+        props = engine.proposals_for_projects(chunk, breakdowns)
+        text = ", ".join(
+            json.dumps(
+                {
+                    "project_id": pid,
+                    "offers": [_proposal_json(p, breakdowns) for p in props.get(pid, [])],
+                },
+                ensure_ascii=False,
+            )
+            for pid in chunk
+        )
         yield ("" if start == 0 else ", ") + text
         if progress:
             progress("writing", min(start + CHUNK, len(project_ids)), len(project_ids))
