@@ -31,7 +31,7 @@ run: $(STAMP) ## run the whole platform in one process (embedded: in-process bus
 demo: $(STAMP) ## walk one deal end to end against the embedded platform
 	$(PY) -m allinone demo
 
-test: $(STAMP) infra-up ## unit + integration + e2e tests (starts Kafka and FerretDB if needed)
+test: $(STAMP) infra-up ## unit + integration + e2e tests (starts Kafka, PostgreSQL and FerretDB if needed)
 	$(PY) -m pytest
 
 test-unit: $(STAMP) ## unit tests only (no servers)
@@ -52,16 +52,16 @@ fmt: $(STAMP) ## format and autofix with ruff
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-infra-up: $(STAMP) ## fetch/build once, start Kafka (KRaft) and FerretDB, wait until both answer
+infra-up: $(STAMP) ## fetch/build once, start Kafka (KRaft), PostgreSQL and FerretDB on it; wait until all answer
 	$(INFRA) up
 
-infra-down: ## stop Kafka and FerretDB and free their ports
+infra-down: ## stop Kafka, FerretDB and PostgreSQL and free their ports
 	$(INFRA) down
 
-infra-status: ## is each of Kafka and FerretDB running and answering?
+infra-status: ## is each of Kafka, PostgreSQL and FerretDB running and answering?
 	$(INFRA) status
 
-infra-logs: ## tail the Kafka and FerretDB logs
+infra-logs: ## tail the Kafka, PostgreSQL and FerretDB logs
 	$(INFRA) logs
 
 bench-match: $(STAMP) ## matching-engine benchmark with ratios to baselines run in the same command
