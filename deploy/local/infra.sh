@@ -256,9 +256,13 @@ start_ferretdb() {
   port_free_or_die "$FERRETDB_PORT" FERRETDB_PORT
   prepare ferretdb
   mkdir -p "$FERRET_STATE" "$LOGS" "$RUN"
-  # --debug-addr=- : no debug/metrics HTTP listener; --telemetry=disable : no call home
+  # --debug-addr=- : no debug/metrics HTTP listener; --telemetry=disable : no call home.
+  # pool_max_conns: FerretDB 1.24 deadlocks when every connection of its PostgreSQL pool is
+  # held by an update that waits for another one (measured: 100 concurrent update_one with
+  # the default pool of 50 hung it for good, `ping` included). The platform's clients keep
+  # their own pools small (G60_MONGO_MAX_POOL); this pool is larger than all of them together.
   nohup "$FERRET_BIN" --handler=postgresql \
-    --postgresql-url="postgres://postgres@127.0.0.1:$POSTGRES_PORT/$PG_DATABASE" \
+    --postgresql-url="postgres://postgres@127.0.0.1:$POSTGRES_PORT/$PG_DATABASE?pool_max_conns=${FERRETDB_PG_POOL:-240}" \
     --listen-addr="127.0.0.1:$FERRETDB_PORT" --state-dir="$FERRET_STATE" \
     --telemetry=disable --debug-addr=- --log-level=warn \
     >>"$LOGS/ferretdb.log" 2>&1 </dev/null &
@@ -334,7 +338,7 @@ start_postgres() {
   pg_user_prefix
   nohup "${PG_AS[@]}" "$bin/postgres" -D "$PG_DATA" -p "$POSTGRES_PORT" -k "$PG_SOCKETS" \
     -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off \
-    -c max_connections=200 -c shared_buffers=128MB -c log_min_messages=warning \
+    -c max_connections=300 -c shared_buffers=128MB -c log_min_messages=warning \
     >>"$LOGS/postgres.log" 2>&1 </dev/null &
   local pid=$!  # the postmaster itself (setpriv execs it)
   echo "$pid" >"$RUN/postgres.pid"

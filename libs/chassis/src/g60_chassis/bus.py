@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -29,8 +29,21 @@ class PermanentError(Exception):
     """The event can never be processed (bad data): dead-letter it without further attempts."""
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One event to publish, and where."""
+
+    topic: str
+    envelope: Envelope
+
+
 class EventBus(Protocol):
     async def publish(self, topic: str, envelope: Envelope) -> None: ...
+    async def publish_many(self, messages: Sequence[Outgoing]) -> list[BaseException | None]:
+        """Publish every message with all of them in flight at once, in a bounded time. One
+        result per message, in order: None once the bus confirmed it, else the error (the
+        message may or may not have gone out: publish it again)."""
+
     def subscribe(self, topic: str, group: str, handler: Handler) -> None: ...
     def declare(self, topic: str) -> None:
         """A topic this process publishes to (created at start where the broker needs it)."""
@@ -80,9 +93,20 @@ async def deliver(
     attempts = 0
     error: BaseException | None = parse_error
     if envelope is not None:
+        try:  # the first attempt outside the retry machinery: most events need no retry
+            attempts = 1
+            await handler(envelope)
+            return True
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            error = exc
+    retriable = not isinstance(error, PermanentError | ValidationError)
+    if envelope is not None and policy.max_attempts > 1 and retriable:
         try:
+            await asyncio.sleep(policy.backoff_initial_s)
             async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(policy.max_attempts),
+                stop=stop_after_attempt(policy.max_attempts - 1),
                 wait=wait_exponential(
                     multiplier=policy.backoff_initial_s, max=policy.backoff_max_s
                 ),
@@ -171,6 +195,16 @@ class MemoryBus:
                     self.policy,
                     self._dead_letter,
                 )
+
+    async def publish_many(self, messages: Sequence[Outgoing]) -> list[BaseException | None]:
+        results: list[BaseException | None] = []
+        for m in messages:
+            try:
+                await self.publish(m.topic, m.envelope)
+                results.append(None)
+            except Exception as exc:
+                results.append(exc)
+        return results
 
     async def _dead_letter(self, letter: DeadLetter) -> None:
         self.dead_letters.append(letter)

@@ -1,19 +1,24 @@
-"""EventBus on Apache Kafka through FastStream (aiokafka underneath): an idempotent producer
-with acks=all, consumer groups that commit an offset only after the handler stored its effect
-(or the record was dead-lettered), and CloudEvents binary mode on the wire."""
+"""EventBus on Apache Kafka: consumers through FastStream (aiokafka underneath), in groups that
+commit an offset only after the handler stored its effect (or the record was dead-lettered);
+publishing through aiokafka's idempotent producer with acks=all, many records in flight at once
+and a bounded time per publish (`kafka_producer`); CloudEvents binary mode on the wire."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from g60_chassis.bus import DeadLetter, DeliveryPolicy, Handler, Position, deliver
+from g60_chassis.bus import DeadLetter, DeliveryPolicy, Handler, Outgoing, Position, deliver
 from g60_chassis.envelope import Envelope
+from g60_chassis.kafka_producer import Record, ResilientProducer
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +34,21 @@ async def _raw(message: Any) -> Any:
     return message.body
 
 
+def _rewind(consumer: Any, records: Sequence[Any]) -> None:
+    first: dict[TopicPartition, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        first[tp] = min(first.get(tp, r.offset), r.offset)
+    for tp, offset in first.items():
+        consumer.seek(tp, offset)
+
+
+def _record(message: Outgoing) -> Record:
+    e = message.envelope
+    headers = [(k, v.encode()) for k, v in e.kafka_headers().items()]
+    return Record(message.topic, e.subject.encode(), e.kafka_value(), headers)
+
+
 class KafkaBus:
     def __init__(
         self,
@@ -37,12 +57,23 @@ class KafkaBus:
         client_id: str,
         policy: DeliveryPolicy | None = None,
         partitions: int = 3,
+        replication_factor: int = 1,
+        min_insync_replicas: int = 1,
         instance_id: str | None = None,
+        send_timeout_s: float = 20.0,
+        producer_stuck_s: float = 30.0,
+        max_batch: int = 500,
+        batch_budget_s: float = 10.0,
     ) -> None:
+        self.max_batch, self.batch_budget_s = max_batch, batch_budget_s
         self.bootstrap = bootstrap
         self.instance_id = instance_id
         self.policy = policy or DeliveryPolicy()
         self.partitions = partitions
+        self.replication_factor, self.min_insync_replicas = replication_factor, min_insync_replicas
+        self.producer = ResilientProducer(
+            bootstrap, client_id=client_id, send_timeout_s=send_timeout_s, stuck_s=producer_stuck_s
+        )
         self.broker = KafkaBroker(
             bootstrap,
             client_id=client_id,
@@ -50,6 +81,7 @@ class KafkaBus:
             acks="all",
             graceful_timeout=15.0,
             logger=log,
+            log_level=logging.DEBUG,  # its "Received"/"Processed" line per batch: not at INFO
         )
         self._topics: set[str] = set()
 
@@ -59,7 +91,17 @@ class KafkaBus:
         @self.broker.subscriber(
             topic,
             group_id=group,
-            ack_policy=AckPolicy.ACK,  # commit after the handler returned, never before
+            # Records come in batches (up to `max_batch`, whatever is there now): each is
+            # handled in order, then one commit covers the batch: the offset moves only past
+            # records whose effect is stored (or dead-lettered). Committing each record (one
+            # broker round trip each) held a no-op consumer to ~150 records/s; batches of 100:
+            # ~5,700/s, of 500: ~8,200/s. If the handler
+            # raises (a dead letter could not be published), the batch is sought back and
+            # comes again: at-least-once, handlers are idempotent.
+            batch=True,
+            max_records=self.max_batch,
+            batch_timeout_ms=100,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             # A member killed mid-rebalance holds the group up to the rebalance timeout
             # (max.poll.interval.ms, 5 min by default): keep both short. With an instance id
@@ -71,37 +113,52 @@ class KafkaBus:
             title=f"{group}:{topic}",
             decoder=_raw,  # we parse the CloudEvent ourselves, malformed records included
         )
-        async def _consume(body: bytes, message: KafkaMessage) -> None:
-            raw: Any = message.raw_message
-            headers = _headers(raw)
-            key = raw.key.decode() if isinstance(raw.key, bytes) else str(raw.key or "")
-            envelope, parse_error = None, None
-            try:
-                envelope = Envelope.from_kafka(headers, raw.value)
-            except (ValueError, KeyError) as exc:  # malformed: no retry can fix it
-                parse_error = exc
-            await deliver(
-                handler,
-                envelope,
-                (raw.value, headers, key),
-                Position(raw.topic, raw.partition, raw.offset),
-                self.policy,
-                self._dead_letter,
-                parse_error,
-            )
+        async def _consume(body: list[bytes], message: KafkaMessage) -> None:
+            batch: tuple[Any, ...] = message.raw_message
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.batch_budget_s
+            for n, raw in enumerate(batch):
+                if n and loop.time() > deadline:
+                    # A slow handler must not keep the consumer from polling for
+                    # max.poll.interval.ms (it would be put out of the group, and rebalance):
+                    # seek each partition back to its first unhandled record and return; the
+                    # commit that follows covers only what was handled.
+                    _rewind(message.consumer, batch[n:])
+                    return
+                await self._handle(raw, handler)
+
+    async def _handle(self, raw: Any, handler: Handler) -> None:
+        headers = _headers(raw)
+        key = raw.key.decode() if isinstance(raw.key, bytes) else str(raw.key or "")
+        envelope, parse_error = None, None
+        try:
+            envelope = Envelope.from_kafka(headers, raw.value)
+        except (ValueError, KeyError) as exc:  # malformed: no retry can fix it
+            parse_error = exc
+        await deliver(
+            handler,
+            envelope,
+            (raw.value, headers, key),
+            Position(raw.topic, raw.partition, raw.offset),
+            self.policy,
+            self._dead_letter,
+            parse_error,
+        )
 
     async def _dead_letter(self, letter: DeadLetter) -> None:
-        await self.broker.publish(
-            letter.value, letter.topic, key=letter.key.encode(), headers=letter.headers
-        )
+        headers = [(k, v.encode()) for k, v in letter.headers.items()]
+        await self._send([Record(letter.topic, letter.key.encode(), letter.value, headers)])
+
+    async def _send(self, records: list[Record]) -> None:
+        for error in await self.producer.send_many(records):
+            if error is not None:
+                raise error
 
     async def publish(self, topic: str, envelope: Envelope) -> None:
-        await self.broker.publish(
-            envelope.kafka_value(),
-            topic,
-            key=envelope.subject.encode(),
-            headers=envelope.kafka_headers(),
-        )
+        await self._send([_record(Outgoing(topic, envelope))])
+
+    async def publish_many(self, messages: Sequence[Outgoing]) -> list[BaseException | None]:
+        return await self.producer.send_many([_record(m) for m in messages])
 
     async def ensure_topics(self, topics: set[str]) -> None:
         """Create topics with the platform's partition count (idempotent)."""
@@ -110,7 +167,12 @@ class KafkaBus:
         try:
             existing = set(await admin.list_topics())
             new = [
-                NewTopic(t, num_partitions=self.partitions, replication_factor=1)
+                NewTopic(
+                    t,
+                    num_partitions=self.partitions,
+                    replication_factor=self.replication_factor,
+                    topic_configs={"min.insync.replicas": str(self.min_insync_replicas)},
+                )
                 for t in sorted(topics - existing)
             ]
             if new:
@@ -126,10 +188,12 @@ class KafkaBus:
 
     async def start(self) -> None:
         await self.ensure_topics(self._topics)
+        await self.producer.start()
         await self.broker.start()
 
     async def stop(self) -> None:
-        await self.broker.stop()
+        await self.broker.stop()  # in-flight handlers finish (and may dead-letter) first
+        await self.producer.stop()
 
     async def ping(self) -> bool:
         try:

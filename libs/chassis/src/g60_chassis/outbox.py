@@ -1,17 +1,24 @@
 """The outbox relay: publishes the events that aggregates stored in their own documents, then
 marks them sent. At-least-once: a crash between publish and mark re-publishes (consumers are
-idempotent); a bus that is down only delays publication."""
+idempotent); a bus that is down only delays publication.
+
+Batched: the pending events of many aggregates go to the bus in one `publish_many` (all in
+flight at once, one wait for the acknowledgements), then each aggregate's confirmed events leave
+its outbox in one write, the aggregates' writes concurrently. Per aggregate only the leading
+confirmed events are marked: an event is never marked while an earlier one of the same
+aggregate is to be published again."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from typing import Any
 
-from g60_chassis.bus import EventBus
+from g60_chassis.bus import EventBus, Outgoing
 from g60_chassis.envelope import Envelope
-from g60_chassis.store import DocumentStore
+from g60_chassis.store import Doc, DocumentStore
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +26,14 @@ log = logging.getLogger(__name__)
 def outbox_entry(topic: str, envelope: Envelope) -> dict[str, Any]:
     """How an event waits in its aggregate's outbox."""
     return {"topic": topic, **envelope.to_dict()}
+
+
+class PublishFailed(Exception):
+    """Some events were not confirmed by the bus; they stay in their outboxes."""
+
+    def __init__(self, failed: int, first: BaseException) -> None:
+        super().__init__(f"{failed} event(s) not confirmed; first error: {first!r}")
+        self.failed, self.first = failed, first
 
 
 class OutboxRelay:
@@ -50,28 +65,53 @@ class OutboxRelay:
             self._dirty[(collection, id)] = None
         self._wake.set()
 
-    async def _publish(self, collection: str, doc: dict[str, object]) -> int:
-        done: list[str] = []
-        try:
-            for entry in doc["outbox"]:  # type: ignore[attr-defined]
-                await self._bus.publish(entry["topic"], Envelope.from_dict(entry))
-                done.append(entry["id"])
-        finally:
-            if done:
-                await self._store.mark_sent(collection, str(doc["_id"]), done)
-        return len(done)
+    async def _publish(self, collection: str, docs: list[Doc]) -> int:
+        """Publish the outboxes of `docs` in one batch; mark each one's confirmed prefix sent.
+        Raises PublishFailed (after marking what was confirmed) if anything was not."""
+        docs = [d for d in docs if d.get("outbox")]
+        messages = [
+            Outgoing(entry["topic"], Envelope.from_dict(entry))
+            for doc in docs
+            for entry in doc["outbox"]
+        ]
+        if not messages:
+            return 0
+        results = await self._bus.publish_many(messages)
+        marks, i, sent, failed = [], 0, 0, 0
+        first: BaseException | None = None
+        for doc in docs:
+            outcome = results[i : i + len(doc["outbox"])]
+            i += len(doc["outbox"])
+            confirmed = next((n for n, r in enumerate(outcome) if r is not None), len(outcome))
+            failures = [r for r in outcome if r is not None]
+            failed += len(failures)
+            first = first or (failures[0] if failures else None)
+            if confirmed:
+                marks.append(
+                    self._store.mark_sent(collection, str(doc["_id"]), doc["outbox"][:confirmed])
+                )
+                sent += confirmed
+        await asyncio.gather(*marks)
+        self.published += sent
+        if first is not None:
+            raise PublishFailed(failed, first)
+        return sent
 
     async def drain_written(self) -> int:
         """Publish the events of the aggregates written since the last call."""
         sent = 0
         async with self._drain_lock:
             while self._dirty:
-                (collection, id), _ = next(iter(self._dirty.items()))
-                doc = await self._store.get(collection, id)
-                if doc and doc.get("outbox"):
-                    sent += await self._publish(collection, doc)
-                del self._dirty[(collection, id)]
-        self.published += sent
+                keys = list(itertools.islice(self._dirty, self._batch))
+                for key in keys:
+                    del self._dirty[key]
+                docs = await asyncio.gather(*(self._store.get(c, id) for c, id in keys))
+                by_collection: dict[str, list[Doc]] = {}
+                for (collection, _), doc in zip(keys, docs, strict=True):
+                    if doc and doc.get("outbox"):
+                        by_collection.setdefault(collection, []).append(doc)
+                for collection, found in by_collection.items():
+                    sent += await self._publish(collection, found)
         return sent
 
     async def drain(self) -> int:
@@ -81,11 +121,9 @@ class OutboxRelay:
             for collection in self._collections:
                 while True:
                     docs = await self._store.pending(collection, self._batch)
-                    for doc in docs:
-                        sent += await self._publish(collection, doc)
+                    sent += await self._publish(collection, docs)
                     if len(docs) < self._batch:
                         break
-        self.published += sent
         return sent
 
     async def _run(self) -> None:

@@ -22,7 +22,9 @@ def make_store(settings: PlatformSettings, service: str) -> DocumentStore:
     if settings.store == "mongo":
         from g60_chassis.mongo import MongoDocumentStore
 
-        return MongoDocumentStore(settings.mongo_url, settings.mongo_database(service))
+        return MongoDocumentStore(
+            settings.mongo_url, settings.mongo_database(service), max_pool=settings.mongo_max_pool
+        )
     if settings.store == "sqlite":
         from g60_chassis.sqlite import SqliteDocumentStore
 
@@ -40,6 +42,10 @@ def make_bus(settings: PlatformSettings, service: str) -> EventBus:
             client_id=f"g60-{service}",
             policy=policy,
             instance_id=f"{service}-{settings.instance_id}" if settings.instance_id else None,
+            replication_factor=settings.kafka_replication_factor,
+            min_insync_replicas=settings.kafka_min_insync_replicas,
+            send_timeout_s=settings.kafka_send_timeout_s,
+            producer_stuck_s=settings.kafka_producer_stuck_s,
         )
     return MemoryBus(policy=policy)
 

@@ -22,6 +22,7 @@ class PlatformSettings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     mongo_url: str = "mongodb://127.0.0.1:27017"
     mongo_db_prefix: str = "g60"
+    mongo_max_pool: int = 16  # connections per client (see mongo.py: FerretDB's pool deadlock)
     data_dir: Path = Path(".data")
     host: str = "127.0.0.1"
     port: int | None = None
@@ -33,6 +34,14 @@ class PlatformSettings(BaseSettings):
     # stable per process (e.g. the pod name): Kafka static membership, no rebalance on restart
     instance_id: str | None = None
     max_attempts: int = 3
+    # topics this platform creates: 1 and 1 on a single local broker; 3 and 2 on a real cluster
+    # (deploy/), so that with acks=all a write survives the loss of one broker
+    kafka_replication_factor: int = 1
+    kafka_min_insync_replicas: int = 1
+    # every publish waits at most this long for the broker's acknowledgement; a producer that
+    # confirmed nothing for `kafka_producer_stuck_s` while the broker answers is replaced
+    kafka_send_timeout_s: float = 20.0
+    kafka_producer_stuck_s: float = 30.0
     outbox_interval_s: float = 1.0
     max_body_bytes: int = 1_000_000
     # Accepted as an operator key, e.g. for a first login; never a default outside development.

@@ -145,7 +145,7 @@ class SqliteDocumentStore:
         ) as cur:
             return [self._row(r) for r in await cur.fetchall()]
 
-    async def mark_sent(self, collection: str, id: str, event_ids: list[str]) -> None:
+    async def mark_sent(self, collection: str, id: str, sent_entries: list[Doc]) -> None:
         db = await self._conn(collection)
         t = _table(collection)
         async with self._lock:
@@ -153,7 +153,7 @@ class SqliteDocumentStore:
                 row = await cur.fetchone()
             if row is None:
                 return
-            sent = set(event_ids)
+            sent = {e["id"] for e in sent_entries}
             outbox = [e for e in json.loads(row[0]) if e["id"] not in sent]
             await db.execute(
                 f"UPDATE {t} SET outbox = ?, pending = ? WHERE id = ?",

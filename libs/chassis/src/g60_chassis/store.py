@@ -53,8 +53,9 @@ class DocumentStore(Protocol):
     async def pending(self, collection: str, limit: int = 100) -> list[Doc]:
         """Documents whose outbox is not empty (the outbox relay's work)."""
 
-    async def mark_sent(self, collection: str, id: str, event_ids: list[str]) -> None:
-        """Remove these events from the document's outbox; leaves `version` alone."""
+    async def mark_sent(self, collection: str, id: str, sent: list[Doc]) -> None:
+        """Remove these outbox entries (as read from the document) from its outbox, in one
+        write; leaves `version` alone."""
 
     async def ensure_index(self, collection: str, field: str) -> None:
         """An index for `find` on this top-level field (idempotent)."""
@@ -115,11 +116,11 @@ class MemoryDocumentStore:
         docs = [d for _, d in sorted(self._data[collection].items()) if d.get("outbox")]
         return copy.deepcopy(docs[:limit])
 
-    async def mark_sent(self, collection: str, id: str, event_ids: list[str]) -> None:
+    async def mark_sent(self, collection: str, id: str, sent: list[Doc]) -> None:
         doc = self._data[collection].get(id)
         if doc is not None:
-            sent = set(event_ids)
-            doc["outbox"] = [e for e in doc["outbox"] if e["id"] not in sent]
+            ids = {e["id"] for e in sent}
+            doc["outbox"] = [e for e in doc["outbox"] if e["id"] not in ids]
 
     async def ensure_index(self, collection: str, field: str) -> None:
         return None

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer
 from pydantic import BaseModel
 
 from g60_chassis.aggregates import Aggregates
-from g60_chassis.bus import DeliveryPolicy
+from g60_chassis.bus import DeliveryPolicy, Outgoing
 from g60_chassis.envelope import Envelope
 from g60_chassis.kafka import KafkaBus
 from g60_chassis.outbox import OutboxRelay
@@ -164,3 +164,34 @@ async def test_outbox_relay_publishes_stored_events_to_kafka():
     records = await read_all(topic, 10)
     assert sorted(r.key.decode() for r in records) == [f"t{i}" for i in range(10)]
     assert await store.pending("things") == []
+
+
+async def test_publish_many_then_a_batch_handled_past_its_time_budget_loses_and_repeats_nothing():
+    """Sixty events in one publish_many; the consumer's batch budget is zero, so after each
+    record it seeks back and returns: every event must still arrive once, in order per key."""
+    topic, got = name("budget"), []
+    bus = KafkaBus(BOOTSTRAP, client_id="t", policy=FAST, batch_budget_s=0.0)
+
+    async def handler(e: Envelope) -> None:
+        got.append((e.subject, e.data["n"]))
+
+    bus.subscribe(topic, name("g"), handler)
+    await bus.start()
+    try:
+        results = await bus.publish_many(
+            [
+                Outgoing(
+                    topic, Envelope(type="t.v1", source="/t", subject=f"k{n % 3}", data={"n": n})
+                )
+                for n in range(60)
+            ]
+        )
+        assert results == [None] * 60
+        await wait_for(lambda: len(got) >= 60, timeout=60)
+        await asyncio.sleep(1)  # nothing more comes
+    finally:
+        await bus.stop()
+    assert sorted(n for _, n in got) == list(range(60))
+    for key in ("k0", "k1", "k2"):
+        ns = [n for k, n in got if k == key]
+        assert ns == sorted(ns)

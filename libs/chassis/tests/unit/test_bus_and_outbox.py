@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from g60_chassis.aggregates import Aggregates, retry_on_conflict
 from g60_chassis.bus import DeliveryPolicy, MemoryBus, PermanentError
 from g60_chassis.envelope import Envelope
-from g60_chassis.outbox import OutboxRelay
+from g60_chassis.outbox import OutboxRelay, PublishFailed
 from g60_chassis.store import MemoryDocumentStore
 
 FAST = DeliveryPolicy(max_attempts=3, backoff_initial_s=0.001, backoff_max_s=0.001)
@@ -86,8 +86,9 @@ async def test_outbox_keeps_events_while_the_bus_is_down_and_publishes_them_once
     things = Aggregates(store, "things", Thing, relay.notify)
     for i in range(5):
         await things.add(Thing(id=f"t{i}"), lambda t: [("topic", event(t.id, t.version))])
-    with pytest.raises(ConnectionError):
+    with pytest.raises(PublishFailed) as failed:
         await relay.drain()
+    assert isinstance(failed.value.first, ConnectionError) and failed.value.failed == 5
     assert len(await store.pending("things")) == 5  # nothing lost
     bus.down = False
     assert await relay.drain() == 5

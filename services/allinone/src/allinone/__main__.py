@@ -13,13 +13,13 @@ from typing import Annotated
 
 import httpx
 import typer
-import uvicorn
 
 from allinone.app import build_parts, create
 from allinone.demo import DemoError, walk_deal
 from allinone.seed import seed
 from g60_chassis.auth import KeyStore
 from g60_chassis.runtime import make_keys
+from g60_chassis.serving import serve
 from g60_chassis.settings import PlatformSettings
 from g60_contracts.enums import Role
 
@@ -102,9 +102,7 @@ def run(
         if seed_demo:
             asyncio.get_running_loop().create_task(_seed_and_report(base, key, settings))
 
-    uvicorn.run(
-        create(settings, parts, on_started=started), host=host, port=port, log_level="warning"
-    )
+    serve(create(settings, parts, on_started=started), host, port, log_level="warning")
 
 
 @cli.command()

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import uvicorn
-
+from g60_chassis.serving import serve
 from g60_chassis.settings import PlatformSettings
 from matching.entrypoints.app import create
 
 
 def main() -> None:
     settings = PlatformSettings()
-    uvicorn.run(create(settings), host=settings.host, port=settings.port_for("matching"))
+    serve(create(settings), settings.host, settings.port_for("matching"))
 
 
 if __name__ == "__main__":
