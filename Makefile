@@ -10,7 +10,7 @@ INFRA  := bash deploy/local/infra.sh
 
 .PHONY: help install run demo test test-unit test-integration test-e2e lint fmt \
         infra-up infra-down infra-status infra-logs up down run-projects run-funding run-matching \
-        bench-match allocate clean dlq-replay keys up down
+        bench-match bench-flow chaos allocate clean dlq-replay keys up down
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -41,7 +41,10 @@ test-integration: $(STAMP) infra-up ## integration tests against the real Kafka 
 	$(PY) -m pytest -m integration
 
 test-e2e: $(STAMP) infra-up ## end-to-end tests over HTTP and Kafka
-	$(PY) -m pytest -m e2e
+	$(PY) -m pytest -m "e2e and not chaos"
+
+chaos: $(STAMP) infra-up ## long fault runs under load: Kafka, PostgreSQL, FerretDB restarted; each service kill -9
+	$(PY) -m pytest -m chaos tests/e2e
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff check .
@@ -63,6 +66,9 @@ infra-status: ## is each of Kafka, PostgreSQL and FerretDB running and answering
 
 infra-logs: ## tail the Kafka, PostgreSQL and FerretDB logs
 	$(INFRA) logs
+
+bench-flow: $(STAMP) infra-up ## event-path benchmark: bus vs raw Kafka, relay, end to end (ratios to baselines)
+	$(PY) bench/bench_flow.py $(if $(QUICK),--quick)
 
 bench-match: $(STAMP) ## matching-engine benchmark with ratios to baselines run in the same command
 	$(PY) bench/bench_match.py

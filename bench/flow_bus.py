@@ -1,0 +1,230 @@
+"""The bus half of `make bench-flow`: raw aiokafka against the platform's bus, same broker, same
+records (CloudEvents binary mode, keyed by aggregate), same run; and the outbox relay draining
+aggregates stored in FerretDB.
+
+    raw producer   AIOKafkaProducer(enable_idempotence=True, acks="all"): send all, await all
+    raw consumer   AIOKafkaConsumer, a fresh group, getmany until every record came
+    bus publish    KafkaBus.publish_many (what the relay calls), and KafkaBus.publish one at a time
+    bus consume    KafkaBus.subscribe with a no-op handler (FastStream, commit after handling)
+    relay          OutboxRelay.drain over aggregates whose outbox holds one event each
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from g60_chassis.bus import Outgoing
+from g60_chassis.envelope import Envelope
+from g60_chassis.kafka import KafkaBus
+from g60_chassis.mongo import MongoDocumentStore
+from g60_chassis.outbox import OutboxRelay, outbox_entry
+
+Say = Callable[[str], None]
+
+
+def envelopes(n: int, subjects: int = 1000) -> list[Envelope]:
+    """Events shaped like the platform's (a project's state, ~400 bytes of JSON)."""
+    return [
+        Envelope(
+            type="g60.project.posted",
+            source="/bench",
+            subject=f"prj_{i % subjects:06d}",
+            data={
+                "id": f"prj_{i % subjects:06d}",
+                "enterprise_id": "ent_000001",
+                "title": "产线智能化改造 line upgrade",
+                "amount": 5_000_000 + i,
+                "city": "shanghai",
+                "sector": "advanced_manufacturing",
+                "stage": "growth",
+                "instruments": ["credit_loan", "ip_pledge_loan"],
+                "tenor_months": 36,
+                "seq": i,
+            },
+        )
+        for i in range(n)
+    ]
+
+
+def records(evs: list[Envelope]) -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
+    return [
+        (
+            e.subject.encode(),
+            e.kafka_value(),
+            [(k, v.encode()) for k, v in e.kafka_headers().items()],
+        )
+        for e in evs
+    ]
+
+
+async def new_topic(bootstrap: str, prefix: str) -> str:
+    name = f"bench-{prefix}-{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])
+    finally:
+        await admin.close()
+    return name
+
+
+async def drop_topics(bootstrap: str, topics: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    with contextlib.suppress(Exception):
+        await admin.start()
+        await admin.delete_topics(topics)
+    with contextlib.suppress(Exception):
+        await admin.close()
+
+
+@dataclass
+class BusFigures:
+    raw_produce: float
+    raw_consume: float
+    raw_consume_parsed: float
+    bus_publish_many: float
+    bus_publish_each: float
+    bus_consume: float
+    relay: float
+    relay_docs: int
+
+
+async def raw_produce(bootstrap: str, topic: str, recs: list) -> float:  # type: ignore[type-arg]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        t0 = time.perf_counter()
+        futures = [await producer.send(topic, v, key=k, headers=h) for k, v, h in recs]
+        await asyncio.gather(*futures)
+        return len(recs) / (time.perf_counter() - t0)
+    finally:
+        await producer.stop()
+
+
+async def raw_consume(bootstrap: str, topic: str, n: int, *, parse: bool = False) -> float:
+    """getmany until n records, a commit per batch; with `parse`, each record is also read as a
+    CloudEvent (headers decoded, JSON parsed), the least work a real consumer does."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        got, t0 = 0, None
+        while got < n:
+            batch = await consumer.getmany(timeout_ms=1000)
+            if t0 is None and batch:
+                t0 = time.perf_counter()
+            got += sum(len(v) for v in batch.values())
+            if parse:
+                for recs in batch.values():
+                    for r in recs:
+                        h = {k: v.decode() for k, v in r.headers}
+                        Envelope.from_kafka(h, r.value)
+            if batch:
+                await consumer.commit()
+        assert t0 is not None
+        return n / (time.perf_counter() - t0)
+    finally:
+        await consumer.stop()
+
+
+async def bus_publish(bootstrap: str, topic: str, evs: list[Envelope], *, many: bool) -> float:
+    bus = KafkaBus(bootstrap, client_id="bench")
+    bus.declare(topic)
+    await bus.start()
+    try:
+        t0 = time.perf_counter()
+        if many:
+            results = await bus.publish_many([Outgoing(topic, e) for e in evs])
+            assert all(r is None for r in results), next(r for r in results if r)
+        else:
+            for e in evs:
+                await bus.publish(topic, e)
+        return len(evs) / (time.perf_counter() - t0)
+    finally:
+        await bus.stop()
+
+
+async def bus_consume(bootstrap: str, topic: str, n: int) -> float:
+    bus = KafkaBus(bootstrap, client_id="bench")
+    seen = 0
+    first: float | None = None
+    done = asyncio.Event()
+
+    async def noop(envelope: Envelope) -> None:
+        nonlocal seen, first
+        if first is None:
+            first = time.perf_counter()
+        seen += 1
+        if seen >= n:
+            done.set()
+
+    bus.subscribe(topic, f"bench-bus-{uuid.uuid4().hex[:6]}", noop)
+    await bus.start()
+    try:
+        await asyncio.wait_for(done.wait(), timeout=600)
+        assert first is not None
+        return n / (time.perf_counter() - first)
+    finally:
+        await bus.stop()
+
+
+async def relay_drain(bootstrap: str, mongo_url: str, topic: str, docs: int) -> float:
+    store = MongoDocumentStore(mongo_url, f"bench_relay_{uuid.uuid4().hex[:6]}")
+    bus = KafkaBus(bootstrap, client_id="bench")
+    bus.declare(topic)
+    await bus.start()
+    try:
+        evs = envelopes(docs, subjects=docs)
+        for e in evs:
+            await store.insert("aggs", {"_id": e.subject, "n": 1}, [outbox_entry(topic, e)])
+        relay = OutboxRelay(store, bus, ["aggs"])
+        t0 = time.perf_counter()
+        sent = await relay.drain()
+        elapsed = time.perf_counter() - t0
+        assert sent == docs, (sent, docs)
+        assert not await store.pending("aggs", 1)
+        return docs / elapsed
+    finally:
+        await bus.stop()
+        with contextlib.suppress(Exception):
+            await store._client.drop_database(store._db.name)  # bench cleanup
+        await store.close()
+
+
+async def run(bootstrap: str, mongo_url: str, n: int, relay_docs: int, say: Say) -> BusFigures:
+    evs = envelopes(n)
+    recs = records(evs)
+    topics = [await new_topic(bootstrap, p) for p in ("raw", "many", "each")]
+    try:
+        say(f"raw aiokafka producer: {n:,} records ...")
+        rp = await raw_produce(bootstrap, topics[0], recs)
+        say(f"  {rp:,.0f} records/s; raw consumer ...")
+        rc = await raw_consume(bootstrap, topics[0], n)
+        say(f"  {rc:,.0f} records/s; raw consumer reading each record as a CloudEvent ...")
+        rcp = await raw_consume(bootstrap, topics[0], n, parse=True)
+        say(f"  {rcp:,.0f} records/s; bus.publish_many ...")
+        pm = await bus_publish(bootstrap, topics[1], evs, many=True)
+        each_n = min(n, 2000)
+        say(f"  {pm:,.0f} events/s; bus.publish one at a time ({each_n:,}) ...")
+        pe = await bus_publish(bootstrap, topics[2], evs[:each_n], many=False)
+        say(f"  {pe:,.0f} events/s; bus consume, no-op handler ...")
+        bc = await bus_consume(bootstrap, topics[1], n)
+        say(f"  {bc:,.0f} events/s; relay drain of {relay_docs:,} aggregates in FerretDB ...")
+        rl = await relay_drain(bootstrap, mongo_url, topics[2], relay_docs)
+        say(f"  {rl:,.0f} events/s")
+        return BusFigures(rp, rc, rcp, pm, pe, bc, rl, relay_docs)
+    finally:
+        await drop_topics(bootstrap, topics)
