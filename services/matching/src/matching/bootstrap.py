@@ -19,6 +19,7 @@ from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import DocumentStore
 from matching.adapters.engine import EngineTranslator, new_engine
 from matching.adapters.events import ContractMatchEvents
+from matching.domain.market import allocate_market
 from matching.domain.match import Match
 from matching.entrypoints import api, consumer
 from matching.service.handlers import MatchingService
@@ -30,6 +31,7 @@ INDEXES = [
     ("matches", "project_id"),
     ("matches", "offer_id"),
     ("matches", "status"),
+    ("matches", "allocated"),
     ("project_views", "enterprise_id"),
 ]
 COLLECTIONS = ["matches"]
@@ -46,12 +48,13 @@ class MatchingApp(BuiltService[MatchingService]):
     async def prepare(self) -> None:
         count = await self.service.rebuild()
         log.info("matching: engine rebuilt from %d projects", count)
+        self.service.allocation.start()
 
     async def _expire_loop(self) -> None:
         while True:
             await asyncio.sleep(self.expiry_interval_s)
             try:
-                await self.service.expire_due()
+                await self.service.lifecycle.expire_due()
             except Exception:
                 log.exception("matching: expiry pass failed")
 
@@ -64,6 +67,7 @@ class MatchingApp(BuiltService[MatchingService]):
             self._expiry.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._expiry
+        await self.service.allocation.stop()
         await super().stop()
 
 
@@ -85,6 +89,7 @@ def bootstrap(
         EngineTranslator(),
         ContractMatchEvents(w.settings.topic_matches),
         clock,
+        allocate_market,
     )
     group = w.settings.group(NAME)
     w.bus.subscribe(w.settings.topic_projects, group, consumer.project_events(service))

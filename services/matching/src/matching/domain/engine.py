@@ -9,14 +9,12 @@ from collections.abc import Iterable
 import numpy as np
 
 from matching.domain import eligibility, pairs, scoring
-from matching.domain.allocation import allocate
 from matching.domain.columns import Cols, ProjectTable
+from matching.domain.market import allocate_market
 from matching.domain.model import Project
-from matching.domain.preferences import EngineLists
 from matching.domain.results import (
     Advice,
     Allocation,
-    Assignment,
     Delta,
     Explanation,
     Proposal,
@@ -118,7 +116,10 @@ class MatchEngine(MarketState):
     def proposal(
         self, project_id: str, offer_id: str, breakdowns: bool = True, allocated: bool = True
     ) -> Proposal | None:
-        """One eligible pair as a proposal, ranked among all the project's eligible offers."""
+        """One eligible pair as a proposal, ranked among all the project's eligible offers
+        (None if it is not eligible, or either side is unknown)."""
+        if not (self.has_project(project_id) and self.has_offer(offer_id)):
+            return None
         if self.pair_scores(project_id, offer_id) is None:
             return None
         row, orow = self.projects.row[project_id], self.offers.row[offer_id]
@@ -160,7 +161,8 @@ class MatchEngine(MarketState):
             allocated,
         )
 
-    def explain(self, project_id: str, offer_id: str) -> Explanation:
+    def explain(self, project_id: str, offer_id: str, fresh: bool = True) -> Explanation:
+        """Why (not) this pair; `allocated` as in `allocation_map(fresh)`."""
         if project_id not in self.projects.row:
             raise KeyError(f"unknown project {project_id!r}")
         if offer_id not in self.offers.row:
@@ -182,7 +184,7 @@ class MatchEngine(MarketState):
             enterprise_view=ev,
             funder_view=fv,
             rank=visible.index(orow) + 1 if orow in visible else None,
-            allocated=self.allocation_map().get(project_id) == offer_id,
+            allocated=self.allocation_map(fresh).get(project_id) == offer_id,
         )
 
     def eligible_offer_rows(self, project: Project) -> I64:
@@ -200,42 +202,38 @@ class MatchEngine(MarketState):
 
     # ---- allocation ----------------------------------------------------------------------------
     def allocation(self, progress: Progress | None = None) -> Allocation:
+        """The allocation at the current version (computed here, now, if a change made it stale;
+        the matching service computes it in a worker thread instead, see `adopt`)."""
         if self._allocation is None:
-            self._allocation = self._allocate(progress)
+            self.adopt(allocate_market(self.snapshot(), progress))
+        assert self._allocation is not None
         return self._allocation
 
-    def allocation_map(self) -> dict[str, str]:
-        """Project id → allocated offer id (cached with the allocation)."""
-        alloc = self.allocation()
+    def adopt(self, allocation: Allocation) -> None:
+        """Take an allocation computed elsewhere from `snapshot()`: the latest one known, and the
+        current one if nothing changed since its snapshot."""
+        if self._latest is None or allocation.market_version >= self._latest.market_version:
+            self._latest = allocation
+        if allocation.market_version == self.version:
+            self._allocation = allocation
+
+    @property
+    def latest_version(self) -> int | None:
+        """The market version of the latest allocation computed (None: none yet)."""
+        return None if self._latest is None else self._latest.market_version
+
+    def has_project(self, project_id: str) -> bool:
+        return project_id in self.projects.row
+
+    def has_offer(self, offer_id: str) -> bool:
+        return offer_id in self.offers.row
+
+    def allocation_map(self, fresh: bool = True) -> dict[str, str]:
+        """Project id → allocated offer id: of the current allocation, or (`fresh` false) of the
+        latest one computed, never computing (empty if none was)."""
+        alloc = self.allocation() if fresh else self._latest
+        if alloc is None:
+            return {}
         if self._map[0] is not alloc:
             self._map = (alloc, alloc.as_map())
         return self._map[1]
-
-    def _allocate(self, progress: Progress | None) -> Allocation:
-        P, O = self.projects.view(), self.offers.view()
-        rank = self.projects.id_order()
-        live = self._live_projects()
-        order = live[np.argsort(rank[live])].tolist()
-        lists = EngineLists(self, live, progress)
-        result = allocate(
-            order,
-            lists,
-            amount=P["amount"].tolist(),
-            tmax=O["tmax"].tolist(),
-            cap=O["cap"].tolist(),
-            deals=O["deals_left"].tolist(),
-            rank=rank.tolist(),
-            progress=progress,
-        )
-        pid, oid = self.projects.ids, self.offers.ids
-        assignments = [
-            Assignment(str(pid[p]), str(oid[o]), result.amounts[p])
-            for p, o in result.assignment.items()
-        ]
-        return Allocation(
-            assignments=sorted(assignments, key=lambda a: a.project_id),
-            stable=result.stable,
-            blocking_pairs=sorted((str(pid[p]), str(oid[o])) for p, o in result.blocking),
-            repair_rounds=result.rounds,
-            proposals_made=result.proposals,
-        )

@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from matching.domain import pairs
+from matching.domain import pairs, snapshot
 from matching.domain.columns import OfferTable, ProjectTable
 from matching.domain.model import Offer, Project
 from matching.domain.results import Allocation, Delta
+from matching.domain.snapshot import MarketSnapshot
 from matching.domain.topcache import I64, TopCache
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -38,8 +39,28 @@ class MarketState:
         self.project_models: dict[str, Project] = {}
         self.ranked = TopCache(max(depth or top_k + 8, top_k))  # by combined score
         self.prefs = TopCache(max(pref_depth, 2))  # by the enterprise's view; aux: funder's
-        self._allocation: Allocation | None = None
+        self.version = 0  # the market version: +1 on every change
+        self._allocation: Allocation | None = None  # computed at the current version
+        self._latest: Allocation | None = None  # the newest computed, perhaps at an older one
         self._map: tuple[Allocation | None, dict[str, str]] = (None, {})
+
+    def _changed(self) -> None:
+        self.version += 1
+        self._allocation = None
+
+    def snapshot(self) -> MarketSnapshot:
+        """A copy of what the allocation reads, at the current version (milliseconds)."""
+        return snapshot.take(
+            self.version,
+            self.as_of_ord,
+            self.projects.view(),
+            self.offers.view(),
+            self.projects.ids,
+            self.offers.ids,
+            self.projects.id_order(),
+            self.offers.id_order(),
+            self.prefs,
+        )
 
     # ---- projects ------------------------------------------------------------------------------
     def upsert_project(self, project: Project) -> Delta:
@@ -61,7 +82,7 @@ class MarketState:
         self.prefs.clear(row)
         self.projects.remove(project_id)
         del self.project_models[project_id]
-        self._allocation = None
+        self._changed()
         return self._diff(rows, before, self._snapshot(rows), project_names={row: project_id})
 
     # ---- offers --------------------------------------------------------------------------------
@@ -107,7 +128,7 @@ class MarketState:
         sel = self.prefs.candidates(prows, e_q)
         self.prefs.insert(prows[sel], row, e_q[sel], f_q[sel], ids)
         self._refresh(affected[self._short(affected)])
-        self._allocation = None
+        self._changed()
         return self._diff(affected, before, self._snapshot(affected), offer_names=offer_names)
 
     # ---- many at once --------------------------------------------------------------------------
@@ -133,7 +154,7 @@ class MarketState:
         )
         before = self._snapshot(rows) if delta else None
         self._refresh(rows, progress)
-        self._allocation = None
+        self._changed()
         return self._diff(rows, before, self._snapshot(rows)) if before is not None else Delta()
 
     def advance(self, as_of: date, progress: Progress | None = None) -> Delta:
@@ -159,7 +180,7 @@ class MarketState:
 
     def _refresh(self, rows: I64, progress: Progress | None = None) -> None:
         """Recompute both lists of these project rows from every offer."""
-        self._allocation = None
+        self._changed()
         P, O, ids = self.projects.view(), self.offers.view(), self.offers.ids
         if rows.size <= SMALL:
             for row in rows.tolist():
