@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import DocumentStore
 from matching.adapters.engine import EngineTranslator, new_engine
 from matching.adapters.events import ContractMatchEvents
+from matching.domain.engine import MatchEngine
 from matching.domain.market import allocate_market
 from matching.domain.match import Match
 from matching.entrypoints import api, consumer
@@ -45,10 +47,25 @@ class MatchingApp(BuiltService[MatchingService]):
     expiry_interval_s: float = 30.0
     _expiry: asyncio.Task[None] | None = None
 
+    _loading: asyncio.Task[None] | None = None
+
     async def prepare(self) -> None:
-        count = await self.service.rebuild()
-        log.info("matching: engine rebuilt from %d projects", count)
+        """Ready at once: the engine loads in the background (see `MatchingService.rebuild`)."""
+        self.service.loaded.clear()  # the consumers wait from the start
+        self._loading = asyncio.create_task(self._load(), name="match-engine-load")
         self.service.allocation.start()
+
+    async def _load(self) -> None:
+        while True:  # the consumers wait until it succeeds
+            t = time.perf_counter()
+            try:
+                count = await self.service.rebuild()
+            except Exception:
+                log.exception("matching: loading the engine failed; retrying")
+                await asyncio.sleep(5.0)
+                continue
+            log.info("matching: engine loaded %d projects in %.1fs", count, time.perf_counter() - t)
+            return
 
     async def _expire_loop(self) -> None:
         while True:
@@ -68,6 +85,10 @@ class MatchingApp(BuiltService[MatchingService]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._expiry
         await self.service.allocation.stop()
+        if self._loading is not None:
+            self._loading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loading
         await super().stop()
 
 
@@ -78,14 +99,16 @@ def bootstrap(
     bus: EventBus | None = None,
     keys: KeyStore | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    engine: MatchEngine | None = None,
 ) -> MatchingApp:
+    """`engine`: one already loaded (benchmarks); by default a new one, loaded on start."""
     w = wire(NAME, COLLECTIONS, settings, store=store, bus=bus, keys=keys)
     service = MatchingService(
         Aggregates(w.store, "matches", Match, w.relay.notify),
         Aggregates(w.store, "enterprise_views", View),
         Aggregates(w.store, "project_views", View),
         Aggregates(w.store, "offer_views", View),
-        new_engine(clock().date(), w.settings.match_top_k),
+        engine or new_engine(clock().date(), w.settings.match_top_k),
         EngineTranslator(),
         ContractMatchEvents(w.settings.topic_matches),
         clock,

@@ -3,6 +3,7 @@ consumers: message in → stored matches, outbox events and flags out."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from g60_contracts.projects import ENTERPRISE_EXAMPLE, PROJECT_EXAMPLE
 from matching.bootstrap import MatchingApp, bootstrap
 from matching.domain.match import Match, match_id
 from matching.entrypoints.consumer import funding_events, project_events
+from matching.service.queries import EngineLoading
 
 T0 = datetime(2026, 11, 26, 8, tzinfo=UTC)
 OPERATOR = Principal("k", Role.operator)
@@ -266,3 +268,16 @@ async def test_a_restart_rebuilds_the_engine_and_keeps_the_flags(market: Market)
     await again.service.allocation.refresh()
     match = await again.service.matches.get(match_id("prj-1", "off-1"))
     assert match is not None and match.allocated and match.version == 2
+
+
+async def test_while_the_engine_loads_events_wait_and_explain_says_so(market: Market) -> None:
+    await market.offer("off-1")
+    market.svc.loaded.clear()  # as on start, before the engine has loaded
+    pending = asyncio.create_task(market.project("prj-1"))
+    await asyncio.sleep(0.05)
+    assert not pending.done() and await market.svc.matches.every() == []
+    with pytest.raises(EngineLoading):
+        await market.svc.queries.explain(OPERATOR, "prj-1", None)
+    await market.svc.rebuild()
+    await pending
+    assert (await market.match("prj-1", "off-1")).status == "proposed"

@@ -6,6 +6,8 @@ entrypoints."""
 
 from __future__ import annotations
 
+import asyncio
+
 from g60_chassis.aggregates import Aggregates
 from g60_contracts.events import EnterpriseRegistered, OfferSnapshot, ProjectSnapshot
 from matching.domain.match import Match
@@ -36,10 +38,23 @@ class MatchingService:
         self.proposals = Proposals(matches, self.read, engine, events, clock)
         self.allocation = AllocationRefresher(engine, allocate, self.proposals.flag, debounce_s)
         self.lifecycle = Lifecycle(matches, events, clock)
-        self.queries = Queries(matches, self.read, engine, translate, self.proposals)
+        self.loaded = asyncio.Event()  # cleared while `rebuild` loads the engine
+        self.loaded.set()
+        self.queries = Queries(matches, self.read, engine, translate, self.proposals, self.loaded)
 
     async def rebuild(self) -> int:
-        """Load the read model into the engine in one batch and reconcile every project."""
+        """Load the read model into the engine in one batch, in a worker thread: meanwhile the
+        API serves matches from the store, and the market's events wait (`loaded`).
+
+        Stored matches are not reconciled again: they are what the engine proposed after the
+        last event handled, and an event whose reconciliation did not finish is delivered again
+        (offsets are committed after the handler), which reconciles its projects."""
+        self.loaded.clear()
+        count = await self._rebuild()
+        self.loaded.set()
+        return count
+
+    async def _rebuild(self) -> int:
         enterprises, projects, offers = await self.read.live()
         by_id = {e.id: e for e in enterprises}
         models = [
@@ -47,17 +62,15 @@ class MatchingService:
             for p in projects
             if p.enterprise_id in by_id
         ]
-        self.engine.load(models, [self.translate.offer(o) for o in offers], delta=False)
-        stale: dict[str, set[str]] = {}
-        for match in await self.matches.every({"status": "proposed"}):
-            stale.setdefault(match.project_id, set()).add(match.offer_id)
+        offer_models = [self.translate.offer(o) for o in offers]
         flags = {m.project_id: m.offer_id for m in await self.matches.every({"allocated": True})}
         self.proposals.seed(flags)
-        await self.proposals.reconcile({p.id for p in models} | set(stale), stale)
+        await asyncio.to_thread(self.engine.load, models, offer_models, None, False)
         self.allocation.changed()
         return len(projects)
 
     async def on_enterprise(self, enterprise: EnterpriseRegistered) -> None:
+        await self.loaded.wait()
         await self.read.keep(self.read.enterprises, enterprise, removed=False)
         # projects may arrive first: they are keyed by their own id, on other partitions
         waiting = await self.read.waiting_for(enterprise.id)
@@ -68,6 +81,7 @@ class MatchingService:
             self.allocation.changed()
 
     async def on_project(self, project: ProjectSnapshot) -> None:
+        await self.loaded.wait()
         removed = project.status != "open"
         await self.read.keep(self.read.projects, project, removed)
         # applied even to a redelivery: the engine is in memory and upserts are idempotent
@@ -85,6 +99,7 @@ class MatchingService:
         self.allocation.changed()
 
     async def on_offer(self, offer: OfferSnapshot) -> None:
+        await self.loaded.wait()
         removed = offer.status != "active"
         await self.read.keep(self.read.offers, offer, removed)
         if removed:
@@ -96,6 +111,7 @@ class MatchingService:
         self.allocation.changed()
 
     async def on_capacity_changed(self, offer: OfferSnapshot) -> None:
+        await self.loaded.wait()
         await self.read.keep(self.read.offers, offer, removed=offer.status != "active")
         delta = self.engine.set_capacity(offer.id, int(offer.remaining_cny), offer.deals_taken)
         await self.proposals.apply(delta)

@@ -3,8 +3,10 @@ match, and the explanation of a pair."""
 
 from __future__ import annotations
 
+import asyncio
+
 from g60_chassis.aggregates import Aggregates
-from g60_chassis.errors import NotFound, Unprocessable
+from g60_chassis.errors import AppError, NotFound, Unprocessable
 from g60_chassis.principal import Principal
 from g60_contracts.enums import Role
 from g60_contracts.events import OfferSnapshot, ProjectSnapshot
@@ -17,6 +19,10 @@ from matching.service.readmodel import ReadModel
 Page = tuple[list[Match], str | None]
 
 
+class EngineLoading(AppError):
+    status, title, kind = 503, "Service unavailable", "engine-loading"
+
+
 class Queries:
     def __init__(
         self,
@@ -25,9 +31,10 @@ class Queries:
         engine: Engine,
         translate: Translator,
         proposals: Proposals,
+        loaded: asyncio.Event,
     ) -> None:
         self.matches, self.read, self.engine = matches, read, engine
-        self.translate, self.proposals = translate, proposals
+        self.translate, self.proposals, self.loaded = translate, proposals, loaded
 
     async def _project(self, principal: Principal, project_id: str) -> ProjectSnapshot:
         project = await self.read.project(project_id)
@@ -94,6 +101,8 @@ class Queries:
         self, principal: Principal, project_id: str, offer_id: str | None
     ) -> ExplainOut:
         principal.require(Role.operator, Role.enterprise, Role.funder)
+        if not self.loaded.is_set():
+            raise EngineLoading("the matching engine is loading after a restart; try again soon")
         if principal.role == Role.funder:
             if offer_id is None:
                 raise Unprocessable(
