@@ -428,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=60)
     ap.add_argument("--no-service", action="store_true", help="skip the service's section")
     ap.add_argument("--get-seconds", type=float, default=5.0, help="idle GETs (the baseline)")
+    ap.add_argument(
+        "--allocate-in", choices=["process", "thread"], default="process", help="the service's"
+    )
     args = ap.parse_args(argv)
     n_p = args.projects or (10_000 if args.quick else 100_000)
     n_o = args.offers or (1_000 if args.quick else 10_000)

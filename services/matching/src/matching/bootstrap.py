@@ -18,14 +18,14 @@ from g60_chassis.bus import EventBus
 from g60_chassis.runtime import BuiltService, wire
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import DocumentStore
+from matching.adapters.allocator import ChildProcess, InProcess
 from matching.adapters.engine import EngineTranslator, new_engine
 from matching.adapters.events import ContractMatchEvents
 from matching.domain.engine import MatchEngine
-from matching.domain.market import allocate_market
 from matching.domain.match import Match
 from matching.entrypoints import api, consumer
 from matching.service.handlers import MatchingService
-from matching.service.ports import View
+from matching.service.ports import Allocate, View
 
 log = logging.getLogger(__name__)
 NAME = "matching"
@@ -100,8 +100,11 @@ def bootstrap(
     keys: KeyStore | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     engine: MatchEngine | None = None,
+    allocate: Allocate | None = None,
 ) -> MatchingApp:
-    """`engine`: one already loaded (benchmarks); by default a new one, loaded on start."""
+    """`engine`: one already loaded (benchmarks); by default a new one, loaded on start.
+    `allocate`: where the allocation runs; by default a child process, or a worker thread with
+    the memory store (tests and the all-in-one demo: no process to spawn per service)."""
     w = wire(NAME, COLLECTIONS, settings, store=store, bus=bus, keys=keys)
     service = MatchingService(
         Aggregates(w.store, "matches", Match, w.relay.notify),
@@ -112,7 +115,7 @@ def bootstrap(
         EngineTranslator(),
         ContractMatchEvents(w.settings.topic_matches),
         clock,
-        allocate_market,
+        allocate or (InProcess() if w.settings.store == "memory" else ChildProcess()),
     )
     group = w.settings.group(NAME)
     w.bus.subscribe(w.settings.topic_projects, group, consumer.project_events(service))

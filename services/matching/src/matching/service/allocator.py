@@ -2,10 +2,10 @@
 
 A change marks the allocation stale; after a quiet `debounce_s` (changes arriving meanwhile are
 folded into the same run) the engine's state is copied at its current market version (a few
-milliseconds, on the event loop), the allocation is computed from the copy in a worker thread
-(seconds, while HTTP and the consumers go on), adopted by the engine, and the `allocated` flag
-of every match whose pair entered or left it is updated. If the market changed meanwhile, the
-next run starts at once. `version` is the market version of the newest allocation applied."""
+milliseconds, on the event loop), the allocation is computed from the copy in a child process
+or a worker thread (seconds, while HTTP and the consumers go on), adopted by the engine, and the
+`allocated` flag of every match whose pair entered or left it is updated. If the market changed
+meanwhile, the next run starts at once. `version`: the market version of the newest applied."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class AllocationRefresher:
     async def refresh(self) -> Allocation:
         """One run now: copy, allocate in a worker thread, adopt, update the flags."""
         snapshot = self.engine.snapshot()
-        allocation = await asyncio.to_thread(self.allocate, snapshot)
+        allocation = await self.allocate(snapshot)
         self.engine.adopt(allocation)
         moved = await self.apply(allocation.as_map(), allocation.market_version)
         self.version = allocation.market_version
@@ -86,3 +86,4 @@ class AllocationRefresher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self.allocate.close()

@@ -65,7 +65,11 @@ class Engine(Protocol):
     def advice(self, project_id: str, limit: int = 10) -> list[Advice]: ...
 
 
-Allocate = Callable[[MarketSnapshot], Allocation]  # pure; runs in a worker thread
+class Allocate(Protocol):
+    """Computes the allocation of a snapshot away from the event loop (thread or process)."""
+
+    async def __call__(self, snapshot: MarketSnapshot) -> Allocation: ...
+    def close(self) -> None: ...
 
 
 class MatchEvents(Protocol):
