@@ -428,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=60)
     ap.add_argument("--no-service", action="store_true", help="skip the service's section")
     ap.add_argument("--get-seconds", type=float, default=5.0, help="idle GETs (the baseline)")
+    ap.add_argument("--restart", action="store_true", help="also time a service restart")
     ap.add_argument(
         "--allocate-in", choices=["process", "thread"], default="process", help="the service's"
     )
@@ -643,8 +644,19 @@ def main(argv: list[str] | None = None) -> int:
     # -- the service ----------------------------------------------------------------------------
     if not args.no_service:
         asyncio.run(
-            bench_service.run(e, offers, new_projects, pct(lat_bd, 99), say, line, args.get_seconds)
+            bench_service.run(
+                e,
+                offers,
+                new_projects,
+                pct(lat_bd, 99),
+                say,
+                line,
+                args.get_seconds,
+                args.allocate_in,
+            )
         )
+    if args.restart:
+        asyncio.run(bench_service.restart(e, projects, offers, say, line))
     line("\npeak memory (process RSS)", f"{peak_mib():8.0f} MiB", "[≤ 4096]")
     return 0
 

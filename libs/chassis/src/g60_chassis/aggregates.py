@@ -4,6 +4,7 @@ document (the outbox) in the same write, then wakes the relay."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import builtins
 from collections.abc import Callable, Mapping
@@ -121,6 +122,7 @@ class Aggregates(Generic[M]):
             out += items
             if cursor is None:
                 return out
+            await asyncio.sleep(0)  # a long scan lets others in between pages
 
 
 T = TypeVar("T")

@@ -16,7 +16,7 @@ from matching.service.lifecycle import Lifecycle
 from matching.service.ports import Allocate, Clock, Engine, MatchEvents, Translator, View
 from matching.service.proposals import Proposals
 from matching.service.queries import Queries
-from matching.service.readmodel import ReadModel
+from matching.service.readmodel import ReadModel, snapshots
 
 
 class MatchingService:
@@ -55,19 +55,23 @@ class MatchingService:
         return count
 
     async def _rebuild(self) -> int:
-        enterprises, projects, offers = await self.read.live()
-        by_id = {e.id: e for e in enterprises}
-        models = [
-            self.translate.project(p, by_id[p.enterprise_id])
-            for p in projects
-            if p.enterprise_id in by_id
-        ]
-        offer_models = [self.translate.offer(o) for o in offers]
+        views = await self.read.live()
         flags = {m.project_id: m.offer_id for m in await self.matches.every({"allocated": True})}
         self.proposals.seed(flags)
-        await asyncio.to_thread(self.engine.load, models, offer_models, None, False)
+        count = await asyncio.to_thread(self._load, *views)  # validation and scoring: seconds
         self.allocation.changed()
-        return len(projects)
+        return count
+
+    def _load(self, enterprises: list[View], projects: list[View], offers: list[View]) -> int:
+        ents, snaps, offs = snapshots(enterprises, projects, offers)
+        by_id = {e.id: e for e in ents}
+        models = [
+            self.translate.project(p, by_id[p.enterprise_id])
+            for p in snaps
+            if p.enterprise_id in by_id
+        ]
+        self.engine.load(models, [self.translate.offer(o) for o in offs], delta=False)
+        return len(models)
 
     async def on_enterprise(self, enterprise: EnterpriseRegistered) -> None:
         await self.loaded.wait()

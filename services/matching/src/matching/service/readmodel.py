@@ -62,15 +62,20 @@ class ReadModel:
         views = await self.projects.every({"enterprise_id": enterprise_id, "removed": False}, 200)
         return [ProjectSnapshot.model_validate(v.data) for v in views]
 
-    async def live(
-        self,
-    ) -> tuple[list[EnterpriseRegistered], list[ProjectSnapshot], list[OfferSnapshot]]:
-        """Everything not removed, to load the engine on start."""
-        ents = await self.enterprises.every({"removed": False})
-        projects = await self.projects.every({"removed": False})
-        offers = await self.offers.every({"removed": False})
+    async def live(self) -> tuple[list[View], list[View], list[View]]:
+        """Everything not removed, to load the engine on start (validated by `snapshots`)."""
         return (
-            [EnterpriseRegistered.model_validate(v.data) for v in ents],
-            [ProjectSnapshot.model_validate(v.data) for v in projects],
-            [OfferSnapshot.model_validate(v.data) for v in offers],
+            await self.enterprises.every({"removed": False}),
+            await self.projects.every({"removed": False}),
+            await self.offers.every({"removed": False}),
         )
+
+
+def snapshots(
+    enterprises: list[View], projects: list[View], offers: list[View]
+) -> tuple[list[EnterpriseRegistered], list[ProjectSnapshot], list[OfferSnapshot]]:
+    return (
+        [EnterpriseRegistered.model_validate(v.data) for v in enterprises],
+        [ProjectSnapshot.model_validate(v.data) for v in projects],
+        [OfferSnapshot.model_validate(v.data) for v in offers],
+    )
