@@ -401,7 +401,7 @@ def peak_mib() -> float:
 
 def engine_mib(e: MatchEngine) -> float:
     arrays = [*e.projects.cols.values(), *e.offers.cols.values()]
-    for c in (e.ranked, e.prefs):
+    for c in (e.ranked, e.market.prefs):
         arrays += [c.off, c.key, c.aux, c.count, c.exhaustive]
     return sum(a.nbytes for a in arrays) / 2**20
 
@@ -429,9 +429,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-service", action="store_true", help="skip the service's section")
     ap.add_argument("--get-seconds", type=float, default=5.0, help="idle GETs (the baseline)")
     ap.add_argument("--restart", action="store_true", help="also time a service restart")
-    ap.add_argument(
-        "--allocate-in", choices=["process", "thread"], default="process", help="the service's"
-    )
     args = ap.parse_args(argv)
     n_p = args.projects or (10_000 if args.quick else 100_000)
     n_o = args.offers or (1_000 if args.quick else 10_000)
@@ -473,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = np.flatnonzero(e.projects.view()["active"])[:block].astype(np.int64)
     pairs_total = rows.size * n_o
     t = time.perf_counter()
-    e._refresh(rows)  # the engine's batch path: pruning, rules, scores, top-k, cache writes
+    e.market._refresh(rows)  # the engine's batch path: pruning, rules, scores, top-k, cache writes
     t_engine = time.perf_counter() - t
     Pall, Ov = e.projects.view(), e.offers.view()
     chunks = [
@@ -652,7 +649,6 @@ def main(argv: list[str] | None = None) -> int:
                 say,
                 line,
                 args.get_seconds,
-                args.allocate_in,
             )
         )
     if args.restart:

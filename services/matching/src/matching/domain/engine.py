@@ -1,17 +1,20 @@
-"""The incremental matching engine: the state of `state.py` plus what the matching service asks
-of it — ranked proposals on both sides with score breakdowns, the "why (not)" of a pair,
-what-if advice, and the stable, capacity-aware allocation (lazy, cached until a change)."""
+"""The incremental matching engine: what the matching service asks of the market's state
+(`state.py`, composed, not inherited) — ranked proposals on both sides with score breakdowns,
+the "why (not)" of a pair, what-if advice, and the stable, capacity-aware allocation (computed
+from a snapshot: here when asked, or elsewhere and adopted; kept until the market changes)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 
 import numpy as np
 
 from matching.domain import eligibility, pairs, scoring
-from matching.domain.columns import Cols, ProjectTable
+from matching.domain.advice import what_if
+from matching.domain.columns import Cols, OfferTable, ProjectTable
 from matching.domain.market import allocate_market
-from matching.domain.model import Project
+from matching.domain.model import Offer, Project
 from matching.domain.results import (
     Advice,
     Allocation,
@@ -19,13 +22,90 @@ from matching.domain.results import (
     Explanation,
     Proposal,
 )
+from matching.domain.snapshot import MarketSnapshot
 from matching.domain.state import MarketState, Progress
-from matching.domain.topcache import I64
+from matching.domain.topcache import TopCache
 
 __all__ = ["Advice", "Allocation", "Delta", "Explanation", "MatchEngine", "Proposal"]
 
 
-class MatchEngine(MarketState):
+class MatchEngine:
+    def __init__(
+        self, as_of: date, top_k: int = 10, depth: int | None = None, pref_depth: int = 32
+    ) -> None:
+        self.market = MarketState(as_of, top_k, depth, pref_depth)
+        self._latest: Allocation | None = None  # the newest computed, perhaps at an older version
+        self._map: tuple[Allocation | None, dict[str, str]] = (None, {})
+
+    # ---- the market's state: its changes, and what the queries read ---------------------------
+    def upsert_project(self, project: Project) -> Delta:
+        return self.market.upsert_project(project)
+
+    def remove_project(self, project_id: str) -> Delta:
+        return self.market.remove_project(project_id)
+
+    def upsert_offer(self, offer: Offer) -> Delta:
+        return self.market.upsert_offer(offer)
+
+    def remove_offer(self, offer_id: str) -> Delta:
+        return self.market.remove_offer(offer_id)
+
+    def set_capacity(
+        self, offer_id: str, capacity_cny: int, deals_taken: int | None = None
+    ) -> Delta:
+        return self.market.set_capacity(offer_id, capacity_cny, deals_taken)
+
+    def load(
+        self,
+        projects: Iterable[Project] = (),
+        offers: Iterable[Offer] = (),
+        progress: Progress | None = None,
+        delta: bool = True,
+    ) -> Delta:
+        return self.market.load(projects, offers, progress, delta)
+
+    def advance(self, as_of: date, progress: Progress | None = None) -> Delta:
+        return self.market.advance(as_of, progress)
+
+    def snapshot(self) -> MarketSnapshot:
+        return self.market.snapshot()
+
+    @property
+    def version(self) -> int:
+        return self.market.version
+
+    @property
+    def as_of(self) -> date:
+        return self.market.as_of
+
+    @property
+    def as_of_ord(self) -> int:
+        return self.market.as_of_ord
+
+    @property
+    def top_k(self) -> int:
+        return self.market.top_k
+
+    @property
+    def projects(self) -> ProjectTable:
+        return self.market.projects
+
+    @property
+    def offers(self) -> OfferTable:
+        return self.market.offers
+
+    @property
+    def ranked(self) -> TopCache:
+        return self.market.ranked
+
+    @property
+    def project_models(self) -> dict[str, Project]:
+        return self.market.project_models
+
+    @property
+    def offer_models(self) -> dict[str, Offer]:
+        return self.market.offer_models
+
     # ---- queries -------------------------------------------------------------------------------
     def _pairs(self, prows: list[int], orows: list[int]) -> tuple[Cols, Cols]:
         return self.projects.take(np.asarray(prows)), self.offers.take(np.asarray(orows))
@@ -187,35 +267,23 @@ class MatchEngine(MarketState):
             allocated=self.allocation_map(fresh).get(project_id) == offer_id,
         )
 
-    def eligible_offer_rows(self, project: Project) -> I64:
-        """Offer rows a (possibly hypothetical, not stored) project is eligible for."""
-        P1 = {k: np.asarray([v]) for k, v in ProjectTable.encode(project, self.as_of).items()}
-        P1["active"] = np.asarray([True])
-        O = self.offers.view()
-        ok = eligibility.eligible(P1, O, self.as_of_ord)
-        return np.flatnonzero(ok).astype(np.int64)
-
     def advice(self, project_id: str, limit: int = 10) -> list[Advice]:
-        from matching.domain.advice import what_if
-
-        return what_if(self, self.project_models[project_id], limit)
+        return what_if(self.market, self.project_models[project_id], limit)
 
     # ---- allocation ----------------------------------------------------------------------------
     def allocation(self, progress: Progress | None = None) -> Allocation:
         """The allocation at the current version (computed here, now, if a change made it stale;
         the matching service computes it in a worker thread instead, see `adopt`)."""
-        if self._allocation is None:
+        if self._latest is None or self._latest.market_version != self.version:
             self.adopt(allocate_market(self.snapshot(), progress))
-        assert self._allocation is not None
-        return self._allocation
+        assert self._latest is not None
+        return self._latest
 
     def adopt(self, allocation: Allocation) -> None:
         """Take an allocation computed elsewhere from `snapshot()`: the latest one known, and the
         current one if nothing changed since its snapshot."""
         if self._latest is None or allocation.market_version >= self._latest.market_version:
             self._latest = allocation
-        if allocation.market_version == self.version:
-            self._allocation = allocation
 
     @property
     def latest_version(self) -> int | None:

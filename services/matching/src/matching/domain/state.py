@@ -5,8 +5,8 @@ eligible offers (`topcache.py`): by the combined score (the proposals: top k, ke
 and by the enterprise's view with the funder's score alongside (the allocation's preference
 lists). A new, changed or withdrawn project is scored against every offer in one vectorised
 pass; an offer against every project in one pass, entering or leaving all caches at once. Each
-change returns a `Delta` of proposals. The allocation is a pure function of the state, computed
-lazily from the cached lists when asked, so incremental and batch results are equal."""
+change returns a `Delta` of proposals. The allocation is a pure function of the state (`market.py`,
+from a `snapshot`), and `version` says which state: +1 on every change."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from matching.domain import pairs, snapshot
+from matching.domain import eligibility, pairs, snapshot
 from matching.domain.columns import OfferTable, ProjectTable
 from matching.domain.model import Offer, Project
-from matching.domain.results import Allocation, Delta
+from matching.domain.results import Delta
 from matching.domain.snapshot import MarketSnapshot
 from matching.domain.topcache import I64, TopCache
 
@@ -40,13 +40,9 @@ class MarketState:
         self.ranked = TopCache(max(depth or top_k + 8, top_k))  # by combined score
         self.prefs = TopCache(max(pref_depth, 2))  # by the enterprise's view; aux: funder's
         self.version = 0  # the market version: +1 on every change
-        self._allocation: Allocation | None = None  # computed at the current version
-        self._latest: Allocation | None = None  # the newest computed, perhaps at an older one
-        self._map: tuple[Allocation | None, dict[str, str]] = (None, {})
 
     def _changed(self) -> None:
         self.version += 1
-        self._allocation = None
 
     def snapshot(self) -> MarketSnapshot:
         """A copy of what the allocation reads, at the current version (milliseconds)."""
@@ -162,6 +158,13 @@ class MarketState:
         self.as_of, self.as_of_ord = as_of, as_of.toordinal()
         projects = list(self.project_models.values())
         return self.load(projects, list(self.offer_models.values()), progress)
+
+    def eligible_offer_rows(self, project: Project) -> I64:
+        """Offer rows a (possibly hypothetical, not stored) project is eligible for."""
+        P1 = {k: np.asarray([v]) for k, v in ProjectTable.encode(project, self.as_of).items()}
+        P1["active"] = np.asarray([True])
+        ok = eligibility.eligible(P1, self.offers.view(), self.as_of_ord)
+        return np.flatnonzero(ok).astype(np.int64)
 
     # ---- caches --------------------------------------------------------------------------------
     def _live_projects(self) -> I64:

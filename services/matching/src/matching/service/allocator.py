@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from matching.domain.results import Allocation
@@ -33,6 +34,7 @@ class AllocationRefresher:
         )
         self.version: int | None = None
         self.runs = 0
+        self.timings: dict[str, float] = {}  # of the last run, in seconds
         self._stale = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -44,10 +46,15 @@ class AllocationRefresher:
 
     async def refresh(self) -> Allocation:
         """One run now: copy, allocate in a worker thread, adopt, update the flags."""
+        t0 = time.perf_counter()
         snapshot = self.engine.snapshot()
+        t1 = time.perf_counter()
         allocation = await self.allocate(snapshot)
+        t2 = time.perf_counter()
         self.engine.adopt(allocation)
         moved = await self.apply(allocation.as_map(), allocation.market_version)
+        t3 = time.perf_counter()
+        self.timings = {"snapshot": t1 - t0, "allocate": t2 - t1, "flags": t3 - t2}
         self.version = allocation.market_version
         self.runs += 1
         log.info(
