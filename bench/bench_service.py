@@ -6,6 +6,7 @@ a client in another process) while that allocation runs, each with its baseline.
 from __future__ import annotations
 
 import asyncio
+import gc
 import subprocess
 import sys
 import time
@@ -176,6 +177,17 @@ async def run(
         "",
         f"{len(idle)} requests",
     )
+    gc.freeze()  # as the service does once its engine is loaded (bootstrap.py)
+    pauses: list[tuple[int, float]] = []  # the collector's pauses in this process
+    began: list[float] = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            pauses.append((info["generation"], time.perf_counter() - began[0]))
+
+    gc.callbacks.append(on_gc)
     for where, allocate, change in zip(
         ("child process", "worker thread"),
         (svc.allocation.allocate, InProcess()),
@@ -185,6 +197,7 @@ async def run(
         svc.allocation.allocate = allocate
         await handle(change)
         t0w, t = time.time(), time.perf_counter()
+        pauses.clear()
         alloc = await svc.allocation.refresh()
         t_refresh, t1w = time.perf_counter() - t, time.time()
         busy = [lat for w, lat in samples if t0w <= w and w + lat <= t1w]
@@ -202,10 +215,17 @@ async def run(
             "[≤ 50 ms]",
             f"{pct(busy, 99) / i99:5.2f}× idle p99, {len(busy)} requests",
         )
+        worst = max((d for _, d in pauses), default=0.0)
+        full = sum(1 for g, _ in pauses if g == 2)
+        say(
+            f"    garbage collections here: {len(pauses)} ({full} full), "
+            f"longest {worst * 1e3:.0f} ms"
+        )
     say(
         f"  market version {alloc.market_version}: {len(alloc.assignments):,} assignments, "
         f"{len(alloc.blocking_pairs)} blocking pairs"
     )
+    gc.callbacks.remove(on_gc)
     proc.terminate()
     await proc.wait()
     await reader

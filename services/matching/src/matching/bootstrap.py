@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -65,6 +66,10 @@ class MatchingApp(BuiltService[MatchingService]):
                 await asyncio.sleep(5.0)
                 continue
             log.info("matching: engine loaded %d projects in %.1fs", count, time.perf_counter() - t)
+            # The loaded market is millions of long-lived objects: move them out of the garbage
+            # collector's reach, or each full collection scans them all, stalling the event loop
+            # for seconds (measured at 100,000 x 10,000 while an allocation result arrived).
+            gc.freeze()
             return
 
     async def _expire_loop(self) -> None:

@@ -11,6 +11,8 @@ from g60_chassis.aggregates import Aggregates, retry_on_conflict
 from g60_contracts.events import EnterpriseRegistered, OfferSnapshot, ProjectSnapshot
 from matching.service.ports import View
 
+LOAD_PAGE = 5_000  # documents per read when the engine loads
+
 
 @dataclass
 class ReadModel:
@@ -65,9 +67,9 @@ class ReadModel:
     async def live(self) -> tuple[list[View], list[View], list[View]]:
         """Everything not removed, to load the engine on start (validated by `snapshots`)."""
         return (
-            await self.enterprises.every({"removed": False}),
-            await self.projects.every({"removed": False}),
-            await self.offers.every({"removed": False}),
+            await self.enterprises.every({"removed": False}, LOAD_PAGE),
+            await self.projects.every({"removed": False}, LOAD_PAGE),
+            await self.offers.every({"removed": False}, LOAD_PAGE),
         )
 
 
