@@ -28,10 +28,10 @@ OPERATOR = Principal("k", Role.operator)
 
 
 class Market:
-    def __init__(self) -> None:
+    def __init__(self, top_k: int = 3) -> None:
         self.store = MemoryDocumentStore()
         self.app: MatchingApp = bootstrap(
-            PlatformSettings(store="memory", match_top_k=3),
+            PlatformSettings(store="memory", match_top_k=top_k),
             store=self.store,
             bus=MemoryBus(),
             keys=KeyStore(MemoryDocumentStore()),
@@ -281,3 +281,57 @@ async def test_while_the_engine_loads_events_wait_and_explain_says_so(market: Ma
     await market.svc.rebuild()
     await pending
     assert (await market.match("prj-1", "off-1")).status == "proposed"
+
+
+async def test_an_allocated_pair_beyond_the_top_k_is_proposed_by_the_background_run() -> None:
+    market = Market(top_k=1)
+    await market.enterprise()
+    # the enterprise prefers the quick, cheap loan; the combined score prefers the other
+    await market.offer(
+        "quick",
+        pricing={"rate_bp": 300},
+        decision_days=1,
+        preferences={"priority_cities": ["jiaxing"]},
+    )
+    await market.offer(
+        "fond",
+        pricing={"rate_bp": 420},
+        decision_days=40,
+        sectors=["instruments_meters"],
+        preferences={"priority_cities": ["shanghai"], "priority_sectors": ["instruments_meters"]},
+    )
+    await market.project("prj-1")
+    assert [m.offer_id for m in await market.svc.matches.every()] == ["fond"]  # the top 1
+
+    allocation = await market.svc.allocation.refresh()
+    quick = await market.match("prj-1", "quick")
+    assert quick.allocated and quick.rank == 2 and quick.status == "proposed"
+    assert quick.allocated_as_of == allocation.market_version
+    assert not (await market.match("prj-1", "fond")).allocated
+
+
+async def test_changes_within_the_quiet_moment_fold_into_one_run(market: Market) -> None:
+    market.svc.allocation.debounce_s = 0.2
+    market.svc.allocation.start()
+    try:
+        await market.offer("off-1")
+        for i in range(4):
+            await market.project(f"prj-{i}")
+            await asyncio.sleep(0.01)
+        await market.svc.allocation.settled()
+        assert market.svc.allocation.runs == 1
+    finally:
+        await market.svc.allocation.stop()
+
+
+async def test_a_flag_no_later_allocation_moved_holds_as_of_the_newest(market: Market) -> None:
+    await market.offer("off-1")
+    await market.project("prj-1")
+    first = await market.svc.allocation.refresh()
+    await market.offer("off-2", cities=["hefei"])  # eligible for nobody: nothing moves
+    second = await market.svc.allocation.refresh()
+    assert second.market_version > first.market_version
+    stored = await market.match("prj-1", "off-1")
+    assert stored.allocated_as_of == first.market_version  # not rewritten
+    (shown,), _ = await market.svc.queries.project_matches(OPERATOR, "prj-1", False)
+    assert shown.allocated and shown.allocated_as_of == second.market_version
