@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 
 from matching.domain.market import allocate_market
@@ -25,15 +28,31 @@ class InProcess:
         return None
 
 
+def _orphan_watch(parent: int) -> None:
+    """In the child: exit when the service that started it is gone (even killed -9)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
+
+
 class ChildProcess:
-    """In one child process, started on the first run and kept."""
+    """In one child process, started on the first run and kept; it exits with the service."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
 
     async def __call__(self, snapshot: MarketSnapshot) -> Allocation:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_orphan_watch,
+                initargs=(os.getpid(),),
+            )
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, allocate_market, snapshot)
 
