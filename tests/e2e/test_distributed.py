@@ -352,7 +352,8 @@ async def test_kafka_down_while_posting_loses_nothing_and_duplicates_nothing(pla
         )
 
     async def all_there():
-        page = await op.seen("matching", f"/v1/offers/{offer['id']}/matches") or {"items": []}
+        path = f"/v1/offers/{offer['id']}/matches"  # one page of the largest size
+        page = await op.seen("matching", path, params={"limit": 200}) or {"items": []}
         return page["items"] if len(page["items"]) >= 200 else None
 
     items = await eventually(all_there, timeout=300, interval=1.0)

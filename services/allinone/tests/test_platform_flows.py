@@ -14,6 +14,7 @@ from allinone.catalogue import uscc
 from g60_chassis.envelope import Envelope
 from g60_chassis.settings import PlatformSettings
 from g60_contracts.enums import Role
+from g60_contracts.events import EnterpriseRegistered, OfferSnapshot, ProjectSnapshot
 
 
 @pytest.fixture
@@ -130,13 +131,13 @@ async def test_a_project_that_arrives_before_its_enterprise_is_matched_when_it_d
     data_project = (await client.get(f"/v1/projects/{project['id']}")).json()
     data_ent = (await client.get(f"/v1/enterprises/{ent['id']}")).json()
     data_offer = (await client.get(f"/v1/offers/{offer['id']}")).json()
-    await fresh.service.on_offer(data_offer)
-    await fresh.service.on_project(data_project)
+    await fresh.service.on_offer(OfferSnapshot.model_validate(data_offer))
+    await fresh.service.on_project(ProjectSnapshot.model_validate(data_project))
     assert fresh.service.engine.proposals_for_project(project["id"]) == []
-    await fresh.service.on_enterprise({**data_ent, "version": 1})
+    await fresh.service.on_enterprise(EnterpriseRegistered.model_validate(data_ent))
     proposals = fresh.service.engine.proposals_for_project(project["id"])
     assert [p.offer_id for p in proposals] == [offer["id"]]
-    stored = await fresh.service._matches({"project_id": project["id"]})
+    stored = await fresh.service.matches.every({"project_id": project["id"]})
     assert [m.offer_id for m in stored] == [offer["id"]]
 
 

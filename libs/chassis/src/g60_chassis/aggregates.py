@@ -4,7 +4,9 @@ document (the outbox) in the same write, then wakes the relay."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import builtins
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -108,6 +110,19 @@ class Aggregates(Generic[M]):
         items = [self._load(d) for d in docs[:limit]]
         more = len(docs) > limit
         return items, encode_cursor(docs[limit - 1]["_id"]) if more and items else None
+
+    async def every(
+        self, where: Mapping[str, Any] | None = None, page: int = 500
+    ) -> builtins.list[M]:
+        """All the aggregates `where` matches, read page by page (for scans, not for APIs)."""
+        out: builtins.list[M] = []
+        cursor: str | None = None
+        while True:
+            items, cursor = await self.list(where, cursor, page)
+            out += items
+            if cursor is None:
+                return out
+            await asyncio.sleep(0)  # a long scan lets others in between pages
 
 
 T = TypeVar("T")

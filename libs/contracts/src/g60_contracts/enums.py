@@ -53,6 +53,8 @@ class Qualification(StrEnum):
     tech_sme = "tech_sme"
     specialized_sme = "specialized_sme"  # 专精特新
     little_giant = "little_giant"  # national 专精特新“小巨人”
+    innovative_sme = "innovative_sme"  # 创新型中小企业
+    gazelle = "gazelle"  # 瞪羚企业
 
 
 class Collateral(StrEnum):

@@ -69,6 +69,11 @@ class MatchOut(BaseModel):
     rank: int | None = Field(None, description="1 = best for the project, among open proposals")
     score: float
     allocated: bool = Field(description="the engine's stable allocation gives this pair")
+    allocated_as_of: int | None = Field(
+        None,
+        description="the market version of the allocation `allocated` holds as of (the "
+        "allocation is refreshed in the background, a moment after the market changes)",
+    )
     enterprise_view: ScoreBreakdown
     funder_view: ScoreBreakdown
     amount_cny: AmountCny

@@ -1,12 +1,15 @@
-"""Between the read model's contract snapshots (JSON dicts) and the engine's domain objects."""
+"""Between the contract snapshots (validated pydantic models) and the engine's domain objects,
+and the explanation's wire format. The only place that knows both vocabularies' field names."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
-from matching.domain.engine import MatchEngine, Proposal
+from g60_contracts.events import EnterpriseRegistered, OfferSnapshot, ProjectSnapshot
+from g60_contracts.matching import AdviceOut, ExplainOut
+from matching.domain.engine import MatchEngine
 from matching.domain.model import Enterprise, Offer, Project
+from matching.domain.results import Advice, Explanation
 
 PROJECT_FIELDS = (
     "amount_cny",
@@ -62,55 +65,41 @@ def new_engine(as_of: date, top_k: int) -> MatchEngine:
 
 
 class EngineTranslator:
-    def project(self, project: dict[str, Any], enterprise: dict[str, Any]) -> Project:
+    def project(self, project: ProjectSnapshot, enterprise: EnterpriseRegistered) -> Project:
+        p, ent = project.model_dump(mode="json"), enterprise.model_dump(mode="json")
         e = Enterprise(
-            id=enterprise["id"],
-            **{k: enterprise.get(k) for k in ENTERPRISE_FIELDS if enterprise.get(k) is not None},
+            id=ent["id"], **{k: ent[k] for k in ENTERPRISE_FIELDS if ent.get(k) is not None}
         )
         return Project(
-            id=project["id"],
-            enterprise=e,
-            **{k: project[k] for k in PROJECT_FIELDS if project.get(k) is not None},
+            id=p["id"], enterprise=e, **{k: p[k] for k in PROJECT_FIELDS if p.get(k) is not None}
         )
 
-    def offer(self, offer: dict[str, Any]) -> Offer:
-        fields = {k: offer[k] for k in OFFER_FIELDS if offer.get(k) is not None}
-        capacity = offer.get("remaining_cny", offer.get("capacity_cny", 0))
-        return Offer(id=offer["id"], capacity_cny=capacity, **fields)
-
-    def proposals(self, proposals: list[Proposal]) -> list[dict[str, Any]]:
-        return [
-            {
-                "offer_id": p.offer_id,
-                "rank": p.rank,
-                "score": round(p.score, 4),
-                "allocated": p.allocated,
-                "enterprise_view": p.enterprise_view or {},
-                "funder_view": p.funder_view or {},
-            }
-            for p in proposals
-        ]
+    def offer(self, offer: OfferSnapshot) -> Offer:
+        o = offer.model_dump(mode="json")
+        fields = {k: o[k] for k in OFFER_FIELDS if o.get(k) is not None}
+        capacity = o.get("remaining_cny", o.get("capacity_cny", 0))
+        return Offer(id=o["id"], capacity_cny=capacity, **fields)
 
     def explanation(
-        self, engine: MatchEngine, project_id: str, offer_id: str | None
-    ) -> dict[str, Any]:
-        advice = (
-            [
-                {"change": a.change, "detail": a.detail, "gain": a.gain}
-                for a in engine.advice(project_id)
-            ]
-            if project_id in engine.project_models
-            else []
+        self,
+        project_id: str,
+        offer_id: str | None,
+        advice: list[Advice],
+        explanation: Explanation | None,
+    ) -> ExplainOut:
+        tips = [AdviceOut(change=a.change, detail=a.detail, gain=a.gain) for a in advice]
+        if explanation is None:
+            return ExplainOut(project_id=project_id, offer_id=offer_id, advice=tips)
+        x = explanation
+        return ExplainOut.model_validate(
+            {
+                "project_id": project_id,
+                "offer_id": offer_id,
+                "advice": tips,
+                "eligible": x.eligible,
+                "reasons": x.reasons,
+                "score": x.score,
+                "enterprise_view": x.enterprise_view,
+                "funder_view": x.funder_view,
+            }
         )
-        out: dict[str, Any] = {"project_id": project_id, "offer_id": offer_id, "advice": advice}
-        if offer_id is None or project_id not in engine.project_models:
-            return out
-        x = engine.explain(project_id, offer_id)
-        return {
-            **out,
-            "eligible": x.eligible,
-            "reasons": x.reasons,
-            "score": x.score,
-            "enterprise_view": x.enterprise_view,
-            "funder_view": x.funder_view,
-        }

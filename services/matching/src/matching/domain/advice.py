@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -23,9 +23,7 @@ from matching.domain.model import (
     Qualification,
 )
 from matching.domain.results import Advice
-
-if TYPE_CHECKING:
-    from matching.domain.engine import MatchEngine
+from matching.domain.state import MarketState
 
 Candidate = tuple[str, dict[str, Any], Project]
 NEAREST = 3  # thresholds tried on each side of the current value
@@ -41,9 +39,9 @@ def _nearest(values: Iterable[float], above: bool) -> list[float]:
     return distinct[:NEAREST]
 
 
-def candidates(engine: MatchEngine, p: Project, missed: list[Offer]) -> list[Candidate]:
+def candidates(market: MarketState, p: Project, missed: list[Offer]) -> list[Candidate]:
     e, out = p.enterprise, list[Candidate]()
-    held = e.qualifications_on(engine.as_of)
+    held = e.qualifications_on(market.as_of)
     for q in Qualification:
         if q not in held:
             lapsed = any(x.kind == q for x in e.qualifications)
@@ -168,10 +166,10 @@ def candidates(engine: MatchEngine, p: Project, missed: list[Offer]) -> list[Can
             o.decision_days
             for o in missed
             if o.decision_days is not None
-            and engine.as_of + timedelta(days=o.decision_days) > p.deadline
+            and market.as_of + timedelta(days=o.decision_days) > p.deadline
         )
         for x in _nearest(days, True):
-            later = engine.as_of + timedelta(days=int(x))
+            later = market.as_of + timedelta(days=int(x))
             out.append(
                 (
                     f"move the deadline to {later.isoformat()}",
@@ -182,15 +180,15 @@ def candidates(engine: MatchEngine, p: Project, missed: list[Offer]) -> list[Can
     return out
 
 
-def what_if(engine: MatchEngine, project: Project, limit: int = 10) -> list[Advice]:
-    base = engine.eligible_offer_rows(project)
+def what_if(market: MarketState, project: Project, limit: int = 10) -> list[Advice]:
+    base = market.eligible_offer_rows(project)
     base_set = set(base.tolist())
-    ids = engine.offers.ids
-    live = [r for r in engine.offers.row.values() if r not in base_set]
-    missed = [engine.offer_models[str(ids[r])] for r in live]
+    ids = market.offers.ids
+    live = [r for r in market.offers.row.values() if r not in base_set]
+    missed = [market.offer_models[str(ids[r])] for r in live]
     out, seen = [], set()
-    for change, detail, variant in candidates(engine, project, missed):
-        rows = engine.eligible_offer_rows(variant)
+    for change, detail, variant in candidates(market, project, missed):
+        rows = market.eligible_offer_rows(variant)
         new = np.setdiff1d(rows, base, assume_unique=True)
         lost = int(np.setdiff1d(base, rows, assume_unique=True).size)
         effect = (detail["kind"], tuple(new.tolist()), lost)

@@ -1,33 +1,111 @@
-"""The incremental matching engine: the state of `state.py` plus what the matching service asks
-of it — ranked proposals on both sides with score breakdowns, the "why (not)" of a pair,
-what-if advice, and the stable, capacity-aware allocation (lazy, cached until a change)."""
+"""The incremental matching engine: what the matching service asks of the market's state
+(`state.py`, composed, not inherited) — ranked proposals on both sides with score breakdowns,
+the "why (not)" of a pair, what-if advice, and the stable, capacity-aware allocation (computed
+from a snapshot: here when asked, or elsewhere and adopted; kept until the market changes)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 
 import numpy as np
 
 from matching.domain import eligibility, pairs, scoring
-from matching.domain.allocation import allocate
-from matching.domain.columns import Cols, ProjectTable
-from matching.domain.model import Project
-from matching.domain.preferences import EngineLists
+from matching.domain.advice import what_if
+from matching.domain.columns import Cols, OfferTable, ProjectTable
+from matching.domain.market import allocate_market
+from matching.domain.model import Offer, Project
 from matching.domain.results import (
     Advice,
     Allocation,
-    Assignment,
     Delta,
     Explanation,
     Proposal,
 )
+from matching.domain.snapshot import MarketSnapshot
 from matching.domain.state import MarketState, Progress
-from matching.domain.topcache import I64
+from matching.domain.topcache import TopCache
 
 __all__ = ["Advice", "Allocation", "Delta", "Explanation", "MatchEngine", "Proposal"]
 
 
-class MatchEngine(MarketState):
+class MatchEngine:
+    def __init__(
+        self, as_of: date, top_k: int = 10, depth: int | None = None, pref_depth: int = 32
+    ) -> None:
+        self.market = MarketState(as_of, top_k, depth, pref_depth)
+        self._latest: Allocation | None = None  # the newest computed, perhaps at an older version
+        self._map: tuple[Allocation | None, dict[str, str]] = (None, {})
+
+    # ---- the market's state: its changes, and what the queries read ---------------------------
+    def upsert_project(self, project: Project) -> Delta:
+        return self.market.upsert_project(project)
+
+    def remove_project(self, project_id: str) -> Delta:
+        return self.market.remove_project(project_id)
+
+    def upsert_offer(self, offer: Offer) -> Delta:
+        return self.market.upsert_offer(offer)
+
+    def remove_offer(self, offer_id: str) -> Delta:
+        return self.market.remove_offer(offer_id)
+
+    def set_capacity(
+        self, offer_id: str, capacity_cny: int, deals_taken: int | None = None
+    ) -> Delta:
+        return self.market.set_capacity(offer_id, capacity_cny, deals_taken)
+
+    def load(
+        self,
+        projects: Iterable[Project] = (),
+        offers: Iterable[Offer] = (),
+        progress: Progress | None = None,
+        delta: bool = True,
+    ) -> Delta:
+        return self.market.load(projects, offers, progress, delta)
+
+    def advance(self, as_of: date, progress: Progress | None = None) -> Delta:
+        return self.market.advance(as_of, progress)
+
+    def snapshot(self) -> MarketSnapshot:
+        return self.market.snapshot()
+
+    @property
+    def version(self) -> int:
+        return self.market.version
+
+    @property
+    def as_of(self) -> date:
+        return self.market.as_of
+
+    @property
+    def as_of_ord(self) -> int:
+        return self.market.as_of_ord
+
+    @property
+    def top_k(self) -> int:
+        return self.market.top_k
+
+    @property
+    def projects(self) -> ProjectTable:
+        return self.market.projects
+
+    @property
+    def offers(self) -> OfferTable:
+        return self.market.offers
+
+    @property
+    def ranked(self) -> TopCache:
+        return self.market.ranked
+
+    @property
+    def project_models(self) -> dict[str, Project]:
+        return self.market.project_models
+
+    @property
+    def offer_models(self) -> dict[str, Offer]:
+        return self.market.offer_models
+
     # ---- queries -------------------------------------------------------------------------------
     def _pairs(self, prows: list[int], orows: list[int]) -> tuple[Cols, Cols]:
         return self.projects.take(np.asarray(prows)), self.offers.take(np.asarray(orows))
@@ -118,7 +196,10 @@ class MatchEngine(MarketState):
     def proposal(
         self, project_id: str, offer_id: str, breakdowns: bool = True, allocated: bool = True
     ) -> Proposal | None:
-        """One eligible pair as a proposal, ranked among all the project's eligible offers."""
+        """One eligible pair as a proposal, ranked among all the project's eligible offers
+        (None if it is not eligible, or either side is unknown)."""
+        if not (self.has_project(project_id) and self.has_offer(offer_id)):
+            return None
         if self.pair_scores(project_id, offer_id) is None:
             return None
         row, orow = self.projects.row[project_id], self.offers.row[offer_id]
@@ -160,7 +241,8 @@ class MatchEngine(MarketState):
             allocated,
         )
 
-    def explain(self, project_id: str, offer_id: str) -> Explanation:
+    def explain(self, project_id: str, offer_id: str, fresh: bool = True) -> Explanation:
+        """Why (not) this pair; `allocated` as in `allocation_map(fresh)`."""
         if project_id not in self.projects.row:
             raise KeyError(f"unknown project {project_id!r}")
         if offer_id not in self.offers.row:
@@ -182,60 +264,44 @@ class MatchEngine(MarketState):
             enterprise_view=ev,
             funder_view=fv,
             rank=visible.index(orow) + 1 if orow in visible else None,
-            allocated=self.allocation_map().get(project_id) == offer_id,
+            allocated=self.allocation_map(fresh).get(project_id) == offer_id,
         )
 
-    def eligible_offer_rows(self, project: Project) -> I64:
-        """Offer rows a (possibly hypothetical, not stored) project is eligible for."""
-        P1 = {k: np.asarray([v]) for k, v in ProjectTable.encode(project, self.as_of).items()}
-        P1["active"] = np.asarray([True])
-        O = self.offers.view()
-        ok = eligibility.eligible(P1, O, self.as_of_ord)
-        return np.flatnonzero(ok).astype(np.int64)
-
     def advice(self, project_id: str, limit: int = 10) -> list[Advice]:
-        from matching.domain.advice import what_if
-
-        return what_if(self, self.project_models[project_id], limit)
+        return what_if(self.market, self.project_models[project_id], limit)
 
     # ---- allocation ----------------------------------------------------------------------------
     def allocation(self, progress: Progress | None = None) -> Allocation:
-        if self._allocation is None:
-            self._allocation = self._allocate(progress)
-        return self._allocation
+        """The allocation at the current version (computed here, now, if a change made it stale;
+        the matching service computes it in a worker thread instead, see `adopt`)."""
+        if self._latest is None or self._latest.market_version != self.version:
+            self.adopt(allocate_market(self.snapshot(), progress))
+        assert self._latest is not None
+        return self._latest
 
-    def allocation_map(self) -> dict[str, str]:
-        """Project id → allocated offer id (cached with the allocation)."""
-        alloc = self.allocation()
+    def adopt(self, allocation: Allocation) -> None:
+        """Take an allocation computed elsewhere from `snapshot()`: the latest one known, and the
+        current one if nothing changed since its snapshot."""
+        if self._latest is None or allocation.market_version >= self._latest.market_version:
+            self._latest = allocation
+
+    @property
+    def latest_version(self) -> int | None:
+        """The market version of the latest allocation computed (None: none yet)."""
+        return None if self._latest is None else self._latest.market_version
+
+    def has_project(self, project_id: str) -> bool:
+        return project_id in self.projects.row
+
+    def has_offer(self, offer_id: str) -> bool:
+        return offer_id in self.offers.row
+
+    def allocation_map(self, fresh: bool = True) -> dict[str, str]:
+        """Project id → allocated offer id: of the current allocation, or (`fresh` false) of the
+        latest one computed, never computing (empty if none was)."""
+        alloc = self.allocation() if fresh else self._latest
+        if alloc is None:
+            return {}
         if self._map[0] is not alloc:
             self._map = (alloc, alloc.as_map())
         return self._map[1]
-
-    def _allocate(self, progress: Progress | None) -> Allocation:
-        P, O = self.projects.view(), self.offers.view()
-        rank = self.projects.id_order()
-        live = self._live_projects()
-        order = live[np.argsort(rank[live])].tolist()
-        lists = EngineLists(self, live, progress)
-        result = allocate(
-            order,
-            lists,
-            amount=P["amount"].tolist(),
-            tmax=O["tmax"].tolist(),
-            cap=O["cap"].tolist(),
-            deals=O["deals_left"].tolist(),
-            rank=rank.tolist(),
-            progress=progress,
-        )
-        pid, oid = self.projects.ids, self.offers.ids
-        assignments = [
-            Assignment(str(pid[p]), str(oid[o]), result.amounts[p])
-            for p, o in result.assignment.items()
-        ]
-        return Allocation(
-            assignments=sorted(assignments, key=lambda a: a.project_id),
-            stable=result.stable,
-            blocking_pairs=sorted((str(pid[p]), str(oid[o])) for p, o in result.blocking),
-            repair_rounds=result.rounds,
-            proposals_made=result.proposals,
-        )

@@ -7,10 +7,13 @@ kinds it causes; repeating a transition that already happened returns none (idem
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
+
+from matching.domain.results import Proposal
 
 Side = Literal["enterprise", "funder"]
 MatchStatus = Literal[
@@ -36,6 +39,7 @@ class Match(BaseModel):
     rank: int | None = None
     score: float = 0.0
     allocated: bool = False
+    allocated_as_of: int | None = None  # the market version of the allocation that set the flag
     enterprise_view: dict[str, Any] = {}
     funder_view: dict[str, Any] = {}
     amount_cny: int
@@ -122,3 +126,65 @@ class Match(BaseModel):
         self.reason, self.closed_amount_cny = None, None
         self._move("proposed", now)
         return ["proposed"]
+
+    def refresh(self, proposal: Proposal, allocated: bool, as_of: int | None) -> bool:
+        """Bring rank, score, views and the allocation flag in line; True if anything changed."""
+        fields = _proposed(proposal)
+        if allocated != self.allocated:
+            fields |= {"allocated": allocated, "allocated_as_of": as_of}
+        if all(getattr(self, k) == v for k, v in fields.items()):
+            return False
+        for k, v in fields.items():
+            setattr(self, k, v)
+        return True
+
+    def flag(self, allocated: bool, as_of: int) -> bool:
+        """The allocation at market version `as_of` gives (or no longer gives) this pair."""
+        if self.allocated == allocated:
+            return False
+        self.allocated, self.allocated_as_of = allocated, as_of
+        return True
+
+
+def match_id(project_id: str, offer_id: str) -> str:
+    """Derived from the pair: proposing twice, or after a crash, creates nothing twice."""
+    return "mat_" + hashlib.sha256(f"{project_id}|{offer_id}".encode()).hexdigest()[:16]
+
+
+def _proposed(p: Proposal) -> dict[str, Any]:
+    return {
+        "rank": p.rank,
+        "score": round(p.score, 4),
+        "enterprise_view": p.enterprise_view or {},
+        "funder_view": p.funder_view or {},
+    }
+
+
+def propose(
+    proposal: Proposal,
+    *,
+    enterprise_id: str,
+    funder_id: str,
+    instrument: str,
+    amount_cny: int,
+    response_days: int,
+    allocated: bool,
+    as_of: int | None,
+    now: datetime,
+) -> Match:
+    """A new match from the engine's proposal of the pair."""
+    return Match(
+        id=match_id(proposal.project_id, proposal.offer_id),
+        project_id=proposal.project_id,
+        offer_id=proposal.offer_id,
+        enterprise_id=enterprise_id,
+        funder_id=funder_id,
+        instrument=instrument,
+        amount_cny=amount_cny,
+        allocated=allocated,
+        allocated_as_of=as_of,
+        expires_at=now + timedelta(days=response_days),
+        created_at=now,
+        updated_at=now,
+        **_proposed(proposal),
+    )

@@ -1,5 +1,6 @@
-"""The allocation's preference lists, read from the engine's cache (each project's best offers
-by the enterprise's view, with the funder's score of each pair) and lengthened on demand.
+"""The allocation's preference lists, read from a market snapshot's copy of the engine's cache
+(each project's best offers by the enterprise's view, with the funder's score of each pair) and
+lengthened on demand.
 
 A list that runs out is recomputed deeper (four times as deep, or complete), in one block for
 the project that needs it and the projects about to need it. Lengthening only reveals more of
@@ -8,32 +9,29 @@ the same order, so the allocation never depends on how deep a list happened to b
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from matching.domain import pairs
+from matching.domain.snapshot import MarketSnapshot
 from matching.domain.topcache import I64
-
-if TYPE_CHECKING:
-    from matching.domain.engine import MatchEngine
 
 BATCH = 256  # projects lengthened together
 MIN_DEPTH = 128
 
 
-class EngineLists:
+class SnapshotLists:
     def __init__(
         self,
-        engine: MatchEngine,
+        market: MarketSnapshot,
         rows: I64,
         progress: Callable[[str, int, int], None] | None = None,
     ) -> None:
-        self.engine = engine
+        self.market = market
         self.progress = progress
-        c = engine.prefs
-        count = c.count[rows].tolist()
-        offs, scores = c.off[rows].tolist(), c.aux[rows].tolist()
+        m = market
+        count = m.pref_count[rows].tolist()
+        offs, scores = m.pref_off[rows].tolist(), m.pref_aux[rows].tolist()
         ps = rows.tolist()
         self.offers: dict[int, list[int]] = {
             p: o[:n] for p, o, n in zip(ps, offs, count, strict=True)
@@ -41,22 +39,17 @@ class EngineLists:
         self.scores: dict[int, list[int]] = {
             p: f[:n] for p, f, n in zip(ps, scores, count, strict=True)
         }
-        self.complete: dict[int, bool] = dict(zip(ps, c.exhaustive[rows].tolist(), strict=True))
-        self._rank: I64 | None = None
+        self.complete: dict[int, bool] = dict(zip(ps, m.pref_complete[rows].tolist(), strict=True))
         self.extended = 0  # projects lengthened (for progress and benchmarks)
 
     def extend(self, p: int, also: set[int]) -> None:
         rows = [p, *sorted(q for q in also if q != p and not self.complete[q])[: BATCH - 1]]
         depth = max(MIN_DEPTH, 4 * max(len(self.offers[q]) for q in rows))
-        e = self.engine
-        if self._rank is None:
-            self._rank = e.offers.id_order()
-        P, O = e.projects.view(), e.offers.view()
-        for ch in pairs.blocks(P, np.asarray(rows, dtype=np.int64), O, e.as_of_ord):
+        mk = self.market
+        P, O, rank = mk.projects, mk.offers, mk.offer_rank
+        for ch in pairs.blocks(P, np.asarray(rows, dtype=np.int64), O, mk.as_of_ord):
             n, m = ch.rows.size, ch.offers.size
-            cols, _, count = pairs.top_per_row(
-                n, m, ch.ri, ch.ci, ch.e_q, self._rank[ch.offers], depth
-            )
+            cols, _, count = pairs.top_per_row(n, m, ch.ri, ch.ci, ch.e_q, rank[ch.offers], depth)
             aux = np.zeros((n, max(m, 1)), dtype=np.int64)
             aux[ch.ri, ch.ci] = ch.f_q
             for i, row in enumerate(ch.rows.tolist()):

@@ -92,6 +92,7 @@ class Allocation:
     blocking_pairs: list[Pair]
     repair_rounds: int = 0
     proposals_made: int = 0
+    market_version: int = field(default=0, compare=False)  # the market version it holds at
 
     def offer_of(self, project_id: str) -> str | None:
         for a in self.assignments:

@@ -5,8 +5,8 @@ eligible offers (`topcache.py`): by the combined score (the proposals: top k, ke
 and by the enterprise's view with the funder's score alongside (the allocation's preference
 lists). A new, changed or withdrawn project is scored against every offer in one vectorised
 pass; an offer against every project in one pass, entering or leaving all caches at once. Each
-change returns a `Delta` of proposals. The allocation is a pure function of the state, computed
-lazily from the cached lists when asked, so incremental and batch results are equal."""
+change returns a `Delta` of proposals. The allocation is a pure function of the state (`market.py`,
+from a `snapshot`), and `version` says which state: +1 on every change."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from matching.domain import pairs
+from matching.domain import eligibility, pairs, snapshot
 from matching.domain.columns import OfferTable, ProjectTable
 from matching.domain.model import Offer, Project
-from matching.domain.results import Allocation, Delta
+from matching.domain.results import Delta
+from matching.domain.snapshot import MarketSnapshot
 from matching.domain.topcache import I64, TopCache
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -38,8 +39,24 @@ class MarketState:
         self.project_models: dict[str, Project] = {}
         self.ranked = TopCache(max(depth or top_k + 8, top_k))  # by combined score
         self.prefs = TopCache(max(pref_depth, 2))  # by the enterprise's view; aux: funder's
-        self._allocation: Allocation | None = None
-        self._map: tuple[Allocation | None, dict[str, str]] = (None, {})
+        self.version = 0  # the market version: +1 on every change
+
+    def _changed(self) -> None:
+        self.version += 1
+
+    def snapshot(self) -> MarketSnapshot:
+        """A copy of what the allocation reads, at the current version (milliseconds)."""
+        return snapshot.take(
+            self.version,
+            self.as_of_ord,
+            self.projects.view(),
+            self.offers.view(),
+            self.projects.ids,
+            self.offers.ids,
+            self.projects.id_order(),
+            self.offers.id_order(),
+            self.prefs,
+        )
 
     # ---- projects ------------------------------------------------------------------------------
     def upsert_project(self, project: Project) -> Delta:
@@ -61,7 +78,7 @@ class MarketState:
         self.prefs.clear(row)
         self.projects.remove(project_id)
         del self.project_models[project_id]
-        self._allocation = None
+        self._changed()
         return self._diff(rows, before, self._snapshot(rows), project_names={row: project_id})
 
     # ---- offers --------------------------------------------------------------------------------
@@ -107,7 +124,7 @@ class MarketState:
         sel = self.prefs.candidates(prows, e_q)
         self.prefs.insert(prows[sel], row, e_q[sel], f_q[sel], ids)
         self._refresh(affected[self._short(affected)])
-        self._allocation = None
+        self._changed()
         return self._diff(affected, before, self._snapshot(affected), offer_names=offer_names)
 
     # ---- many at once --------------------------------------------------------------------------
@@ -133,7 +150,7 @@ class MarketState:
         )
         before = self._snapshot(rows) if delta else None
         self._refresh(rows, progress)
-        self._allocation = None
+        self._changed()
         return self._diff(rows, before, self._snapshot(rows)) if before is not None else Delta()
 
     def advance(self, as_of: date, progress: Progress | None = None) -> Delta:
@@ -141,6 +158,13 @@ class MarketState:
         self.as_of, self.as_of_ord = as_of, as_of.toordinal()
         projects = list(self.project_models.values())
         return self.load(projects, list(self.offer_models.values()), progress)
+
+    def eligible_offer_rows(self, project: Project) -> I64:
+        """Offer rows a (possibly hypothetical, not stored) project is eligible for."""
+        P1 = {k: np.asarray([v]) for k, v in ProjectTable.encode(project, self.as_of).items()}
+        P1["active"] = np.asarray([True])
+        ok = eligibility.eligible(P1, self.offers.view(), self.as_of_ord)
+        return np.flatnonzero(ok).astype(np.int64)
 
     # ---- caches --------------------------------------------------------------------------------
     def _live_projects(self) -> I64:
@@ -159,7 +183,7 @@ class MarketState:
 
     def _refresh(self, rows: I64, progress: Progress | None = None) -> None:
         """Recompute both lists of these project rows from every offer."""
-        self._allocation = None
+        self._changed()
         P, O, ids = self.projects.view(), self.offers.view(), self.offers.ids
         if rows.size <= SMALL:
             for row in rows.tolist():

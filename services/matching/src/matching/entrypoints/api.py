@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from g60_chassis.deps import CurrentPrincipal, set_etag
+from g60_chassis.deps import CurrentPrincipal, Cursor, Limit, set_etag
 from g60_contracts.common import Page, Problem
 from g60_contracts.matching import CloseIn, DeclineIn, ExplainOut, MatchOut
 from matching.domain.match import Match
@@ -28,8 +28,9 @@ def _out(match: Match) -> MatchOut:
     return MatchOut.model_validate(match.model_dump())
 
 
-def _page(matches: list[Match]) -> Page[MatchOut]:
-    return Page[MatchOut](items=[_out(m) for m in matches], next_cursor=None)
+def _page(page: tuple[list[Match], str | None]) -> Page[MatchOut]:
+    matches, cursor = page
+    return Page[MatchOut](items=[_out(m) for m in matches], next_cursor=cursor)
 
 
 def router(svc: MatchingService) -> APIRouter:
@@ -37,15 +38,23 @@ def router(svc: MatchingService) -> APIRouter:
 
     @api.get("/projects/{id}/matches", tags=["matches"], summary="Ranked matches of a project")
     async def project_matches(
-        id: str, who: CurrentPrincipal, all: AllParam = False
+        id: str,
+        who: CurrentPrincipal,
+        all: AllParam = False,
+        limit: Limit = 50,
+        cursor: Cursor = None,
     ) -> Page[MatchOut]:
-        return _page(await svc.project_matches(who, id, all))
+        return _page(await svc.queries.project_matches(who, id, all, cursor, limit))
 
     @api.get("/offers/{id}/matches", tags=["matches"], summary="Ranked matches of an offer")
     async def offer_matches(
-        id: str, who: CurrentPrincipal, all: AllParam = False
+        id: str,
+        who: CurrentPrincipal,
+        all: AllParam = False,
+        limit: Limit = 50,
+        cursor: Cursor = None,
     ) -> Page[MatchOut]:
-        return _page(await svc.offer_matches(who, id, all))
+        return _page(await svc.queries.offer_matches(who, id, all, cursor, limit))
 
     @api.get(
         "/projects/{id}/explain",
@@ -57,26 +66,26 @@ def router(svc: MatchingService) -> APIRouter:
         who: CurrentPrincipal,
         offer_id: Annotated[str | None, Query(description="the offer to explain")] = None,
     ) -> ExplainOut:
-        return ExplainOut.model_validate(await svc.explain(who, id, offer_id))
+        return await svc.queries.explain(who, id, offer_id)
 
     @api.get("/matches/{id}", tags=["matches"], summary="Read a match")
     async def get_match(id: str, who: CurrentPrincipal, response: Response) -> MatchOut:
-        match = await svc.get_match(who, id)
+        match = await svc.lifecycle.get(who, id)
         set_etag(response, match.version)
-        return _out(match)
+        return _out(await svc.queries.match(match))
 
     @api.post("/matches/{id}/accept", tags=["matches"], summary="Accept a proposed match")
     async def accept(id: str, who: CurrentPrincipal, side: SideParam = None) -> MatchOut:
-        return _out(await svc.accept(who, id, side))
+        return _out(await svc.lifecycle.accept(who, id, side))
 
     @api.post("/matches/{id}/decline", tags=["matches"], summary="Decline a match")
     async def decline(
         id: str, who: CurrentPrincipal, body: DeclineIn | None = None, side: SideParam = None
     ) -> MatchOut:
-        return _out(await svc.decline(who, id, side, body.reason if body else ""))
+        return _out(await svc.lifecycle.decline(who, id, side, body.reason if body else ""))
 
     @api.post("/matches/{id}/close", tags=["matches"], summary="Close a reserved deal (funder)")
     async def close(id: str, body: CloseIn, who: CurrentPrincipal) -> MatchOut:
-        return _out(await svc.close(who, id, body.amount_cny))
+        return _out(await svc.lifecycle.close(who, id, body.amount_cny))
 
     return api

@@ -1,4 +1,5 @@
-"""Inbound events of the matching service: projects and funding topics → use cases."""
+"""Inbound events of the matching service: projects and funding topics → use cases. Each
+payload is validated into its contract model once, here."""
 
 from __future__ import annotations
 
@@ -25,11 +26,9 @@ OFFER_TYPES = {EventType.offer_published, EventType.offer_updated, EventType.off
 def project_events(svc: MatchingService) -> Handler:
     async def handle(event: Envelope) -> None:
         if event.type == EventType.enterprise_registered:
-            await svc.on_enterprise(
-                EnterpriseRegistered.model_validate(event.data).model_dump(mode="json")
-            )
+            await svc.on_enterprise(EnterpriseRegistered.model_validate(event.data))
         elif event.type in PROJECT_TYPES:
-            await svc.on_project(ProjectSnapshot.model_validate(event.data).model_dump(mode="json"))
+            await svc.on_project(ProjectSnapshot.model_validate(event.data))
 
     return handle
 
@@ -37,14 +36,12 @@ def project_events(svc: MatchingService) -> Handler:
 def funding_events(svc: MatchingService) -> Handler:
     async def handle(event: Envelope) -> None:
         if event.type in OFFER_TYPES:
-            await svc.on_offer(OfferSnapshot.model_validate(event.data).model_dump(mode="json"))
+            await svc.on_offer(OfferSnapshot.model_validate(event.data))
         elif event.type == EventType.offer_capacity_changed:
-            await svc.on_capacity_changed(
-                OfferSnapshot.model_validate(event.data).model_dump(mode="json")
-            )
+            await svc.on_capacity_changed(OfferSnapshot.model_validate(event.data))
         elif event.type in (EventType.capacity_reserved, EventType.capacity_rejected):
             decision = CapacityDecision.model_validate(event.data)
-            await svc.on_capacity(
+            await svc.lifecycle.on_capacity(
                 decision.match_id, event.type == EventType.capacity_reserved, decision.reason
             )
 

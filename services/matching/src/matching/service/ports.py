@@ -1,25 +1,75 @@
-"""Ports of the matching service."""
+"""Ports of the matching service: the engine, the translation between contract snapshots and
+the engine's domain objects, the events it publishes, the clock."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
 from g60_chassis.aggregates import Outgoing
+from g60_contracts.events import EnterpriseRegistered, OfferSnapshot, ProjectSnapshot
+from g60_contracts.matching import ExplainOut
 from matching.domain.match import Match
+from matching.domain.model import Offer, Project
+from matching.domain.results import Advice, Allocation, Delta, Explanation, Proposal
+from matching.domain.snapshot import MarketSnapshot
 
 
 class View(BaseModel):
     """The read model's copy of another service's aggregate: its last snapshot and version."""
 
     id: str
-    data: dict[str, Any]
+    data: dict[str, Any]  # the contract snapshot as stored (JSON); read back through `ReadModel`
     source_version: int = 0
     removed: bool = False
     enterprise_id: str | None = None  # projects: to find them when their enterprise arrives
     version: int = 0
+
+
+class Engine(Protocol):
+    """The incremental matching engine (`matching.domain.engine.MatchEngine`)."""
+
+    @property
+    def version(self) -> int: ...
+    @property
+    def latest_version(self) -> int | None: ...
+    def upsert_project(self, project: Project) -> Delta: ...
+    def remove_project(self, project_id: str) -> Delta: ...
+    def upsert_offer(self, offer: Offer) -> Delta: ...
+    def remove_offer(self, offer_id: str) -> Delta: ...
+    def set_capacity(
+        self, offer_id: str, capacity_cny: int, deals_taken: int | None = None
+    ) -> Delta: ...
+    def load(
+        self,
+        projects: Iterable[Project] = (),
+        offers: Iterable[Offer] = (),
+        progress: Callable[[str, int, int], None] | None = None,
+        delta: bool = True,
+    ) -> Delta: ...
+    def has_project(self, project_id: str) -> bool: ...
+    def has_offer(self, offer_id: str) -> bool: ...
+    def proposals_for_projects(
+        self, project_ids: Iterable[str], breakdowns: bool = True, allocated: bool = True
+    ) -> dict[str, list[Proposal]]: ...
+    def proposal(
+        self, project_id: str, offer_id: str, breakdowns: bool = True, allocated: bool = True
+    ) -> Proposal | None: ...
+    def snapshot(self) -> MarketSnapshot: ...
+    def adopt(self, allocation: Allocation) -> None: ...
+    def allocation_map(self, fresh: bool = True) -> dict[str, str]: ...
+    def explain(self, project_id: str, offer_id: str, fresh: bool = True) -> Explanation: ...
+    def advice(self, project_id: str, limit: int = 10) -> list[Advice]: ...
+
+
+class Allocate(Protocol):
+    """Computes the allocation of a snapshot away from the event loop (thread or process)."""
+
+    async def __call__(self, snapshot: MarketSnapshot) -> Allocation: ...
+    def close(self) -> None: ...
 
 
 class MatchEvents(Protocol):
@@ -31,11 +81,14 @@ class Clock(Protocol):
 
 
 class Translator(Protocol):
-    """Between the read model's contract snapshots and the engine's domain objects."""
+    """Between the contract snapshots and the engine's domain objects; formats explanations."""
 
-    def project(self, project: dict[str, Any], enterprise: dict[str, Any]) -> Any: ...
-    def offer(self, offer: dict[str, Any]) -> Any: ...
-    def proposals(self, proposals: Any) -> list[dict[str, Any]]:
-        """Each: offer_id, rank, score, allocated, enterprise_view, funder_view."""
-
-    def explanation(self, engine: Any, project_id: str, offer_id: str | None) -> dict[str, Any]: ...
+    def project(self, project: ProjectSnapshot, enterprise: EnterpriseRegistered) -> Project: ...
+    def offer(self, offer: OfferSnapshot) -> Offer: ...
+    def explanation(
+        self,
+        project_id: str,
+        offer_id: str | None,
+        advice: list[Advice],
+        explanation: Explanation | None,
+    ) -> ExplainOut: ...

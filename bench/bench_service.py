@@ -1,0 +1,291 @@
+"""`make bench-match`, the service's part: the matching *service* on the memory store with the
+benchmark's market loaded in its engine — a new project's event → its proposals stored, the
+background allocation after one change, and GET /v1/projects/{id}/matches over HTTP (uvicorn,
+a client in another process) while that allocation runs, each with its baseline."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from g60_chassis.auth import KeyStore
+from g60_chassis.bus import MemoryBus
+from g60_chassis.envelope import Envelope
+from g60_chassis.settings import PlatformSettings
+from g60_chassis.store import MemoryDocumentStore
+from g60_contracts.enums import Role
+from g60_contracts.events import EnterpriseRegistered, OfferSnapshot, ProjectSnapshot
+from matching.adapters.allocator import ChildProcess, InProcess
+from matching.bootstrap import bootstrap
+from matching.domain.engine import MatchEngine
+from matching.domain.model import Offer, Project
+from matching.entrypoints.app import create
+from matching.entrypoints.consumer import project_events
+
+Line = Callable[..., None]
+CLIENT = """
+import sys, time, httpx
+url, key = sys.argv[1], sys.argv[2]
+with httpx.Client(headers={"Authorization": "Bearer " + key}, timeout=60) as c:
+    c.get(url).raise_for_status()
+    print("ready", flush=True)
+    while True:
+        w, t = time.time(), time.perf_counter()
+        r = c.get(url)
+        print(w, time.perf_counter() - t, r.status_code, flush=True)
+"""
+
+
+def _stamp(as_of: datetime) -> dict[str, Any]:
+    return {"version": 1, "created_at": as_of.isoformat(), "updated_at": as_of.isoformat()}
+
+
+def offer_snapshot(o: Offer, at: datetime) -> OfferSnapshot:
+    d = o.model_dump(mode="json", exclude={"capacity_cny"})
+    req = d.get("requirements") or {}
+    if req.get("min_years") is not None:
+        req["min_years"] = round(req["min_years"])
+    return OfferSnapshot.model_validate(
+        {
+            **d,
+            **_stamp(at),
+            "status": "active",
+            "capacity_cny": o.capacity_cny,
+            "remaining_cny": o.capacity_cny,
+            "reserved_cny": 0,
+            "committed_cny": 0,
+        }
+    )
+
+
+def project_snapshots(p: Project, at: datetime) -> tuple[EnterpriseRegistered, ProjectSnapshot]:
+    d = p.model_dump(mode="json")
+    e = d.pop("enterprise")
+    ent = EnterpriseRegistered.model_validate({**e, "created_at": at.isoformat()})
+    project = ProjectSnapshot.model_validate(
+        {**d, **_stamp(at), "enterprise_id": e["id"], "title": p.id, "status": "open"}
+    )
+    return ent, project
+
+
+def pct(xs: list[float], q: float) -> float:
+    s = sorted(xs) or [float("nan")]
+    return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
+
+
+async def run(
+    e: MatchEngine,
+    offers: list[Offer],
+    new_projects: list[Project],
+    engine_p99: float,
+    say: Callable[[str], None],
+    line: Line,
+    get_seconds: float,
+) -> None:
+    at = datetime.combine(e.as_of, datetime.min.time(), UTC)
+    store = MemoryDocumentStore()
+    keys = KeyStore(MemoryDocumentStore())
+    built = bootstrap(
+        PlatformSettings(store="memory", match_top_k=e.top_k),
+        store=store,
+        bus=MemoryBus(),
+        keys=keys,
+        clock=lambda: at,
+        engine=e,
+        allocate=ChildProcess(),
+    )
+    svc = built.service
+    for o in offers:
+        await svc.read.keep(svc.read.offers, offer_snapshot(o, at), removed=False)
+    svc.proposals.seed(e.allocation_map())  # as if the flags of this allocation were stored
+    handle = project_events(svc)
+    events = []
+    for p in new_projects:
+        ent, project = project_snapshots(p, at)
+        await svc.read.keep(svc.read.enterprises, ent, removed=False)
+        events.append(
+            Envelope(
+                type="g60.project.submitted.v1",
+                source="/b",
+                subject=p.id,
+                data=project.model_dump(mode="json"),
+            )
+        )
+
+    say(f"\nthe matching service (memory store, {len(events)} new-project events)")
+    events, changes = events[:-2], events[-2:]
+    lat = []
+    for ev in events:
+        t = time.perf_counter()
+        await handle(ev)
+        lat.append(time.perf_counter() - t)
+    stored = len(await svc.matches.every())
+    line("event → proposals stored, p50", f"{pct(lat, 50) * 1e3:7.2f} ms")
+    line(
+        "event → proposals stored, p99",
+        f"{pct(lat, 99) * 1e3:7.2f} ms",
+        "[≤ 50 ms]",
+        f"{pct(lat, 99) / engine_p99:5.2f}× the engine's upsert + proposals p99",
+    )
+    say(f"  {stored:,} matches stored for {len(events)} projects; the allocation was not computed")
+    t = time.perf_counter()
+    await svc.allocation.refresh()
+    line("first allocation run (starts the child process)", f"{time.perf_counter() - t:9.2f} s")
+
+    # one change, then the allocation, with GETs over HTTP from another process meanwhile
+    import uvicorn
+
+    app = create(built=built)  # served without its lifespan: the engine is loaded already
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    )
+    serving = asyncio.create_task(server.serve())
+    for _ in range(600):
+        if server.started:
+            break
+        await asyncio.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    key = await keys.create(Role.operator)
+    url = f"http://127.0.0.1:{port}/v1/projects/{new_projects[0].id}/matches"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CLIENT, url, key, stdout=subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    await proc.stdout.readline()  # ready
+    samples: list[tuple[float, float]] = []
+
+    async def read() -> None:
+        assert proc.stdout is not None
+        async for raw in proc.stdout:
+            w, lat, status = raw.decode().split()
+            assert status == "200", status
+            samples.append((float(w), float(lat)))
+
+    reader = asyncio.create_task(read())
+    await asyncio.sleep(min(get_seconds, 5.0))  # idle: the baseline
+    idle = list(lat for _, lat in samples)
+    i50, i99 = pct(idle, 50), pct(idle, 99)
+    line(
+        "GET /v1/projects/{id}/matches while idle, p50 / p99",
+        f"{i50 * 1e3:.1f} / {i99 * 1e3:.1f} ms",
+        "",
+        f"{len(idle)} requests",
+    )
+    gc.freeze()  # as the service does once its engine is loaded (bootstrap.py)
+    pauses: list[tuple[int, float]] = []  # the collector's pauses in this process
+    began: list[float] = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            pauses.append((info["generation"], time.perf_counter() - began[0]))
+
+    gc.callbacks.append(on_gc)
+    for where, allocate, change in zip(
+        ("child process", "worker thread"),
+        (svc.allocation.allocate, InProcess()),
+        changes,
+        strict=True,
+    ):
+        svc.allocation.allocate = allocate
+        await handle(change)
+        t0w, t = time.time(), time.perf_counter()
+        pauses.clear()
+        alloc = await svc.allocation.refresh()
+        t_refresh, t1w = time.perf_counter() - t, time.time()
+        busy = [lat for w, lat in samples if t0w <= w and w + lat <= t1w]
+        tm = svc.allocation.timings
+        line(
+            f"allocation after one change, in a {where}",
+            f"{t_refresh:9.2f} s",
+            "",
+            f"snapshot {tm['snapshot'] * 1e3:.0f} ms, allocate {tm['allocate']:.1f} s, "
+            f"flags {tm['flags'] * 1e3:.0f} ms",
+        )
+        line(
+            "  GET meanwhile, p50 / p99 / max",
+            " / ".join(f"{pct(busy, q) * 1e3:.1f}" for q in (50, 99, 100)) + " ms",
+            "[≤ 50 ms]",
+            f"{pct(busy, 99) / i99:5.2f}× idle p99, {len(busy)} requests",
+        )
+        worst = max((d for _, d in pauses), default=0.0)
+        full = sum(1 for g, _ in pauses if g == 2)
+        say(
+            f"    garbage collections here: {len(pauses)} ({full} full), "
+            f"longest {worst * 1e3:.0f} ms"
+        )
+    say(
+        f"  market version {alloc.market_version}: {len(alloc.assignments):,} assignments, "
+        f"{len(alloc.blocking_pairs)} blocking pairs"
+    )
+    gc.callbacks.remove(on_gc)
+    proc.terminate()
+    await proc.wait()
+    await reader
+    server.should_exit = True
+    await serving
+    built.service.allocation.allocate.close()
+
+
+async def restart(
+    e: MatchEngine,
+    projects: list[Project],
+    offers: list[Offer],
+    say: Callable[[str], None],
+    line: Line,
+) -> None:
+    """A matching service started on a store holding the whole market: how soon it answers
+    GET /v1/projects/{id}/matches, and how soon its engine is loaded (its consumers resume)."""
+    at = datetime.combine(e.as_of, datetime.min.time(), UTC)
+    store = MemoryDocumentStore()
+    seed = bootstrap(
+        PlatformSettings(store="memory"), store=store, bus=MemoryBus(), clock=lambda: at
+    )
+    read = seed.service.read
+    t = time.perf_counter()
+    for o in offers:
+        await read.keep(read.offers, offer_snapshot(o, at), removed=False)
+    for p in projects:
+        ent, project = project_snapshots(p, at)
+        await read.keep(read.enterprises, ent, removed=False)
+        await read.keep(read.projects, project, removed=False)
+    say(
+        f"\nrestart with {len(projects):,} projects and {len(offers):,} offers stored "
+        f"(stored in {time.perf_counter() - t:.0f} s, not timed)"
+    )
+    keys = KeyStore(MemoryDocumentStore())
+    key = await keys.create(Role.operator)
+    built = bootstrap(
+        PlatformSettings(store="memory", match_top_k=e.top_k),
+        store=store,
+        bus=MemoryBus(),
+        keys=keys,
+        clock=lambda: at,
+        allocate=InProcess(),
+    )
+    app = create(built=built)
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    t0 = time.perf_counter()
+    async with LifespanManager(app, startup_timeout=600, shutdown_timeout=600):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://m") as client:
+            r = await client.get(
+                f"/v1/projects/{projects[0].id}/matches",
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            t_ready = time.perf_counter() - t0
+            assert r.status_code == 200, r.text
+            await built.service.loaded.wait()
+            t_loaded = time.perf_counter() - t0
+            await built.service.allocation.stop()  # not part of the restart
+    line("restart: ready, GET matches answered from the store", f"{t_ready:9.2f} s", "[≤ 10 s]")
+    line("restart: engine loaded, consumers resume", f"{t_loaded:9.2f} s", "[≤ 10 s]")

@@ -1,0 +1,96 @@
+"""The capacity-aware allocation, kept up to date beside the event path.
+
+A change marks the allocation stale; after a quiet `debounce_s` (changes arriving meanwhile are
+folded into the same run) the engine's state is copied at its current market version (a few
+milliseconds, on the event loop), the allocation is computed from the copy in a child process
+or a worker thread (seconds, while HTTP and the consumers go on), adopted by the engine, and the
+`allocated` flag of every match whose pair entered or left it is updated. If the market changed
+meanwhile, the next run starts at once. `version`: the market version of the newest applied."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from matching.domain.results import Allocation
+from matching.service.ports import Allocate, Engine
+
+log = logging.getLogger(__name__)
+Apply = Callable[[dict[str, str], int], Awaitable[int]]  # the allocation's map, its version
+
+
+class AllocationRefresher:
+    def __init__(
+        self, engine: Engine, allocate: Allocate, apply: Apply, debounce_s: float = 0.5
+    ) -> None:
+        self.engine, self.allocate, self.apply, self.debounce_s = (
+            engine,
+            allocate,
+            apply,
+            debounce_s,
+        )
+        self.version: int | None = None
+        self.runs = 0
+        self.timings: dict[str, float] = {}  # of the last run, in seconds
+        self._stale = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+
+    def changed(self) -> None:
+        self._stale.set()
+        self._idle.clear()
+
+    async def refresh(self) -> Allocation:
+        """One run now: copy, allocate in a worker thread, adopt, update the flags."""
+        t0 = time.perf_counter()
+        snapshot = self.engine.snapshot()
+        t1 = time.perf_counter()
+        allocation = await self.allocate(snapshot)
+        t2 = time.perf_counter()
+        self.engine.adopt(allocation)
+        moved = await self.apply(allocation.as_map(), allocation.market_version)
+        t3 = time.perf_counter()
+        self.timings = {"snapshot": t1 - t0, "allocate": t2 - t1, "flags": t3 - t2}
+        self.version = allocation.market_version
+        self.runs += 1
+        log.info(
+            "matching: allocation at market version %d: %d assignments, %d flags moved, "
+            "%d blocking pairs",
+            allocation.market_version,
+            len(allocation.assignments),
+            moved,
+            len(allocation.blocking_pairs),
+        )
+        return allocation
+
+    async def _loop(self) -> None:
+        while True:
+            await self._stale.wait()
+            await asyncio.sleep(self.debounce_s)
+            self._stale.clear()
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("matching: allocation run failed (retried on the next change)")
+            if not self._stale.is_set():
+                self._idle.set()
+
+    async def settled(self) -> None:
+        """Wait until no run is pending (tests and benchmarks)."""
+        await self._idle.wait()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="match-allocation")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.allocate.close()
