@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from g60_chassis.auth import KeyStore
-from g60_chassis.problems import install_problem_handlers, problem_response
+from g60_chassis.problems import RequestIds, install_problem_handlers, problem_response
 
 Check = Callable[[], Awaitable[bool]]
 
@@ -69,6 +69,7 @@ def create_app(
     app.state.keys = keys
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(RequestIds)  # outermost of ours: 413s and 500s carry the id too
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     async def healthz() -> dict[str, str]:
