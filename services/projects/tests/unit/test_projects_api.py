@@ -3,6 +3,8 @@ events out."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
@@ -145,3 +147,51 @@ async def test_pagination_walks_every_project_once(env):
         if not cursor:
             break
     assert sorted(seen) == sorted(ids)
+
+
+# what an outside probe got through (issue 10): the API refuses what the matcher cannot take
+@pytest.mark.parametrize(
+    ("over", "field"),
+    [
+        ({"amount_cny": True}, "body.amount_cny"),
+        ({"amount_cny": "5000000"}, "body.amount_cny"),
+        ({"instruments": ["equity", "equity"]}, "body.instruments"),
+        ({"weights": {"sector": 1.0}}, "body.weights.sector.[key]"),
+        ({"weights": {"cost": -0.5}}, "body.weights.cost"),
+        ({"weights": {"cost": float("nan")}}, "body.weights.cost"),
+        ({"title": "\u200b\u200d\ufeff"}, "body.title"),
+        ({"title": "nul\x00in a name"}, "body.title"),
+        ({"term_months": 10**20}, "body.term_months"),
+    ],
+)
+async def test_a_project_the_matcher_could_not_take_is_a_422(env, over, field):
+    client, *_ = env
+    ent = await _enterprise(client)
+    body = {**PROJECT_EXAMPLE, "enterprise_id": ent["id"], **over}
+    content = json.dumps(body, allow_nan=True)  # a NaN as a partner's JSON library sends it
+    r = await client.post(
+        "/v1/projects", content=content, headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 422, r.text
+    assert field in {p["name"] for p in r.json()["invalid_params"]}
+
+
+@pytest.mark.parametrize("uscc", ["000000000000000000", "0" * 17 + "0"])
+async def test_an_all_zero_uscc_is_refused(env, uscc):
+    client, *_ = env
+    r = await client.post("/v1/enterprises", json={**ENTERPRISE_EXAMPLE, "uscc": uscc})
+    assert r.status_code == 422 and r.json()["invalid_params"][0]["name"] == "body.uscc"
+
+
+async def test_patching_a_required_field_to_null_is_a_422_naming_it(env):
+    client, *_ = env
+    ent = await _enterprise(client)
+    p = (
+        await client.post("/v1/projects", json={**PROJECT_EXAMPLE, "enterprise_id": ent["id"]})
+    ).json()
+    r = await client.patch(f"/v1/projects/{p['id']}", json={"title": None})
+    assert r.status_code == 422, r.text
+    assert r.json()["invalid_params"][0]["name"] == "body.title"
+    cleared = await client.patch(f"/v1/projects/{p['id']}", json={"deadline": None})
+    assert cleared.status_code == 200 and cleared.json()["deadline"] is None
+    assert (await client.get(f"/v1/projects/{p['id']}")).status_code == 200
