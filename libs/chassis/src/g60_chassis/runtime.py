@@ -88,6 +88,7 @@ class BuiltService(Generic[S]):
     routers: list[APIRouter] = field(default_factory=list)
     publishes: list[str] = field(default_factory=list)
     indexes: list[tuple[str, str]] = field(default_factory=list)
+    unique_indexes: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def settings(self) -> PlatformSettings:

@@ -34,6 +34,8 @@ def build_asgi(
         for part in parts:
             for collection, field in part.indexes:
                 await part.store.ensure_index(collection, field)
+            for collection, field in part.unique_indexes:
+                await part.store.ensure_index(collection, field, unique=True)
         for part in parts:  # e.g. rebuild an in-memory read model before consuming
             await part.prepare()
         for b in buses:

@@ -282,3 +282,28 @@ async def test_an_infinite_weight_in_a_patch_is_a_422_and_the_catalogue_still_re
     assert r.status_code == 422, r.text
     assert (await client.get(f"/v1/offers/{offer['id']}")).status_code == 200
     assert (await client.patch(f"/v1/offers/{offer['id']}", json={"name": None})).status_code == 422
+
+
+async def test_a_funder_key_reused_for_another_body_is_a_422(env: Env) -> None:
+    client = env[0]
+    body = {"name": "Bank", "kind": "bank"}
+    first = await client.post("/v1/funders", json=body, headers={"Idempotency-Key": "f1"})
+    again = await client.post("/v1/funders", json=body, headers={"Idempotency-Key": "f1"})
+    other = await client.post(
+        "/v1/funders", json={**body, "name": "Other"}, headers={"Idempotency-Key": "f1"}
+    )
+    assert (first.status_code, again.status_code, other.status_code) == (201, 200, 422)
+    assert again.json() == first.json()
+
+
+async def test_concurrent_retries_of_an_offer_get_the_first_result(
+    env: Env, publish: Publish
+) -> None:
+    client = env[0]
+    funder, _ = await publish()
+    body = {**OFFER_EXAMPLE, "funder_id": funder["id"]}
+    rs = await asyncio.gather(
+        *(client.post("/v1/offers", json=body, headers={"Idempotency-Key": "o"}) for _ in range(8))
+    )
+    assert sorted(r.status_code for r in rs) == [200] * 7 + [201]
+    assert len({r.json()["id"] for r in rs}) == 1

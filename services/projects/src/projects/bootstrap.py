@@ -20,6 +20,7 @@ from projects.service.handlers import ProjectsService
 NAME = "projects"
 COLLECTIONS = ["enterprises", "projects"]
 INDEXES = [("projects", "enterprise_id"), ("projects", "status"), ("enterprises", "uscc")]
+UNIQUE = [("enterprises", "uscc")]  # one enterprise per unified social credit code
 ProjectsApp = BuiltService[ProjectsService]
 
 
@@ -42,5 +43,10 @@ def bootstrap(
         w.settings.topic_matches, w.settings.group(NAME), consumer.match_events(service)
     )
     return BuiltService(
-        w, service, [api.router(service)], [w.settings.topic_projects], list(INDEXES)
+        w,
+        service,
+        [api.router(service)],
+        [w.settings.topic_projects],
+        list(INDEXES),
+        list(UNIQUE),
     )

@@ -3,6 +3,7 @@ events out."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
@@ -195,3 +196,79 @@ async def test_patching_a_required_field_to_null_is_a_422_naming_it(env):
     cleared = await client.patch(f"/v1/projects/{p['id']}", json={"deadline": None})
     assert cleared.status_code == 200 and cleared.json()["deadline"] is None
     assert (await client.get(f"/v1/projects/{p['id']}")).status_code == 200
+
+
+class _Interleaving(MemoryDocumentStore):
+    """Yields to the event loop around reads and writes, as a database round trip does, so
+    concurrent check-then-insert use cases really interleave."""
+
+    async def get(self, collection, id):
+        await asyncio.sleep(0)
+        return await super().get(collection, id)
+
+    async def find(self, collection, where=None, **kw):
+        await asyncio.sleep(0)
+        return await super().find(collection, where, **kw)
+
+    async def insert(self, collection, doc, events=None):
+        await asyncio.sleep(0)
+        return await super().insert(collection, doc, events)
+
+
+@pytest.fixture
+async def racing():
+    keys = KeyStore(MemoryDocumentStore())
+    built = bootstrap(
+        PlatformSettings(store="memory"), store=_Interleaving(), bus=MemoryBus(), keys=keys
+    )
+    app = create(built=built)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            client.headers["Authorization"] = f"Bearer {await keys.create(Role.operator)}"
+            yield client
+
+
+async def test_fifty_concurrent_registrations_of_one_uscc_make_one_enterprise(racing):
+    rs = await asyncio.gather(
+        *(
+            racing.post("/v1/enterprises", json={**ENTERPRISE_EXAMPLE, "name": f"E{i}"})
+            for i in range(50)
+        )
+    )
+    codes = sorted(r.status_code for r in rs)
+    assert codes == [201] + [409] * 49
+    winner = next(r.json()["id"] for r in rs if r.status_code == 201)
+    losers = [r.json() for r in rs if r.status_code == 409]
+    assert all(p["existing_id"] == winner and p["field"] == "uscc" for p in losers)
+
+
+@pytest.mark.parametrize("path", ["/v1/enterprises", "/v1/projects"])
+async def test_concurrent_retries_of_one_create_all_get_the_first_result(racing, path):
+    body = dict(ENTERPRISE_EXAMPLE)
+    if path == "/v1/projects":
+        ent = (await racing.post("/v1/enterprises", json=ENTERPRISE_EXAMPLE)).json()
+        body = {**PROJECT_EXAMPLE, "enterprise_id": ent["id"]}
+    rs = await asyncio.gather(
+        *(racing.post(path, json=body, headers={"Idempotency-Key": "k"}) for _ in range(10))
+    )
+    assert sorted(r.status_code for r in rs) == [200] * 9 + [201], [r.text for r in rs]
+    assert len({r.json()["id"] for r in rs}) == 1
+
+
+async def test_an_enterprise_key_reused_for_another_body_is_a_422(env):
+    client, *_ = env
+    first = await client.post(
+        "/v1/enterprises", json=ENTERPRISE_EXAMPLE, headers={"Idempotency-Key": "e1"}
+    )
+    again = await client.post(
+        "/v1/enterprises", json=ENTERPRISE_EXAMPLE, headers={"Idempotency-Key": "e1"}
+    )
+    other = await client.post(
+        "/v1/enterprises",
+        json={**ENTERPRISE_EXAMPLE, "name": "Another"},
+        headers={"Idempotency-Key": "e1"},
+    )
+    assert (first.status_code, again.status_code, other.status_code) == (201, 200, 422)
+    assert again.json() == first.json()
+    assert other.json()["invalid_params"][0]["name"] == "header.Idempotency-Key"
