@@ -307,6 +307,9 @@ class MatchingService:
     async def explain(
         self, principal: Principal, project_id: str, offer_id: str | None
     ) -> dict[str, Any]:
+        """A funder sees a project only through its own matches (any of its offers, any
+        status), and never the enterprise's side of the why-not reasons (its city, revenue,
+        qualifications...) nor the advice to the enterprise."""
         principal.require(Role.operator, Role.enterprise, Role.funder)
         if principal.role == Role.funder:
             if offer_id is None:
@@ -314,13 +317,30 @@ class MatchingService:
                     "a funder explains a pair with one of its offers", "offer_id", "query"
                 )
             await self._offer_view(principal, offer_id)
-            if await self.projects.get(project_id) is None:
+            seen = await self.matches.list(
+                {"project_id": project_id, "funder_id": principal.tenant_id}, None, 1
+            )
+            if not seen[0] or await self.projects.get(project_id) is None:
                 raise NotFound.of("project", project_id)
         else:
             await self._project_view(principal, project_id)
-        if offer_id is not None and await self.offers.get(offer_id) is None:
-            raise NotFound.of("offer", offer_id)
-        return self.translate.explanation(self.engine, project_id, offer_id)
+        if offer_id is not None:
+            offer = await self.offers.get(offer_id)
+            if offer is None:
+                raise NotFound.of("offer", offer_id)
+            if offer.removed:
+                raise Conflict("the offer is withdrawn: it is no longer matched", offer_id=offer_id)
+        try:
+            out = self.translate.explanation(self.engine, project_id, offer_id)
+        except KeyError as exc:  # the engine dropped it meanwhile (withdrawn, expired)
+            raise Conflict("this pair is not matchable now", offer_id=offer_id) from exc
+        if principal.role == Role.funder:
+            hidden = ("need", "unknown")
+            reasons = [
+                {k: v for k, v in r.items() if k not in hidden} for r in out.get("reasons", [])
+            ]
+            out = {**out, "reasons": reasons, "advice": []}
+        return out
 
     async def get_match(self, principal: Principal, id: str) -> Match:
         match = await self.matches.get(id)
