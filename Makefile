@@ -10,7 +10,7 @@ INFRA  := bash deploy/local/infra.sh
 
 .PHONY: help install run demo test test-unit test-integration test-e2e lint fmt \
         infra-up infra-down infra-status infra-logs up down run-projects run-funding run-matching \
-        bench-match allocate clean dlq-replay keys up down
+        bench-match allocate clean dlq-replay keys up down fuzz
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ infra-status: ## is each of Kafka and FerretDB running and answering?
 
 infra-logs: ## tail the Kafka and FerretDB logs
 	$(INFRA) logs
+
+fuzz: $(STAMP) ## long fuzzing of every service's OpenAPI (schemathesis): make fuzz [EXAMPLES=500]
+	G60_FUZZ_EXAMPLES=$(or $(EXAMPLES),500) G60_FUZZ_RANDOM=1 $(PY) -m pytest -m fuzz -p no:cacheprovider
 
 bench-match: $(STAMP) ## matching-engine benchmark with ratios to baselines run in the same command
 	$(PY) bench/bench_match.py

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from g60_chassis.auth import KeyStore
+from g60_chassis.openapi import document_common_responses
 from g60_chassis.problems import RequestIds, install_problem_handlers, problem_response
 
 Check = Callable[[], Awaitable[bool]]
@@ -82,7 +83,13 @@ def create_app(
             return JSONResponse({"status": "ready", "checks": results})
         return problem_response(request, 503, "Not ready", None, "not-ready", checks=results)
 
-    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=True)
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -90,6 +97,7 @@ def create_app(
         _add_doc(app, path, build)
     for router in routers:
         app.include_router(router)
+    document_common_responses(app)
     return app
 
 
