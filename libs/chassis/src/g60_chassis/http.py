@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
-from g60_chassis.auth import KeyStore
+from g60_chassis.auth import KeyStore, OperatorPrincipal
 from g60_chassis.openapi import document_common_responses
 from g60_chassis.problems import RequestIds, install_problem_handlers, problem_response
 
@@ -90,7 +90,8 @@ def create_app(
         response_class=Response,
         responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
     )
-    async def metrics() -> Response:
+    async def metrics(who: OperatorPrincipal) -> Response:
+        """Operators only (a scraper sends an operator key as its bearer token)."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     for path, build in (extra_docs or {}).items():

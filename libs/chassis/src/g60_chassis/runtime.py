@@ -4,6 +4,7 @@ in-process bus in the all-in-one process)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -14,6 +15,7 @@ from g60_chassis.bus import DeliveryPolicy, EventBus, MemoryBus
 from g60_chassis.outbox import OutboxRelay
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import DocumentStore, MemoryDocumentStore
+from g60_contracts.enums import Role
 
 S = TypeVar("S")
 
@@ -89,6 +91,8 @@ class BuiltService(Generic[S]):
     publishes: list[str] = field(default_factory=list)
     indexes: list[tuple[str, str]] = field(default_factory=list)
     unique_indexes: list[tuple[str, str]] = field(default_factory=list)
+    # the tenants this service owns, for binding keys: role → "does this id exist?"
+    tenants: dict[Role, Callable[[str], Awaitable[bool]]] = field(default_factory=dict)
 
     @property
     def settings(self) -> PlatformSettings:

@@ -11,8 +11,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from g60_chassis.auth import keys_router
 from g60_chassis.http import create_app
+from g60_chassis.keys_api import keys_router
 from g60_chassis.runtime import BuiltService
 
 Part = BuiltService[Any]
@@ -27,6 +27,7 @@ def build_asgi(
     on_started: Callable[[], Any] | None = None,
 ) -> FastAPI:
     keys, settings = parts[0].keys, parts[0].settings
+    tenants = {role: check for p in parts for role, check in p.tenants.items()}
     buses = list({id(p.bus): p.bus for p in parts}.values())
 
     @contextlib.asynccontextmanager
@@ -69,7 +70,7 @@ def build_asgi(
     return create_app(
         title=title,
         description=description,
-        routers=[keys_router(), *(r for p in parts for r in p.routers)],
+        routers=[keys_router(tenants), *(r for p in parts for r in p.routers)],
         keys=keys,
         checks={"broker": bus_ok, "store": stores_ok},
         lifespan=lifespan,

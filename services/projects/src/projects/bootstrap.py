@@ -12,6 +12,7 @@ from g60_chassis.bus import EventBus
 from g60_chassis.runtime import BuiltService, wire
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import DocumentStore
+from g60_contracts.enums import Role
 from projects.adapters.events import ContractProjectEvents
 from projects.domain.model import Enterprise, Project
 from projects.entrypoints import api, consumer
@@ -49,4 +50,5 @@ def bootstrap(
         [w.settings.topic_projects],
         list(INDEXES),
         list(UNIQUE),
+        {Role.enterprise: service.enterprise_exists},
     )

@@ -58,6 +58,9 @@ class FundingService:
 
         return await create_once(self.funders, id, digest, bool(idempotency_key), create)
 
+    async def funder_exists(self, id: str) -> bool:
+        return await self.funders.get(id) is not None
+
     async def get_funder(self, principal: Principal, id: str) -> Funder:
         principal.require(*READERS)
         funder = await self.funders.get(id)

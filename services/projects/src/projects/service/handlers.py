@@ -57,6 +57,9 @@ class ProjectsService:
 
         return await create_once(self.enterprises, id, digest, bool(idempotency_key), create)
 
+    async def enterprise_exists(self, id: str) -> bool:
+        return await self.enterprises.get(id) is not None
+
     async def get_enterprise(self, principal: Principal, id: str) -> Enterprise:
         principal.require(*READERS)
         enterprise = await self.enterprises.get(id)
