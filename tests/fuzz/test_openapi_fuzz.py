@@ -151,7 +151,14 @@ def _app(module: Any) -> tuple[FastAPI, dict[str, str]]:
     """The service on fakes, seeded, with one key per role."""
     store = MemoryDocumentStore()
     config = PlatformSettings(
-        store="memory", bus="memory", bootstrap_operator_key=OPERATOR, environment="test"
+        store="memory",
+        bus="memory",
+        bootstrap_operator_key=OPERATOR,
+        environment="test",
+        # limits on, but never reached: the wrong-key cases would otherwise block the address
+        rate_key_burst=10**6,
+        rate_address_burst=10**6,
+        rate_auth_failures_burst=10**6,
     )
     keys = KeyStore(store, OPERATOR)
     built = BOOTSTRAPS[module](config, keys=keys)

@@ -13,11 +13,12 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from g60_chassis.errors import NotFound, Unauthorized
+from g60_chassis.errors import NotFound, TooManyRequests, Unauthorized
 from g60_chassis.principal import Principal
+from g60_chassis.ratelimit import Decision, RateLimiter
 from g60_chassis.store import DocumentStore
 from g60_contracts.auth import KeyInfo
 from g60_contracts.enums import Role
@@ -54,6 +55,11 @@ class KeyStore:
     def __init__(self, store: DocumentStore, bootstrap_operator_key: str | None = None) -> None:
         self._store = store
         self._bootstrap = bootstrap_operator_key
+
+    @property
+    def store(self) -> DocumentStore:
+        """The platform's shared auth store (the rate limits' buckets live there too)."""
+        return self._store
 
     async def create(
         self,
@@ -152,19 +158,38 @@ class KeyStore:
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <api key>`")
 
 
+def _limited(decision: Decision, what: str) -> TooManyRequests:
+    return TooManyRequests(
+        f"{what}: retry in {decision.retry_after_s} s", headers=decision.headers()
+    )
+
+
 async def authenticate(
-    request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request,
+    response: Response,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """The caller's principal, within the rate limits: the client address's bucket first (and
+    a 429 while it has failed to authenticate too often), then the key's bucket."""
+    limiter: RateLimiter | None = getattr(request.app.state, "limiter", None)
+    address = request.client.host if request.client else "unknown"
+    if limiter is not None:
+        decision = await limiter.address(address)
+        if not decision.allowed:
+            raise _limited(decision, "too many requests (or failed authentications) from here")
     if creds is None or not creds.credentials:
         raise Unauthorized("send Authorization: Bearer <api key>")
     keys: KeyStore = request.app.state.keys
     principal = await keys.authenticate(creds.credentials)
     if principal is None:
-        failed = getattr(request.app.state, "on_auth_failure", None)
-        if failed is not None:
-            await failed(request)
+        if limiter is not None and not (failed := await limiter.failed(address)).allowed:
+            raise _limited(failed, "too many failed authentications from here")
         raise Unauthorized("unknown, revoked or expired api key")
-    request.state.principal = principal
+    if limiter is not None:
+        decision = await limiter.key(principal.key_id)
+        if not decision.allowed:
+            raise _limited(decision, "too many requests with this key")
+        response.headers.update(decision.headers())
     return principal
 
 

@@ -15,6 +15,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from g60_chassis.auth import KeyStore, OperatorPrincipal
 from g60_chassis.openapi import document_common_responses
 from g60_chassis.problems import RequestIds, install_problem_handlers, problem_response
+from g60_chassis.ratelimit import RateLimiter
 
 Check = Callable[[], Awaitable[bool]]
 
@@ -64,10 +65,12 @@ def create_app(
     checks: dict[str, Check],
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     max_body_bytes: int = 1_000_000,
+    limiter: RateLimiter | None = None,
     extra_docs: dict[str, Callable[[], dict[str, Any]]] | None = None,
 ) -> FastAPI:
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.keys = keys
+    app.state.limiter = limiter
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(RequestIds)  # outermost of ours: 413s and 500s carry the id too

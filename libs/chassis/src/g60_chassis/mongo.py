@@ -112,6 +112,11 @@ class MongoDocumentStore:
         # one has its own name, so an older plain index on the field does not shadow it
         # (FerretDB 1.24 has no partial indexes: a unique field is one every document holds).
         if unique:
+            # a plain index on the same key (an older release's) is replaced: MongoDB and
+            # FerretDB refuse two indexes of one key pattern
+            async for index in await self._db[collection].list_indexes():
+                if dict(index["key"]) == {field: 1} and not index.get("unique"):
+                    await self._db[collection].drop_index(index["name"])
             await self._db[collection].create_index(field, name=f"{field}_unique", unique=True)
             if field not in self._unique.setdefault(collection, []):
                 self._unique[collection].append(field)

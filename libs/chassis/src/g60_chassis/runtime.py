@@ -13,6 +13,14 @@ from fastapi import APIRouter
 from g60_chassis.auth import KeyStore
 from g60_chassis.bus import DeliveryPolicy, EventBus, MemoryBus
 from g60_chassis.outbox import OutboxRelay
+from g60_chassis.ratelimit import (
+    Buckets,
+    Limits,
+    MemoryBuckets,
+    Rate,
+    RateLimiter,
+    SharedBuckets,
+)
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import DocumentStore, MemoryDocumentStore
 from g60_contracts.enums import Role
@@ -44,6 +52,25 @@ def make_bus(settings: PlatformSettings, service: str) -> EventBus:
             instance_id=f"{service}-{settings.instance_id}" if settings.instance_id else None,
         )
     return MemoryBus(policy=policy)
+
+
+def make_limiter(settings: PlatformSettings, keys: KeyStore) -> RateLimiter | None:
+    """The rate limiter: buckets in this process (embedded), or on the key store every service
+    shares (distributed: `G60_STORE=mongo`), so a key's bucket is one across the services."""
+    if not settings.rate_limit_enabled:
+        return None
+    shared = settings.rate_limit_store == "shared" or (
+        settings.rate_limit_store == "auto" and settings.store == "mongo"
+    )
+    buckets: Buckets = SharedBuckets(keys.store) if shared else MemoryBuckets()
+    limits = Limits(
+        per_key=Rate(settings.rate_key_per_s, settings.rate_key_burst),
+        per_address=Rate(settings.rate_address_per_s, settings.rate_address_burst),
+        auth_failures=Rate(
+            settings.rate_auth_failures_per_min / 60.0, settings.rate_auth_failures_burst
+        ),
+    )
+    return RateLimiter(buckets, limits)
 
 
 def make_keys(settings: PlatformSettings) -> KeyStore:

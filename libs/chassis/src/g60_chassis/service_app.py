@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from g60_chassis.http import create_app
 from g60_chassis.keys_api import keys_router
-from g60_chassis.runtime import BuiltService
+from g60_chassis.runtime import BuiltService, make_limiter
 
 Part = BuiltService[Any]
 
@@ -75,5 +75,6 @@ def build_asgi(
         checks={"broker": bus_ok, "store": stores_ok},
         lifespan=lifespan,
         max_body_bytes=settings.max_body_bytes,
+        limiter=make_limiter(settings, keys),
         extra_docs={"/asyncapi": asyncapi} if asyncapi else None,
     )

@@ -95,6 +95,7 @@ async def test_concurrent_read_modify_write_loses_nothing(store):
 
 
 async def test_a_unique_index_refuses_a_second_value_even_concurrently(store):
+    await store.ensure_index("ents", "uscc")  # a plain one from an older release is replaced
     await store.ensure_index("ents", "uscc", unique=True)
     await store.ensure_index("ents", "uscc", unique=True)  # idempotent
     results = await asyncio.gather(

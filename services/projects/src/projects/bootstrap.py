@@ -20,8 +20,8 @@ from projects.service.handlers import ProjectsService
 
 NAME = "projects"
 COLLECTIONS = ["enterprises", "projects"]
-INDEXES = [("projects", "enterprise_id"), ("projects", "status"), ("enterprises", "uscc")]
-UNIQUE = [("enterprises", "uscc")]  # one enterprise per unified social credit code
+INDEXES = [("projects", "enterprise_id"), ("projects", "status")]
+UNIQUE = [("enterprises", "uscc")]  # one enterprise per unified social credit code (and lookups)
 ProjectsApp = BuiltService[ProjectsService]
 
 
