@@ -3,8 +3,8 @@ failed authentications per address (a brute force then gets 429s, whatever key i
 
 The bucket is kept as GCRA (the generic cell rate algorithm: a token bucket stored as one
 "theoretical arrival time" per key), so a check is one read and one compare-and-set. Two
-stores: in process memory for the embedded shape, and on the platform's shared document store
-(the key store's: MongoDB in the distributed shape) so the services share one bucket per key.
+stores: in process memory, and on the platform's shared document store (the key store's:
+MongoDB in the distributed shape), where the services share one bucket per API key.
 
 Written here rather than taken from `limits` (5.8): its asynchronous MongoDB storage needs
 Motor, which this platform does not use, it has no token bucket (fixed/moving/sliding windows),
@@ -126,20 +126,25 @@ class Limits:
 
 
 class RateLimiter:
-    def __init__(self, buckets: Buckets, limits: Limits) -> None:
-        self.buckets, self.limits = buckets, limits
+    """`keys`: the buckets of API keys (shared by the services in the distributed shape, so a
+    key has one budget); `addresses`: those of client addresses and their failed
+    authentications, in this process (a check costs no round trip; each service then gives an
+    address its own budget)."""
+
+    def __init__(self, keys: Buckets, limits: Limits, addresses: Buckets | None = None) -> None:
+        self.keys, self.limits = keys, limits
+        self.addresses = addresses or keys
 
     async def address(self, address: str) -> Decision:
         """Before authentication: this address's bucket, and whether it failed too often."""
-        blocked = await self.buckets.take(
-            f"fail:{address}", self.limits.auth_failures, dry_run=True
-        )
+        limits = self.limits
+        blocked = await self.addresses.take(f"fail:{address}", limits.auth_failures, dry_run=True)
         if not blocked.allowed:
             return blocked
-        return await self.buckets.take(f"addr:{address}", self.limits.per_address)
+        return await self.addresses.take(f"addr:{address}", limits.per_address)
 
     async def key(self, key_id: str) -> Decision:
-        return await self.buckets.take(f"key:{key_id}", self.limits.per_key)
+        return await self.keys.take(f"key:{key_id}", self.limits.per_key)
 
     async def failed(self, address: str) -> Decision:
-        return await self.buckets.take(f"fail:{address}", self.limits.auth_failures)
+        return await self.addresses.take(f"fail:{address}", self.limits.auth_failures)

@@ -62,7 +62,8 @@ def make_limiter(settings: PlatformSettings, keys: KeyStore) -> RateLimiter | No
     shared = settings.rate_limit_store == "shared" or (
         settings.rate_limit_store == "auto" and settings.store == "mongo"
     )
-    buckets: Buckets = SharedBuckets(keys.store) if shared else MemoryBuckets()
+    local = MemoryBuckets()
+    buckets: Buckets = SharedBuckets(keys.store) if shared else local
     limits = Limits(
         per_key=Rate(settings.rate_key_per_s, settings.rate_key_burst),
         per_address=Rate(settings.rate_address_per_s, settings.rate_address_burst),
@@ -70,7 +71,7 @@ def make_limiter(settings: PlatformSettings, keys: KeyStore) -> RateLimiter | No
             settings.rate_auth_failures_per_min / 60.0, settings.rate_auth_failures_burst
         ),
     )
-    return RateLimiter(buckets, limits)
+    return RateLimiter(buckets, limits, addresses=local)
 
 
 def make_keys(settings: PlatformSettings) -> KeyStore:

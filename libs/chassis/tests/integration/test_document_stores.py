@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from g60_chassis.aggregates import Aggregates, retry_on_conflict
 from g60_chassis.mongo import MongoDocumentStore
+from g60_chassis.ratelimit import Rate, SharedBuckets
 from g60_chassis.sqlite import SqliteDocumentStore
 from g60_chassis.store import DuplicateKey, MemoryDocumentStore, VersionConflict
 
@@ -113,3 +114,12 @@ async def test_a_unique_index_refuses_a_second_value_even_concurrently(store):
         await store.update("ents", {"_id": "x", "uscc": "U1"}, 1)
     assert changed.value.field == "uscc"
     assert (await store.get("ents", "x"))["uscc"] == "U2"
+
+
+async def test_rate_buckets_on_the_store_give_exactly_the_burst_under_concurrency(store):
+    rate = Rate(per_s=0.001, burst=5)
+    buckets = SharedBuckets(store)
+    taken = await asyncio.gather(*(buckets.take("key:k", rate) for _ in range(20)))
+    assert sum(d.allowed for d in taken) == 5
+    other = SharedBuckets(store)  # another service on the same store: the same bucket
+    assert not (await other.take("key:k", rate)).allowed
