@@ -10,7 +10,8 @@ INFRA  := bash deploy/local/infra.sh
 
 .PHONY: help install run demo test test-unit test-integration test-e2e lint fmt \
         infra-up infra-down infra-status infra-logs up down run-projects run-funding run-matching \
-        bench-match bench-flow chaos allocate clean dlq-replay keys up down
+        bench-match bench-flow chaos allocate clean dlq-replay keys keys-create keys-list \
+        keys-revoke keys-rotate up down fuzz
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -70,6 +71,9 @@ infra-logs: ## tail the Kafka, PostgreSQL and FerretDB logs
 bench-flow: $(STAMP) infra-up ## event-path benchmark: bus vs raw Kafka, relay, end to end (ratios to baselines)
 	$(PY) bench/bench_flow.py $(if $(QUICK),--quick)
 
+fuzz: $(STAMP) ## long fuzzing of every service's OpenAPI (schemathesis): make fuzz [EXAMPLES=500]
+	G60_FUZZ_EXAMPLES=$(or $(EXAMPLES),500) G60_FUZZ_RANDOM=1 $(PY) -m pytest -m fuzz -p no:cacheprovider
+
 bench-match: $(STAMP) ## matching-engine benchmark with ratios to baselines run in the same command
 	$(PY) bench/bench_match.py
 
@@ -101,6 +105,17 @@ up: $(STAMP) infra-up ## start the three services in the background against Kafk
 down: ## stop the three background services (not the infrastructure)
 	bash deploy/local/services.sh down
 
-keys: $(STAMP) ## issue an API key: make keys ROLE=enterprise TENANT=ent_...
-	@test -n "$(ROLE)" || { echo "usage: make keys ROLE=operator|enterprise|funder|partner [TENANT=id]" >&2; exit 2; }
-	$(PY) -m allinone create-key --role "$(ROLE)" $(if $(TENANT),--tenant "$(TENANT)")
+keys keys-create: $(STAMP) ## issue an API key: make keys ROLE=enterprise TENANT=ent_... [DAYS=n] [NOTE=..]
+	@test -n "$(ROLE)" || { echo "usage: make keys ROLE=operator|enterprise|funder|partner [TENANT=id] [DAYS=n]" >&2; exit 2; }
+	$(PY) -m allinone keys create --role "$(ROLE)" $(if $(TENANT),--tenant "$(TENANT)") $(if $(DAYS),--days "$(DAYS)") $(if $(NOTE),--note "$(NOTE)")
+
+keys-list: $(STAMP) ## list API keys (never their secrets): make keys-list [TENANT=id]
+	$(PY) -m allinone keys list $(if $(TENANT),--tenant "$(TENANT)")
+
+keys-revoke: $(STAMP) ## revoke a key at once on every service: make keys-revoke ID=<key id>
+	@test -n "$(ID)" || { echo "usage: make keys-revoke ID=<key id>" >&2; exit 2; }
+	$(PY) -m allinone keys revoke "$(ID)"
+
+keys-rotate: $(STAMP) ## successor key; the old one works OVERLAP s more (86400): make keys-rotate ID=..
+	@test -n "$(ID)" || { echo "usage: make keys-rotate ID=<key id> [OVERLAP=seconds]" >&2; exit 2; }
+	$(PY) -m allinone keys rotate "$(ID)" $(if $(OVERLAP),--overlap "$(OVERLAP)")

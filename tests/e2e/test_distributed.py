@@ -94,7 +94,8 @@ async def _setup(op: Client, rng: random.Random, offer_over=None, ent_over=None,
 
 
 async def _key(op: Client, role: str, tenant: str) -> dict[str, str]:
-    body = await op.ok("POST", "projects", "/v1/keys", json={"role": role, "tenant_id": tenant})
+    owner = "projects" if role == "enterprise" else "funding"  # the service owning the tenant
+    body = await op.ok("POST", owner, "/v1/keys", json={"role": role, "tenant_id": tenant})
     return {"Authorization": f"Bearer {body['key']}"}
 
 

@@ -154,3 +154,74 @@ async def test_a_redelivered_project_event_creates_nothing_twice(platform):
     await handle(event)
     items = (await client.get(f"/v1/projects/{project['id']}/matches")).json()["items"]
     assert [m["offer_id"] for m in items] == [offer["id"]]
+
+
+# what an outside probe broke (issue 10) ------------------------------------------------------
+async def test_every_refused_transition_is_a_problem_json_409(platform):
+    client, _, settle = platform
+    _, _, _, project = await _catalogue(client, random.Random(5))
+    await settle()
+    [match] = (await client.get(f"/v1/projects/{project['id']}/matches")).json()["items"]
+    url = f"/v1/matches/{match['id']}"
+    early = await client.post(f"{url}/close", json={"amount_cny": 1_000_000})
+    assert early.status_code == 409, early.text
+    assert early.headers["content-type"] == "application/problem+json"
+    assert early.json()["status"] == 409 and early.json()["current_status"] == "proposed"
+    assert (await client.post(f"{url}/decline", params={"side": "funder"})).status_code == 200
+    refused = await client.post(f"{url}/accept", params={"side": "enterprise"})
+    assert refused.status_code == 409 and refused.json()["current_status"] == "declined"
+
+
+async def test_a_funder_explains_only_projects_it_is_matched_with(platform):
+    client, parts, settle = platform
+    keys = parts[0].keys
+    funder, offer, _, project = await _catalogue(client, random.Random(6))
+    stranger, other_offer, _, _ = await _catalogue(client, random.Random(7), cities=("shanghai",))
+    await settle()
+    matched = await client.get(f"/v1/projects/{project['id']}/matches")
+    assert {m["funder_id"] for m in matched.json()["items"]} == {funder["id"]}
+    as_stranger = {"Authorization": f"Bearer {await keys.create(Role.funder, stranger['id'])}"}
+    probe = await client.get(
+        f"/v1/projects/{project['id']}/explain",
+        params={"offer_id": other_offer["id"]},
+        headers=as_stranger,
+    )
+    assert probe.status_code == 404, probe.text  # it read the enterprise's city here before
+    assert "wuhu" not in probe.text
+    as_funder = {"Authorization": f"Bearer {await keys.create(Role.funder, funder['id'])}"}
+    seen = await client.get(
+        f"/v1/projects/{project['id']}/explain",
+        params={"offer_id": offer["id"]},
+        headers=as_funder,
+    )
+    assert seen.status_code == 200 and seen.json()["eligible"] is True
+
+
+async def test_a_funder_does_not_see_the_enterprise_side_of_the_reasons(platform):
+    client, parts, settle = platform
+    funder, offer, _, project = await _catalogue(client, random.Random(8))
+    await settle()
+    await client.patch(f"/v1/offers/{offer['id']}", json={"cities": ["shanghai"]})
+    await settle()
+    key = await parts[0].keys.create(Role.funder, funder["id"])
+    why = await client.get(
+        f"/v1/projects/{project['id']}/explain",
+        params={"offer_id": offer["id"]},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert why.status_code == 200, why.text
+    body = why.json()
+    assert body["eligible"] is False and body["reasons"] == [
+        {"rule": "city", "offer": ["shanghai"]}
+    ]
+    assert "wuhu" not in why.text and body["advice"] == []
+
+
+async def test_explaining_a_withdrawn_offer_is_a_409_not_a_500(platform):
+    client, _, settle = platform
+    _, offer, _, project = await _catalogue(client, random.Random(9))
+    await settle()
+    await client.post(f"/v1/offers/{offer['id']}/withdraw")
+    await settle()
+    r = await client.get(f"/v1/projects/{project['id']}/explain", params={"offer_id": offer["id"]})
+    assert r.status_code == 409, r.text

@@ -18,6 +18,15 @@ from g60_chassis.outbox import outbox_entry
 from g60_chassis.store import DocumentStore, DuplicateKey, VersionConflict
 
 
+class AlreadyExists(Conflict):
+    """An insert (or a change) clashed with a stored document: same id (`field` "_id") or the
+    same value under a unique index. HTTP 409 naming the field if it reaches a client."""
+
+    def __init__(self, detail: str, field: str) -> None:
+        super().__init__(detail, field=field)
+        self.field = field
+
+
 class Versioned(Protocol):
     id: str
     version: int
@@ -77,7 +86,7 @@ class Aggregates(Generic[M]):
                 self.collection, self._dump(obj), [outbox_entry(t, e) for t, e in outgoing]
             )
         except DuplicateKey as exc:
-            raise Conflict(f"{self.collection} {getattr(obj, 'id', '?')!r} exists") from exc
+            raise self._clash(obj, exc) from exc
         if outgoing:
             self._notify(self.collection, obj.id)  # type: ignore[attr-defined]
         return obj
@@ -97,9 +106,20 @@ class Aggregates(Generic[M]):
         except VersionConflict:
             obj.version = expected  # type: ignore[attr-defined]
             raise
+        except DuplicateKey as exc:
+            obj.version = expected  # type: ignore[attr-defined]
+            raise self._clash(obj, exc) from exc
         if outgoing:
             self._notify(self.collection, obj.id)  # type: ignore[attr-defined]
         return obj
+
+    def _clash(self, obj: M, exc: DuplicateKey) -> AlreadyExists:
+        if exc.field == "_id":
+            return AlreadyExists(f"{self.collection} {exc.id!r} exists", "_id")
+        value = getattr(obj, exc.field, None)
+        return AlreadyExists(
+            f"another of the {self.collection} has {exc.field} {value!r}", exc.field
+        )
 
     async def list(
         self, where: Mapping[str, Any] | None = None, cursor: str | None = None, limit: int = 50

@@ -19,8 +19,8 @@ def _if_match(
     if if_match is None or if_match.strip() == "*":
         return None
     tag = if_match.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise PreconditionFailed(f"If-Match {if_match!r} is not an ETag this API returned")
+    if not (tag.isascii() and tag.isdigit() and len(tag) <= 18):  # versions fit in 18 digits
+        raise PreconditionFailed(f"If-Match {if_match[:40]!r} is not an ETag this API returned")
     return int(tag)
 
 

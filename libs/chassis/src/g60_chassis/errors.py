@@ -10,6 +10,7 @@ class AppError(Exception):
     status = 400
     title = "Bad request"
     kind = "bad-request"
+    headers: dict[str, str] = {}  # noqa: RUF012 (read-only class default; set per instance)
 
     def __init__(self, detail: str | None = None, **extra: Any) -> None:
         super().__init__(detail or self.title)
@@ -35,6 +36,14 @@ class NotFound(AppError):
 
 class Conflict(AppError):
     status, title, kind = 409, "Conflict", "conflict"
+
+
+class TooManyRequests(AppError):
+    status, title, kind = 429, "Too many requests", "rate-limited"
+
+    def __init__(self, detail: str, headers: dict[str, str]) -> None:
+        super().__init__(detail)
+        self.headers = headers
 
 
 class PreconditionFailed(AppError):

@@ -12,8 +12,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
-from g60_chassis.auth import KeyStore
-from g60_chassis.problems import install_problem_handlers, problem_response
+from g60_chassis.auth import KeyStore, OperatorPrincipal
+from g60_chassis.openapi import document_common_responses
+from g60_chassis.problems import RequestIds, install_problem_handlers, problem_response
+from g60_chassis.ratelimit import RateLimiter
 
 Check = Callable[[], Awaitable[bool]]
 
@@ -63,12 +65,15 @@ def create_app(
     checks: dict[str, Check],
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     max_body_bytes: int = 1_000_000,
+    limiter: RateLimiter | None = None,
     extra_docs: dict[str, Callable[[], dict[str, Any]]] | None = None,
 ) -> FastAPI:
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.keys = keys
+    app.state.limiter = limiter
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(RequestIds)  # outermost of ours: 413s and 500s carry the id too
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     async def healthz() -> dict[str, str]:
@@ -81,14 +86,22 @@ def create_app(
             return JSONResponse({"status": "ready", "checks": results})
         return problem_response(request, 503, "Not ready", None, "not-ready", checks=results)
 
-    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=True)
-    async def metrics() -> Response:
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {}}}},
+    )
+    async def metrics(who: OperatorPrincipal) -> Response:
+        """Operators only (a scraper sends an operator key as its bearer token)."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     for path, build in (extra_docs or {}).items():
         _add_doc(app, path, build)
     for router in routers:
         app.include_router(router)
+    document_common_responses(app)
     return app
 
 

@@ -13,11 +13,12 @@ the exact entries."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
 from g60_chassis.store import Doc, DuplicateKey, VersionConflict
 
@@ -35,6 +36,7 @@ class MongoDocumentStore:
         )
         self._db = self._client[database]
         self._stripes = [asyncio.Lock() for _ in range(256)]  # bounded, unlike a lock per id
+        self._unique: dict[str, list[str]] = {}  # collection → its unique fields
 
     def _lock(self, collection: str, id: str) -> asyncio.Lock:
         return self._stripes[hash((collection, id)) % len(self._stripes)]
@@ -46,7 +48,7 @@ class MongoDocumentStore:
         try:
             await self._db[collection].insert_one({**doc, "version": 1, "outbox": events or []})
         except DuplicateKeyError as exc:
-            raise DuplicateKey(doc["_id"]) from exc
+            raise DuplicateKey(doc["_id"], await self._culprit(collection, doc, exc)) from exc
 
     async def update(
         self, collection: str, doc: Doc, expected_version: int, events: list[Doc] | None = None
@@ -56,9 +58,22 @@ class MongoDocumentStore:
         if events:
             change["$push"] = {"outbox": {"$each": events}}
         async with self._lock(collection, doc["_id"]):
-            result = await self._db[collection].update_one(
-                {"_id": doc["_id"], "version": expected_version}, change
-            )
+            try:
+                result = await self._db[collection].update_one(
+                    {"_id": doc["_id"], "version": expected_version}, change
+                )
+            except DuplicateKeyError as exc:
+                field = await self._culprit(collection, doc, exc, id_known=True)
+                raise DuplicateKey(doc["_id"], field) from exc
+            except OperationFailure as exc:
+                # FerretDB 1.24 reports a unique index broken by an update as an internal
+                # error naming its SQLite index (`<collection>_<hash>_<field>_unique`)
+                found = re.search(r"UNIQUE constraint failed: index '\w*?_(\w+)_unique'", str(exc))
+                if found is None:
+                    raise
+                unique = self._unique.get(collection, [])
+                field = next((f for f in unique if found.group(1).endswith(f)), found.group(1))
+                raise DuplicateKey(doc["_id"], field) from exc
         if result.matched_count != 1:
             raise VersionConflict(doc["_id"])
         return expected_version + 1
@@ -94,11 +109,40 @@ class MongoDocumentStore:
         async with self._lock(collection, id):
             await self._db[collection].update_one({"_id": id}, {"$pullAll": {"outbox": sent}})
 
-    async def ensure_index(self, collection: str, field: str) -> None:
+    async def ensure_index(self, collection: str, field: str, unique: bool = False) -> None:
         # MongoDB uses it; FerretDB 1.24 on PostgreSQL pushes equality filters on top-level
         # fields down to SQL (5,000 documents: ~3 ms, though PostgreSQL scans the JSONB rows
-        # rather than use this index), not filters on array elements (~0.3 s over 5,000)
-        await self._db[collection].create_index(field)
+        # rather than use this index), not filters on array elements (~0.3 s over 5,000).
+        # A unique one has its own name, so an older plain index on the field does not shadow
+        # it (FerretDB 1.24 has no partial indexes: a unique field is one every document holds).
+        if unique:
+            # a plain index on the same key (an older release's) is replaced: MongoDB and
+            # FerretDB refuse two indexes of one key pattern
+            async for index in await self._db[collection].list_indexes():
+                if dict(index["key"]) == {field: 1} and not index.get("unique"):
+                    await self._db[collection].drop_index(index["name"])
+            await self._db[collection].create_index(field, name=f"{field}_unique", unique=True)
+            if field not in self._unique.setdefault(collection, []):
+                self._unique[collection].append(field)
+        else:
+            await self._db[collection].create_index(field)
+
+    async def _culprit(
+        self, collection: str, doc: Doc, exc: DuplicateKeyError, id_known: bool = False
+    ) -> str:
+        """The field a duplicate-key error is about. MongoDB names the index (`keyPattern`);
+        FerretDB 1.24 does not, so then: "_id" if that id is taken, else the unique field whose
+        value another document holds."""
+        pattern = (exc.details or {}).get("keyPattern")
+        if isinstance(pattern, dict) and pattern:
+            return str(next(iter(pattern)))
+        if not id_known and await self._db[collection].find_one({"_id": doc["_id"]}, {"_id": 1}):
+            return "_id"
+        for field in self._unique.get(collection, []):
+            clash = {field: doc.get(field), "_id": {"$ne": doc["_id"]}}
+            if await self._db[collection].find_one(clash, {"_id": 1}):
+                return field
+        return "_id"
 
     async def ping(self) -> bool:
         try:

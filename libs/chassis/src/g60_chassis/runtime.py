@@ -4,6 +4,7 @@ in-process bus in the all-in-one process)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -12,8 +13,17 @@ from fastapi import APIRouter
 from g60_chassis.auth import KeyStore
 from g60_chassis.bus import DeliveryPolicy, EventBus, MemoryBus
 from g60_chassis.outbox import OutboxRelay
+from g60_chassis.ratelimit import (
+    Buckets,
+    Limits,
+    MemoryBuckets,
+    Rate,
+    RateLimiter,
+    SharedBuckets,
+)
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import DocumentStore, MemoryDocumentStore
+from g60_contracts.enums import Role
 
 S = TypeVar("S")
 
@@ -48,6 +58,26 @@ def make_bus(settings: PlatformSettings, service: str) -> EventBus:
             producer_stuck_s=settings.kafka_producer_stuck_s,
         )
     return MemoryBus(policy=policy)
+
+
+def make_limiter(settings: PlatformSettings, keys: KeyStore) -> RateLimiter | None:
+    """The rate limiter: buckets in this process (embedded), or on the key store every service
+    shares (distributed: `G60_STORE=mongo`), so a key's bucket is one across the services."""
+    if not settings.rate_limit_enabled:
+        return None
+    shared = settings.rate_limit_store == "shared" or (
+        settings.rate_limit_store == "auto" and settings.store == "mongo"
+    )
+    local = MemoryBuckets()
+    buckets: Buckets = SharedBuckets(keys.store) if shared else local
+    limits = Limits(
+        per_key=Rate(settings.rate_key_per_s, settings.rate_key_burst),
+        per_address=Rate(settings.rate_address_per_s, settings.rate_address_burst),
+        auth_failures=Rate(
+            settings.rate_auth_failures_per_min / 60.0, settings.rate_auth_failures_burst
+        ),
+    )
+    return RateLimiter(buckets, limits, addresses=local)
 
 
 def make_keys(settings: PlatformSettings) -> KeyStore:
@@ -94,6 +124,9 @@ class BuiltService(Generic[S]):
     routers: list[APIRouter] = field(default_factory=list)
     publishes: list[str] = field(default_factory=list)
     indexes: list[tuple[str, str]] = field(default_factory=list)
+    unique_indexes: list[tuple[str, str]] = field(default_factory=list)
+    # the tenants this service owns, for binding keys: role → "does this id exist?"
+    tenants: dict[Role, Callable[[str], Awaitable[bool]]] = field(default_factory=dict)
 
     @property
     def settings(self) -> PlatformSettings:

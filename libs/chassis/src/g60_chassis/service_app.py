@@ -11,9 +11,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from g60_chassis.auth import keys_router
 from g60_chassis.http import create_app
-from g60_chassis.runtime import BuiltService
+from g60_chassis.keys_api import keys_router
+from g60_chassis.runtime import BuiltService, make_limiter
 
 Part = BuiltService[Any]
 
@@ -27,6 +27,7 @@ def build_asgi(
     on_started: Callable[[], Any] | None = None,
 ) -> FastAPI:
     keys, settings = parts[0].keys, parts[0].settings
+    tenants = {role: check for p in parts for role, check in p.tenants.items()}
     buses = list({id(p.bus): p.bus for p in parts}.values())
 
     @contextlib.asynccontextmanager
@@ -34,6 +35,8 @@ def build_asgi(
         for part in parts:
             for collection, field in part.indexes:
                 await part.store.ensure_index(collection, field)
+            for collection, field in part.unique_indexes:
+                await part.store.ensure_index(collection, field, unique=True)
         for part in parts:  # e.g. rebuild an in-memory read model before consuming
             await part.prepare()
         for b in buses:
@@ -67,10 +70,11 @@ def build_asgi(
     return create_app(
         title=title,
         description=description,
-        routers=[keys_router(), *(r for p in parts for r in p.routers)],
+        routers=[keys_router(tenants), *(r for p in parts for r in p.routers)],
         keys=keys,
         checks={"broker": bus_ok, "store": stores_ok},
         lifespan=lifespan,
         max_body_bytes=settings.max_body_bytes,
+        limiter=make_limiter(settings, keys),
         extra_docs={"/asyncapi": asyncapi} if asyncapi else None,
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORTS = {"projects": 8001, "funding": 8002, "matching": 8003, "allinone": 8000}
@@ -47,6 +47,17 @@ class PlatformSettings(BaseSettings):
     # Accepted as an operator key, e.g. for a first login; never a default outside development.
     bootstrap_operator_key: str | None = None
     match_top_k: int = 10
+
+    # rate limits (token buckets): generous for a partner's integration, raise them for bulk
+    # loads; a bucket holds `burst` requests and refills at `per_s` a second
+    rate_limit_enabled: bool = True
+    rate_limit_store: Literal["auto", "memory", "shared"] = "auto"  # auto: shared with mongo
+    rate_key_per_s: float = Field(50.0, gt=0)
+    rate_key_burst: int = Field(300, ge=1)
+    rate_address_per_s: float = Field(100.0, gt=0)
+    rate_address_burst: int = Field(600, ge=1)
+    rate_auth_failures_per_min: float = Field(10.0, gt=0)
+    rate_auth_failures_burst: int = Field(20, ge=1)
 
     @model_validator(mode="after")
     def _strict_outside_development(self) -> PlatformSettings:

@@ -80,7 +80,7 @@ class SqliteDocumentStore:
                 await db.commit()
             except aiosqlite.IntegrityError as exc:
                 await db.rollback()
-                raise DuplicateKey(doc["_id"]) from exc
+                raise DuplicateKey(doc["_id"], self._culprit(collection, exc)) from exc
 
     async def update(
         self, collection: str, doc: Doc, expected_version: int, events: list[Doc] | None = None
@@ -95,16 +95,20 @@ class SqliteDocumentStore:
             if row is None or row[0] != expected_version:
                 raise VersionConflict(doc["_id"])
             outbox = json.loads(row[1]) + (events or [])
-            await db.execute(
-                f"UPDATE {t} SET version = ?, doc = ?, outbox = ?, pending = ? WHERE id = ?",
-                (
-                    expected_version + 1,
-                    self._state(doc),
-                    json.dumps(outbox),
-                    int(bool(outbox)),
-                    doc["_id"],
-                ),
-            )
+            try:
+                await db.execute(
+                    f"UPDATE {t} SET version = ?, doc = ?, outbox = ?, pending = ? WHERE id = ?",
+                    (
+                        expected_version + 1,
+                        self._state(doc),
+                        json.dumps(outbox),
+                        int(bool(outbox)),
+                        doc["_id"],
+                    ),
+                )
+            except aiosqlite.IntegrityError as exc:
+                await db.rollback()
+                raise DuplicateKey(doc["_id"], self._culprit(collection, exc)) from exc
             await db.commit()
         return expected_version + 1
 
@@ -161,13 +165,27 @@ class SqliteDocumentStore:
             )
             await db.commit()
 
-    async def ensure_index(self, collection: str, field: str) -> None:
+    @staticmethod
+    def _culprit(collection: str, exc: Exception) -> str:
+        """The field a UNIQUE failure is about: "_id", or the one of a `<c>_<f>_unique` index."""
+        found = re.search(rf"index '{re.escape(collection)}_(\w+)_unique'", str(exc))
+        return found.group(1) if found else "_id"
+
+    async def ensure_index(self, collection: str, field: str, unique: bool = False) -> None:
         if not _NAME.match(field):
             raise ValueError(f"bad field name {field!r}")
         db = await self._conn(collection)
+        kind, name = (
+            ("UNIQUE INDEX", f"{collection}_{field}_unique")
+            if unique
+            else (
+                "INDEX",
+                f"{collection}_{field}",
+            )
+        )
         async with self._lock:
             await db.execute(
-                f'CREATE INDEX IF NOT EXISTS "{collection}_{field}" ON {_table(collection)}'
+                f'CREATE {kind} IF NOT EXISTS "{name}" ON {_table(collection)}'
                 f" (json_extract(doc, '$.{field}'))"
             )
             await db.commit()

@@ -20,7 +20,12 @@ class StoreError(Exception):
 
 
 class DuplicateKey(StoreError):
-    """A document with this id already exists."""
+    """A document with this id (`field` "_id") or, under a unique index, with this value of
+    `field` already exists."""
+
+    def __init__(self, id: str, field: str = "_id") -> None:
+        super().__init__(f"duplicate {field} ({id})")
+        self.id, self.field = id, field
 
 
 class VersionConflict(StoreError, Conflict):
@@ -57,8 +62,10 @@ class DocumentStore(Protocol):
         """Remove these outbox entries (as read from the document) from its outbox, in one
         write; leaves `version` alone."""
 
-    async def ensure_index(self, collection: str, field: str) -> None:
-        """An index for `find` on this top-level field (idempotent)."""
+    async def ensure_index(self, collection: str, field: str, unique: bool = False) -> None:
+        """An index for `find` on this top-level field (idempotent). `unique`: two documents
+        never hold one value there (a field every document holds: MongoDB counts a missing
+        value as one); a write that would is a DuplicateKey."""
 
     async def ping(self) -> bool: ...
 
@@ -70,6 +77,16 @@ class MemoryDocumentStore:
 
     def __init__(self) -> None:
         self._data: dict[str, dict[str, Doc]] = defaultdict(dict)
+        self._unique: dict[str, set[str]] = defaultdict(set)
+
+    def _check_unique(self, collection: str, doc: Doc) -> None:
+        for field in self._unique[collection]:
+            value = doc.get(field)
+            if value is None:
+                continue
+            for id, other in self._data[collection].items():
+                if id != doc["_id"] and other.get(field) == value:
+                    raise DuplicateKey(doc["_id"], field)
 
     async def get(self, collection: str, id: str) -> Doc | None:
         doc = self._data[collection].get(id)
@@ -78,6 +95,7 @@ class MemoryDocumentStore:
     async def insert(self, collection: str, doc: Doc, events: list[Doc] | None = None) -> None:
         if doc["_id"] in self._data[collection]:
             raise DuplicateKey(doc["_id"])
+        self._check_unique(collection, doc)
         stored = {**copy.deepcopy(doc), "version": 1, "outbox": copy.deepcopy(events or [])}
         self._data[collection][doc["_id"]] = stored
 
@@ -87,6 +105,7 @@ class MemoryDocumentStore:
         current = self._data[collection].get(doc["_id"])
         if current is None or current["version"] != expected_version:
             raise VersionConflict(doc["_id"])
+        self._check_unique(collection, doc)
         state = {k: v for k, v in copy.deepcopy(doc).items() if k not in ("version", "outbox")}
         new = {**state, "version": expected_version + 1}
         new["outbox"] = current["outbox"] + copy.deepcopy(events or [])
@@ -122,8 +141,9 @@ class MemoryDocumentStore:
             ids = {e["id"] for e in sent}
             doc["outbox"] = [e for e in doc["outbox"] if e["id"] not in ids]
 
-    async def ensure_index(self, collection: str, field: str) -> None:
-        return None
+    async def ensure_index(self, collection: str, field: str, unique: bool = False) -> None:
+        if unique:
+            self._unique[collection].add(field)
 
     async def ping(self) -> bool:
         return True

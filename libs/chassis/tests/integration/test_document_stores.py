@@ -12,15 +12,18 @@ from pydantic import BaseModel
 
 from g60_chassis.aggregates import Aggregates, retry_on_conflict
 from g60_chassis.mongo import MongoDocumentStore
+from g60_chassis.ratelimit import Rate, SharedBuckets
 from g60_chassis.sqlite import SqliteDocumentStore
-from g60_chassis.store import DuplicateKey, VersionConflict
+from g60_chassis.store import DuplicateKey, MemoryDocumentStore, VersionConflict
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["sqlite", "mongo"])
+@pytest.fixture(params=["memory", "sqlite", "mongo"])
 async def store(request, tmp_path):
-    if request.param == "sqlite":
+    if request.param == "memory":
+        s = MemoryDocumentStore()
+    elif request.param == "sqlite":
         s = SqliteDocumentStore(tmp_path / "t.sqlite")
     else:
         url = os.environ.get("G60_MONGO_URL", "mongodb://127.0.0.1:27017")
@@ -91,3 +94,33 @@ async def test_concurrent_read_modify_write_loses_nothing(store):
     await asyncio.gather(*(bump() for _ in range(20)))
     final = await counters.get("c")
     assert final.n == 20 and final.version == 21
+
+
+async def test_a_unique_index_refuses_a_second_value_even_concurrently(store):
+    await store.ensure_index("ents", "uscc")  # a plain one from an older release is replaced
+    await store.ensure_index("ents", "uscc", unique=True)
+    await store.ensure_index("ents", "uscc", unique=True)  # idempotent
+    results = await asyncio.gather(
+        *(store.insert("ents", {"_id": f"e{i}", "uscc": "U1"}) for i in range(20)),
+        return_exceptions=True,
+    )
+    clashes = [r for r in results if isinstance(r, DuplicateKey)]
+    assert len(clashes) == 19 and {c.field for c in clashes} == {"uscc"}
+    assert len(await store.find("ents", {"uscc": "U1"})) == 1
+    await store.insert("ents", {"_id": "x", "uscc": "U2"})
+    with pytest.raises(DuplicateKey) as same_id:
+        await store.insert("ents", {"_id": "x", "uscc": "U3"})
+    assert same_id.value.field == "_id"
+    with pytest.raises(DuplicateKey) as changed:
+        await store.update("ents", {"_id": "x", "uscc": "U1"}, 1)
+    assert changed.value.field == "uscc"
+    assert (await store.get("ents", "x"))["uscc"] == "U2"
+
+
+async def test_rate_buckets_on_the_store_give_exactly_the_burst_under_concurrency(store):
+    rate = Rate(per_s=0.001, burst=5)
+    buckets = SharedBuckets(store)
+    taken = await asyncio.gather(*(buckets.take("key:k", rate) for _ in range(20)))
+    assert sum(d.allowed for d in taken) == 5
+    other = SharedBuckets(store)  # another service on the same store: the same bucket
+    assert not (await other.take("key:k", rate)).allowed

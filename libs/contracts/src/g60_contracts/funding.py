@@ -3,7 +3,7 @@
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from g60_contracts.enums import (
     City,
@@ -15,9 +15,21 @@ from g60_contracts.enums import (
     Sector,
     Stage,
 )
-from g60_contracts.types import AmountCny, BasisPoints, Fraction, Name, PositiveAmountCny, Text
+from g60_contracts.types import (
+    AmountCny,
+    BasisPoints,
+    Fraction,
+    FunderWeights,
+    Name,
+    PositiveAmountCny,
+    Text,
+    UniqueList,
+    count,
+    not_null,
+)
 
 _IN = ConfigDict(extra="forbid")
+MAX_DEALS = 1_000_000
 
 
 class FunderIn(BaseModel):
@@ -41,12 +53,12 @@ class FunderOut(FunderIn):
 
 class Requirements(BaseModel):
     model_config = _IN
-    qualifications_any: list[Qualification] = []
-    qualifications_all: list[Qualification] = []
+    qualifications_any: UniqueList[Qualification] = []
+    qualifications_all: UniqueList[Qualification] = []
     min_revenue_cny: AmountCny | None = None
-    min_years: int | None = Field(None, ge=0, le=100)
+    min_years: int | None = count(100)
     max_debt_ratio: Fraction | None = None
-    collateral_required: list[Collateral] = Field(
+    collateral_required: UniqueList[Collateral] = Field(
         [], description="any one of these must be available; empty: none needed"
     )
 
@@ -59,11 +71,9 @@ class Pricing(BaseModel):
 
 class Preferences(BaseModel):
     model_config = _IN
-    weights: dict[str, float] | None = Field(
-        None, description="override of the funder-side score weights, by criterion"
-    )
-    priority_cities: list[City] = []
-    priority_sectors: list[Sector] = []
+    weights: FunderWeights | None = None
+    priority_cities: UniqueList[City] = []
+    priority_sectors: UniqueList[Sector] = []
 
 
 OFFER_EXAMPLE: dict[str, Any] = {
@@ -101,14 +111,14 @@ class OfferIn(BaseModel):
     ticket_min_cny: PositiveAmountCny
     ticket_max_cny: PositiveAmountCny
     capacity_cny: AmountCny
-    max_deals: int | None = Field(None, ge=1)
-    cities: list[City] = []
-    sectors: list[Sector] = []
-    stages: list[Stage] = []
+    max_deals: int | None = count(MAX_DEALS, ge=1)
+    cities: UniqueList[City] = []
+    sectors: UniqueList[Sector] = []
+    stages: UniqueList[Stage] = []
     requirements: Requirements = Requirements()
     pricing: Pricing = Pricing()
-    decision_days: int | None = Field(None, ge=0, le=365)
-    response_deadline_days: int = Field(14, ge=1, le=365)
+    decision_days: int | None = count(365)
+    response_deadline_days: int = Field(14, ge=1, le=365, strict=True)
     valid_from: date | None = None
     valid_until: date | None = None
     preferences: Preferences = Preferences()
@@ -124,17 +134,31 @@ class OfferPatch(BaseModel):
     capacity_cny: AmountCny | None = Field(
         None, description="new total capacity; reservations already made are kept"
     )
-    max_deals: int | None = Field(None, ge=1)
-    cities: list[City] | None = None
-    sectors: list[Sector] | None = None
-    stages: list[Stage] | None = None
+    max_deals: int | None = count(MAX_DEALS, ge=1)
+    cities: UniqueList[City] | None = None
+    sectors: UniqueList[Sector] | None = None
+    stages: UniqueList[Stage] | None = None
     requirements: Requirements | None = None
     pricing: Pricing | None = None
-    decision_days: int | None = Field(None, ge=0, le=365)
-    response_deadline_days: int | None = Field(None, ge=1, le=365)
+    decision_days: int | None = count(365)
+    response_deadline_days: int | None = count(365, ge=1)
     valid_from: date | None = None
     valid_until: date | None = None
     preferences: Preferences | None = None
+
+    _required = field_validator(
+        "name",
+        "ticket_min_cny",
+        "ticket_max_cny",
+        "capacity_cny",
+        "cities",
+        "sectors",
+        "stages",
+        "requirements",
+        "pricing",
+        "response_deadline_days",
+        "preferences",
+    )(not_null)
 
 
 class OfferOut(OfferIn):

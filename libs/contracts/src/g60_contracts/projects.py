@@ -3,7 +3,7 @@
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from g60_contracts.enums import (
     City,
@@ -17,11 +17,15 @@ from g60_contracts.enums import (
 from g60_contracts.types import (
     AmountCny,
     BasisPoints,
+    EnterpriseWeights,
     Fraction,
     Name,
     PositiveAmountCny,
     Text,
+    UniqueList,
     Uscc,
+    count,
+    not_null,
 )
 
 _IN = ConfigDict(extra="forbid")
@@ -58,14 +62,21 @@ class EnterpriseIn(BaseModel):
     uscc: Uscc
     city: City
     district: Name | None = None
-    sectors: list[Sector] = Field(min_length=1)
+    sectors: UniqueList[Sector] = Field(min_length=1)
     founded_on: date
-    headcount: int | None = Field(None, ge=0)
+    headcount: int | None = count(10_000_000)
     annual_revenue_cny: AmountCny | None = None
     rd_intensity: Fraction | None = None
     debt_ratio: Fraction | None = None
-    qualifications: list[HeldQualification] = []
-    collateral: list[Collateral] = []
+    qualifications: list[HeldQualification] = Field([], max_length=50)
+    collateral: UniqueList[Collateral] = []
+
+    @field_validator("qualifications")
+    @classmethod
+    def _one_of_each_kind(cls, value: list[HeldQualification]) -> list[HeldQualification]:
+        if len({q.kind for q in value}) != len(value):
+            raise ValueError("each kind of qualification at most once")
+        return value
 
 
 class EnterpriseOut(EnterpriseIn):
@@ -105,17 +116,15 @@ class ProjectIn(BaseModel):
     title: Name
     amount_cny: PositiveAmountCny
     min_amount_cny: PositiveAmountCny | None = None
-    instruments: list[Instrument] = Field(min_length=1)
+    instruments: UniqueList[Instrument] = Field(min_length=1)
     stage: Stage
     sector: Sector
     purpose: Text = ""
-    term_months: int | None = Field(None, ge=1, le=600)
+    term_months: int | None = count(600, ge=1)
     max_cost_bp: BasisPoints | None = None
     deadline: date | None = None
     max_dilution: Fraction | None = None
-    weights: dict[str, float] | None = Field(
-        None, description="override of the enterprise-side score weights, by criterion"
-    )
+    weights: EnterpriseWeights | None = None
 
 
 class ProjectPatch(BaseModel):
@@ -127,14 +136,16 @@ class ProjectPatch(BaseModel):
     title: Name | None = None
     amount_cny: PositiveAmountCny | None = None
     min_amount_cny: PositiveAmountCny | None = None
-    instruments: list[Instrument] | None = Field(None, min_length=1)
+    instruments: UniqueList[Instrument] | None = Field(None, min_length=1)
     stage: Stage | None = None
     purpose: Text | None = None
-    term_months: int | None = Field(None, ge=1, le=600)
+    term_months: int | None = count(600, ge=1)
     max_cost_bp: BasisPoints | None = None
     deadline: date | None = None
     max_dilution: Fraction | None = None
-    weights: dict[str, float] | None = None
+    weights: EnterpriseWeights | None = None
+
+    _required = field_validator("title", "amount_cny", "instruments", "stage", "purpose")(not_null)
 
 
 class ProjectOut(ProjectIn):

@@ -14,16 +14,17 @@ from typing import Annotated
 import httpx
 import typer
 
+from allinone import keys_cli as keys_commands
 from allinone.app import build_parts, create
 from allinone.demo import DemoError, walk_deal
 from allinone.seed import seed
 from g60_chassis.auth import KeyStore
-from g60_chassis.runtime import make_keys
 from g60_chassis.serving import serve
 from g60_chassis.settings import PlatformSettings
 from g60_contracts.enums import Role
 
 cli = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
+cli.add_typer(keys_commands.keys_cli, name="keys")
 log = logging.getLogger("allinone")
 
 
@@ -147,16 +148,8 @@ def create_key(
     tenant: Annotated[str | None, typer.Option(help="enterprise or funder id")] = None,
     note: Annotated[str, typer.Option(help="what the key is for")] = "",
 ) -> None:
-    """Issue an API key (stored hashed; printed once)."""
-
-    async def go() -> str:
-        keys = make_keys(PlatformSettings())
-        try:
-            return await keys.create(role, tenant, note)
-        finally:
-            await keys.close()
-
-    typer.echo(asyncio.run(go()))
+    """Issue an API key (stored hashed; printed once); same as `keys create`."""
+    keys_commands.create(role, tenant, note, None)
 
 
 if __name__ == "__main__":

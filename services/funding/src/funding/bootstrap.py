@@ -16,6 +16,7 @@ from g60_chassis.bus import EventBus
 from g60_chassis.runtime import BuiltService, wire
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import DocumentStore
+from g60_contracts.enums import Role
 
 NAME = "funding"
 COLLECTIONS = ["funders", "offers"]
@@ -42,5 +43,10 @@ def bootstrap(
         w.settings.topic_matches, w.settings.group(NAME), consumer.match_events(service)
     )
     return BuiltService(
-        w, service, [api.router(service)], [w.settings.topic_funding], list(INDEXES)
+        w,
+        service,
+        [api.router(service)],
+        [w.settings.topic_funding],
+        list(INDEXES),
+        tenants={Role.funder: service.funder_exists},
     )

@@ -4,6 +4,7 @@ catalogue — roles, validation, If-Match, Idempotency-Key, pages — and the ev
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -238,3 +239,71 @@ async def test_the_contract_documents(env: Env, path: str) -> None:
     assert "G60 funding" in text
     if path == "/asyncapi":
         assert "g60.capacity.reserved.v1" in text and "g60.match.agreed.v1" in text
+
+
+# what an outside probe got through (issue 10): a NaN weight broke the catalogue for everyone
+@pytest.mark.parametrize(
+    ("over", "field"),
+    [
+        ({"preferences": {"weights": {"sector": float("nan")}}}, "body.preferences.weights.sector"),
+        ({"preferences": {"weights": {"cost": 1.0}}}, "body.preferences.weights.cost.[key]"),
+        ({"max_deals": 10**20}, "body.max_deals"),
+        ({"capacity_cny": True}, "body.capacity_cny"),
+        ({"stages": ["seed", "seed"]}, "body.stages"),
+        ({"name": "\u200b"}, "body.name"),
+    ],
+)
+async def test_an_offer_the_matcher_could_not_take_is_a_422(
+    env: Env, publish: Publish, over: dict[str, Any], field: str
+) -> None:
+    client = env[0]
+    funder, _ = await publish()
+    body = {**OFFER_EXAMPLE, "funder_id": funder["id"], **over}
+    r = await client.post(
+        "/v1/offers",
+        content=json.dumps(body, allow_nan=True),
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    assert field in {p["name"] for p in r.json()["invalid_params"]}
+    assert (await client.get("/v1/offers")).status_code == 200
+
+
+async def test_an_infinite_weight_in_a_patch_is_a_422_and_the_catalogue_still_reads(
+    env: Env, publish: Publish
+) -> None:
+    client = env[0]
+    _, offer = await publish()
+    r = await client.patch(
+        f"/v1/offers/{offer['id']}",
+        content='{"preferences": {"weights": {"sector": Infinity}}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    assert (await client.get(f"/v1/offers/{offer['id']}")).status_code == 200
+    assert (await client.patch(f"/v1/offers/{offer['id']}", json={"name": None})).status_code == 422
+
+
+async def test_a_funder_key_reused_for_another_body_is_a_422(env: Env) -> None:
+    client = env[0]
+    body = {"name": "Bank", "kind": "bank"}
+    first = await client.post("/v1/funders", json=body, headers={"Idempotency-Key": "f1"})
+    again = await client.post("/v1/funders", json=body, headers={"Idempotency-Key": "f1"})
+    other = await client.post(
+        "/v1/funders", json={**body, "name": "Other"}, headers={"Idempotency-Key": "f1"}
+    )
+    assert (first.status_code, again.status_code, other.status_code) == (201, 200, 422)
+    assert again.json() == first.json()
+
+
+async def test_concurrent_retries_of_an_offer_get_the_first_result(
+    env: Env, publish: Publish
+) -> None:
+    client = env[0]
+    funder, _ = await publish()
+    body = {**OFFER_EXAMPLE, "funder_id": funder["id"]}
+    rs = await asyncio.gather(
+        *(client.post("/v1/offers", json=body, headers={"Idempotency-Key": "o"}) for _ in range(8))
+    )
+    assert sorted(r.status_code for r in rs) == [200] * 7 + [201]
+    assert len({r.json()["id"] for r in rs}) == 1

@@ -12,6 +12,7 @@ from g60_chassis.bus import EventBus
 from g60_chassis.runtime import BuiltService, wire
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import DocumentStore
+from g60_contracts.enums import Role
 from projects.adapters.events import ContractProjectEvents
 from projects.domain.model import Enterprise, Project
 from projects.entrypoints import api, consumer
@@ -19,7 +20,8 @@ from projects.service.handlers import ProjectsService
 
 NAME = "projects"
 COLLECTIONS = ["enterprises", "projects"]
-INDEXES = [("projects", "enterprise_id"), ("projects", "status"), ("enterprises", "uscc")]
+INDEXES = [("projects", "enterprise_id"), ("projects", "status")]
+UNIQUE = [("enterprises", "uscc")]  # one enterprise per unified social credit code (and lookups)
 ProjectsApp = BuiltService[ProjectsService]
 
 
@@ -42,5 +44,11 @@ def bootstrap(
         w.settings.topic_matches, w.settings.group(NAME), consumer.match_events(service)
     )
     return BuiltService(
-        w, service, [api.router(service)], [w.settings.topic_projects], list(INDEXES)
+        w,
+        service,
+        [api.router(service)],
+        [w.settings.topic_projects],
+        list(INDEXES),
+        list(UNIQUE),
+        {Role.enterprise: service.enterprise_exists},
     )

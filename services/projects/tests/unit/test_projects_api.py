@@ -3,6 +3,9 @@ events out."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
@@ -145,3 +148,127 @@ async def test_pagination_walks_every_project_once(env):
         if not cursor:
             break
     assert sorted(seen) == sorted(ids)
+
+
+# what an outside probe got through (issue 10): the API refuses what the matcher cannot take
+@pytest.mark.parametrize(
+    ("over", "field"),
+    [
+        ({"amount_cny": True}, "body.amount_cny"),
+        ({"amount_cny": "5000000"}, "body.amount_cny"),
+        ({"instruments": ["equity", "equity"]}, "body.instruments"),
+        ({"weights": {"sector": 1.0}}, "body.weights.sector.[key]"),
+        ({"weights": {"cost": -0.5}}, "body.weights.cost"),
+        ({"weights": {"cost": float("nan")}}, "body.weights.cost"),
+        ({"title": "\u200b\u200d\ufeff"}, "body.title"),
+        ({"title": "nul\x00in a name"}, "body.title"),
+        ({"term_months": 10**20}, "body.term_months"),
+    ],
+)
+async def test_a_project_the_matcher_could_not_take_is_a_422(env, over, field):
+    client, *_ = env
+    ent = await _enterprise(client)
+    body = {**PROJECT_EXAMPLE, "enterprise_id": ent["id"], **over}
+    content = json.dumps(body, allow_nan=True)  # a NaN as a partner's JSON library sends it
+    r = await client.post(
+        "/v1/projects", content=content, headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 422, r.text
+    assert field in {p["name"] for p in r.json()["invalid_params"]}
+
+
+@pytest.mark.parametrize("uscc", ["000000000000000000", "0" * 17 + "0"])
+async def test_an_all_zero_uscc_is_refused(env, uscc):
+    client, *_ = env
+    r = await client.post("/v1/enterprises", json={**ENTERPRISE_EXAMPLE, "uscc": uscc})
+    assert r.status_code == 422 and r.json()["invalid_params"][0]["name"] == "body.uscc"
+
+
+async def test_patching_a_required_field_to_null_is_a_422_naming_it(env):
+    client, *_ = env
+    ent = await _enterprise(client)
+    p = (
+        await client.post("/v1/projects", json={**PROJECT_EXAMPLE, "enterprise_id": ent["id"]})
+    ).json()
+    r = await client.patch(f"/v1/projects/{p['id']}", json={"title": None})
+    assert r.status_code == 422, r.text
+    assert r.json()["invalid_params"][0]["name"] == "body.title"
+    cleared = await client.patch(f"/v1/projects/{p['id']}", json={"deadline": None})
+    assert cleared.status_code == 200 and cleared.json()["deadline"] is None
+    assert (await client.get(f"/v1/projects/{p['id']}")).status_code == 200
+
+
+class _Interleaving(MemoryDocumentStore):
+    """Yields to the event loop around reads and writes, as a database round trip does, so
+    concurrent check-then-insert use cases really interleave."""
+
+    async def get(self, collection, id):
+        await asyncio.sleep(0)
+        return await super().get(collection, id)
+
+    async def find(self, collection, where=None, **kw):
+        await asyncio.sleep(0)
+        return await super().find(collection, where, **kw)
+
+    async def insert(self, collection, doc, events=None):
+        await asyncio.sleep(0)
+        return await super().insert(collection, doc, events)
+
+
+@pytest.fixture
+async def racing():
+    keys = KeyStore(MemoryDocumentStore())
+    built = bootstrap(
+        PlatformSettings(store="memory"), store=_Interleaving(), bus=MemoryBus(), keys=keys
+    )
+    app = create(built=built)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            client.headers["Authorization"] = f"Bearer {await keys.create(Role.operator)}"
+            yield client
+
+
+async def test_fifty_concurrent_registrations_of_one_uscc_make_one_enterprise(racing):
+    rs = await asyncio.gather(
+        *(
+            racing.post("/v1/enterprises", json={**ENTERPRISE_EXAMPLE, "name": f"E{i}"})
+            for i in range(50)
+        )
+    )
+    codes = sorted(r.status_code for r in rs)
+    assert codes == [201] + [409] * 49
+    winner = next(r.json()["id"] for r in rs if r.status_code == 201)
+    losers = [r.json() for r in rs if r.status_code == 409]
+    assert all(p["existing_id"] == winner and p["field"] == "uscc" for p in losers)
+
+
+@pytest.mark.parametrize("path", ["/v1/enterprises", "/v1/projects"])
+async def test_concurrent_retries_of_one_create_all_get_the_first_result(racing, path):
+    body = dict(ENTERPRISE_EXAMPLE)
+    if path == "/v1/projects":
+        ent = (await racing.post("/v1/enterprises", json=ENTERPRISE_EXAMPLE)).json()
+        body = {**PROJECT_EXAMPLE, "enterprise_id": ent["id"]}
+    rs = await asyncio.gather(
+        *(racing.post(path, json=body, headers={"Idempotency-Key": "k"}) for _ in range(10))
+    )
+    assert sorted(r.status_code for r in rs) == [200] * 9 + [201], [r.text for r in rs]
+    assert len({r.json()["id"] for r in rs}) == 1
+
+
+async def test_an_enterprise_key_reused_for_another_body_is_a_422(env):
+    client, *_ = env
+    first = await client.post(
+        "/v1/enterprises", json=ENTERPRISE_EXAMPLE, headers={"Idempotency-Key": "e1"}
+    )
+    again = await client.post(
+        "/v1/enterprises", json=ENTERPRISE_EXAMPLE, headers={"Idempotency-Key": "e1"}
+    )
+    other = await client.post(
+        "/v1/enterprises",
+        json={**ENTERPRISE_EXAMPLE, "name": "Another"},
+        headers={"Idempotency-Key": "e1"},
+    )
+    assert (first.status_code, again.status_code, other.status_code) == (201, 200, 422)
+    assert again.json() == first.json()
+    assert other.json()["invalid_params"][0]["name"] == "header.Idempotency-Key"

@@ -53,6 +53,7 @@ class Funder(BaseModel):
     kind: str
     city: str | None = None
     description: str = ""
+    request_hash: str | None = None  # the create request, for Idempotency-Key
     created_at: datetime
     version: int = 0
 

@@ -19,7 +19,7 @@ from funding.domain.model import Funder, Offer, RuleViolation
 from funding.service.ports import Clock, FundingEvents, OfferEventKind
 from g60_chassis.aggregates import Aggregates, Outgoing, retry_on_conflict
 from g60_chassis.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
-from g60_chassis.idempotency import new_id, request_hash
+from g60_chassis.idempotency import create_once, new_id, request_hash
 from g60_chassis.principal import Principal
 from g60_contracts.enums import Role
 
@@ -50,11 +50,16 @@ class FundingService:
     ) -> tuple[Funder, bool]:
         principal.require(Role.operator)
         id = self.new_id("fun", principal, idempotency_key)
-        if idempotency_key and (existing := await self.funders.get(id)):
-            return existing, False
-        funder = Funder(**body, id=id, created_at=self.clock())
-        await self.funders.add(funder, self.events.funder_registered)
-        return funder, True
+        digest = request_hash(body)
+
+        async def create() -> Funder:
+            funder = Funder(**body, id=id, request_hash=digest, created_at=self.clock())
+            return await self.funders.add(funder, self.events.funder_registered)
+
+        return await create_once(self.funders, id, digest, bool(idempotency_key), create)
+
+    async def funder_exists(self, id: str) -> bool:
+        return await self.funders.get(id) is not None
 
     async def get_funder(self, principal: Principal, id: str) -> Funder:
         principal.require(*READERS)
@@ -79,29 +84,24 @@ class FundingService:
             raise Unprocessable(f"no funder {body['funder_id']!r}", "funder_id")
         digest = request_hash(body)
         id = self.new_id("off", principal, idempotency_key)
-        if idempotency_key and (existing := await self.offers.get(id)):
-            if existing.request_hash != digest:
-                raise Unprocessable(
-                    "this Idempotency-Key was used with a different request",
-                    "Idempotency-Key",
-                    "header",
-                )
-            return existing, False
-        now = self.clock()
-        offer = Offer(
-            **body,
-            id=id,
-            funder_kind=funder.kind,
-            request_hash=digest,
-            created_at=now,
-            updated_at=now,
-        )
-        try:
-            offer.check()
-        except RuleViolation as exc:
-            raise _rule(exc) from exc
-        await self.offers.add(offer, partial(self.events.offer, "published"))
-        return offer, True
+
+        async def create() -> Offer:
+            now = self.clock()
+            offer = Offer(
+                **body,
+                id=id,
+                funder_kind=funder.kind,
+                request_hash=digest,
+                created_at=now,
+                updated_at=now,
+            )
+            try:
+                offer.check()
+            except RuleViolation as exc:
+                raise _rule(exc) from exc
+            return await self.offers.add(offer, partial(self.events.offer, "published"))
+
+        return await create_once(self.offers, id, digest, bool(idempotency_key), create)
 
     async def get_offer(self, principal: Principal, id: str) -> Offer:
         principal.require(*READERS)

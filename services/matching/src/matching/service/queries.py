@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from g60_chassis.aggregates import Aggregates
-from g60_chassis.errors import AppError, NotFound, Unprocessable
+from g60_chassis.errors import AppError, Conflict, NotFound, Unprocessable
 from g60_chassis.principal import Principal
 from g60_contracts.enums import Role
 from g60_contracts.events import OfferSnapshot, ProjectSnapshot
@@ -100,6 +100,9 @@ class Queries:
     async def explain(
         self, principal: Principal, project_id: str, offer_id: str | None
     ) -> ExplainOut:
+        """A funder sees a project only through its own matches (any of its offers, any
+        status), and never the enterprise's side of the why-not reasons (its city, revenue,
+        qualifications...) nor the advice to the enterprise."""
         principal.require(Role.operator, Role.enterprise, Role.funder)
         if not self.loaded.is_set():
             raise EngineLoading("the matching engine is loading after a restart; try again soon")
@@ -109,17 +112,24 @@ class Queries:
                     "a funder explains a pair with one of its offers", "offer_id", "query"
                 )
             await self._offer(principal, offer_id)
-            if await self.read.project(project_id) is None:
+            seen, _ = await self.matches.list(
+                {"project_id": project_id, "funder_id": principal.tenant_id}, None, 1
+            )
+            if not seen or await self.read.project(project_id) is None:
                 raise NotFound.of("project", project_id)
         else:
             await self._project(principal, project_id)
-        if offer_id is not None and await self.read.offer(offer_id) is None:
-            raise NotFound.of("offer", offer_id)
+        if offer_id is not None:
+            if await self.read.offer(offer_id) is None:
+                raise NotFound.of("offer", offer_id)
+            if not self.engine.has_offer(offer_id):  # withdrawn (or not loaded yet)
+                raise Conflict("the offer is withdrawn: it is no longer matched", offer_id=offer_id)
         known = self.engine.has_project(project_id)
         advice = self.engine.advice(project_id) if known else []
-        x = (
-            self.engine.explain(project_id, offer_id, fresh=False)
-            if known and offer_id is not None and self.engine.has_offer(offer_id)
-            else None
-        )
-        return self.translate.explanation(project_id, offer_id, advice, x)
+        x = self.engine.explain(project_id, offer_id, fresh=False) if known and offer_id else None
+        out = self.translate.explanation(project_id, offer_id, advice, x)
+        if principal.role == Role.funder:
+            hidden = ("need", "unknown")
+            reasons = [{k: v for k, v in r.items() if k not in hidden} for r in out.reasons]
+            out = out.model_copy(update={"reasons": reasons, "advice": []})
+        return out

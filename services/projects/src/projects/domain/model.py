@@ -32,6 +32,7 @@ class Enterprise(BaseModel):
     debt_ratio: float | None = None
     qualifications: list[dict[str, Any]] = []
     collateral: list[str] = []
+    request_hash: str | None = Field(None, description="the create request, for Idempotency-Key")
     created_at: datetime
     version: int = 0
 

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from g60_chassis.aggregates import Aggregates, retry_on_conflict
+from g60_chassis.aggregates import Aggregates, AlreadyExists, retry_on_conflict
 from g60_chassis.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
-from g60_chassis.idempotency import new_id, request_hash
+from g60_chassis.idempotency import create_once, new_id, request_hash
 from g60_chassis.principal import Principal
 from g60_contracts.enums import Role
 from projects.domain.model import Enterprise, Project, RuleViolation
@@ -35,19 +35,30 @@ class ProjectsService:
     async def register_enterprise(
         self, principal: Principal, body: dict[str, Any], idempotency_key: str | None = None
     ) -> tuple[Enterprise, bool]:
-        """Returns (enterprise, created)."""
+        """Returns (enterprise, created). One enterprise per USCC: the unique index on `uscc`
+        decides between concurrent registrations; the losers get a 409 naming the winner."""
         principal.require(Role.operator)
         id = self.new_id("ent", principal, idempotency_key)
-        if idempotency_key and (existing := await self.enterprises.get(id)):
-            return existing, False
-        clash, _ = await self.enterprises.list({"uscc": body["uscc"]}, limit=1)
-        if clash:
-            raise Conflict(
-                f"an enterprise with uscc {body['uscc']} is registered", existing_id=clash[0].id
-            )
-        enterprise = Enterprise(**body, id=id, created_at=self.clock())
-        await self.enterprises.add(enterprise, self.events.enterprise_registered)
-        return enterprise, True
+        digest = request_hash(body)
+
+        async def create() -> Enterprise:
+            enterprise = Enterprise(**body, id=id, request_hash=digest, created_at=self.clock())
+            try:
+                return await self.enterprises.add(enterprise, self.events.enterprise_registered)
+            except AlreadyExists as exc:
+                if exc.field != "uscc":
+                    raise
+                clash, _ = await self.enterprises.list({"uscc": body["uscc"]}, limit=1)
+                raise Conflict(
+                    f"an enterprise with uscc {body['uscc']} is registered",
+                    field="uscc",
+                    existing_id=clash[0].id if clash else None,
+                ) from exc
+
+        return await create_once(self.enterprises, id, digest, bool(idempotency_key), create)
+
+    async def enterprise_exists(self, id: str) -> bool:
+        return await self.enterprises.get(id) is not None
 
     async def get_enterprise(self, principal: Principal, id: str) -> Enterprise:
         principal.require(*READERS)
@@ -71,22 +82,17 @@ class ProjectsService:
             raise Unprocessable(f"no enterprise {body['enterprise_id']!r}", "enterprise_id")
         digest = request_hash(body)
         id = self.new_id("prj", principal, idempotency_key)
-        if idempotency_key and (existing := await self.projects.get(id)):
-            if existing.request_hash != digest:
-                raise Unprocessable(
-                    "this Idempotency-Key was used with a different request",
-                    "Idempotency-Key",
-                    "header",
-                )
-            return existing, False
-        now = self.clock()
-        project = Project(**body, id=id, request_hash=digest, created_at=now, updated_at=now)
-        try:
-            project.check()
-        except RuleViolation as exc:
-            raise Unprocessable(str(exc), exc.field) from exc
-        await self.projects.add(project, partial(self.events.project, "submitted"))
-        return project, True
+
+        async def create() -> Project:
+            now = self.clock()
+            project = Project(**body, id=id, request_hash=digest, created_at=now, updated_at=now)
+            try:
+                project.check()
+            except RuleViolation as exc:
+                raise Unprocessable(str(exc), exc.field) from exc
+            return await self.projects.add(project, partial(self.events.project, "submitted"))
+
+        return await create_once(self.projects, id, digest, bool(idempotency_key), create)
 
     async def get_project(self, principal: Principal, id: str) -> Project:
         principal.require(*READERS)
