@@ -36,9 +36,10 @@ from g60_chassis.auth import KeyStore
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import MemoryDocumentStore
 from g60_contracts.enums import Role
+from g60_contracts.events import EnterpriseRegistered, OfferSnapshot, ProjectSnapshot
 from g60_contracts.funding import OFFER_EXAMPLE
 from g60_contracts.projects import ENTERPRISE_EXAMPLE, PROJECT_EXAMPLE
-from matching.service.handlers import match_id
+from matching.domain.match import match_id
 
 pytestmark = pytest.mark.fuzz
 
@@ -117,9 +118,9 @@ class Seeded:
             await built.store.insert("funders", _doc(self.funder))
             await built.store.insert("offers", _doc(self.offer))
         else:
-            await svc.on_offer(_json(self.offer))
-            await svc.on_enterprise(_json(self.enterprise))
-            await svc.on_project(_json(self.project))
+            await svc.on_offer(OfferSnapshot.model_validate(_json(self.offer)))
+            await svc.on_enterprise(EnterpriseRegistered.model_validate(_json(self.enterprise)))
+            await svc.on_project(ProjectSnapshot.model_validate(_json(self.project)))
 
     def aim(self, case: Any) -> None:
         """Point the case's `id` (and `offer_id`) at the seeded objects."""

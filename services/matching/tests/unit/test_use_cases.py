@@ -12,6 +12,7 @@ import pytest
 from g60_chassis.auth import KeyStore
 from g60_chassis.bus import Handler, MemoryBus
 from g60_chassis.envelope import Envelope
+from g60_chassis.errors import Conflict
 from g60_chassis.principal import Principal
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import MemoryDocumentStore
@@ -246,8 +247,8 @@ async def test_explain_asks_the_engine_and_formats_its_answer(market: Market) ->
     no = await market.svc.queries.explain(OPERATOR, "prj-1", "far")
     assert no.eligible is False and [r["rule"] for r in no.reasons] == ["city"]
     await market.offer("far", status="withdrawn")
-    gone = await market.svc.queries.explain(OPERATOR, "prj-1", "far")  # in the store, not engine
-    assert gone.eligible is None
+    with pytest.raises(Conflict):  # in the store, no longer in the engine: a 409, not a guess
+        await market.svc.queries.explain(OPERATOR, "prj-1", "far")
 
 
 async def test_a_restart_rebuilds_the_engine_and_keeps_the_flags(market: Market) -> None:
