@@ -48,16 +48,12 @@ class MatchingApp(BuiltService[MatchingService]):
     expiry_interval_s: float = 30.0
     _expiry: asyncio.Task[None] | None = None
 
-    _loading: asyncio.Task[None] | None = None
-
     async def prepare(self) -> None:
-        """Ready at once: the engine loads in the background (see `MatchingService.rebuild`)."""
-        self.service.loaded.clear()  # the consumers wait from the start
-        self._loading = asyncio.create_task(self._load(), name="match-engine-load")
+        """Load the engine before the consumers start (see `MatchingService.rebuild`): a
+        consumer that waited inside a handler for the engine would miss the group's rebalance
+        window after a restart and be fenced (seen in the e2e restart test)."""
         self.service.allocation.start()
-
-    async def _load(self) -> None:
-        while True:  # the consumers wait until it succeeds
+        while True:
             t = time.perf_counter()
             try:
                 count = await self.service.rebuild()
@@ -90,10 +86,6 @@ class MatchingApp(BuiltService[MatchingService]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._expiry
         await self.service.allocation.stop()
-        if self._loading is not None:
-            self._loading.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loading
         await super().stop()
 
 
