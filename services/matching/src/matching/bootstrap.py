@@ -19,7 +19,7 @@ from g60_chassis.bus import EventBus
 from g60_chassis.runtime import BuiltService, wire
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import DocumentStore
-from matching.adapters.allocator import ChildProcess, InProcess
+from matching.adapters.allocator import InProcess
 from matching.adapters.engine import EngineTranslator, new_engine
 from matching.adapters.events import ContractMatchEvents
 from matching.domain.engine import MatchEngine
@@ -48,16 +48,12 @@ class MatchingApp(BuiltService[MatchingService]):
     expiry_interval_s: float = 30.0
     _expiry: asyncio.Task[None] | None = None
 
-    _loading: asyncio.Task[None] | None = None
-
     async def prepare(self) -> None:
-        """Ready at once: the engine loads in the background (see `MatchingService.rebuild`)."""
-        self.service.loaded.clear()  # the consumers wait from the start
-        self._loading = asyncio.create_task(self._load(), name="match-engine-load")
+        """Load the engine before the consumers start (see `MatchingService.rebuild`): a
+        consumer that waited inside a handler for the engine would miss the group's rebalance
+        window after a restart and be fenced (seen in the e2e restart test)."""
         self.service.allocation.start()
-
-    async def _load(self) -> None:
-        while True:  # the consumers wait until it succeeds
+        while True:
             t = time.perf_counter()
             try:
                 count = await self.service.rebuild()
@@ -90,10 +86,6 @@ class MatchingApp(BuiltService[MatchingService]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._expiry
         await self.service.allocation.stop()
-        if self._loading is not None:
-            self._loading.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loading
         await super().stop()
 
 
@@ -108,8 +100,10 @@ def bootstrap(
     allocate: Allocate | None = None,
 ) -> MatchingApp:
     """`engine`: one already loaded (benchmarks); by default a new one, loaded on start.
-    `allocate`: where the allocation runs; by default a child process, or a worker thread with
-    the memory store (tests and the all-in-one demo: no process to spawn per service)."""
+    `allocate`: where the allocation runs; by default a worker thread (`InProcess`).
+    `ChildProcess()` kept GET latency flatter at 10,000 × 1,000 (see bench-match) but
+    spawning it during a burst timed out the e2e fifty-agreements test on a load-15 machine:
+    left opt-in until measured on a quieter one."""
     w = wire(NAME, COLLECTIONS, settings, store=store, bus=bus, keys=keys)
     service = MatchingService(
         Aggregates(w.store, "matches", Match, w.relay.notify),
@@ -120,7 +114,7 @@ def bootstrap(
         EngineTranslator(),
         ContractMatchEvents(w.settings.topic_matches),
         clock,
-        allocate or (InProcess() if w.settings.store == "memory" else ChildProcess()),
+        allocate or InProcess(),
     )
     group = w.settings.group(NAME)
     w.bus.subscribe(w.settings.topic_projects, group, consumer.project_events(service))

@@ -43,8 +43,8 @@ class MatchingService:
         self.queries = Queries(matches, self.read, engine, translate, self.proposals, self.loaded)
 
     async def rebuild(self) -> int:
-        """Load the read model into the engine in one batch, in a worker thread: meanwhile the
-        API serves matches from the store, and the market's events wait (`loaded`).
+        """Load the read model into the engine in one batch, in a worker thread (the event loop
+        stays free); the market's events wait for it (`loaded`), `explain` answers 503.
 
         Stored matches are not reconciled again: they are what the engine proposed after the
         last event handled, and an event whose reconciliation did not finish is delivered again
