@@ -22,6 +22,11 @@ from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 
 from g60_chassis.store import Doc, DuplicateKey, VersionConflict
 
+_UNIQUE_BROKEN = re.compile(
+    r"UNIQUE constraint failed: index '\w*?_(\w+)_unique'"  # SQLite
+    r'|unique constraint "\w*?_(\w+)_unique_[0-9a-f]+_idx"'  # PostgreSQL (SQLSTATE 23505)
+)
+
 
 class MongoDocumentStore:
     def __init__(
@@ -67,12 +72,14 @@ class MongoDocumentStore:
                 raise DuplicateKey(doc["_id"], field) from exc
             except OperationFailure as exc:
                 # FerretDB 1.24 reports a unique index broken by an update as an internal
-                # error naming its SQLite index (`<collection>_<hash>_<field>_unique`)
-                found = re.search(r"UNIQUE constraint failed: index '\w*?_(\w+)_unique'", str(exc))
+                # error (code 1) naming its backend's index: `<collection>_<hash>_<field>_unique`
+                # on SQLite, `<collection>_<hash>_<field>_unique_<hash>_idx` on PostgreSQL
+                found = _UNIQUE_BROKEN.search(str(exc))
                 if found is None:
                     raise
                 unique = self._unique.get(collection, [])
-                field = next((f for f in unique if found.group(1).endswith(f)), found.group(1))
+                named = found.group(1) or found.group(2)
+                field = next((f for f in unique if named.endswith(f)), named)
                 raise DuplicateKey(doc["_id"], field) from exc
         if result.matched_count != 1:
             raise VersionConflict(doc["_id"])
