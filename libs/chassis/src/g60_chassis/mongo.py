@@ -17,9 +17,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
 from g60_chassis.store import Doc, DuplicateKey, VersionConflict
+
+
+def unavailable(exc: BaseException) -> bool:
+    """The server (or, behind FerretDB, PostgreSQL) cannot be reached: connection errors and
+    timeouts, and FerretDB's InternalError when it cannot connect to its backend."""
+    if isinstance(exc, ConnectionFailure):  # AutoReconnect, timeouts, server selection
+        return True
+    return isinstance(exc, OperationFailure) and "failed to connect" in str(exc)
 
 
 class MongoDocumentStore:
