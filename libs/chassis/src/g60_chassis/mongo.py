@@ -24,10 +24,12 @@ from g60_chassis.store import Doc, DuplicateKey, VersionConflict
 
 def unavailable(exc: BaseException) -> bool:
     """The server (or, behind FerretDB, PostgreSQL) cannot be reached: connection errors and
-    timeouts, and FerretDB's InternalError when it cannot connect to its backend."""
+    timeouts, and the server's InternalError (code 1): FerretDB answers with it whenever its
+    PostgreSQL fails under a query ("failed to connect", a connection closed mid-read while
+    PostgreSQL shuts down). Bad data fails in the handler (validation), not with code 1."""
     if isinstance(exc, ConnectionFailure):  # AutoReconnect, timeouts, server selection
         return True
-    return isinstance(exc, OperationFailure) and "failed to connect" in str(exc)
+    return isinstance(exc, OperationFailure) and exc.code == 1
 
 
 class MongoDocumentStore:
