@@ -14,6 +14,9 @@
 #   infra.sh up | down | status | logs
 #   infra.sh start-kafka | stop-kafka | start-ferretdb | stop-ferretdb | start-postgres |
 #            stop-postgres   (used by the e2e fault tests)
+#   KAFKA_NODES=3 infra.sh start-kafka | stop-kafka   a three-node KRaft cluster (replication
+#            factor 3, min.insync.replicas 2) on KAFKA_PORT+2..+7; infra.sh kill-node N |
+#            start-node N | cluster-bootstrap   (the failover test in `make chaos`)
 #
 # Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), FERRETDB_PORT (27017),
 # POSTGRES_PORT (54329), KAFKA_VERSION (4.1.1), FERRETDB_VERSION (v1.24.2), INFRA_DIR,
@@ -32,16 +35,24 @@ KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
 FERRETDB_PORT=${FERRETDB_PORT:-27017}
 POSTGRES_PORT=${POSTGRES_PORT:-54329}
+# KAFKA_NODES=3: a three-node KRaft cluster instead of the single node (failover tests); node
+# i (1-3) listens on KAFKA_PORT+2i, its controller on KAFKA_PORT+2i+1
+KAFKA_NODES=${KAFKA_NODES:-1}
 INFRA_WAIT=${INFRA_WAIT:-90}
 PY=${PY:-$ROOT/.venv/bin/python}
 JAVA=${JAVA_HOME:+$JAVA_HOME/bin/}java
 # the health check reads these; an explicit G60_* address wins
 export KAFKA_PORT FERRETDB_PORT
-export G60_KAFKA_BOOTSTRAP=${G60_KAFKA_BOOTSTRAP:-127.0.0.1:$KAFKA_PORT}
+if ((KAFKA_NODES == 3)); then
+  export G60_KAFKA_BOOTSTRAP=127.0.0.1:$((KAFKA_PORT + 2)),127.0.0.1:$((KAFKA_PORT + 4)),127.0.0.1:$((KAFKA_PORT + 6))
+else
+  export G60_KAFKA_BOOTSTRAP=${G60_KAFKA_BOOTSTRAP:-127.0.0.1:$KAFKA_PORT}
+fi
 export G60_MONGO_URL=${G60_MONGO_URL:-mongodb://127.0.0.1:$FERRETDB_PORT}
 
-# a fixed cluster id (base64 of 16 bytes, as Kafka's Uuid wants): the storage is formatted once
+# fixed cluster ids (base64 of 16 bytes, as Kafka's Uuid wants): the storage is formatted once
 CLUSTER_ID=RzYwTG9jYWxLYWZrYTAwMQ
+CLUSTER3_ID=RzYwTG9jYWxLYWZrYTAwMw
 LIBS="$INFRA_DIR/kafka/libs-$KAFKA_VERSION"
 KAFKA_DATA="$INFRA_DIR/kafka/data"
 KAFKA_CONF="$INFRA_DIR/kafka/server.properties"
@@ -227,28 +238,81 @@ prepare() {  # prepare kafka ferretdb: fetch/build what is missing, in parallel,
 
 # ---- start ---------------------------------------------------------------------------------
 
+kafka_java_opts() {  # kafka_java_opts LOGDIR
+  # shellcheck disable=SC2206
+  JAVA_OPTS=(-Xms256m ${KAFKA_HEAP:--Xmx768m} -XX:+UseG1GC -Djava.awt.headless=true
+             "-Dlog4j2.configurationFile=$HERE/kafka/log4j2.xml" "-Dkafka.logs.dir=$1")
+}
+
+kafka_conf() {  # kafka_conf OUT NODE_ID PORT CONTROLLER_PORT DATA VOTERS REPLICAS MIN_ISR
+  sed -e "s#@NODE_ID@#$2#g" -e "s#@KAFKA_PORT@#$3#g" -e "s#@CONTROLLER_PORT@#$4#g" \
+      -e "s#@DATA_DIR@#$5#g" -e "s#@VOTERS@#$6#g" -e "s#@REPLICAS@#$7#g" -e "s#@MIN_ISR@#$8#g" \
+      "$HERE/kafka/server.properties.template" >"$1"
+}
+
+kafka_format() {  # kafka_format CONF DATA CLUSTER_ID LOG
+  [ -f "$2/meta.properties" ] && return 0
+  say "formatting the KRaft storage in $2 (once)"
+  "$JAVA" "${JAVA_OPTS[@]}" -cp "$LIBS/*" kafka.tools.StorageTool format \
+    --cluster-id "$3" --config "$1" --ignore-formatted >"$4" 2>&1 \
+    || { tail -n 20 "$4" >&2; die "formatting the Kafka storage failed"; }
+}
+
 start_kafka() {
+  if ((KAFKA_NODES == 3)); then start_cluster; return; fi
   if alive kafka; then say "kafka already running (pid $(pid_of kafka))"; return 0; fi
   port_free_or_die "$KAFKA_PORT" KAFKA_PORT
   port_free_or_die "$KAFKA_CONTROLLER_PORT" KAFKA_CONTROLLER_PORT
   prepare kafka
   mkdir -p "$KAFKA_DATA" "$LOGS" "$RUN"
-  sed -e "s#@KAFKA_PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
-      -e "s#@DATA_DIR@#$KAFKA_DATA#g" "$HERE/kafka/server.properties.template" >"$KAFKA_CONF"
-  # shellcheck disable=SC2206
-  local java_opts=(-Xms256m ${KAFKA_HEAP:--Xmx768m} -XX:+UseG1GC -Djava.awt.headless=true
-                   "-Dlog4j2.configurationFile=$HERE/kafka/log4j2.xml" "-Dkafka.logs.dir=$LOGS")
-  if [ ! -f "$KAFKA_DATA/meta.properties" ]; then
-    say "formatting the KRaft storage in $KAFKA_DATA (once)"
-    "$JAVA" "${java_opts[@]}" -cp "$LIBS/*" kafka.tools.StorageTool format \
-      --cluster-id "$CLUSTER_ID" --config "$KAFKA_CONF" --ignore-formatted \
-      >"$LOGS/kafka-format.log" 2>&1 \
-      || { tail -n 20 "$LOGS/kafka-format.log" >&2; die "formatting the Kafka storage failed"; }
-  fi
-  nohup "$JAVA" "${java_opts[@]}" -cp "$LIBS/*" kafka.Kafka "$KAFKA_CONF" \
+  kafka_conf "$KAFKA_CONF" 1 "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_DATA" \
+    "1@127.0.0.1:$KAFKA_CONTROLLER_PORT" 1 1
+  kafka_java_opts "$LOGS"
+  kafka_format "$KAFKA_CONF" "$KAFKA_DATA" "$CLUSTER_ID" "$LOGS/kafka-format.log"
+  nohup "$JAVA" "${JAVA_OPTS[@]}" -cp "$LIBS/*" kafka.Kafka "$KAFKA_CONF" \
     >"$LOGS/kafka.out" 2>&1 </dev/null &
   echo $! >"$RUN/kafka.pid"
   say "kafka $KAFKA_VERSION starting on 127.0.0.1:$KAFKA_PORT, controller :$KAFKA_CONTROLLER_PORT (pid $!, log $LOGS/kafka.log)"
+}
+
+# ---- the three-node cluster (KAFKA_NODES=3) ----------------------------------------------------
+
+node_port() { echo $((KAFKA_PORT + 2 * $1)); }
+node_controller_port() { echo $((KAFKA_PORT + 2 * $1 + 1)); }
+cluster_bootstrap() { echo "127.0.0.1:$(node_port 1),127.0.0.1:$(node_port 2),127.0.0.1:$(node_port 3)"; }
+
+start_node() {  # start_node I: one broker + controller of the cluster
+  local i=$1 dir="$INFRA_DIR/kafka-cluster/node-$1" voters port cport
+  if alive "kafka-$i"; then say "kafka node $i already running (pid $(pid_of "kafka-$i"))"; return 0; fi
+  port=$(node_port "$i") cport=$(node_controller_port "$i")
+  port_free_or_die "$port" KAFKA_PORT
+  port_free_or_die "$cport" KAFKA_PORT
+  prepare kafka
+  mkdir -p "$dir/data" "$LOGS/kafka-$i" "$RUN"
+  voters="1@127.0.0.1:$(node_controller_port 1),2@127.0.0.1:$(node_controller_port 2),3@127.0.0.1:$(node_controller_port 3)"
+  kafka_conf "$dir/server.properties" "$i" "$port" "$cport" "$dir/data" "$voters" 3 2
+  kafka_java_opts "$LOGS/kafka-$i"
+  kafka_format "$dir/server.properties" "$dir/data" "$CLUSTER3_ID" "$LOGS/kafka-$i/format.log"
+  nohup "$JAVA" "${JAVA_OPTS[@]}" -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" \
+    >"$LOGS/kafka-$i/kafka.out" 2>&1 </dev/null &
+  echo $! >"$RUN/kafka-$i.pid"
+  say "kafka node $i starting on 127.0.0.1:$port, controller :$cport (pid $!, log $LOGS/kafka-$i/kafka.log)"
+}
+
+start_cluster() { local i; for i in 1 2 3; do start_node "$i"; done; }
+
+stop_cluster() {
+  local i
+  for i in 1 2 3; do stop "kafka-$i" "$(node_port "$i")" "$(node_controller_port "$i")"; done
+}
+
+kill_node() {  # kill_node I: SIGKILL, as a crash
+  local pid
+  pid=$(pid_of "kafka-$1")
+  [ -n "$pid" ] || die "kafka node $1 is not running"
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$RUN/kafka-$1.pid"
+  say "kafka node $1 (pid $pid) killed with SIGKILL"
 }
 
 start_ferretdb() {
@@ -425,11 +489,14 @@ case "${1:-}" in
   status) status ;;
   logs) logs ;;
   start-kafka) need_py; need java; start_kafka; wait_healthy kafka ;;
-  stop-kafka) stop kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" ;;
+  stop-kafka) if ((KAFKA_NODES == 3)); then stop_cluster; else stop kafka "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; fi ;;
+  start-node) need java; KAFKA_NODES=3 start_node "${2:?node 1-3}" ;;
+  kill-node) kill_node "${2:?node 1-3}" ;;
+  cluster-bootstrap) cluster_bootstrap ;;
   start-ferretdb) need_py; start_ferretdb; wait_healthy mongo ;;
   stop-ferretdb) stop ferretdb "$FERRETDB_PORT" ;;
   start-postgres) start_postgres; wait_postgres ;;
   stop-postgres) stop_postgres ;;
-  *) echo "usage: $0 up|down|status|logs|start-kafka|stop-kafka|start-ferretdb|stop-ferretdb|start-postgres|stop-postgres" >&2
+  *) echo "usage: $0 up|down|status|logs|start-kafka|stop-kafka|start-ferretdb|stop-ferretdb|start-postgres|stop-postgres|start-node N|kill-node N|cluster-bootstrap" >&2
      exit 2 ;;
 esac

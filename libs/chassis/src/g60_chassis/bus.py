@@ -53,12 +53,21 @@ class EventBus(Protocol):
     async def ping(self) -> bool: ...
 
 
+def unreachable(exc: BaseException) -> bool:
+    """A failure of the infrastructure, not of the event: a connection refused or timed out."""
+    return isinstance(exc, ConnectionError | TimeoutError)
+
+
 @dataclass(frozen=True)
 class DeliveryPolicy:
     max_attempts: int = 3
     backoff_initial_s: float = 0.2
     backoff_max_s: float = 5.0
     dlq_suffix: str = ".dlq"
+    # An event whose handler still fails with such an error after the last attempt is not
+    # dead-lettered: the error propagates, the record is not committed and comes again (a
+    # store that is down must delay events, never divert them). Adapters add their own.
+    transient: Callable[[BaseException], bool] = unreachable
 
 
 @dataclass
@@ -88,8 +97,9 @@ async def deliver(
     parse_error: Exception | None = None,
 ) -> bool:
     """Run `handler` with retries; after the last failed attempt, or at once for a permanent
-    error, hand the original record to `dead_letter`. Returns True when the handler succeeded.
-    The caller commits the offset after this returns, whichever way it went."""
+    error, hand the original record to `dead_letter`, unless the error is `policy.transient`:
+    then it is raised and the caller must not commit the record. Returns True when the handler
+    succeeded; the caller commits the offset after this returns, whichever way it went."""
     attempts = 0
     error: BaseException | None = parse_error
     if envelope is not None:
@@ -121,6 +131,18 @@ async def deliver(
             raise
         except Exception as exc:
             error = exc
+    if envelope is not None and error is not None and policy.transient(error):
+        log.warning(
+            "%s[%s]@%s: infrastructure unavailable after %d attempt(s), not dead-lettered "
+            "(it comes again): %r",
+            position.topic,
+            position.partition,
+            position.offset,
+            attempts,
+            error,
+        )
+        await asyncio.sleep(policy.backoff_max_s)
+        raise error
     value, headers, key = raw
     log.warning(
         "dead-lettering %s[%s]@%s after %d attempt(s): %r",

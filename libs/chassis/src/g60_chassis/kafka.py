@@ -18,7 +18,7 @@ from faststream.kafka.annotations import KafkaMessage
 
 from g60_chassis.bus import DeadLetter, DeliveryPolicy, Handler, Outgoing, Position, deliver
 from g60_chassis.envelope import Envelope
-from g60_chassis.kafka_producer import Record, ResilientProducer
+from g60_chassis.kafka_producer import Record, ResilientProducer, servers
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class KafkaBus:
             bootstrap, client_id=client_id, send_timeout_s=send_timeout_s, stuck_s=producer_stuck_s
         )
         self.broker = KafkaBroker(
-            bootstrap,
+            servers(bootstrap),
             client_id=client_id,
             enable_idempotence=True,
             acks="all",
@@ -162,7 +162,7 @@ class KafkaBus:
 
     async def ensure_topics(self, topics: set[str]) -> None:
         """Create topics with the platform's partition count (idempotent)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        admin = AIOKafkaAdminClient(bootstrap_servers=servers(self.bootstrap))
         await admin.start()
         try:
             existing = set(await admin.list_topics())

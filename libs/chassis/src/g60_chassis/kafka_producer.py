@@ -30,6 +30,12 @@ from aiokafka.client import AIOKafkaClient
 log = logging.getLogger(__name__)
 
 
+def servers(bootstrap: str) -> list[str]:
+    """`host:port,host:port` as the list aiokafka's clients take (AIOKafkaClient does not
+    split a comma-separated string: it would read one host named `a:1,b`)."""
+    return [s.strip() for s in bootstrap.split(",") if s.strip()]
+
+
 @dataclass(frozen=True)
 class Record:
     topic: str
@@ -61,7 +67,7 @@ class ResilientProducer:
 
     def _new(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap,
+            bootstrap_servers=servers(self.bootstrap),
             client_id=self.client_id,
             enable_idempotence=True,
             acks="all",
@@ -152,7 +158,9 @@ class ResilientProducer:
 
 
 async def broker_answers(bootstrap: str, timeout_s: float = 5.0) -> bool:
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    client = AIOKafkaClient(
+        bootstrap_servers=servers(bootstrap), request_timeout_ms=int(timeout_s * 1000)
+    )
     try:
         await asyncio.wait_for(client.bootstrap(), timeout_s)
         return True

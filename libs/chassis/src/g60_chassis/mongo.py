@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient
-from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
 from g60_chassis.store import Doc, DuplicateKey, VersionConflict
 
@@ -26,6 +26,18 @@ _UNIQUE_BROKEN = re.compile(
     r"UNIQUE constraint failed: index '\w*?_(\w+)_unique'"  # SQLite
     r'|unique constraint "\w*?_(\w+)_unique_[0-9a-f]+_idx"'  # PostgreSQL (SQLSTATE 23505)
 )
+
+
+def unavailable(exc: BaseException) -> bool:
+    """The server (or, behind FerretDB, PostgreSQL) cannot be reached: connection errors and
+    timeouts, and the server's InternalError (code 1): FerretDB answers with it whenever its
+    PostgreSQL fails under a query ("failed to connect", a connection closed mid-read while
+    PostgreSQL shuts down). Bad data fails in the handler (validation), not with code 1."""
+    if isinstance(exc, ConnectionFailure):  # AutoReconnect, timeouts, server selection
+        return True
+    if isinstance(exc, OperationFailure) and _UNIQUE_BROKEN.search(str(exc)):
+        return False  # a unique index refused the write: the data's fault, not an outage
+    return isinstance(exc, OperationFailure) and exc.code == 1
 
 
 class MongoDocumentStore:

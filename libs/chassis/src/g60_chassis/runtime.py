@@ -11,7 +11,7 @@ from typing import Generic, TypeVar
 from fastapi import APIRouter
 
 from g60_chassis.auth import KeyStore
-from g60_chassis.bus import DeliveryPolicy, EventBus, MemoryBus
+from g60_chassis.bus import DeliveryPolicy, EventBus, MemoryBus, unreachable
 from g60_chassis.outbox import OutboxRelay
 from g60_chassis.ratelimit import (
     Buckets,
@@ -43,7 +43,14 @@ def make_store(settings: PlatformSettings, service: str) -> DocumentStore:
 
 
 def make_bus(settings: PlatformSettings, service: str) -> EventBus:
-    policy = DeliveryPolicy(max_attempts=settings.max_attempts)
+    transient = unreachable
+    if settings.store == "mongo":
+        from g60_chassis.mongo import unavailable
+
+        def transient(exc: BaseException) -> bool:
+            return unreachable(exc) or unavailable(exc)
+
+    policy = DeliveryPolicy(max_attempts=settings.max_attempts, transient=transient)
     if settings.bus == "kafka":
         from g60_chassis.kafka import KafkaBus
 

@@ -130,3 +130,17 @@ def test_malformed_record_is_refused():
         Envelope.from_kafka({"ce_type": "x"}, b"{}")
     with pytest.raises(ValueError):
         Envelope.from_kafka(event().kafka_headers(), b"[1, 2]")
+
+
+async def test_a_store_that_stays_down_delays_the_event_and_never_dead_letters_it():
+    policy = DeliveryPolicy(max_attempts=2, backoff_initial_s=0.001, backoff_max_s=0.001)
+    bus, calls = MemoryBus(policy=policy), []
+
+    async def store_down(e: Envelope) -> None:
+        calls.append(e.id)
+        raise ConnectionRefusedError("store down")
+
+    bus.subscribe("t", "g", store_down)
+    with pytest.raises(ConnectionRefusedError):
+        await bus.publish("t", event())
+    assert len(calls) == 2 and bus.dead_letters == []  # not committed: it comes again
