@@ -36,7 +36,7 @@ test: $(STAMP) infra-up ## unit + integration + e2e tests (starts Kafka, Postgre
 	$(PY) -m pytest
 
 test-unit: $(STAMP) ## unit tests only (no servers)
-	$(PY) -m pytest -m "not integration and not e2e"
+	$(PY) -m pytest -m "not integration and not e2e and not fuzz"
 
 test-integration: $(STAMP) infra-up ## integration tests against the real Kafka and FerretDB
 	$(PY) -m pytest -m integration

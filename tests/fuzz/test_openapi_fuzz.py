@@ -4,7 +4,8 @@ over ASGI on fakes: every operation, with valid and invalid data, as an operator
 
 Each response must be no server error, have a status code the operation documents, and a body
 and content type that conform to what it documents. `make test` runs a short pass (a few
-examples per operation); `make fuzz` a long one (G60_FUZZ_EXAMPLES, default there 300)."""
+examples per operation); `make fuzz` a long one (G60_FUZZ_EXAMPLES, default there 500).
+The all-in-one process is fuzzed too: its `/v1/keys` checks tenants of both services."""
 
 from __future__ import annotations
 
@@ -26,13 +27,12 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-import funding.bootstrap
+import allinone.app
 import funding.entrypoints.app
-import matching.bootstrap
-import matching.entrypoints.app
-import projects.bootstrap
 import projects.entrypoints.app
+from allinone.app import SERVICES
 from g60_chassis.auth import KeyStore
+from g60_chassis.bus import MemoryBus
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import MemoryDocumentStore
 from g60_contracts.enums import Role
@@ -43,7 +43,7 @@ from matching.domain.match import match_id
 
 pytestmark = pytest.mark.fuzz
 
-EXAMPLES = int(os.environ.get("G60_FUZZ_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("G60_FUZZ_EXAMPLES", "10"))
 OPERATOR = "fuzz-operator-key-" + "x" * 32
 CHECKS = [
     not_a_server_error,
@@ -148,9 +148,8 @@ def _doc(obj: dict[str, Any]) -> dict[str, Any]:
 SEEDED = Seeded()
 
 
-def _app(module: Any) -> tuple[FastAPI, dict[str, str]]:
-    """The service on fakes, seeded, with one key per role."""
-    store = MemoryDocumentStore()
+def _app(name: str) -> tuple[FastAPI, dict[str, str]]:
+    """A service (or the all-in-one process) on fakes, seeded, with one key per role."""
     config = PlatformSettings(
         store="memory",
         bus="memory",
@@ -161,11 +160,15 @@ def _app(module: Any) -> tuple[FastAPI, dict[str, str]]:
         rate_address_burst=10**6,
         rate_auth_failures_burst=10**6,
     )
-    keys = KeyStore(store, OPERATOR)
-    built = BOOTSTRAPS[module](config, keys=keys)
+    keys, bus = KeyStore(MemoryDocumentStore(), OPERATOR), MemoryBus()
+    names = list(SERVICES) if name == "allinone" else [name]
+    parts = {
+        n: SERVICES[n][0](config, store=MemoryDocumentStore(), bus=bus, keys=keys) for n in names
+    }
 
     async def prepare() -> dict[str, str]:
-        await SEEDED.into(module, built)
+        for n, part in parts.items():
+            await SEEDED.into(SERVICES[n][1], part)
         return {
             "operator": OPERATOR,
             "enterprise": await keys.create(Role.enterprise, "ent_fuzz"),
@@ -176,26 +179,22 @@ def _app(module: Any) -> tuple[FastAPI, dict[str, str]]:
         }
 
     tokens = asyncio.run(prepare())
-    return module.create(config, built=built), tokens
+    if name == "allinone":
+        return allinone.app.create(config, list(parts.values())), tokens
+    return SERVICES[name][1].create(config, built=parts[name]), tokens
 
 
-BOOTSTRAPS: dict[Any, Any] = {
-    projects.entrypoints.app: projects.bootstrap.bootstrap,
-    funding.entrypoints.app: funding.bootstrap.bootstrap,
-    matching.entrypoints.app: matching.bootstrap.bootstrap,
-}
-
-
-def _schema(module: Any) -> tuple[Any, dict[str, str]]:
-    app, tokens = _app(module)
+def _schema(name: str) -> tuple[Any, dict[str, str]]:
+    app, tokens = _app(name)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
     return schema, tokens
 
 
-PROJECTS, PROJECT_TOKENS = _schema(projects.entrypoints.app)
-FUNDING, FUNDING_TOKENS = _schema(funding.entrypoints.app)
-MATCHING, MATCHING_TOKENS = _schema(matching.entrypoints.app)
+PROJECTS, PROJECT_TOKENS = _schema("projects")
+FUNDING, FUNDING_TOKENS = _schema("funding")
+MATCHING, MATCHING_TOKENS = _schema("matching")
+ALLINONE, ALLINONE_TOKENS = _schema("allinone")
 # each case goes out as the next role in turn (schemathesis cannot mix `given` with examples)
 ROLES = itertools.cycle(
     ["operator", "enterprise", "operator", "funder", "partner", "wrong", "none"]
@@ -229,3 +228,9 @@ def test_funding_api(case: Any) -> None:
 @SETTINGS
 def test_matching_api(case: Any) -> None:
     _call(case, MATCHING_TOKENS)
+
+
+@ALLINONE.parametrize()
+@SETTINGS
+def test_allinone_api(case: Any) -> None:
+    _call(case, ALLINONE_TOKENS)

@@ -37,6 +37,10 @@ class InterleavingStore(MemoryDocumentStore):
         await asyncio.sleep(0)
         return await super().get(collection, id)
 
+    async def insert(self, collection: str, doc: Doc, events: list[Doc] | None = None) -> None:
+        await asyncio.sleep(0)
+        await super().insert(collection, doc, events)
+
     async def update(
         self, collection: str, doc: Doc, expected_version: int, events: list[Doc] | None = None
     ) -> int:
