@@ -155,7 +155,7 @@ async def test_the_background_run_moves_every_flag_that_changed(market: Market) 
 async def test_the_refresher_runs_after_a_quiet_moment_and_the_event_path_never_waits(
     market: Market,
 ) -> None:
-    market.svc.allocation.debounce_s = 0.01
+    market.svc.allocation.debounce_s = 1.0  # longer than any gap between these events
     market.svc.allocation.start()
     try:
         for i in range(3):

@@ -17,6 +17,7 @@ from functools import partial
 
 from g60_chassis.aggregates import Aggregates, retry_on_conflict
 from g60_chassis.errors import Conflict
+from g60_contracts.events import OfferSnapshot, ProjectSnapshot
 from matching.domain.match import Match, match_id, propose
 from matching.domain.results import Delta, Proposal
 from matching.service.ports import Clock, Engine, MatchEvents
@@ -73,16 +74,21 @@ class Proposals:
             await asyncio.sleep(0)
 
     async def _project(self, project_id: str, wanted: list[Proposal], stale: set[str]) -> None:
-        """Matches are looked up by id (a hash of the pair), never by scanning."""
+        """Matches are looked up by id (a hash of the pair), never by scanning; the lookups and
+        the new proposals' inserts go out together (one round trip's wait, not one per pair:
+        at top k = 10 that was ~40 sequential store calls per need)."""
         now, held, as_of = self.clock(), self.allocated.get(project_id), self.as_of
-        for p in wanted:
-            allocated = held == p.offer_id
-            match = await self.matches.get(match_id(project_id, p.offer_id))
+        found = await asyncio.gather(
+            *(self.matches.get(match_id(project_id, p.offer_id)) for p in wanted)
+        )
+        new = [p for p, match in zip(wanted, found, strict=True) if match is None]
+        if new:
+            await self._propose_all(project_id, new, held, as_of)
+        for p, match in zip(wanted, found, strict=True):
             if match is None:
-                await self._propose(p, allocated, as_of)
                 continue
             kinds = match.repropose(now)
-            if match.refresh(p, allocated, as_of) or kinds:
+            if match.refresh(p, held == p.offer_id, as_of) or kinds:
                 await self._save(match, kinds)
         for offer_id in sorted(stale - {p.offer_id for p in wanted}):
             match = await self.matches.get(match_id(project_id, offer_id))
@@ -92,10 +98,29 @@ class Proposals:
             if match.status == "proposed" and untouched:
                 await self._save(match, match.retract("no longer among the proposals", now))
 
-    async def _propose(self, p: Proposal, allocated: bool, as_of: int | None) -> None:
-        project, offer = await self.read.project(p.project_id), await self.read.offer(p.offer_id)
-        if project is None or offer is None:
+    async def _propose_all(
+        self, project_id: str, new: list[Proposal], held: str | None, as_of: int | None
+    ) -> None:
+        project = await self.read.project(project_id)
+        if project is None:
             return
+        offers = await asyncio.gather(*(self.read.offer(p.offer_id) for p in new))
+        await asyncio.gather(
+            *(
+                self._propose(p, project, offer, held == p.offer_id, as_of)
+                for p, offer in zip(new, offers, strict=True)
+                if offer is not None
+            )
+        )
+
+    async def _propose(
+        self,
+        p: Proposal,
+        project: ProjectSnapshot,
+        offer: OfferSnapshot,
+        allocated: bool,
+        as_of: int | None,
+    ) -> None:
         match = propose(
             p,
             enterprise_id=project.enterprise_id,
@@ -140,7 +165,7 @@ class Proposals:
                 if allocated and self.engine.has_project(project_id):
                     p = self.engine.proposal(project_id, offer_id, allocated=False)
                     if p is not None:
-                        await self._propose(p, True, as_of)
+                        await self._propose_all(project_id, [p], offer_id, as_of)
                 return
             if match.flag(allocated, as_of):
                 await self.matches.save(match)
