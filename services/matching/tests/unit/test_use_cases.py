@@ -17,6 +17,7 @@ from g60_chassis.principal import Principal
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import MemoryDocumentStore
 from g60_contracts.enums import Role
+from g60_contracts.events import OfferSnapshot
 from g60_contracts.funding import OFFER_EXAMPLE
 from g60_contracts.projects import ENTERPRISE_EXAMPLE, PROJECT_EXAMPLE
 from matching.bootstrap import MatchingApp, bootstrap
@@ -336,3 +337,39 @@ async def test_a_flag_no_later_allocation_moved_holds_as_of_the_newest(market: M
     assert stored.allocated_as_of == first.market_version  # not rewritten
     (shown,), _ = await market.svc.queries.project_matches(OPERATOR, "prj-1", False)
     assert shown.allocated and shown.allocated_as_of == second.market_version
+
+
+async def test_an_offer_redelivered_after_a_crash_proposes_what_its_first_delivery_did_not(
+    market: Market,
+) -> None:
+    await market.project("prj-1")  # before the offer: nothing to propose yet
+    data = {
+        **OFFER_EXAMPLE,
+        "id": "off-1",
+        "funder_id": "fun-1",
+        "funder_kind": "bank",
+        "status": "active",
+        "remaining_cny": OFFER_EXAMPLE["capacity_cny"],
+        "reserved_cny": 0,
+        "committed_cny": 0,
+        "deals_taken": 0,
+        "version": 1,
+        "created_at": T0.isoformat(),
+        "updated_at": T0.isoformat(),
+    }
+    # the first delivery stored the offer's view, then the process died before the proposals
+    svc = market.svc
+    await svc.read.keep(svc.read.offers, OfferSnapshot.model_validate(data), False)
+    assert await svc.matches.get(match_id("prj-1", "off-1")) is None
+    again = bootstrap(
+        PlatformSettings(store="memory", match_top_k=3),
+        store=market.store,
+        bus=MemoryBus(),
+        keys=KeyStore(MemoryDocumentStore()),
+        clock=lambda: T0,
+    )
+    await again.service.rebuild()  # loads the offer from its view: the upsert changes nothing
+    redelivered = Envelope(type="g60.offer.published.v1", source="/t", subject="off-1", data=data)
+    await funding_events(again.service)(redelivered)
+    match = await again.service.matches.get(match_id("prj-1", "off-1"))
+    assert match is not None and match.status == "proposed"

@@ -105,13 +105,19 @@ class MatchingService:
     async def on_offer(self, offer: OfferSnapshot) -> None:
         await self.loaded.wait()
         removed = offer.status != "active"
-        await self.read.keep(self.read.offers, offer, removed)
+        kept = await self.read.keep(self.read.offers, offer, removed)
         if removed:
             delta = self.engine.remove_offer(offer.id)
             await self.lifecycle.retract_all(None, offer.id, "the offer was withdrawn")
         else:
             delta = self.engine.upsert_offer(self.translate.offer(offer))
         await self.proposals.apply(delta)
+        if not kept and not removed:
+            # A redelivery: its first delivery may have died between storing the view and
+            # storing the proposals, and a restart loads the offer from that view, so the
+            # upsert above changes nothing: reconcile the projects that hold the offer.
+            held = self.engine.proposals_for_offer(offer.id, breakdowns=False, allocated=False)
+            await self.proposals.reconcile({p.project_id for p in held})
         self.allocation.changed()
 
     async def on_capacity_changed(self, offer: OfferSnapshot) -> None:

@@ -55,6 +55,13 @@ class Engine(Protocol):
     def proposals_for_projects(
         self, project_ids: Iterable[str], breakdowns: bool = True, allocated: bool = True
     ) -> dict[str, list[Proposal]]: ...
+    def proposals_for_offer(
+        self,
+        offer_id: str,
+        breakdowns: bool = True,
+        limit: int | None = None,
+        allocated: bool = True,
+    ) -> list[Proposal]: ...
     def proposal(
         self, project_id: str, offer_id: str, breakdowns: bool = True, allocated: bool = True
     ) -> Proposal | None: ...
