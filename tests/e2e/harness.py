@@ -36,7 +36,7 @@ class Platform:
         )
         self.wait_ready(service)
 
-    def wait_ready(self, service: str, timeout: float = 60.0) -> None:
+    def wait_ready(self, service: str, timeout: float = 300.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             proc = self.procs[service]

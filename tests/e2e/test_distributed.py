@@ -62,7 +62,7 @@ class Client:
         self.p, self.h = platform, headers
 
     async def call(self, method: str, service: str, path: str, **kw) -> httpx.Response:
-        async with httpx.AsyncClient(base_url=self.p.url(service), timeout=15) as c:
+        async with httpx.AsyncClient(base_url=self.p.url(service), timeout=120) as c:
             return await c.request(method, path, headers={**self.h, **kw.pop("headers", {})}, **kw)
 
     async def seen(self, service: str, path: str, **kw):

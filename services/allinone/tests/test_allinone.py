@@ -31,7 +31,7 @@ class Running:
         self.app = create(self.settings, self.parts)
 
     async def __aenter__(self) -> tuple[httpx.AsyncClient, str]:
-        self.lifespan = LifespanManager(self.app)
+        self.lifespan = LifespanManager(self.app, startup_timeout=120, shutdown_timeout=120)
         await self.lifespan.__aenter__()
         key = await operator_key(self.parts[0].keys, self.settings.data_dir)
         self.client = httpx.AsyncClient(

@@ -22,7 +22,7 @@ async def platform():
     settings = PlatformSettings(store="memory", bus="memory", outbox_interval_s=0.05)
     parts = build_parts(settings)
     app = create(settings, parts)
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=120, shutdown_timeout=120):
         key = await parts[0].keys.create(Role.operator)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(

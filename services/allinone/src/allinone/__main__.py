@@ -134,7 +134,7 @@ async def _demo(url: str | None, key: str | None) -> None:
         settings = PlatformSettings(data_dir=Path(tmp), bus="memory", store="sqlite")
         parts = build_parts(settings)
         app = create(settings, parts)
-        async with LifespanManager(app):
+        async with LifespanManager(app, startup_timeout=120, shutdown_timeout=120):
             key = await parts[0].keys.create(Role.operator, note="demo")
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://demo") as client:

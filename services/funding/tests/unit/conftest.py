@@ -60,7 +60,7 @@ async def env() -> AsyncIterator[Env]:
         PlatformSettings(store="memory"), store=InterleavingStore(), bus=bus, keys=keys
     )
     app = create(built=built)
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=120, shutdown_timeout=120):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             client.headers["Authorization"] = f"Bearer {await keys.create(Role.operator)}"

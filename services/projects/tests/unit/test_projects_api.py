@@ -28,7 +28,7 @@ async def env():
         PlatformSettings(store="memory"), store=MemoryDocumentStore(), bus=bus, keys=keys
     )
     app = create(built=built)
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=120, shutdown_timeout=120):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             op = await keys.create(Role.operator)
@@ -222,7 +222,7 @@ async def racing():
         PlatformSettings(store="memory"), store=_Interleaving(), bus=MemoryBus(), keys=keys
     )
     app = create(built=built)
-    async with LifespanManager(app):
+    async with LifespanManager(app, startup_timeout=120, shutdown_timeout=120):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             client.headers["Authorization"] = f"Bearer {await keys.create(Role.operator)}"
