@@ -29,6 +29,24 @@ T0 = datetime(2026, 11, 26, 8, tzinfo=UTC)
 OPERATOR = Principal("k", Role.operator)
 
 
+def offer_data(id: str, version: int, status: str = "active", **kw: Any) -> dict[str, Any]:
+    return {
+        **OFFER_EXAMPLE,
+        "id": id,
+        "funder_id": "fun-1",
+        "funder_kind": "bank",
+        "status": status,
+        "remaining_cny": kw.pop("capacity_cny", OFFER_EXAMPLE["capacity_cny"]),
+        "reserved_cny": 0,
+        "committed_cny": 0,
+        "deals_taken": 0,
+        "version": version,
+        "created_at": T0.isoformat(),
+        "updated_at": T0.isoformat(),
+        **kw,
+    }
+
+
 class Market:
     def __init__(self, top_k: int = 3) -> None:
         self.store = MemoryDocumentStore()
@@ -71,21 +89,7 @@ class Market:
         )
 
     async def offer(self, id: str, status: str = "active", **kw: Any) -> None:
-        data = {
-            **OFFER_EXAMPLE,
-            "id": id,
-            "funder_id": "fun-1",
-            "funder_kind": "bank",
-            "status": status,
-            "remaining_cny": kw.pop("capacity_cny", OFFER_EXAMPLE["capacity_cny"]),
-            "reserved_cny": 0,
-            "committed_cny": 0,
-            "deals_taken": 0,
-            "version": self._v(id),
-            "created_at": T0.isoformat(),
-            "updated_at": T0.isoformat(),
-            **kw,
-        }
+        data = offer_data(id, self._v(id), status, **kw)
         kind = "published" if status == "active" else "withdrawn"
         await self.funding(
             Envelope(type=f"g60.offer.{kind}.v1", source="/t", subject=id, data=data)
@@ -343,20 +347,7 @@ async def test_an_offer_redelivered_after_a_crash_proposes_what_its_first_delive
     market: Market,
 ) -> None:
     await market.project("prj-1")  # before the offer: nothing to propose yet
-    data = {
-        **OFFER_EXAMPLE,
-        "id": "off-1",
-        "funder_id": "fun-1",
-        "funder_kind": "bank",
-        "status": "active",
-        "remaining_cny": OFFER_EXAMPLE["capacity_cny"],
-        "reserved_cny": 0,
-        "committed_cny": 0,
-        "deals_taken": 0,
-        "version": 1,
-        "created_at": T0.isoformat(),
-        "updated_at": T0.isoformat(),
-    }
+    data = offer_data("off-1", 1)
     # the first delivery stored the offer's view, then the process died before the proposals
     svc = market.svc
     await svc.read.keep(svc.read.offers, OfferSnapshot.model_validate(data), False)
