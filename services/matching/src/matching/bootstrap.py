@@ -1,6 +1,6 @@
 """Composition root of the matching service: builds it from settings, with overrides for tests
 and for the all-in-one process. The engine lives in memory and is rebuilt from the read model
-before the consumers start."""
+after a start, while the service already serves and consumes."""
 
 from __future__ import annotations
 
@@ -36,23 +36,36 @@ INDEXES = [
     ("matches", "status"),
     ("matches", "allocated"),
     ("project_views", "enterprise_id"),
+    ("enterprise_views", "pending"),
+    ("project_views", "pending"),
+    ("offer_views", "pending"),
 ]
 COLLECTIONS = ["matches"]
 
 
 @dataclass
 class MatchingApp(BuiltService[MatchingService]):
-    """The matching service adds two duties to a built service: rebuild the in-memory engine
-    before consuming, and expire matches whose response deadline passed."""
+    """The matching service adds two duties to a built service: load the in-memory engine
+    after a start, and expire matches whose response deadline passed.
+
+    The engine loads in the background (`service/loading.py`): the service is ready, serves from
+    the store and consumes at once; events that arrive meanwhile are kept pending and applied
+    when it is loaded. Start waits for the load up to `ready_wait_s`, so a small market (tests,
+    a fresh platform) starts with its engine loaded as before."""
 
     expiry_interval_s: float = 30.0
+    ready_wait_s: float = 2.0
     _expiry: asyncio.Task[None] | None = None
+    _load: asyncio.Task[None] | None = None
 
     async def prepare(self) -> None:
-        """Load the engine before the consumers start (see `MatchingService.rebuild`): a
-        consumer that waited inside a handler for the engine would miss the group's rebalance
-        window after a restart and be fenced (seen in the e2e restart test)."""
         self.service.allocation.start()
+        self.service.loaded.clear()  # before any consumer runs: their events are kept pending
+        self._load = asyncio.create_task(self._load_engine(), name="match-engine-load")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._load), self.ready_wait_s)
+
+    async def _load_engine(self) -> None:
         while True:
             t = time.perf_counter()
             try:
@@ -61,7 +74,12 @@ class MatchingApp(BuiltService[MatchingService]):
                 log.exception("matching: loading the engine failed; retrying")
                 await asyncio.sleep(5.0)
                 continue
-            log.info("matching: engine loaded %d projects in %.1fs", count, time.perf_counter() - t)
+            log.info(
+                "matching: engine loaded %d projects in %.1fs (%d pending views applied)",
+                count,
+                time.perf_counter() - t,
+                self.service.loading.caught_up,
+            )
             # The loaded market is millions of long-lived objects: move them out of the garbage
             # collector's reach, or each full collection scans them all, stalling the event loop
             # for seconds (measured at 100,000 x 10,000 while an allocation result arrived).
@@ -81,10 +99,11 @@ class MatchingApp(BuiltService[MatchingService]):
         self._expiry = asyncio.create_task(self._expire_loop(), name="match-expiry")
 
     async def stop(self) -> None:
-        if self._expiry is not None:
-            self._expiry.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._expiry
+        for task in (self._expiry, self._load):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.service.allocation.stop()
         await super().stop()
 

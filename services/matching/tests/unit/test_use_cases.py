@@ -23,7 +23,6 @@ from g60_contracts.projects import ENTERPRISE_EXAMPLE, PROJECT_EXAMPLE
 from matching.bootstrap import MatchingApp, bootstrap
 from matching.domain.match import Match, match_id
 from matching.entrypoints.consumer import funding_events, project_events
-from matching.service.queries import EngineLoading
 
 T0 = datetime(2026, 11, 26, 8, tzinfo=UTC)
 OPERATOR = Principal("k", Role.operator)
@@ -274,19 +273,6 @@ async def test_a_restart_rebuilds_the_engine_and_keeps_the_flags(market: Market)
     await again.service.allocation.refresh()
     match = await again.service.matches.get(match_id("prj-1", "off-1"))
     assert match is not None and match.allocated and match.version == 2
-
-
-async def test_while_the_engine_loads_events_wait_and_explain_says_so(market: Market) -> None:
-    await market.offer("off-1")
-    market.svc.loaded.clear()  # as on start, before the engine has loaded
-    pending = asyncio.create_task(market.project("prj-1"))
-    await asyncio.sleep(0.05)
-    assert not pending.done() and await market.svc.matches.every() == []
-    with pytest.raises(EngineLoading):
-        await market.svc.queries.explain(OPERATOR, "prj-1", None)
-    await market.svc.rebuild()
-    await pending
-    assert (await market.match("prj-1", "off-1")).status == "proposed"
 
 
 async def test_an_allocated_pair_beyond_the_top_k_is_proposed_by_the_background_run() -> None:

@@ -6,17 +6,16 @@ entrypoints."""
 
 from __future__ import annotations
 
-import asyncio
-
 from g60_chassis.aggregates import Aggregates
 from g60_contracts.events import EnterpriseRegistered, OfferSnapshot, ProjectSnapshot
 from matching.domain.match import Match
 from matching.service.allocator import AllocationRefresher
 from matching.service.lifecycle import Lifecycle
+from matching.service.loading import EngineLoad
 from matching.service.ports import Allocate, Clock, Engine, MatchEvents, Translator, View
 from matching.service.proposals import Proposals
 from matching.service.queries import Queries
-from matching.service.readmodel import ReadModel, snapshots
+from matching.service.readmodel import ReadModel
 
 
 class MatchingService:
@@ -38,43 +37,19 @@ class MatchingService:
         self.proposals = Proposals(matches, self.read, engine, events, clock)
         self.allocation = AllocationRefresher(engine, allocate, self.proposals.flag, debounce_s)
         self.lifecycle = Lifecycle(matches, events, clock)
-        self.loaded = asyncio.Event()  # cleared while `rebuild` loads the engine
-        self.loaded.set()
+        self.loading = EngineLoad(
+            self.read, matches, engine, translate, self.proposals, self.lifecycle, self.allocation
+        )
+        self.loaded = self.loading.loaded  # cleared while the engine loads after a restart
         self.queries = Queries(matches, self.read, engine, translate, self.proposals, self.loaded)
 
     async def rebuild(self) -> int:
-        """Load the read model into the engine in one batch, in a worker thread (the event loop
-        stays free); the market's events wait for it (`loaded`), `explain` answers 503.
-
-        Stored matches are not reconciled again: they are what the engine proposed after the
-        last event handled, and an event whose reconciliation did not finish is delivered again
-        (offsets are committed after the handler), which reconciles its projects."""
-        self.loaded.clear()
-        count = await self._rebuild()
-        self.loaded.set()
-        return count
-
-    async def _rebuild(self) -> int:
-        views = await self.read.live()
-        flags = {m.project_id: m.offer_id for m in await self.matches.every({"allocated": True})}
-        self.proposals.seed(flags)
-        count = await asyncio.to_thread(self._load, *views)  # validation and scoring: seconds
-        self.allocation.changed()
-        return count
-
-    def _load(self, enterprises: list[View], projects: list[View], offers: list[View]) -> int:
-        ents, snaps, offs = snapshots(enterprises, projects, offers)
-        by_id = {e.id: e for e in ents}
-        models = [
-            self.translate.project(p, by_id[p.enterprise_id])
-            for p in snaps
-            if p.enterprise_id in by_id
-        ]
-        self.engine.load(models, [self.translate.offer(o) for o in offs], delta=False)
-        return len(models)
+        """Load the engine from the read model while events are kept pending (`loading.py`)."""
+        return await self.loading.run()
 
     async def on_enterprise(self, enterprise: EnterpriseRegistered) -> None:
-        await self.loaded.wait()
+        if await self.loading.deferred(self.read.enterprises, enterprise, removed=False):
+            return
         await self.read.keep(self.read.enterprises, enterprise, removed=False)
         # projects may arrive first: they are keyed by their own id, on other partitions
         waiting = await self.read.waiting_for(enterprise.id)
@@ -85,8 +60,9 @@ class MatchingService:
             self.allocation.changed()
 
     async def on_project(self, project: ProjectSnapshot) -> None:
-        await self.loaded.wait()
         removed = project.status != "open"
+        if await self.loading.deferred(self.read.projects, project, removed):
+            return
         await self.read.keep(self.read.projects, project, removed)
         # applied even to a redelivery: the engine is in memory and upserts are idempotent
         if removed:
@@ -103,8 +79,9 @@ class MatchingService:
         self.allocation.changed()
 
     async def on_offer(self, offer: OfferSnapshot) -> None:
-        await self.loaded.wait()
         removed = offer.status != "active"
+        if await self.loading.deferred(self.read.offers, offer, removed):
+            return
         kept = await self.read.keep(self.read.offers, offer, removed)
         if removed:
             delta = self.engine.remove_offer(offer.id)
@@ -121,7 +98,8 @@ class MatchingService:
         self.allocation.changed()
 
     async def on_capacity_changed(self, offer: OfferSnapshot) -> None:
-        await self.loaded.wait()
+        if await self.loading.deferred(self.read.offers, offer, offer.status != "active"):
+            return
         await self.read.keep(self.read.offers, offer, removed=offer.status != "active")
         delta = self.engine.set_capacity(offer.id, int(offer.remaining_cny), offer.deals_taken)
         await self.proposals.apply(delta)

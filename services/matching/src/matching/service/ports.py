@@ -26,6 +26,7 @@ class View(BaseModel):
     source_version: int = 0
     removed: bool = False
     enterprise_id: str | None = None  # projects: to find them when their enterprise arrives
+    pending: bool = False  # kept while the engine loaded: not applied to it yet (`loading.py`)
     version: int = 0
 
 

@@ -20,8 +20,14 @@ class ReadModel:
     projects: Aggregates[View]
     offers: Aggregates[View]
 
-    async def keep(self, views: Aggregates[View], snapshot: BaseModel, removed: bool) -> bool:
-        """Keep the newest snapshot; False if this one is not newer (a redelivery)."""
+    async def keep(
+        self, views: Aggregates[View], snapshot: BaseModel, removed: bool, pending: bool = False
+    ) -> bool:
+        """Keep the newest snapshot; False if this one is not newer (a redelivery). `pending`:
+        the engine has not applied it yet (it is loading, see `loading.py`): the view is marked,
+        even if not newer (a redelivery may be all that is left of an effect a crash cut short),
+        until the load's catch-up has applied and reconciled it. A newer snapshot kept without
+        `pending` is applied by its own handler (or redelivered), so it clears the mark."""
         data = snapshot.model_dump(mode="json")
         version = int(data.get("version", 0))
 
@@ -35,12 +41,17 @@ class ReadModel:
                         source_version=version,
                         removed=removed,
                         enterprise_id=data.get("enterprise_id"),
+                        pending=pending,
                     )
                 )
                 return True
             if version <= current.source_version:
+                if pending and not current.pending:
+                    current.pending = True
+                    await views.save(current)
                 return False
             current.data, current.source_version, current.removed = data, version, removed
+            current.pending = pending
             await views.save(current)
             return True
 
@@ -71,6 +82,29 @@ class ReadModel:
             await self.projects.every({"removed": False}, LOAD_PAGE),
             await self.offers.every({"removed": False}, LOAD_PAGE),
         )
+
+    async def pending(self) -> tuple[list[View], list[View], list[View]]:
+        """The views marked pending (by id, in pages; found through their index)."""
+        where = {"pending": True}
+        return (
+            await self.enterprises.every(where, LOAD_PAGE),
+            await self.projects.every(where, LOAD_PAGE),
+            await self.offers.every(where, LOAD_PAGE),
+        )
+
+    @staticmethod
+    async def applied(views: Aggregates[View], view: View) -> None:
+        """Clear the pending mark of this version of a view (a newer one stays marked)."""
+
+        async def attempt() -> None:
+            current = await views.get(view.id)
+            if current is None or not current.pending:
+                return
+            if current.source_version == view.source_version:
+                current.pending = False
+                await views.save(current)
+
+        await retry_on_conflict(attempt)
 
 
 def snapshots(
