@@ -132,9 +132,12 @@ class Aggregates(Generic[M]):
         return items, encode_cursor(docs[limit - 1]["_id"]) if more and items else None
 
     async def every(
-        self, where: Mapping[str, Any] | None = None, page: int = 500
+        self, where: Mapping[str, Any] | None = None, page: int = 500, pause: float = 0.0
     ) -> builtins.list[M]:
-        """All the aggregates `where` matches, read page by page (for scans, not for APIs)."""
+        """All the aggregates `where` matches, read page by page (for scans, not for APIs).
+        Between pages a long scan lets others in: for one turn of the event loop, or for
+        `pause` seconds (a request needs many turns; one page of CPU work per turn of theirs
+        would hold it up for the whole scan)."""
         out: builtins.list[M] = []
         cursor: str | None = None
         while True:
@@ -142,7 +145,7 @@ class Aggregates(Generic[M]):
             out += items
             if cursor is None:
                 return out
-            await asyncio.sleep(0)  # a long scan lets others in between pages
+            await asyncio.sleep(pause)
 
 
 T = TypeVar("T")

@@ -30,7 +30,7 @@ from matching.service.allocator import AllocationRefresher
 from matching.service.lifecycle import Lifecycle
 from matching.service.ports import Engine, Translator, View
 from matching.service.proposals import Proposals
-from matching.service.readmodel import ReadModel, snapshots
+from matching.service.readmodel import LOAD_PAGE, LOAD_PAUSE, ReadModel, snapshots
 
 log = logging.getLogger(__name__)
 ROUNDS = 3  # catch-up passes while events keep arriving, before they wait for the last one
@@ -82,7 +82,8 @@ class EngineLoad:
         Returns how many projects were loaded."""
         self.loaded.clear()
         views = await self.read.live()
-        flags = {m.project_id: m.offer_id for m in await self.matches.every({"allocated": True})}
+        allocated = await self.matches.every({"allocated": True}, LOAD_PAGE, LOAD_PAUSE)
+        flags = {m.project_id: m.offer_id for m in allocated}
         self.proposals.seed(flags)
         count = await asyncio.to_thread(self._load, *views)  # validation and scoring: seconds
         self.caught_up = await self._catch_up()
