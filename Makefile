@@ -10,7 +10,7 @@ INFRA  := bash deploy/local/infra.sh
 
 .PHONY: help install run demo test test-unit test-integration test-e2e lint fmt \
         infra-up infra-down infra-status infra-logs up down run-projects run-funding run-matching \
-        bench-match bench-flow chaos allocate clean dlq-replay keys keys-create keys-list \
+        bench-match bench-service bench-flow chaos allocate clean dlq-replay keys keys-create keys-list \
         keys-revoke keys-rotate up down fuzz
 
 help: ## list the targets
@@ -76,6 +76,9 @@ fuzz: $(STAMP) ## long fuzzing of every service's OpenAPI (schemathesis): make f
 
 bench-match: $(STAMP) ## matching-engine benchmark with ratios to baselines run in the same command
 	$(PY) bench/bench_match.py
+
+bench-service: $(STAMP) ## the matching service alone: event paths, GETs during the allocation, restart (QUICK=1)
+	$(PY) bench/bench_service.py $(if $(QUICK),--quick)
 
 allocate: $(STAMP) ## offline allocation: make allocate IN=instance.json OUT=result.json
 	@test -n "$(IN)" || { echo "usage: make allocate IN=instance.json OUT=result.json" >&2; exit 2; }

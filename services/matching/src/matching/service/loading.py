@@ -53,7 +53,7 @@ class EngineLoad:
         self.loaded = asyncio.Event()  # cleared while the engine loads and catches up
         self.loaded.set()
         self.caught_up = 0  # pending views the last load applied
-        self._closing = False  # the last catch-up pass: new events wait for it
+        self._closing: asyncio.Event | None = None  # the last catch-up pass: set when it ends
         self._writing = 0  # deferred snapshots being stored
         self._written = asyncio.Event()  # set when none is
         self._written.set()
@@ -61,10 +61,9 @@ class EngineLoad:
     async def deferred(self, views: Aggregates[View], snapshot: BaseModel, removed: bool) -> bool:
         """While the engine loads, keep the snapshot marked pending and say so (True): the
         handler returns; the catch-up applies it. False once loaded: handle it now."""
+        while self._closing is not None:  # events wait for the last pass (loaded, or it failed)
+            await self._closing.wait()
         if self.loaded.is_set():
-            return False
-        if self._closing:
-            await self.loaded.wait()
             return False
         self._writing += 1
         self._written.clear()
@@ -111,14 +110,15 @@ class EngineLoad:
             for _ in range(ROUNDS):
                 if await self._apply_pending(applied) <= FEW:
                     break
-            self._closing = True
-            await (
-                self._written.wait()
-            )  # snapshots being stored as pending: the last pass reads them
+            self._closing = asyncio.Event()
+            # snapshots being stored as pending: the last pass must find them
+            await self._written.wait()
             await self._apply_pending(applied, clear=True)
             self.loaded.set()
         finally:
-            self._closing = False
+            if self._closing is not None:
+                self._closing.set()
+                self._closing = None
         return len(applied)
 
     async def _apply_pending(self, applied: dict[tuple[str, str], int], clear: bool = False) -> int:
