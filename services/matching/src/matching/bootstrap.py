@@ -71,25 +71,27 @@ class MatchingApp(BuiltService[MatchingService]):
             # The load allocates millions of long-lived objects: with the collector on, its full
             # collections scan them again and again, in whichever thread allocates, holding the
             # GIL (an 8.4 s stall of the API was measured at 100,000 x 10,000). Off meanwhile;
-            # once loaded they are frozen out of its reach for good.
+            # once loaded they are frozen out of its reach for good (before it is on again: its
+            # first collection would otherwise scan them all at once, a 2 s stall).
             gc.disable()
             try:
                 count = await self.service.rebuild()
             except Exception:
+                gc.enable()
                 log.exception("matching: loading the engine failed; retrying")
                 await asyncio.sleep(5.0)
                 continue
-            finally:
+            except BaseException:
                 gc.enable()
+                raise
+            gc.freeze()
+            gc.enable()
             log.info(
                 "matching: engine loaded %d projects in %.1fs (%d pending views applied)",
                 count,
                 time.perf_counter() - t,
                 self.service.loading.caught_up,
             )
-            # or each full collection scans the loaded market, stalling the event loop for
-            # seconds (measured at 100,000 x 10,000 while an allocation result arrived)
-            gc.freeze()
             return
 
     async def _expire_loop(self) -> None:
