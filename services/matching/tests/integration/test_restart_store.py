@@ -63,16 +63,21 @@ def project(id: str) -> Envelope:
     return Envelope(type="g60.project.submitted.v1", source="/t", subject=id, data=data)
 
 
-@asynccontextmanager
-async def running(url: str, database: str, ready_wait_s: float) -> AsyncIterator[MatchingApp]:
-    """One process of the matching service on this database, started and stopped."""
-    app = bootstrap(
+def build(url: str, database: str) -> MatchingApp:
+    """One process of the matching service on this database (not started)."""
+    return bootstrap(
         PlatformSettings(store="mongo", match_top_k=3),
         store=MongoDocumentStore(url, database, timeout_ms=5000),
         bus=MemoryBus(),
         keys=KeyStore(MemoryDocumentStore()),
         clock=lambda: T0,
     )
+
+
+@asynccontextmanager
+async def running(url: str, database: str, ready_wait_s: float) -> AsyncIterator[MatchingApp]:
+    """One process of the matching service on this database, started and stopped."""
+    app = build(url, database)
     app.ready_wait_s = ready_wait_s
     app.service.allocation.debounce_s = 3600.0  # no allocation run rewrites the matches here
     async with LifespanManager(create(built=app), startup_timeout=300, shutdown_timeout=300):
@@ -96,13 +101,7 @@ async def test_a_restart_serves_at_once_and_applies_what_came_while_it_loaded(
         assert len(await first.service.matches.every()) == 3
 
     # a process that died while its engine loaded: its event is stored, marked pending
-    dying = bootstrap(
-        PlatformSettings(store="mongo", match_top_k=3),
-        store=MongoDocumentStore(mongo_url, database, timeout_ms=5000),
-        bus=MemoryBus(),
-        keys=KeyStore(MemoryDocumentStore()),
-        clock=lambda: T0,
-    )
+    dying = build(mongo_url, database)
     dying.service.loaded.clear()
     await project_events(dying.service)(project("prj-3"))
     assert await pending(dying) == ["prj-3"]
