@@ -11,13 +11,13 @@ Exit codes: 0 done; 1 a check failed (an audit that does not replay, a server er
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
-import click
 import httpx
 import typer
 from aiokafka.errors import KafkaConnectionError, KafkaError
@@ -34,8 +34,13 @@ from g60_contracts.stats import StatsOut
 from g60_operator import backup as backups
 from g60_operator import kafka_ops
 from g60_operator import report as reports
-from g60_operator.client import OperatorError, Target, check, client, resolve
+from g60_operator.client import DEFAULT_URL, OperatorError, Target, check, client, resolve
 from matching.entrypoints.cli import app as matching_cli
+
+try:  # typer >= 0.2x ships its own copy of click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer on the real click
+    from click import ClickException  # type: ignore[assignment]
 
 app = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
 app.add_typer(keys_cli, name="keys", help="API keys: create, list, revoke, rotate")
@@ -275,7 +280,7 @@ def restore_command(
     settings = PlatformSettings()
     if settings.store != "sqlite":
         raise OperatorError("restore covers the embedded shape's SQLite data", 2)
-    base = url or "http://127.0.0.1:8000"
+    base = (url or os.environ.get("G60_URL") or DEFAULT_URL).rstrip("/")
     try:
         httpx.get(f"{base}/healthz", timeout=1.0)
         running = True
@@ -298,13 +303,13 @@ def run(argv: list[str] | None = None) -> int:
     except OperatorError as exc:
         err.print(f"g60: {exc.message}", highlight=False, markup=False)
         return exc.code
-    except click.exceptions.Abort:
+    except typer.Abort:
         err.print("g60: aborted")
         return 130
-    except click.ClickException as exc:
+    except ClickException as exc:
         err.print(f"g60: {exc.format_message()}", highlight=False, markup=False)
         return OperatorError.USAGE
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
     except (httpx.ConnectError, httpx.TimeoutException) as exc:
         try:

@@ -165,12 +165,9 @@ def write_charts(s: StatsOut, out: Path) -> list[Path]:
     save(fig, "why_not.png")
 
     fig, ax = plt.subplots(figsize=(10, 4.5))
-    names = [_label(c) for c in s.capacity]
-    used = m([c.used_cny for c in s.capacity])
-    ax.bar(names, used, label="used")
-    ax.bar(names, m([c.remaining_cny for c in s.capacity]), bottom=used, label="remaining")
-    ax.set_title("Capacity used per fund / product (CNY m)")
+    ax.bar([_label(c) for c in s.capacity], [100 * c.used_share for c in s.capacity])
+    ax.set_ylim(0, 100)
+    ax.set_title("Capacity used per fund / product (% of its capacity)")
     ax.tick_params(axis="x", rotation=30)
-    ax.legend()
     save(fig, "capacity.png")
     return written

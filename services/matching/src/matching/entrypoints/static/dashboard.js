@@ -40,9 +40,9 @@
   bars("why-not", s.why_not.map((r) => r.rule), [
     { label: "needs refused by the rule", data: s.why_not.map((r) => r.needs) },
   ], { indexAxis: "y" });
+  // shares, not amounts: the G60 fund's 10 bn would flatten every bank product beside it
   bars("capacity", s.capacity.map((c) => c.name), [
-    { label: "used", data: s.capacity.map((c) => M(c.used_cny)) },
-    { label: "remaining", data: s.capacity.map((c) => M(c.remaining_cny)) },
-  ], { scales: { x: { stacked: true }, y: { stacked: true } } });
+    { label: "% of capacity used", data: s.capacity.map((c) => Math.round(c.used_share * 1000) / 10) },
+  ], { scales: { y: { min: 0, max: 100 } } });
   document.body.dataset.ready = "1";
 })();
