@@ -37,6 +37,13 @@ def test_each_path_goes_to_the_service_that_serves_it(path, service):
     assert service_of(path) == service
 
 
+def test_a_new_key_goes_to_the_service_owning_its_tenant():
+    assert service_of("/v1/keys", b'{"role": "enterprise", "tenant_id": "e"}') == "projects"
+    assert service_of("/v1/keys", b'{"role": "funder"}') == "funding"
+    assert service_of("/v1/keys", b'{"role": "operator"}') == "matching"
+    assert service_of("/v1/keys", b"not json") == "matching"
+
+
 def test_the_key_comes_from_the_option_then_the_environment_then_the_data_folder(
     tmp_path, monkeypatch
 ):

@@ -5,6 +5,7 @@ so the same code (the demo seeding among it) talks to either shape."""
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +28,19 @@ class OperatorError(Exception):
         self.message, self.code = message, code
 
 
-def service_of(path: str) -> str:
-    """Which service serves a /v1 path (matches, explanations, stats: matching)."""
+KEY_ISSUERS = {"enterprise": "projects", "funder": "funding"}  # they check the tenant exists
+
+
+def service_of(path: str, body: bytes = b"") -> str:
+    """Which service serves a /v1 path (matches, explanations, stats: matching). A new key
+    goes to the service that owns its tenant."""
     parts = [p for p in path.split("/") if p]
+    if parts == ["v1", "keys"] and body:
+        try:
+            role = json.loads(body).get("role")
+        except (ValueError, AttributeError):
+            role = None
+        return KEY_ISSUERS.get(str(role), "matching")
     if len(parts) >= 2 and parts[0] == "v1":
         tail = parts[3] if len(parts) > 3 else ""
         if parts[1] in ("enterprises", "projects") and tail not in ("matches", "explain"):
@@ -55,7 +66,8 @@ class Routing(httpx.AsyncBaseTransport):
         self.inner = httpx.AsyncHTTPTransport(retries=2)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        base = httpx.URL(self.target.url_for(service_of(request.url.path)))
+        body = request.content if request.method == "POST" else b""
+        base = httpx.URL(self.target.url_for(service_of(request.url.path, body)))
         request.url = request.url.copy_with(scheme=base.scheme, host=base.host, port=base.port)
         return await self.inner.handle_async_request(request)
 

@@ -3,12 +3,14 @@ consumer that only reads offsets). The embedded platform's in-process bus has no
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 DLQ = ".dlq"
+READ_TIMEOUT_S = 60.0  # reading a dead-letter queue to its end takes at most this long
 
 
 @dataclass
@@ -42,11 +44,11 @@ async def topics(bootstrap: str, prefix: str = "") -> list[TopicInfo]:
     await admin.start()
     await reader.start()
     try:
-        await reader.topics()  # loads every topic's partitions into the metadata
-        names = sorted(
-            t for t in await admin.list_topics() if not t.startswith("__") and t.startswith(prefix)
+        listed = await admin.list_topics()
+        parts = await _partitions(
+            admin, sorted(t for t in listed if not t.startswith("__") and t.startswith(prefix))
         )
-        parts = {t: sorted(reader.partitions_for_topic(t) or ()) for t in names}
+        names = sorted(parts)
         tps = [TopicPartition(t, p) for t in names for p in parts[t]]
         end = await reader.end_offsets(tps) if tps else {}
         start = await reader.beginning_offsets(tps) if tps else {}
@@ -73,6 +75,21 @@ async def topics(bootstrap: str, prefix: str = "") -> list[TopicInfo]:
         await admin.close()
 
 
+async def _partitions(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, list[int]]:
+    """Each topic's partitions, from the broker (a consumer's cached metadata may not know a
+    topic created after it started; unknown topics are left out)."""
+    known = set(await admin.list_topics())
+    names = [n for n in names if n in known]  # describing a missing topic may create it
+    if not names:
+        return {}
+    described = await admin.describe_topics(names)
+    return {
+        d["topic"]: sorted(p["partition"] for p in d["partitions"])
+        for d in described
+        if d.get("error_code", 0) == 0 and d.get("partitions")
+    }
+
+
 async def _groups(admin: AIOKafkaAdminClient) -> list[tuple[str, str]]:
     return [(g[0], g[1]) for g in await admin.list_consumer_groups()]
 
@@ -81,25 +98,34 @@ def dlq_of(topic: str) -> str:
     return topic if topic.endswith(DLQ) else topic + DLQ
 
 
+async def _dlq_partitions(bootstrap: str, name: str) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return [TopicPartition(name, p) for p in (await _partitions(admin, [name])).get(name, [])]
+    finally:
+        await admin.close()
+
+
 async def dead_letters(bootstrap: str, topic: str, limit: int = 1000) -> list[DeadLetter]:
     """The dead letters held on `<topic>.dlq`, oldest first per partition (read without a
     consumer group: listing commits nothing and moves no replay)."""
     name = dlq_of(topic)
+    tps = await _dlq_partitions(bootstrap, name)
+    if not tps:
+        return []
     reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await reader.start()
     try:
-        await reader.topics()
-        tps = [TopicPartition(name, p) for p in sorted(reader.partitions_for_topic(name) or ())]
-        if not tps:
-            return []
         end = await reader.end_offsets(tps)
         reader.assign(tps)
         await reader.seek_to_beginning(*tps)
         out: list[DeadLetter] = []
-        while len(out) < limit and [tp for tp in tps if await reader.position(tp) < end[tp]]:
-            batch = await reader.getmany(timeout_ms=2000, max_records=500)
-            if not batch:
-                break
+        deadline = time.monotonic() + READ_TIMEOUT_S
+        while len(out) < limit and time.monotonic() < deadline:
+            if not [tp for tp in tps if await reader.position(tp) < end[tp]]:
+                break  # read up to where the log ended when we started
+            batch = await reader.getmany(timeout_ms=1000, max_records=500)
             for records in batch.values():
                 for r in records:
                     h = {k: v.decode(errors="replace") for k, v in r.headers}
@@ -128,8 +154,7 @@ async def purge(bootstrap: str, topic: str) -> int:
     await admin.start()
     await reader.start()
     try:
-        await reader.topics()
-        tps = [TopicPartition(name, p) for p in sorted(reader.partitions_for_topic(name) or ())]
+        tps = [TopicPartition(name, p) for p in (await _partitions(admin, [name])).get(name, [])]
         if not tps:
             return 0
         end = await reader.end_offsets(tps)
