@@ -80,9 +80,6 @@ def test_usage_errors_are_exit_2(capsys, tmp_path, monkeypatch):
     assert run(["seed", "--url", "http://127.0.0.1:9"]) == 2
     assert "no operator key" in capsys.readouterr().err
     assert run(["no-such-command"]) == 2
-    monkeypatch.setenv("G60_BUS", "memory")
-    assert run(["topics"]) == 2
-    assert "in-process bus" in capsys.readouterr().err
     monkeypatch.setenv("G60_STORE", "mongo")
     assert run(["backup", str(tmp_path / "b.tar.gz")]) == 2
 
