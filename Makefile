@@ -13,7 +13,7 @@ G60    := $(VENV)/bin/g60
         infra-up infra-down infra-status infra-logs up down run-projects run-funding run-matching \
         bench-match bench-flow chaos allocate clean dlq-replay keys keys-create keys-list \
         keys-revoke keys-rotate up down fuzz seed rematch topics dlq-list dlq-purge report \
-        audit backup restore
+        audit backup restore bench-report
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -78,6 +78,9 @@ fuzz: $(STAMP) ## long fuzzing of every service's OpenAPI (schemathesis): make f
 
 bench-match: $(STAMP) ## matching-engine benchmark with ratios to baselines run in the same command
 	$(PY) bench/bench_match.py
+
+bench-report: $(STAMP) ## make report's time to its table on a seeded platform, beside baselines
+	$(PY) bench/bench_report.py $(if $(URL),--url "$(URL)")
 
 allocate: $(STAMP) ## offline allocation: make allocate IN=instance.json OUT=result.json
 	@test -n "$(IN)" || { echo "usage: make allocate IN=instance.json OUT=result.json" >&2; exit 2; }

@@ -17,4 +17,3 @@ class RematchOut(BaseModel):
     market_version: int
     allocation_version: int | None = None
     assignments: int | None = None
-    stable: bool | None = None

@@ -81,8 +81,7 @@ def rematch(
                 bar.update(alloc, completed=1)
         out.print(
             f"{done} of {len(ids)} open needs reconciled; allocation at market version "
-            f"{result['allocation_version']}: {result['assignments']} assignments, "
-            f"{'stable' if result['stable'] else 'not stable'}"
+            f"{result['allocation_version']}: {result['assignments']} assignments"
         )
 
     asyncio.run(go())

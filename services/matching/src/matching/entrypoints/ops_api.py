@@ -51,16 +51,18 @@ def router(svc: MatchingService, stats: Stats, audit: DecisionLog) -> APIRouter:
         summary="Reconcile projects' proposals now and, optionally, run the allocation",
     )
     async def rematch(body: RematchIn, who: OperatorPrincipal) -> RematchOut:
+        await svc.loaded.wait()
         ids = [p for p in body.project_ids or [] if svc.engine.has_project(p)]
         if ids:
-            await svc.loaded.wait()
             await svc.proposals.reconcile(ids)
         out = RematchOut(projects=len(ids), market_version=svc.engine.version)
         if body.allocate:
-            allocation = await svc.allocation.refresh()
-            out.allocation_version = allocation.market_version
-            out.assignments = len(allocation.assignments)
-            out.stable = allocation.stable
+            # through the background refresher, never beside it: two runs applying their
+            # flags at once could interleave
+            svc.allocation.changed()
+            await svc.allocation.settled()
+            out.allocation_version = svc.allocation.version
+            out.assignments = len(svc.engine.allocation_map(fresh=False))
         return out
 
     return api

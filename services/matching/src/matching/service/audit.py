@@ -66,7 +66,8 @@ class DecisionLog:
         offer: OfferSnapshot,
     ) -> None:
         market_version, as_of = self.market()
-        enterprise = await self.read.enterprise(project.enterprise_id)
+        kept = input_id("enterprise", project.enterprise_id, 0) in self._stored
+        enterprise = None if kept else await self.read.enterprise(project.enterprise_id)
         decision = Decision(
             id=decision_id(match_id, kind, market_version),
             match_id=match_id,
