@@ -22,7 +22,6 @@ from g60_chassis.store import DocumentStore
 from matching.adapters.allocator import InProcess
 from matching.adapters.engine import EngineTranslator, engine_version, new_engine
 from matching.adapters.events import ContractMatchEvents
-from matching.domain.audit import Decision
 from matching.domain.engine import MatchEngine
 from matching.domain.match import Match
 from matching.entrypoints import api, consumer, dashboard, ops_api
@@ -39,7 +38,6 @@ INDEXES = [
     ("matches", "status"),
     ("matches", "allocated"),
     ("project_views", "enterprise_id"),
-    ("decisions", "match_id"),
 ]
 COLLECTIONS = ["matches"]
 
@@ -122,7 +120,6 @@ def bootstrap(
         allocate or InProcess(),
     )
     audit = DecisionLog(
-        Aggregates(w.store, "decisions", Decision),
         Aggregates(w.store, "decision_inputs", View),
         service.read,
         lambda: (market.version, market.as_of),

@@ -13,8 +13,8 @@ from g60_contracts.audit import DecisionOut
 from g60_contracts.enums import Role
 from matching.adapters.engine import EngineTranslator, engine_version, new_engine
 from matching.domain import stats
-from matching.domain.audit import differences
-from matching.domain.match import match_id
+from matching.domain.audit import Decision, differences
+from matching.domain.match import Match
 from matching.service.audit import DecisionLog, replay
 from matching.service.stats import Stats
 from services.matching.tests.unit.test_use_cases import OPERATOR, T0, Market
@@ -177,5 +177,52 @@ def _factory(as_of):  # type: ignore[no-untyped-def]
     return new_engine(as_of, 10)
 
 
-def test_match_ids_are_stable():
-    assert match_id("a", "b") == match_id("a", "b")
+async def test_a_pair_proposed_again_after_a_retraction_records_a_new_decision():
+    m = await _corridor()
+    await m.project("prj-1", instruments=["equity"])  # no longer fits off-a: retracted
+    assert (await m.match("prj-1", "off-a")).status == "retracted"
+    await m.project("prj-1", instruments=["credit_loan"])  # fits again
+    match = await m.match("prj-1", "off-a")
+    assert match.status == "proposed"
+    record = await _log(m).record(OPERATOR, match)
+    proposed = [d for d in record.decisions if d.kind == "proposed"]
+    assert [d.project_version for d in proposed] == [1, 3]
+    assert all(replay(d, _factory, EngineTranslator()) == [] for d in proposed)
+
+
+def test_a_match_keeps_its_first_and_newest_decisions():
+    m = Match.model_validate(
+        {
+            "id": "m",
+            "project_id": "p",
+            "offer_id": "o",
+            "enterprise_id": "e",
+            "funder_id": "f",
+            "instrument": "equity",
+            "amount_cny": 1,
+            "created_at": T0,
+            "updated_at": T0,
+        }
+    )
+    for v in range(30):
+        d = Decision(
+            id=f"m:allocated:{v}",
+            match_id="m",
+            kind="allocated",
+            at=T0,
+            engine_version="x",
+            market_version=v,
+            as_of=T0.date(),
+            project_id="p",
+            project_version=1,
+            enterprise_id="e",
+            offer_id="o",
+            offer_version=1,
+            score=0.5,
+            enterprise_view={},
+            funder_view={},
+        )
+        m.record(d)
+        m.record(d)  # once per id
+    assert len(m.decisions) == 20
+    assert [d.market_version for d in m.decisions][:2] == [0, 11]

@@ -31,7 +31,6 @@ class Decision(BaseModel):
     score: float
     enterprise_view: dict[str, Any]
     funder_view: dict[str, Any]
-    version: int = 0
 
 
 def decision_id(match_id: str, kind: DecisionKind, market_version: int) -> str:

@@ -1,11 +1,9 @@
-"""The decision log: each proposal and each allocation decision is recorded with the engine
-version, the market version, the versions of the project and offer it judged, and both score
-breakdowns (`domain/audit.py`); the inputs themselves are kept once per version beside, so a
-decision can be replayed from exactly what it saw (`replay`), even after both sides changed.
-
-A decision is recorded before the match it creates is stored, under an id derived from the
-pair, the kind and the market version: a crash in between leaves a record that a redelivery
-writes again (no duplicate), never a match without its record."""
+"""The decision log: each proposal and each allocation decision is recorded on the match it
+concerns (`Match.decisions`, written with the match: no extra write, never a match without its
+record) with the engine version, the market version, the versions of the project and offer it
+judged, and both score breakdowns (`domain/audit.py`). The inputs themselves are kept once per
+version beside (`decision_inputs`), so a decision can be replayed from exactly what it saw
+(`replay`), even after both sides changed."""
 
 from __future__ import annotations
 
@@ -34,41 +32,26 @@ REMEMBERED = 50_000  # input versions known to be stored, before the memo starts
 class DecisionLog:
     def __init__(
         self,
-        decisions: Aggregates[Decision],
         inputs: Aggregates[View],
         read: ReadModel,
         market: Market,
         engine_version: str,
         clock: Clock,
     ) -> None:
-        self.decisions, self.inputs, self.read = decisions, inputs, read
+        self.inputs, self.read = inputs, read
         self.market, self.engine_version, self.clock = market, engine_version, clock
         self._stored: set[str] = set()
 
-    async def proposed(
-        self, match_id: str, p: Proposal, project: ProjectSnapshot, offer: OfferSnapshot
-    ) -> None:
-        await self._record("proposed", match_id, p, project, offer)
-
-    async def allocated(self, match_id: str, p: Proposal) -> None:
-        project, offer = await asyncio.gather(
-            self.read.project(p.project_id), self.read.offer(p.offer_id)
-        )
-        if project is not None and offer is not None:
-            await self._record("allocated", match_id, p, project, offer)
-
-    async def _record(
+    def decision(
         self,
         kind: DecisionKind,
         match_id: str,
         p: Proposal,
         project: ProjectSnapshot,
         offer: OfferSnapshot,
-    ) -> None:
+    ) -> Decision:
         market_version, as_of = self.market()
-        kept = input_id("enterprise", project.enterprise_id, 0) in self._stored
-        enterprise = None if kept else await self.read.enterprise(project.enterprise_id)
-        decision = Decision(
+        return Decision(
             id=decision_id(match_id, kind, market_version),
             match_id=match_id,
             kind=kind,
@@ -85,17 +68,29 @@ class DecisionLog:
             enterprise_view=p.enterprise_view or {},
             funder_view=p.funder_view or {},
         )
-        keep = [
+
+    async def keep_inputs(self, project: ProjectSnapshot, offer: OfferSnapshot) -> None:
+        """Store these versions of the inputs (and the enterprise) unless already stored;
+        before the decision that refers to them."""
+        todo = [
             self._keep(input_id("project", project.id, project.version), project),
             self._keep(input_id("offer", offer.id, offer.version), offer),
         ]
-        if enterprise is not None:
-            keep.append(self._keep(input_id("enterprise", enterprise.id, 0), enterprise))
-        await asyncio.gather(*keep, self._add(decision))
+        if input_id("enterprise", project.enterprise_id, 0) not in self._stored:
+            enterprise = await self.read.enterprise(project.enterprise_id)
+            if enterprise is not None:
+                todo.append(self._keep(input_id("enterprise", enterprise.id, 0), enterprise))
+        await asyncio.gather(*todo)
 
-    async def _add(self, decision: Decision) -> None:
-        with contextlib.suppress(Conflict):  # recorded by an earlier delivery
-            await self.decisions.add(decision)
+    async def decided(self, kind: DecisionKind, match: Match, p: Proposal) -> None:
+        """Record a decision on an existing `match`: the allocation gave its project this
+        offer, or the engine proposes the pair again after retracting it."""
+        project, offer = await asyncio.gather(
+            self.read.project(p.project_id), self.read.offer(p.offer_id)
+        )
+        if project is not None and offer is not None:
+            await self.keep_inputs(project, offer)
+            match.record(self.decision(kind, match.id, p, project, offer))
 
     async def _keep(
         self, id: str, snapshot: ProjectSnapshot | OfferSnapshot | EnterpriseRegistered
@@ -103,20 +98,20 @@ class DecisionLog:
         if id in self._stored:
             return
         view = View(id=id, data=snapshot.model_dump(mode="json"))
-        with contextlib.suppress(Conflict):
+        with contextlib.suppress(Conflict):  # stored by another decision or an earlier run
             await self.inputs.add(view)
         if len(self._stored) >= REMEMBERED:
             self._stored.clear()
         self._stored.add(id)
 
     async def record(self, principal: Principal, match: Match) -> AuditOut:
-        """The match's decisions, oldest first, each with the inputs it judged. The caller
-        has checked that `principal` may read the match."""
+        """The match's decisions, oldest first, each with the inputs it judged (for
+        operators: the parties do not see the other side's data). The caller has checked
+        that `principal` may read the match."""
         principal.require(Role.operator, Role.enterprise, Role.funder)
-        found = await self.decisions.every({"match_id": match.id}, 200)
-        inputs = principal.role == Role.operator  # the other side's data is not a party's
+        inputs = principal.role == Role.operator
         out = []
-        for d in sorted(found, key=lambda d: (d.at, d.id)):
+        for d in match.decisions:
             project, enterprise, offer = (
                 await asyncio.gather(
                     self.inputs.get(input_id("project", d.project_id, d.project_version)),
@@ -129,7 +124,7 @@ class DecisionLog:
             out.append(
                 DecisionOut.model_validate(
                     {
-                        **d.model_dump(exclude={"version"}),
+                        **d.model_dump(),
                         "project": project.data if project else None,
                         "enterprise": enterprise.data if enterprise else None,
                         "offer": offer.data if offer else None,

@@ -93,6 +93,8 @@ class Proposals:
             if match is None:
                 continue
             kinds = match.repropose(now)
+            if kinds and self.audit is not None:
+                await self.audit.decided("proposed", match, p)
             if match.refresh(p, held == p.offer_id, as_of) or kinds:
                 await self._save(match, kinds)
         for offer_id in sorted(stale - {p.offer_id for p in wanted}):
@@ -138,9 +140,10 @@ class Proposals:
             now=self.clock(),
         )
         if self.audit is not None:
-            await self.audit.proposed(match.id, p, project, offer)
+            await self.audit.keep_inputs(project, offer)
+            match.record(self.audit.decision("proposed", match.id, p, project, offer))
             if allocated:
-                await self.audit.allocated(match.id, p)
+                match.record(self.audit.decision("allocated", match.id, p, project, offer))
         with contextlib.suppress(Conflict):  # proposed by an earlier delivery of this change
             await self.matches.add(match, partial(self.events.match, "proposed"))
 
@@ -180,7 +183,7 @@ class Proposals:
                 if allocated and self.audit is not None:
                     p = self.engine.proposal(project_id, offer_id, allocated=False)
                     if p is not None:
-                        await self.audit.allocated(match.id, p)
+                        await self.audit.decided("allocated", match, p)
                 await self.matches.save(match)
 
         await retry_on_conflict(attempt)
