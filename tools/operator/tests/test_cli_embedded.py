@@ -113,6 +113,9 @@ def test_report_prints_the_table_and_writes_csv_and_charts(target, capsys, tmp_p
     assert int(total["needs"]) >= 37 and int(total["closed"]) == 1
     assert int(total["funded_cny"]) == closed["match"]["closed_amount_cny"]
     assert len(list(tmp_path.glob("*.png"))) == 5
+    later = g60(capsys, "report", "--since", "2999-01-01")  # a bare date: UTC
+    assert later.code == 0, later.err
+    assert "open needs with no eligible offer" in later.out
 
 
 def test_audit_replays_a_proposal_and_refuses_an_unknown_match(target, capsys):

@@ -93,6 +93,8 @@ async def test_since_leaves_out_older_needs():
     m = await _corridor()
     s = await _stats(m).figures(OPERATOR, since=T0 + timedelta(seconds=1))
     assert s.totals.needs == 0
+    naive = await _stats(m).figures(OPERATOR, since=datetime(2026, 11, 26))  # read as UTC
+    assert naive.totals.needs == 2
 
 
 def test_percentiles_interpolate_like_numpy():

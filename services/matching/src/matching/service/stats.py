@@ -7,7 +7,7 @@ at most top-k open proposals), and the figures must agree with what the API show
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 
 from g60_chassis.aggregates import Aggregates
 from g60_chassis.principal import Principal
@@ -33,6 +33,8 @@ class Stats:
 
     async def figures(self, principal: Principal, since: datetime | None = None) -> StatsOut:
         principal.require(Role.operator, Role.enterprise, Role.funder)
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)  # a bare date or time is read as UTC
         tenant = principal.tenant_id
         where = {
             Role.enterprise: {"enterprise_id": tenant},
