@@ -7,11 +7,13 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 INFRA  := bash deploy/local/infra.sh
+G60    := $(VENV)/bin/g60
 
 .PHONY: help install run demo test test-unit test-integration test-e2e lint fmt \
         infra-up infra-down infra-status infra-logs up down run-projects run-funding run-matching \
         bench-match bench-service bench-flow chaos allocate clean dlq-replay keys keys-create keys-list \
-        keys-revoke keys-rotate up down fuzz
+        keys-revoke keys-rotate up down fuzz seed rematch topics dlq-list dlq-purge report \
+        audit backup restore bench-report
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -80,16 +82,56 @@ bench-match: $(STAMP) ## matching-engine benchmark with ratios to baselines run 
 bench-service: $(STAMP) ## the matching service alone: event paths, GETs during the allocation, restart (QUICK=1)
 	$(PY) bench/bench_service.py $(if $(QUICK),--quick)
 
+bench-report: $(STAMP) ## make report's time to its table on a seeded platform, beside baselines
+	$(PY) bench/bench_report.py $(if $(URL),--url "$(URL)")
+
 allocate: $(STAMP) ## offline allocation: make allocate IN=instance.json OUT=result.json
 	@test -n "$(IN)" || { echo "usage: make allocate IN=instance.json OUT=result.json" >&2; exit 2; }
-	$(PY) -m matching.entrypoints.cli allocate "$(IN)" $(if $(OUT),--out "$(OUT)")
+	@$(G60) engine allocate "$(IN)" $(if $(OUT),--out "$(OUT)")
 
 clean: ## remove the venv, caches and local data (not the infra cache)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .data
 
+# Operator targets: each calls the `g60` CLI (`g60 --help`); against the embedded platform
+# (make run) by default, another one with URL= (and KEY= or G60_OPERATOR_KEY), or per service
+# with G60_PROJECTS_URL / G60_FUNDING_URL / G60_MATCHING_URL; Kafka from G60_KAFKA_BOOTSTRAP.
+OP_TARGET = $(if $(URL),--url "$(URL)") $(if $(KEY),--key "$(KEY)")
+
+seed: $(STAMP) ## the demo catalogue into a running platform, idempotent: make seed [URL=]
+	@$(G60) seed $(OP_TARGET)
+
+rematch: $(STAMP) ## recompute every need's proposals and the allocation now: make rematch [URL=]
+	@$(G60) rematch $(OP_TARGET)
+
+topics: $(STAMP) ## Kafka topics: partitions, end offsets, consumer group lag, DLQ sizes
+	@$(G60) topics
+
+dlq-list: $(STAMP) ## list dead letters: make dlq-list TOPIC=g60.matches
+	@test -n "$(TOPIC)" || { echo "usage: make dlq-list TOPIC=g60.matches" >&2; exit 2; }
+	@$(G60) dlq-list "$(TOPIC)"
+
 dlq-replay: $(STAMP) ## replay dead letters onto their topic: make dlq-replay TOPIC=g60.matches
 	@test -n "$(TOPIC)" || { echo "usage: make dlq-replay TOPIC=g60.matches" >&2; exit 2; }
-	$(PY) -m g60_chassis.dlq replay "$(TOPIC)"
+	@$(G60) dlq-replay "$(TOPIC)"
+
+dlq-purge: $(STAMP) ## delete dead letters for good: make dlq-purge TOPIC=g60.matches
+	@test -n "$(TOPIC)" || { echo "usage: make dlq-purge TOPIC=g60.matches" >&2; exit 2; }
+	@$(G60) dlq-purge "$(TOPIC)" --yes
+
+report: $(STAMP) ## corridor statistics: table, and CSV + PNG charts: make report [SINCE=] [OUT=dir]
+	@$(G60) report $(OP_TARGET) $(if $(SINCE),--since "$(SINCE)") --out "$(or $(OUT),.data/report)"
+
+audit: $(STAMP) ## a match's decision record, replayed: make audit MATCH=mat_...
+	@test -n "$(MATCH)" || { echo "usage: make audit MATCH=mat_..." >&2; exit 2; }
+	@$(G60) audit "$(MATCH)" $(OP_TARGET)
+
+backup: $(STAMP) ## archive the embedded platform's data: make backup OUT=g60.tar.gz
+	@test -n "$(OUT)" || { echo "usage: make backup OUT=g60-backup.tar.gz" >&2; exit 2; }
+	@$(G60) backup "$(OUT)"
+
+restore: $(STAMP) ## restore the embedded platform's data (stopped): make restore IN=g60.tar.gz
+	@test -n "$(IN)" || { echo "usage: make restore IN=g60-backup.tar.gz" >&2; exit 2; }
+	@$(G60) restore "$(IN)" $(if $(URL),--url "$(URL)")
 
 DISTRIBUTED := G60_BUS=kafka G60_STORE=mongo
 
@@ -110,15 +152,15 @@ down: ## stop the three background services (not the infrastructure)
 
 keys keys-create: $(STAMP) ## issue an API key: make keys ROLE=enterprise TENANT=ent_... [DAYS=n] [NOTE=..]
 	@test -n "$(ROLE)" || { echo "usage: make keys ROLE=operator|enterprise|funder|partner [TENANT=id] [DAYS=n]" >&2; exit 2; }
-	$(PY) -m allinone keys create --role "$(ROLE)" $(if $(TENANT),--tenant "$(TENANT)") $(if $(DAYS),--days "$(DAYS)") $(if $(NOTE),--note "$(NOTE)")
+	@$(G60) keys create --role "$(ROLE)" $(if $(TENANT),--tenant "$(TENANT)") $(if $(DAYS),--days "$(DAYS)") $(if $(NOTE),--note "$(NOTE)")
 
 keys-list: $(STAMP) ## list API keys (never their secrets): make keys-list [TENANT=id]
-	$(PY) -m allinone keys list $(if $(TENANT),--tenant "$(TENANT)")
+	@$(G60) keys list $(if $(TENANT),--tenant "$(TENANT)")
 
 keys-revoke: $(STAMP) ## revoke a key at once on every service: make keys-revoke ID=<key id>
 	@test -n "$(ID)" || { echo "usage: make keys-revoke ID=<key id>" >&2; exit 2; }
-	$(PY) -m allinone keys revoke "$(ID)"
+	@$(G60) keys revoke "$(ID)"
 
 keys-rotate: $(STAMP) ## successor key; the old one works OVERLAP s more (86400): make keys-rotate ID=..
 	@test -n "$(ID)" || { echo "usage: make keys-rotate ID=<key id> [OVERLAP=seconds]" >&2; exit 2; }
-	$(PY) -m allinone keys rotate "$(ID)" $(if $(OVERLAP),--overlap "$(OVERLAP)")
+	@$(G60) keys rotate "$(ID)" $(if $(OVERLAP),--overlap "$(OVERLAP)")

@@ -199,6 +199,11 @@ class MemoryBus:
     async def ping(self) -> bool:
         return True
 
+    @property
+    def published(self) -> dict[str, int]:
+        """Events published on each topic since the process started (`GET /v1/bus`)."""
+        return dict(self._offsets)
+
     async def publish(self, topic: str, envelope: Envelope) -> None:
         offset = self._offsets[topic]
         self._offsets[topic] += 1

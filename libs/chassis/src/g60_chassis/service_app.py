@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from g60_chassis.bus_api import bus_router
 from g60_chassis.http import create_app
 from g60_chassis.keys_api import keys_router
 from g60_chassis.runtime import BuiltService, make_limiter
@@ -70,7 +71,7 @@ def build_asgi(
     return create_app(
         title=title,
         description=description,
-        routers=[keys_router(tenants), *(r for p in parts for r in p.routers)],
+        routers=[keys_router(tenants), bus_router(buses), *(r for p in parts for r in p.routers)],
         keys=keys,
         checks={"broker": bus_ok, "store": stores_ok},
         lifespan=lifespan,

@@ -98,6 +98,7 @@ def run(
             f"\nG60 platform on {base} ({settings.bus} bus, {settings.store} store"
             f"{', data in ' + str(settings.data_dir) if settings.store == 'sqlite' else ''})\n"
             f"  API docs      {base}/docs\n  AsyncAPI      {base}/asyncapi\n"
+            f"  dashboard     {base}/dashboard (sign in with the operator key)\n"
             f"  operator key  {key}   (also in {settings.data_dir / 'operator.key'})\n"
         )
         if seed_demo:

@@ -20,13 +20,15 @@ from g60_chassis.runtime import BuiltService, wire
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import DocumentStore
 from matching.adapters.allocator import InProcess
-from matching.adapters.engine import EngineTranslator, new_engine
+from matching.adapters.engine import EngineTranslator, engine_version, new_engine
 from matching.adapters.events import ContractMatchEvents
 from matching.domain.engine import MatchEngine
 from matching.domain.match import Match
-from matching.entrypoints import api, consumer
+from matching.entrypoints import api, consumer, dashboard, ops_api
+from matching.service.audit import DecisionLog
 from matching.service.handlers import MatchingService
 from matching.service.ports import Allocate, View
+from matching.service.stats import Stats
 
 log = logging.getLogger(__name__)
 NAME = "matching"
@@ -132,18 +134,29 @@ def bootstrap(
     spawning it during a burst timed out the e2e fifty-agreements test on a load-15 machine:
     left opt-in until measured on a quieter one."""
     w = wire(NAME, COLLECTIONS, settings, store=store, bus=bus, keys=keys)
+    market = engine or new_engine(clock().date(), w.settings.match_top_k)
     service = MatchingService(
         Aggregates(w.store, "matches", Match, w.relay.notify),
         Aggregates(w.store, "enterprise_views", View),
         Aggregates(w.store, "project_views", View),
         Aggregates(w.store, "offer_views", View),
-        engine or new_engine(clock().date(), w.settings.match_top_k),
+        market,
         EngineTranslator(),
         ContractMatchEvents(w.settings.topic_matches),
         clock,
         allocate or InProcess(),
     )
+    audit = DecisionLog(
+        Aggregates(w.store, "decision_inputs", View),
+        service.read,
+        lambda: (market.version, market.as_of),
+        engine_version(),
+        clock,
+    )
+    service.proposals.audit = audit
+    stats = Stats(service.matches, service.read, service.engine, clock)
     group = w.settings.group(NAME)
     w.bus.subscribe(w.settings.topic_projects, group, consumer.project_events(service))
     w.bus.subscribe(w.settings.topic_funding, group, consumer.funding_events(service))
-    return MatchingApp(w, service, [api.router(service)], [w.settings.topic_matches], list(INDEXES))
+    routers = [api.router(service), ops_api.router(service, stats, audit), dashboard.router(stats)]
+    return MatchingApp(w, service, routers, [w.settings.topic_matches], list(INDEXES))

@@ -103,3 +103,23 @@ class EngineTranslator:
                 "funder_view": x.funder_view,
             }
         )
+
+
+def engine_version() -> str:
+    """The engine's code version: the package version and a digest of the domain's sources, so
+    a decision records exactly which scoring and eligibility code made it (any edit to the
+    engine changes it, a redeploy of the same code does not)."""
+    import hashlib
+    from importlib import metadata
+    from pathlib import Path
+
+    import matching.domain
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(next(iter(matching.domain.__path__))).glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    try:
+        release = metadata.version("g60-platform")
+    except metadata.PackageNotFoundError:
+        release = "0"
+    return f"{release}+{digest.hexdigest()[:12]}"

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from matching.domain.audit import Decision
 from matching.domain.results import Proposal
 
 Side = Literal["enterprise", "funder"]
@@ -51,6 +52,17 @@ class Match(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int = 0
+    # the engine's decisions about this pair, newest last (`domain/audit.py`); stored with the
+    # match, so a decision and what it decided are written together
+    decisions: list[Decision] = []
+
+    def record(self, decision: Decision, keep: int = 20) -> None:
+        """Add a decision (once per id), keeping the first and the newest `keep - 1`."""
+        if any(d.id == decision.id for d in self.decisions):
+            return
+        self.decisions = [*self.decisions, decision]
+        if len(self.decisions) > keep:
+            self.decisions = [self.decisions[0], *self.decisions[-(keep - 1) :]]
 
     def _move(self, status: MatchStatus, now: datetime) -> None:
         self.previous_status, self.status, self.updated_at = self.status, status, now

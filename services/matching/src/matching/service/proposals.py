@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import Iterable
 from functools import partial
+from typing import TYPE_CHECKING
 
 from g60_chassis.aggregates import Aggregates, retry_on_conflict
 from g60_chassis.errors import Conflict
@@ -22,6 +23,9 @@ from matching.domain.match import Match, match_id, propose
 from matching.domain.results import Delta, Proposal
 from matching.service.ports import Clock, Engine, MatchEvents
 from matching.service.readmodel import ReadModel
+
+if TYPE_CHECKING:
+    from matching.service.audit import DecisionLog
 
 BATCH = 256  # projects whose proposals are computed in one engine pass
 YIELD_EVERY = 200  # writes between yields to the event loop (the memory store never yields)
@@ -46,6 +50,7 @@ class Proposals:
         self.allocated: dict[str, str] = {}  # project → offer, as the stored flags say
         self.as_of: int | None = None  # the market version of that allocation
         self.settled_as_of: int | None = None  # every flag holds as of this version
+        self.audit: DecisionLog | None = None  # records each decision (set by bootstrap)
 
     def seed(self, allocated: dict[str, str]) -> None:
         self.allocated = dict(allocated)
@@ -88,6 +93,8 @@ class Proposals:
             if match is None:
                 continue
             kinds = match.repropose(now)
+            if kinds and self.audit is not None:
+                await self.audit.decided("proposed", match, p)
             if match.refresh(p, held == p.offer_id, as_of) or kinds:
                 await self._save(match, kinds)
         for offer_id in sorted(stale - {p.offer_id for p in wanted}):
@@ -132,6 +139,11 @@ class Proposals:
             as_of=as_of,
             now=self.clock(),
         )
+        if self.audit is not None:
+            await self.audit.keep_inputs(project, offer)
+            match.record(self.audit.decision("proposed", match.id, p, project, offer))
+            if allocated:
+                match.record(self.audit.decision("allocated", match.id, p, project, offer))
         with contextlib.suppress(Conflict):  # proposed by an earlier delivery of this change
             await self.matches.add(match, partial(self.events.match, "proposed"))
 
@@ -168,6 +180,10 @@ class Proposals:
                         await self._propose_all(project_id, [p], offer_id, as_of)
                 return
             if match.flag(allocated, as_of):
+                if allocated and self.audit is not None:
+                    p = self.engine.proposal(project_id, offer_id, allocated=False)
+                    if p is not None:
+                        await self.audit.decided("allocated", match, p)
                 await self.matches.save(match)
 
         await retry_on_conflict(attempt)

@@ -1,0 +1,3 @@
+from g60_operator.cli import main
+
+main()
