@@ -16,7 +16,16 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from g60_chassis.bus import DeadLetter, DeliveryPolicy, Handler, Outgoing, Position, deliver
+from g60_chassis.bus import (
+    BatchHandler,
+    DeadLetter,
+    DeliveryPolicy,
+    Handler,
+    Outgoing,
+    Position,
+    deliver,
+    deliver_batch,
+)
 from g60_chassis.envelope import Envelope
 from g60_chassis.kafka_producer import Record, ResilientProducer, servers
 
@@ -41,6 +50,13 @@ def _rewind(consumer: Any, records: Sequence[Any]) -> None:
         first[tp] = min(first.get(tp, r.offset), r.offset)
     for tp, offset in first.items():
         consumer.seek(tp, offset)
+
+
+def _parse(raw: Any) -> Envelope | None:
+    try:
+        return Envelope.from_kafka(_headers(raw), raw.value)
+    except (ValueError, KeyError):
+        return None  # malformed: the one-by-one path dead-letters it
 
 
 def _record(message: Outgoing) -> Record:
@@ -85,7 +101,9 @@ class KafkaBus:
         )
         self._topics: set[str] = set()
 
-    def subscribe(self, topic: str, group: str, handler: Handler) -> None:
+    def subscribe(
+        self, topic: str, group: str, handler: Handler, batch: BatchHandler | None = None
+    ) -> None:
         self._topics.update({topic, topic + self.policy.dlq_suffix})
 
         @self.broker.subscriber(
@@ -114,16 +132,21 @@ class KafkaBus:
             decoder=_raw,  # we parse the CloudEvent ourselves, malformed records included
         )
         async def _consume(body: list[bytes], message: KafkaMessage) -> None:
-            batch: tuple[Any, ...] = message.raw_message
+            records: tuple[Any, ...] = message.raw_message
+            if batch is not None and len(records) > 1:
+                parsed = [_parse(r) for r in records]
+                events = [e for e in parsed if e is not None]
+                if len(events) == len(records) and await deliver_batch(batch, events, topic):
+                    return
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.batch_budget_s
-            for n, raw in enumerate(batch):
+            for n, raw in enumerate(records):
                 if n and loop.time() > deadline:
                     # A slow handler must not keep the consumer from polling for
                     # max.poll.interval.ms (it would be put out of the group, and rebalance):
                     # seek each partition back to its first unhandled record and return; the
                     # commit that follows covers only what was handled.
-                    _rewind(message.consumer, batch[n:])
+                    _rewind(message.consumer, records[n:])
                     return
                 await self._handle(raw, handler)
 

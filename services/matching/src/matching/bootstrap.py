@@ -117,6 +117,11 @@ def bootstrap(
         allocate or InProcess(),
     )
     group = w.settings.group(NAME)
-    w.bus.subscribe(w.settings.topic_projects, group, consumer.project_events(service))
+    w.bus.subscribe(
+        w.settings.topic_projects,
+        group,
+        consumer.project_events(service),
+        batch=consumer.project_batches(service),
+    )
     w.bus.subscribe(w.settings.topic_funding, group, consumer.funding_events(service))
     return MatchingApp(w, service, [api.router(service)], [w.settings.topic_matches], list(INDEXES))
