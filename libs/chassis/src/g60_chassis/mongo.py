@@ -174,8 +174,9 @@ class MongoDocumentStore:
 
     async def ensure_index(self, collection: str, field: str, unique: bool = False) -> None:
         # MongoDB uses it; FerretDB 1.24 on PostgreSQL pushes equality filters on top-level
-        # fields down to SQL (5,000 documents: ~3 ms, though PostgreSQL scans the JSONB rows
-        # rather than use this index), not filters on array elements (~0.3 s over 5,000).
+        # fields down to SQL as `@>`, which its btree cannot answer: the local cluster adds a
+        # GIN twin that can (deploy/local/postgres/ferretdb-gin.sql); filters on array
+        # elements are not pushed down (~0.3 s over 5,000 documents).
         # A unique one has its own name, so an older plain index on the field does not shadow
         # it (FerretDB 1.24 has no partial indexes: a unique field is one every document holds).
         if unique:
