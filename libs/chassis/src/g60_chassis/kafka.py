@@ -80,8 +80,10 @@ class KafkaBus:
         producer_stuck_s: float = 30.0,
         max_batch: int = 500,
         batch_budget_s: float = 10.0,
+        handler_batch: int = 100,
     ) -> None:
         self.max_batch, self.batch_budget_s = max_batch, batch_budget_s
+        self.handler_batch = handler_batch
         self.bootstrap = bootstrap
         self.instance_id = instance_id
         self.policy = policy or DeliveryPolicy()
@@ -133,13 +135,21 @@ class KafkaBus:
         )
         async def _consume(body: list[bytes], message: KafkaMessage) -> None:
             records: tuple[Any, ...] = message.raw_message
-            if batch is not None and len(records) > 1:
-                parsed = [_parse(r) for r in records]
-                events = [e for e in parsed if e is not None]
-                if len(events) == len(records) and await deliver_batch(batch, events, topic):
-                    return
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.batch_budget_s
+            if batch is not None and len(records) > 1:
+                events = [e for e in map(_parse, records) if e is not None]
+                if len(events) == len(records):
+                    # in chunks, within the same time budget as one by one (see below)
+                    for start in range(0, len(events), self.handler_batch):
+                        if start and loop.time() > deadline:
+                            _rewind(message.consumer, records[start:])
+                            return
+                        chunk = events[start : start + self.handler_batch]
+                        if not await deliver_batch(batch, chunk, topic):
+                            for raw in records[start : start + len(chunk)]:
+                                await self._handle(raw, handler)
+                    return
             for n, raw in enumerate(records):
                 if n and loop.time() > deadline:
                     # A slow handler must not keep the consumer from polling for
