@@ -117,6 +117,12 @@ def start_platform(base_port: int, logs: Path) -> Platform:
         "G60_CONSUMER_GROUP_PREFIX": f"bench-{run}",
         "G60_BOOTSTRAP_OPERATOR_KEY": f"operator-{run}-" + uuid.uuid4().hex,
         "G60_OUTBOX_INTERVAL_S": "0.2",
+        # a bulk load with one key: the limits would answer 429 above 50 requests/s a key
+        # (100 an address); the bench measures the flow, the rate limits keep their checks
+        "G60_RATE_KEY_PER_S": "100000",
+        "G60_RATE_KEY_BURST": "100000",
+        "G60_RATE_ADDRESS_PER_S": "100000",
+        "G60_RATE_ADDRESS_BURST": "100000",
         "G60_DATA_DIR": str(logs),
     }
     ports = {s: base_port + i for i, s in enumerate(("projects", "funding", "matching"))}
