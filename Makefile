@@ -157,7 +157,7 @@ keys keys-create: $(STAMP) ## issue an API key: make keys ROLE=enterprise TENANT
 keys-list: $(STAMP) ## list API keys (never their secrets): make keys-list [TENANT=id]
 	@$(G60) keys list $(if $(TENANT),--tenant "$(TENANT)")
 
-keys-revoke: $(STAMP) ## revoke a key at once on every service: make keys-revoke ID=<key id>
+keys-revoke: $(STAMP) ## revoke a key (every service within G60_KEY_CACHE_S, 1 s): make keys-revoke ID=..
 	@test -n "$(ID)" || { echo "usage: make keys-revoke ID=<key id>" >&2; exit 2; }
 	@$(G60) keys revoke "$(ID)"
 

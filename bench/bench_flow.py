@@ -161,6 +161,12 @@ async def main() -> None:
                 f"  p99 {p99 * 1000:.0f} ms  = {ratio(p99, rtt99 + wr99)} the baseline p99"
                 "   [target p99 <= 1 s]"
             )
+        print("CPU by component, ms per need (the step, its drain included):")
+        names = ["projects", "matching", "funding", "ferretdb", "postgres", "kafka"]
+        print("  " + " " * 21 + "".join(f"{n:>10}" for n in names))
+        for s in [*e2e.steps, *([e2e.half] if e2e.half else [])]:
+            row = "".join(f"{s.cpu.get(n, 0) / s.needs * 1000:>10.1f}" for n in names)
+            print(f"  {s.rate:>6g} needs/s x {s.needs:>5} {row}")
         print("where the time goes (medians over every proposed need):")
         print(f"  HTTP POST (projects service, store)  {median_ms(e2e.http)}")
         print(f"  relay + broker (answer -> on topic)  {median_ms(e2e.relay_broker)}")

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import flow_cpu
 import httpx
 from aiokafka import AIOKafkaConsumer
 
@@ -90,6 +91,7 @@ class Step:
     kept_up: bool
     drained_s: float
     latencies: list[float]
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds by component
 
 
 @dataclass
@@ -115,6 +117,12 @@ def start_platform(base_port: int, logs: Path) -> Platform:
         "G60_CONSUMER_GROUP_PREFIX": f"bench-{run}",
         "G60_BOOTSTRAP_OPERATOR_KEY": f"operator-{run}-" + uuid.uuid4().hex,
         "G60_OUTBOX_INTERVAL_S": "0.2",
+        # a bulk load with one key: the limits would answer 429 above 50 requests/s a key
+        # (100 an address); the bench measures the flow, the rate limits keep their checks
+        "G60_RATE_KEY_PER_S": "100000",
+        "G60_RATE_KEY_BURST": "100000",
+        "G60_RATE_ADDRESS_PER_S": "100000",
+        "G60_RATE_ADDRESS_BURST": "100000",
         "G60_DATA_DIR": str(logs),
     }
     ports = {s: base_port + i for i, s in enumerate(("projects", "funding", "matching"))}
@@ -198,6 +206,8 @@ async def step(
         tr.posted[pid], tr.answered[pid] = t, time.perf_counter()
         ids.append(pid)
 
+    pids = {service: proc.pid for service, proc in p.procs.items()}
+    cpu0 = flow_cpu.sample(pids)
     t0 = time.perf_counter()
     tasks = []
     for i in range(n):  # open loop: a POST every 1/rate s, whatever the answers take
@@ -213,7 +223,8 @@ async def step(
     kept = all(i in tr.proposed for i in ids)
     drained = max((tr.proposed[i] for i in ids if i in tr.proposed), default=last) - last
     lat = [tr.proposed[i] - tr.posted[i] for i in ids if i in tr.proposed]
-    return Step(rate, n, kept, max(0.0, drained), lat)
+    cpu = flow_cpu.used(cpu0, flow_cpu.sample(pids))
+    return Step(rate, n, kept, max(0.0, drained), lat, cpu)
 
 
 async def run(

@@ -397,12 +397,15 @@ start_postgres() {
       || { tail -n 20 "$LOGS/postgres-initdb.log" >&2; die "initdb failed"; }
   fi
   # Local test cluster: listens on 127.0.0.1 only, trust auth (like Kafka and FerretDB here).
+  # plan_cache_mode: FerretDB's prepared statements name the filtered field as a parameter;
+  # only a plan made for the actual field can use the GIN indexes of postgres/ferretdb-gin.sql.
   # fsync=off: a killed process loses nothing (the WAL is written before a commit returns),
   # only a crash of the whole machine could; it keeps a shared, slow disk out of the tests.
   pg_user_prefix
   nohup "${PG_AS[@]}" "$bin/postgres" -D "$PG_DATA" -p "$POSTGRES_PORT" -k "$PG_SOCKETS" \
     -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off \
     -c max_connections=300 -c shared_buffers=128MB -c log_min_messages=warning \
+    -c plan_cache_mode=force_custom_plan \
     >>"$LOGS/postgres.log" 2>&1 </dev/null &
   local pid=$!  # the postmaster itself (setpriv execs it)
   echo "$pid" >"$RUN/postgres.pid"
@@ -422,6 +425,10 @@ wait_postgres() {  # until it accepts connections; then the FerretDB database ex
     "$bin/createdb" -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres "$PG_DATABASE"
     say "postgres: created database $PG_DATABASE for FerretDB"
   fi
+  # GIN twins of FerretDB's indexes, which it can use (see the file): idempotent, every start
+  "$bin/psql" -q -h 127.0.0.1 -p "$POSTGRES_PORT" -U postgres -d "$PG_DATABASE" \
+    -v ON_ERROR_STOP=1 -f "$HERE/postgres/ferretdb-gin.sql" >>"$LOGS/postgres.log" 2>&1 \
+    || die "could not install the FerretDB index trigger (log $LOGS/postgres.log)"
 }
 
 # ---- status and logs -----------------------------------------------------------------------
@@ -466,6 +473,7 @@ up() {
   need_py
   if alive kafka && alive postgres && alive ferretdb && health kafka mongo --quiet; then
     say "kafka (pid $(pid_of kafka), :$KAFKA_PORT), postgres (pid $(pid_of postgres), :$POSTGRES_PORT) and ferretdb (pid $(pid_of ferretdb), :$FERRETDB_PORT) already up and healthy"
+    wait_postgres  # (re)installs the index trigger: a cluster from an older checkout gets it
     return 0
   fi
   local tools=(java)

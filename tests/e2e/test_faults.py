@@ -121,9 +121,18 @@ async def run_fault(platform: Platform, operator, fault: str, needs: int) -> Non
     assert len(set(ids)) == needs  # each need stored once (the same id on every retry)
 
     async def all_matched():
-        page = await op.seen("matching", f"/v1/offers/{offer['id']}/matches", params={"limit": 200})
-        items = (page or {"items": []})["items"]
-        return items if len(items) >= needs else None
+        items, cursor = [], None
+        while True:
+            params = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+            page = await op.seen("matching", f"/v1/offers/{offer['id']}/matches", params=params)
+            if page is None:
+                return None
+            items, cursor = items + page["items"], page.get("next_cursor")
+            if not cursor:
+                break
+        # this run's needs: the session's earlier runs in the same sector match the offer too
+        mine = [m for m in items if m["enterprise_id"] == ent["id"]]
+        return mine if len(mine) >= needs else None
 
     items = await eventually(all_matched, timeout=600, interval=1.0)
     assert sorted(m["project_id"] for m in items) == sorted(ids)  # none lost, none twice

@@ -32,6 +32,18 @@ class Versioned(Protocol):
     version: int
 
 
+class Notify(Protocol):
+    """Wakes the outbox relay after a write that added events to the aggregate `id`; with
+    `inserted`, the document was created with exactly these outbox entries (so the relay can
+    publish them without reading the document back)."""
+
+    def __call__(self, collection: str, id: str, inserted: list[Any] | None = None) -> None: ...
+
+
+def _no_relay(collection: str, id: str, inserted: list[Any] | None = None) -> None:
+    return None
+
+
 M = TypeVar("M", bound=BaseModel)
 Outgoing = list[tuple[str, Envelope]]  # (topic, event)
 EventsOf = Callable[[M], Outgoing]
@@ -56,7 +68,7 @@ class Aggregates(Generic[M]):
         store: DocumentStore,
         collection: str,
         model: type[M],
-        notify: Callable[[str, str], None] = lambda collection, id: None,
+        notify: Notify = _no_relay,
     ) -> None:
         self.store, self.collection, self.model, self._notify = store, collection, model, notify
 
@@ -81,15 +93,32 @@ class Aggregates(Generic[M]):
         """Insert at version 1; `events(obj)` builds the outgoing events from the stored state."""
         obj.version = 1  # type: ignore[attr-defined]
         outgoing = events(obj) if events else []
+        entries = [outbox_entry(t, e) for t, e in outgoing]
         try:
-            await self.store.insert(
-                self.collection, self._dump(obj), [outbox_entry(t, e) for t, e in outgoing]
-            )
+            await self.store.insert(self.collection, self._dump(obj), entries)
         except DuplicateKey as exc:
             raise self._clash(obj, exc) from exc
-        if outgoing:
-            self._notify(self.collection, obj.id)  # type: ignore[attr-defined]
+        if entries:
+            self._notify(self.collection, obj.id, entries)  # type: ignore[attr-defined]
         return obj
+
+    async def add_many(self, objs: builtins.list[M], events: EventsOf[M] | None = None) -> set[str]:
+        """`add` for many aggregates in one store call; returns the ids that existed already
+        (those are left as they were, and their events are not sent)."""
+        rows = []
+        for obj in objs:
+            obj.version = 1  # type: ignore[attr-defined]
+            entries = [outbox_entry(t, e) for t, e in (events(obj) if events else [])]
+            rows.append((self._dump(obj), entries))
+        try:
+            existed = await self.store.insert_many(self.collection, rows)
+        except DuplicateKey as exc:
+            clash = next((o for o in objs if o.id == exc.id), objs[0])  # type: ignore[attr-defined]
+            raise self._clash(clash, exc) from exc
+        for doc, entries in rows:
+            if entries and doc["_id"] not in existed:
+                self._notify(self.collection, doc["_id"], entries)
+        return existed
 
     async def save(self, obj: M, events: EventsOf[M] | None = None) -> M:
         """Compare-and-set on the version read; VersionConflict if someone wrote in between."""

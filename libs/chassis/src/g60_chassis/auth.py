@@ -1,8 +1,11 @@
 """API keys with roles. A key is `g60_<key id>.<secret>`; the store keeps the key id, the
 SHA-256 of the secret (random 256-bit secrets need no slow hash), the role, the tenant it is
 bound to, and its lifecycle: an optional expiry, revocation, and the key a rotation replaced it
-with. All services read one key store, on every request (no cache): a revocation or an expiry
-holds at once everywhere. Operators manage keys over `/v1/keys` (`keys_api.py`) or
+with. All services read one key store. A key's stored record is kept in process for
+`cache_s` (G60_KEY_CACHE_S, 1 s; 0 reads the store on every request): an expiry holds to the
+second everywhere (checked on each request), a revocation or rotation at once on the service
+that made it, and within `cache_s` on the others. Without it every request paid a store read.
+Operators manage keys over `/v1/keys` (`keys_api.py`) or
 `python -m allinone keys ...` (`make keys-*`)."""
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -24,6 +29,7 @@ from g60_contracts.auth import KeyInfo
 from g60_contracts.enums import Role
 
 KEYS = "api_keys"
+MAX_CACHED = 10_000  # key records kept (stale ones dropped when full)
 
 
 def _digest(secret: str) -> str:
@@ -52,9 +58,18 @@ def _info(doc: dict[str, Any]) -> KeyInfo:
 
 
 class KeyStore:
-    def __init__(self, store: DocumentStore, bootstrap_operator_key: str | None = None) -> None:
+    def __init__(
+        self,
+        store: DocumentStore,
+        bootstrap_operator_key: str | None = None,
+        *,
+        cache_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
         self._bootstrap = bootstrap_operator_key
+        self._cache_s, self._clock = cache_s, clock
+        self._cached: dict[str, tuple[float, dict[str, Any]]] = {}  # key id → (until, record)
 
     @property
     def store(self) -> DocumentStore:
@@ -111,13 +126,15 @@ class KeyStore:
         return _info(doc)
 
     async def revoke(self, key_id: str) -> KeyInfo:
-        """Revoke a key; at once on every service. Revoking again changes nothing."""
+        """Revoke a key: at once in this process, within `cache_s` in the others. Revoking again
+        changes nothing."""
         doc = await self._store.get(KEYS, key_id)
         if doc is None:
             raise NotFound.of("key", key_id)
         if not doc.get("revoked"):
             doc.update(revoked=True, revoked_at=datetime.now(UTC).isoformat())
             await self._store.update(KEYS, doc, doc["version"])
+        self._cached.pop(key_id, None)
         return _info(doc)
 
     async def rotate(self, key_id: str, overlap: timedelta) -> tuple[str, KeyInfo]:
@@ -133,6 +150,7 @@ class KeyStore:
             doc["expires_at"] = ends.isoformat()
         doc["replaced_by"] = new.id
         await self._store.update(KEYS, doc, doc["version"])
+        self._cached.pop(key_id, None)
         return key, new
 
     @staticmethod
@@ -149,10 +167,24 @@ class KeyStore:
         if not key.startswith("g60_") or "." not in key or len(key) > 200:
             return None
         key_id, secret = key[4:].split(".", 1)
-        doc = await self._store.get(KEYS, key_id)
+        doc = await self._record(key_id)
         if doc and self._live(doc) and hmac.compare_digest(doc["hash"], _digest(secret)):
             return Principal(key_id, Role(doc["role"]), doc.get("tenant_id"))
         return None
+
+    async def _record(self, key_id: str) -> dict[str, Any] | None:
+        """The stored record of a key, from the cache while fresh (an unknown id is not
+        cached: a key issued on another service works at once)."""
+        now = self._clock()
+        cached = self._cached.get(key_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        doc = await self._store.get(KEYS, key_id)
+        if doc is not None and self._cache_s > 0:
+            if len(self._cached) >= MAX_CACHED:
+                self._cached = {k: v for k, v in self._cached.items() if v[0] > now}
+            self._cached[key_id] = (now + self._cache_s, doc)
+        return doc
 
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <api key>`")

@@ -23,6 +23,11 @@ from g60_chassis.envelope import Envelope
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Envelope], Awaitable[None]]
+# Handles a consumed batch at once, with the effect of handling its events in order (a handler
+# that can share store calls and engine passes among them). If it raises, the bus delivers the
+# batch's events one by one to the plain handler (retries, dead letters): the handlers are
+# idempotent, so a batch's partial effect is applied again harmlessly.
+BatchHandler = Callable[[Sequence[Envelope]], Awaitable[None]]
 
 
 class PermanentError(Exception):
@@ -44,7 +49,9 @@ class EventBus(Protocol):
         result per message, in order: None once the bus confirmed it, else the error (the
         message may or may not have gone out: publish it again)."""
 
-    def subscribe(self, topic: str, group: str, handler: Handler) -> None: ...
+    def subscribe(
+        self, topic: str, group: str, handler: Handler, batch: BatchHandler | None = None
+    ) -> None: ...
     def declare(self, topic: str) -> None:
         """A topic this process publishes to (created at start where the broker needs it)."""
 
@@ -170,6 +177,21 @@ async def deliver(
     return False
 
 
+async def deliver_batch(batch: BatchHandler | None, events: Sequence[Envelope], where: str) -> bool:
+    """Try `batch` on events that all parsed; True if it handled them all. False (nothing to
+    undo: the handlers are idempotent) means: deliver them one by one."""
+    if batch is None or len(events) < 2:
+        return False
+    try:
+        await batch(events)
+        return True
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        log.info("%s: a batch of %d failed (%r): delivering one by one", where, len(events), exc)
+        return False
+
+
 @dataclass
 class MemoryBus:
     """In-process bus. `publish` returns only after every subscribed group has processed the
@@ -177,15 +199,19 @@ class MemoryBus:
     nothing if the process dies: unsent events are published again on restart."""
 
     policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
-    _subs: dict[str, list[tuple[str, Handler]]] = field(default_factory=lambda: defaultdict(list))
+    _subs: dict[str, list[tuple[str, Handler, BatchHandler | None]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
     _offsets: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     log: list[tuple[str, Envelope]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     keep_log: bool = False
 
-    def subscribe(self, topic: str, group: str, handler: Handler) -> None:
-        self._subs[topic].append((group, handler))
+    def subscribe(
+        self, topic: str, group: str, handler: Handler, batch: BatchHandler | None = None
+    ) -> None:
+        self._subs[topic].append((group, handler, batch))
 
     def declare(self, topic: str) -> None:
         return None
@@ -205,32 +231,50 @@ class MemoryBus:
         return dict(self._offsets)
 
     async def publish(self, topic: str, envelope: Envelope) -> None:
-        offset = self._offsets[topic]
-        self._offsets[topic] += 1
+        await self._publish(topic, [envelope])
+
+    async def _publish(self, topic: str, envelopes: Sequence[Envelope]) -> None:
+        """Deliver to every group, as a batch to a group that has a batch handler."""
+        first = self._offsets[topic]
+        self._offsets[topic] += len(envelopes)
         if self.keep_log:
-            self.log.append((topic, envelope))
-        raw = (envelope.kafka_value(), envelope.kafka_headers(), envelope.subject)
-        for group, handler in list(self._subs.get(topic, ())):
+            self.log.extend((topic, e) for e in envelopes)
+        for group, handler, batch in list(self._subs.get(topic, ())):
             # one group handles one event at a time, like one Kafka partition per consumer
             lock = self._locks.setdefault(f"{topic}/{group}", asyncio.Lock())
             async with lock:
-                await deliver(
-                    handler,
-                    envelope,
-                    raw,
-                    Position(topic, 0, offset),
-                    self.policy,
-                    self._dead_letter,
-                )
+                if await deliver_batch(batch, envelopes, f"{topic}/{group}"):
+                    continue
+                for n, envelope in enumerate(envelopes):
+                    raw = (envelope.kafka_value(), envelope.kafka_headers(), envelope.subject)
+                    await deliver(
+                        handler,
+                        envelope,
+                        raw,
+                        Position(topic, 0, first + n),
+                        self.policy,
+                        self._dead_letter,
+                    )
 
     async def publish_many(self, messages: Sequence[Outgoing]) -> list[BaseException | None]:
+        """Each run of messages to one topic is one delivery (a batch where handlers take
+        them); if it fails, the run's messages all count as not published."""
         results: list[BaseException | None] = []
-        for m in messages:
+        i = 0
+        while i < len(messages):
+            j, topic = i + 1, messages[i].topic
+            if any(batch for _, _, batch in self._subs.get(topic, ())):
+                while j < len(messages) and messages[j].topic == topic:
+                    j += 1
             try:
-                await self.publish(m.topic, m.envelope)
-                results.append(None)
+                if j == i + 1:
+                    await self.publish(topic, messages[i].envelope)
+                else:
+                    await self._publish(topic, [m.envelope for m in messages[i:j]])
+                results += [None] * (j - i)
             except Exception as exc:
-                results.append(exc)
+                results += [exc] * (j - i)
+            i = j
         return results
 
     async def _dead_letter(self, letter: DeadLetter) -> None:

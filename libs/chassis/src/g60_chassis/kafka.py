@@ -16,7 +16,16 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from g60_chassis.bus import DeadLetter, DeliveryPolicy, Handler, Outgoing, Position, deliver
+from g60_chassis.bus import (
+    BatchHandler,
+    DeadLetter,
+    DeliveryPolicy,
+    Handler,
+    Outgoing,
+    Position,
+    deliver,
+    deliver_batch,
+)
 from g60_chassis.envelope import Envelope
 from g60_chassis.kafka_producer import Record, ResilientProducer, servers
 
@@ -43,6 +52,13 @@ def _rewind(consumer: Any, records: Sequence[Any]) -> None:
         consumer.seek(tp, offset)
 
 
+def _parse(raw: Any) -> Envelope | None:
+    try:
+        return Envelope.from_kafka(_headers(raw), raw.value)
+    except (ValueError, KeyError):
+        return None  # malformed: the one-by-one path dead-letters it
+
+
 def _record(message: Outgoing) -> Record:
     e = message.envelope
     headers = [(k, v.encode()) for k, v in e.kafka_headers().items()]
@@ -64,8 +80,10 @@ class KafkaBus:
         producer_stuck_s: float = 30.0,
         max_batch: int = 500,
         batch_budget_s: float = 10.0,
+        handler_batch: int = 100,
     ) -> None:
         self.max_batch, self.batch_budget_s = max_batch, batch_budget_s
+        self.handler_batch = handler_batch
         self.bootstrap = bootstrap
         self.instance_id = instance_id
         self.policy = policy or DeliveryPolicy()
@@ -85,7 +103,9 @@ class KafkaBus:
         )
         self._topics: set[str] = set()
 
-    def subscribe(self, topic: str, group: str, handler: Handler) -> None:
+    def subscribe(
+        self, topic: str, group: str, handler: Handler, batch: BatchHandler | None = None
+    ) -> None:
         self._topics.update({topic, topic + self.policy.dlq_suffix})
 
         @self.broker.subscriber(
@@ -114,16 +134,29 @@ class KafkaBus:
             decoder=_raw,  # we parse the CloudEvent ourselves, malformed records included
         )
         async def _consume(body: list[bytes], message: KafkaMessage) -> None:
-            batch: tuple[Any, ...] = message.raw_message
+            records: tuple[Any, ...] = message.raw_message
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.batch_budget_s
-            for n, raw in enumerate(batch):
+            if batch is not None and len(records) > 1:
+                events = [e for e in map(_parse, records) if e is not None]
+                if len(events) == len(records):
+                    # in chunks, within the same time budget as one by one (see below)
+                    for start in range(0, len(events), self.handler_batch):
+                        if start and loop.time() > deadline:
+                            _rewind(message.consumer, records[start:])
+                            return
+                        chunk = events[start : start + self.handler_batch]
+                        if not await deliver_batch(batch, chunk, topic):
+                            for raw in records[start : start + len(chunk)]:
+                                await self._handle(raw, handler)
+                    return
+            for n, raw in enumerate(records):
                 if n and loop.time() > deadline:
                     # A slow handler must not keep the consumer from polling for
                     # max.poll.interval.ms (it would be put out of the group, and rebalance):
                     # seek each partition back to its first unhandled record and return; the
                     # commit that follows covers only what was handled.
-                    _rewind(message.consumer, batch[n:])
+                    _rewind(message.consumer, records[n:])
                     return
                 await self._handle(raw, handler)
 

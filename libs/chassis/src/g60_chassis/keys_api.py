@@ -77,7 +77,10 @@ def keys_router(tenants: dict[Role, TenantCheck]) -> APIRouter:
     async def get_key(id: str, request: Request, who: OperatorPrincipal) -> KeyInfo:
         return await store(request).get(id)
 
-    @api.post("/keys/{id}/revoke", summary="Revoke an API key, at once everywhere (operator)")
+    @api.post(
+        "/keys/{id}/revoke",
+        summary="Revoke an API key: at once here, within 1 s elsewhere (operator)",
+    )
     async def revoke_key(id: str, request: Request, who: OperatorPrincipal) -> KeyInfo:
         return await store(request).revoke(id)
 

@@ -13,12 +13,19 @@ the exact entries."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo import ASCENDING, AsyncMongoClient, UpdateOne
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+)
 
 from g60_chassis.store import Doc, DuplicateKey, VersionConflict
 
@@ -66,6 +73,27 @@ class MongoDocumentStore:
             await self._db[collection].insert_one({**doc, "version": 1, "outbox": events or []})
         except DuplicateKeyError as exc:
             raise DuplicateKey(doc["_id"], await self._culprit(collection, doc, exc)) from exc
+
+    async def insert_many(self, collection: str, docs: list[tuple[Doc, list[Doc]]]) -> set[str]:
+        if not docs:
+            return set()
+        rows = [{**doc, "version": 1, "outbox": events} for doc, events in docs]
+        try:
+            await self._db[collection].insert_many(rows, ordered=False)
+        except BulkWriteError as exc:
+            existed = set()
+            for error in exc.details.get("writeErrors", []):
+                if error.get("code") != 11000:
+                    raise
+                doc = rows[error["index"]]
+                if self._unique.get(collection):  # which index? ask as `insert` does
+                    failure = DuplicateKeyError(error.get("errmsg", ""), 11000, error)
+                    field = await self._culprit(collection, doc, failure)
+                    if field != "_id":
+                        raise DuplicateKey(doc["_id"], field) from exc
+                existed.add(doc["_id"])
+            return existed
+        return set()
 
     async def update(
         self, collection: str, doc: Doc, expected_version: int, events: list[Doc] | None = None
@@ -128,10 +156,27 @@ class MongoDocumentStore:
         async with self._lock(collection, id):
             await self._db[collection].update_one({"_id": id}, {"$pullAll": {"outbox": sent}})
 
+    async def mark_sent_many(self, collection: str, sent: Mapping[str, list[Doc]]) -> None:
+        # one bulk write, under the locks of all its documents (taken in one order: no
+        # deadlock with another taker of several, and a single-lock writer holds no other)
+        changes = [
+            UpdateOne({"_id": id}, {"$pullAll": {"outbox": e}}) for id, e in sent.items() if e
+        ]
+        if not changes:
+            return
+        locks = sorted(
+            {id(self._lock(collection, k)): self._lock(collection, k) for k in sent}.items()
+        )
+        async with contextlib.AsyncExitStack() as stack:
+            for _, lock in locks:
+                await stack.enter_async_context(lock)
+            await self._db[collection].bulk_write(changes, ordered=False)
+
     async def ensure_index(self, collection: str, field: str, unique: bool = False) -> None:
         # MongoDB uses it; FerretDB 1.24 on PostgreSQL pushes equality filters on top-level
-        # fields down to SQL (5,000 documents: ~3 ms, though PostgreSQL scans the JSONB rows
-        # rather than use this index), not filters on array elements (~0.3 s over 5,000).
+        # fields down to SQL as `@>`, which its btree cannot answer: the local cluster adds a
+        # GIN twin that can (deploy/local/postgres/ferretdb-gin.sql); filters on array
+        # elements are not pushed down (~0.3 s over 5,000 documents).
         # A unique one has its own name, so an older plain index on the field does not shadow
         # it (FerretDB 1.24 has no partial indexes: a unique field is one every document holds).
         if unique:

@@ -6,7 +6,11 @@ Batched: the pending events of many aggregates go to the bus in one `publish_man
 flight at once, one wait for the acknowledgements), then each aggregate's confirmed events leave
 its outbox in one write, the aggregates' writes concurrently. Per aggregate only the leading
 confirmed events are marked: an event is never marked while an earlier one of the same
-aggregate is to be published again."""
+aggregate is to be published again. All those marks go to the store in one call.
+
+A document just inserted is not read back: its writer hands the relay the outbox it wrote
+(`notify(..., inserted=...)`), since nothing else can have published or added to it yet
+except a later write, which makes the relay read it again."""
 
 from __future__ import annotations
 
@@ -53,16 +57,25 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._drain_lock = asyncio.Lock()
-        self._dirty: dict[tuple[str, str], None] = {}  # written aggregates, in write order
+        # written aggregates, in write order; for one just inserted, its outbox as written
+        self._dirty: dict[tuple[str, str], list[dict[str, Any]] | None] = {}
         self._full_scan_s = full_scan_s
         self._next_scan = 0.0  # a full scan first: whatever a previous run left behind
         self.published = 0
 
-    def notify(self, collection: str | None = None, id: str | None = None) -> None:
+    def notify(
+        self,
+        collection: str | None = None,
+        id: str | None = None,
+        inserted: list[dict[str, Any]] | None = None,
+    ) -> None:
         """Called after a write that added events, so they go out without waiting a tick.
-        With the aggregate named, only that document is read (no scan of the collection)."""
+        With the aggregate named, only that document is read (no scan of the collection);
+        with `inserted` (a new document and its whole outbox), not even that: these entries
+        are published as they are. A later write to it before the relay ran makes it read."""
         if collection is not None and id is not None:
-            self._dirty[(collection, id)] = None
+            key = (collection, id)
+            self._dirty[key] = inserted if key not in self._dirty else None
         self._wake.set()
 
     async def _publish(self, collection: str, docs: list[Doc]) -> int:
@@ -77,7 +90,8 @@ class OutboxRelay:
         if not messages:
             return 0
         results = await self._bus.publish_many(messages)
-        marks, i, sent, failed = [], 0, 0, 0
+        marks: dict[str, list[Doc]] = {}
+        i, sent, failed = 0, 0, 0
         first: BaseException | None = None
         for doc in docs:
             outcome = results[i : i + len(doc["outbox"])]
@@ -87,11 +101,9 @@ class OutboxRelay:
             failed += len(failures)
             first = first or (failures[0] if failures else None)
             if confirmed:
-                marks.append(
-                    self._store.mark_sent(collection, str(doc["_id"]), doc["outbox"][:confirmed])
-                )
+                marks[str(doc["_id"])] = doc["outbox"][:confirmed]
                 sent += confirmed
-        await asyncio.gather(*marks)
+        await self._store.mark_sent_many(collection, marks)
         self.published += sent
         if first is not None:
             raise PublishFailed(failed, first)
@@ -103,13 +115,16 @@ class OutboxRelay:
         async with self._drain_lock:
             while self._dirty:
                 keys = list(itertools.islice(self._dirty, self._batch))
-                for key in keys:
-                    del self._dirty[key]
-                docs = await asyncio.gather(*(self._store.get(c, id) for c, id in keys))
+                known = {key: self._dirty.pop(key) for key in keys}
+                unknown = [key for key in keys if known[key] is None]
+                read = await asyncio.gather(*(self._store.get(c, id) for c, id in unknown))
+                docs = dict(zip(unknown, read, strict=True))
                 by_collection: dict[str, list[Doc]] = {}
-                for (collection, _), doc in zip(keys, docs, strict=True):
+                for key in keys:
+                    entries = known[key]
+                    doc = docs.get(key) if entries is None else {"_id": key[1], "outbox": entries}
                     if doc and doc.get("outbox"):
-                        by_collection.setdefault(collection, []).append(doc)
+                        by_collection.setdefault(key[0], []).append(doc)
                 for collection, found in by_collection.items():
                     sent += await self._publish(collection, found)
         return sent

@@ -89,7 +89,11 @@ def make_limiter(settings: PlatformSettings, keys: KeyStore) -> RateLimiter | No
 
 def make_keys(settings: PlatformSettings) -> KeyStore:
     """One key store for the platform ("auth"), read by every service."""
-    return KeyStore(make_store(settings, "auth"), settings.bootstrap_operator_key)
+    return KeyStore(
+        make_store(settings, "auth"),
+        settings.bootstrap_operator_key,
+        cache_s=settings.key_cache_s,
+    )
 
 
 @dataclass

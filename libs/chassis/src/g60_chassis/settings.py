@@ -46,6 +46,9 @@ class PlatformSettings(BaseSettings):
     max_body_bytes: int = 1_000_000
     # Accepted as an operator key, e.g. for a first login; never a default outside development.
     bootstrap_operator_key: str | None = None
+    # a key's record is reused for this long: a revocation holds at once on the service that
+    # made it, within this many seconds on the others (0: read the key store on every request)
+    key_cache_s: float = Field(1.0, ge=0)
     match_top_k: int = 10
 
     # rate limits (token buckets): generous for a partner's integration, raise them for bulk

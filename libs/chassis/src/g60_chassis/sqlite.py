@@ -12,7 +12,7 @@ from typing import Any
 
 import aiosqlite
 
-from g60_chassis.store import Doc, DuplicateKey, VersionConflict
+from g60_chassis.store import Doc, DuplicateKey, VersionConflict, insert_each
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -164,6 +164,13 @@ class SqliteDocumentStore:
                 (json.dumps(outbox), int(bool(outbox)), id),
             )
             await db.commit()
+
+    async def insert_many(self, collection: str, docs: list[tuple[Doc, list[Doc]]]) -> set[str]:
+        return await insert_each(self, collection, docs)
+
+    async def mark_sent_many(self, collection: str, sent: Mapping[str, list[Doc]]) -> None:
+        for id, entries in sent.items():
+            await self.mark_sent(collection, id, entries)
 
     @staticmethod
     def _culprit(collection: str, exc: Exception) -> str:

@@ -39,6 +39,11 @@ class DocumentStore(Protocol):
         """Insert a new document (version 1) with `events` as its outbox. DuplicateKey if the
         id exists."""
 
+    async def insert_many(self, collection: str, docs: list[tuple[Doc, list[Doc]]]) -> set[str]:
+        """Insert new documents (each with its outbox) in one call; returns the ids that
+        existed already (left as they were). A clash under another unique index raises
+        DuplicateKey."""
+
     async def update(
         self, collection: str, doc: Doc, expected_version: int, events: list[Doc] = ...
     ) -> int:
@@ -62,6 +67,9 @@ class DocumentStore(Protocol):
         """Remove these outbox entries (as read from the document) from its outbox, in one
         write; leaves `version` alone."""
 
+    async def mark_sent_many(self, collection: str, sent: Mapping[str, list[Doc]]) -> None:
+        """`mark_sent` for many documents (id → entries) in one call."""
+
     async def ensure_index(self, collection: str, field: str, unique: bool = False) -> None:
         """An index for `find` on this top-level field (idempotent). `unique`: two documents
         never hold one value there (a field every document holds: MongoDB counts a missing
@@ -70,6 +78,21 @@ class DocumentStore(Protocol):
     async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...
+
+
+async def insert_each(
+    store: DocumentStore, collection: str, docs: list[tuple[Doc, list[Doc]]]
+) -> set[str]:
+    """`insert_many` as one insert per document (stores with no cheaper way)."""
+    existed = set()
+    for doc, events in docs:
+        try:
+            await store.insert(collection, doc, events)
+        except DuplicateKey as exc:
+            if exc.field != "_id":
+                raise
+            existed.add(doc["_id"])
+    return existed
 
 
 class MemoryDocumentStore:
@@ -98,6 +121,9 @@ class MemoryDocumentStore:
         self._check_unique(collection, doc)
         stored = {**copy.deepcopy(doc), "version": 1, "outbox": copy.deepcopy(events or [])}
         self._data[collection][doc["_id"]] = stored
+
+    async def insert_many(self, collection: str, docs: list[tuple[Doc, list[Doc]]]) -> set[str]:
+        return await insert_each(self, collection, docs)
 
     async def update(
         self, collection: str, doc: Doc, expected_version: int, events: list[Doc] | None = None
@@ -140,6 +166,10 @@ class MemoryDocumentStore:
         if doc is not None:
             ids = {e["id"] for e in sent}
             doc["outbox"] = [e for e in doc["outbox"] if e["id"] not in ids]
+
+    async def mark_sent_many(self, collection: str, sent: Mapping[str, list[Doc]]) -> None:
+        for id, entries in sent.items():
+            await self.mark_sent(collection, id, entries)
 
     async def ensure_index(self, collection: str, field: str, unique: bool = False) -> None:
         if unique:

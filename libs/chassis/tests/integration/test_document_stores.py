@@ -124,3 +124,27 @@ async def test_rate_buckets_on_the_store_give_exactly_the_burst_under_concurrenc
     assert sum(d.allowed for d in taken) == 5
     other = SharedBuckets(store)  # another service on the same store: the same bucket
     assert not (await other.take("key:k", rate)).allowed
+
+
+async def test_insert_many_reports_the_existing_and_mark_sent_many_empties_outboxes(store):
+    await store.insert("c", {"_id": "a", "x": 0})
+    entries = {k: [{"id": f"{k}1", "topic": "t", "data": {"n": 1}}, {"id": f"{k}2"}] for k in "bc"}
+    existed = await store.insert_many(
+        "c",
+        [({"_id": "a", "x": 1}, [{"id": "a1"}]), *(({"_id": k}, e) for k, e in entries.items())],
+    )
+    assert existed == {"a"}
+    assert (await store.get("c", "a"))["x"] == 0
+    # entries exactly as written (the relay marks an inserted document without reading it)
+    await store.mark_sent_many("c", {"b": entries["b"], "c": entries["c"][:1]})
+    assert (await store.get("c", "b"))["outbox"] == []
+    assert [e["id"] for e in (await store.get("c", "c"))["outbox"]] == ["c2"]
+    assert [d["_id"] for d in await store.pending("c")] == ["c"]
+
+
+async def test_insert_many_names_another_unique_field_it_breaks(store):
+    await store.ensure_index("c", "code", unique=True)
+    await store.insert("c", {"_id": "a", "code": "x"})
+    with pytest.raises(DuplicateKey) as clash:
+        await store.insert_many("c", [({"_id": "b", "code": "x"}, [])])
+    assert clash.value.field == "code"

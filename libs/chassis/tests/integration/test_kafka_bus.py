@@ -195,3 +195,34 @@ async def test_publish_many_then_a_batch_handled_past_its_time_budget_loses_and_
     for key in ("k0", "k1", "k2"):
         ns = [n for k, n in got if k == key]
         assert ns == sorted(ns)
+
+
+async def test_a_batch_handler_takes_consumed_batches_and_a_failing_one_goes_one_by_one():
+    topic, batched, single = name("batches"), [], []
+    bus = KafkaBus(BOOTSTRAP, client_id="t", policy=FAST, handler_batch=20)
+
+    async def one(e: Envelope) -> None:
+        if e.data["n"] == 7:
+            raise ValueError("bad data")  # dead-lettered after its attempts
+        single.append(e.data["n"])
+
+    async def many(es) -> None:
+        if any(e.data["n"] == 7 for e in es):
+            raise ValueError("a bad one in the batch")
+        batched.extend(e.data["n"] for e in es)
+
+    bus.subscribe(topic, name("g"), one, batch=many)
+    await bus.start()
+    try:
+        events = [
+            Outgoing(topic, Envelope(type="t.v1", source="/t", subject=f"k{n % 3}", data={"n": n}))
+            for n in range(60)
+        ]
+        assert await bus.publish_many(events) == [None] * 60
+        await wait_for(lambda: len(batched) + len(single) >= 59)
+        dead = await read_all(topic + ".dlq", 1)
+    finally:
+        await bus.stop()
+    assert sorted(batched + single) == [n for n in range(60) if n != 7]
+    assert batched  # most went through the batch handler
+    assert [r.value for r in dead] and b'"n":7' in dead[0].value.replace(b" ", b"")

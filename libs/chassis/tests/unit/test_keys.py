@@ -1,6 +1,6 @@
-"""The key lifecycle over `/v1/keys`: list without secrets, revoke and expire at once on every
-service (each reads the shared store on every request), rotate with an overlap, keys bound only
-to tenants that exist, and `/metrics` for operators only."""
+"""The key lifecycle over `/v1/keys`: list without secrets, revoke (at once on the service that
+revoked, within the key cache's second on the others) and expire, rotate with an overlap, keys
+bound only to tenants that exist, and `/metrics` for operators only."""
 
 from __future__ import annotations
 
@@ -38,10 +38,23 @@ def _client(keys: KeyStore) -> httpx.AsyncClient:
     )
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+CLOCK = Clock()  # the services' monotonic clock, for the key cache
+
+
 @pytest.fixture
 async def two_services() -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
     shared = MemoryDocumentStore()  # the platform's one key store
-    async with _client(KeyStore(shared, OP)) as a, _client(KeyStore(shared, OP)) as b:
+    a_keys = KeyStore(shared, OP, cache_s=1.0, clock=CLOCK)
+    b_keys = KeyStore(shared, OP, cache_s=1.0, clock=CLOCK)
+    async with _client(a_keys) as a, _client(b_keys) as b:
         yield a, b
 
 
@@ -49,15 +62,30 @@ def _bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-async def test_a_revoked_key_stops_at_once_on_every_service(two_services) -> None:
+async def test_a_revoked_key_stops_at_once_here_and_within_the_cache_bound_elsewhere(
+    two_services,
+) -> None:
     a, b = two_services
     issued = (await a.post("/v1/keys", json={"role": "partner", "note": "crm"})).json()
-    assert (await b.get("/v1/keys", headers=_bearer(issued["key"]))).status_code == 403  # works
+    for service in (a, b):  # works (a partner may not list keys: 403, not 401)
+        assert (await service.get("/v1/keys", headers=_bearer(issued["key"]))).status_code == 403
     revoked = await a.post(f"/v1/keys/{issued['id']}/revoke")
     assert revoked.status_code == 200 and revoked.json()["revoked"] is True
-    for service in (a, b):
-        r = await service.get("/v1/keys", headers=_bearer(issued["key"]))
-        assert r.status_code == 401, r.text
+    assert (await a.get("/v1/keys", headers=_bearer(issued["key"]))).status_code == 401
+    assert (await b.get("/v1/keys", headers=_bearer(issued["key"]))).status_code == 403  # cached
+    CLOCK.now += 1.0  # the cache's bound
+    r = await b.get("/v1/keys", headers=_bearer(issued["key"]))
+    assert r.status_code == 401, r.text
+
+
+async def test_without_the_cache_a_revocation_holds_at_once_everywhere() -> None:
+    shared = MemoryDocumentStore()
+    a_keys, b_keys = KeyStore(shared, OP, cache_s=0), KeyStore(shared, OP, cache_s=0)
+    async with _client(a_keys) as a, _client(b_keys) as b:
+        issued = (await a.post("/v1/keys", json={"role": "partner"})).json()
+        assert (await b.get("/v1/keys", headers=_bearer(issued["key"]))).status_code == 403
+        await a.post(f"/v1/keys/{issued['id']}/revoke")
+        assert (await b.get("/v1/keys", headers=_bearer(issued["key"]))).status_code == 401
 
 
 async def test_keys_are_listed_without_their_secrets(two_services) -> None:
@@ -91,6 +119,7 @@ async def test_rotation_keeps_the_old_key_for_the_overlap_only(two_services) -> 
     info = (await a.get(f"/v1/keys/{old['id']}")).json()
     assert info["replaced_by"] == new.json()["id"] and info["expires_at"] is not None
     newer = await a.post(f"/v1/keys/{new.json()['id']}/rotate", json={"overlap_s": 0})
+    CLOCK.now += 1.0  # b may hold the rotated key's record for the cache's second
     assert (await b.get("/v1/keys", headers=_bearer(new.json()["key"]))).status_code == 401
     assert (await b.get("/v1/keys", headers=_bearer(newer.json()["key"]))).status_code == 200
 

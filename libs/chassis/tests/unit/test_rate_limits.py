@@ -4,6 +4,8 @@ authentications, and one bucket shared by two services on the shared store."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -59,6 +61,28 @@ async def test_two_services_share_one_bucket_per_key() -> None:
     rate = Rate(per_s=1.0, burst=4)
     results = [(await (a if i % 2 else b).take("key:k", rate)).allowed for i in range(6)]
     assert results == [True] * 4 + [False] * 2
+
+
+class CountingStore(MemoryDocumentStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    async def get(self, collection: str, id: str) -> dict[str, object] | None:
+        self.calls += 1
+        await asyncio.sleep(0)  # a round trip: others arrive meanwhile
+        return await super().get(collection, id)
+
+
+async def test_a_burst_on_one_key_is_decided_in_few_store_turns_as_if_one_by_one() -> None:
+    store, clock = CountingStore(), Clock()
+    buckets, rate = SharedBuckets(store, clock), Rate(per_s=1.0, burst=5)
+    taken = await asyncio.gather(*(buckets.take("key:k", rate) for _ in range(20)))
+    assert [d.allowed for d in taken] == [True] * 5 + [False] * 15
+    assert [d.remaining for d in taken[:5]] == [4, 3, 2, 1, 0]
+    assert store.calls <= 2  # the first request's turn, then the other 19 together
+    clock.now += 1.0
+    assert (await buckets.take("key:k", rate)).allowed
 
 
 def _client(limits: Limits, keys: KeyStore) -> httpx.AsyncClient:

@@ -1,7 +1,7 @@
 """`python -m allinone keys create|list|revoke|rotate` (`make keys-*`): the operator's key
 commands, straight on the platform's key store (G60_STORE: the SQLite files of `make run`, or
-the shared MongoDB of the distributed shape). A revocation holds at once on every service:
-they read the key store on every request."""
+the shared MongoDB of the distributed shape). A running service refuses a revoked key
+within G60_KEY_CACHE_S (1 s): it reuses a key's record that long."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def list_keys(
 
 @keys_cli.command("revoke")
 def revoke(key_id: Annotated[str, typer.Argument(help="the key id (g60_<id>.…)")]) -> None:
-    """Revoke a key, at once on every service."""
+    """Revoke a key: every running service refuses it within G60_KEY_CACHE_S (1 s)."""
     info = _run(lambda k: k.revoke(key_id))
     typer.echo(f"revoked {info.id} ({info.role.value} {info.tenant_id or ''})")
 

@@ -156,7 +156,12 @@ def bootstrap(
     service.proposals.audit = audit
     stats = Stats(service.matches, service.read, service.engine, clock)
     group = w.settings.group(NAME)
-    w.bus.subscribe(w.settings.topic_projects, group, consumer.project_events(service))
+    w.bus.subscribe(
+        w.settings.topic_projects,
+        group,
+        consumer.project_events(service),
+        batch=consumer.project_batches(service),
+    )
     w.bus.subscribe(w.settings.topic_funding, group, consumer.funding_events(service))
     routers = [api.router(service), ops_api.router(service, stats, audit), dashboard.router(stats)]
     return MatchingApp(w, service, routers, [w.settings.topic_matches], list(INDEXES))

@@ -3,7 +3,9 @@ payload is validated into its contract model once, here."""
 
 from __future__ import annotations
 
-from g60_chassis.bus import Handler
+from collections.abc import Sequence
+
+from g60_chassis.bus import BatchHandler, Handler
 from g60_chassis.envelope import Envelope
 from g60_contracts.events import (
     CapacityDecision,
@@ -29,6 +31,22 @@ def project_events(svc: MatchingService) -> Handler:
             await svc.on_enterprise(EnterpriseRegistered.model_validate(event.data))
         elif event.type in PROJECT_TYPES:
             await svc.on_project(ProjectSnapshot.model_validate(event.data))
+
+    return handle
+
+
+def project_batches(svc: MatchingService) -> BatchHandler:
+    """A consumed batch of the projects topic at once (see `on_project_events`); a record that
+    does not validate fails the batch, and the bus then delivers its records one by one."""
+
+    async def handle(events: Sequence[Envelope]) -> None:
+        typed: list[EnterpriseRegistered | ProjectSnapshot] = []
+        for event in events:
+            if event.type == EventType.enterprise_registered:
+                typed.append(EnterpriseRegistered.model_validate(event.data))
+            elif event.type in PROJECT_TYPES:
+                typed.append(ProjectSnapshot.model_validate(event.data))
+        await svc.on_project_events(typed)
 
     return handle
 

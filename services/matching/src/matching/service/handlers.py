@@ -6,6 +6,9 @@ entrypoints."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+
 from g60_chassis.aggregates import Aggregates
 from g60_contracts.events import EnterpriseRegistered, OfferSnapshot, ProjectSnapshot
 from matching.domain.match import Match
@@ -77,6 +80,58 @@ class MatchingService:
         delta = self.engine.upsert_project(self.translate.project(project, enterprise))
         await self.proposals.reconcile([project.id], {project.id: {o for _, o in delta.removed}})
         self.allocation.changed()
+
+    async def on_project_events(
+        self, events: Sequence[EnterpriseRegistered | ProjectSnapshot]
+    ) -> None:
+        """A consumed batch of the projects topic, with the effect of handling each in order:
+        each run of open projects (submitted or changed) goes through together (their views
+        stored at once, one engine pass, one reconciliation of all their proposals); anything
+        else (an enterprise, a withdrawn or funded project) is handled alone, in its place.
+        While the engine loads after a restart each goes alone (kept pending, `loading.py`)."""
+        if not self.loaded.is_set():
+            for event in events:
+                if isinstance(event, ProjectSnapshot):
+                    await self.on_project(event)
+                else:
+                    await self.on_enterprise(event)
+            return
+        run: list[ProjectSnapshot] = []
+        for event in events:
+            if isinstance(event, ProjectSnapshot) and event.status == "open":
+                run.append(event)
+                continue
+            await self._open_projects(run)
+            run = []
+            if isinstance(event, ProjectSnapshot):
+                await self.on_project(event)
+            else:
+                await self.on_enterprise(event)
+        await self._open_projects(run)
+
+    async def _open_projects(self, snapshots: list[ProjectSnapshot]) -> None:
+        """`on_project` for many open projects at once (the newest snapshot of each)."""
+        newest: dict[str, ProjectSnapshot] = {}
+        for p in snapshots:
+            if p.id not in newest or p.version >= newest[p.id].version:
+                newest[p.id] = p
+        projects = list(newest.values())
+        if not projects:
+            return
+        await asyncio.gather(*(self.read.keep(self.read.projects, p, False) for p in projects))
+        ids = sorted({p.enterprise_id for p in projects})
+        found = await asyncio.gather(*(self.read.enterprise(e) for e in ids))
+        enterprises = dict(zip(ids, found, strict=True))
+        stale: dict[str, set[str]] = {}
+        for p in projects:
+            enterprise = enterprises[p.enterprise_id]
+            if enterprise is None:
+                continue  # matched when its enterprise arrives (see on_enterprise)
+            delta = self.engine.upsert_project(self.translate.project(p, enterprise))
+            stale[p.id] = {o for _, o in delta.removed}
+        if stale:
+            await self.proposals.reconcile(stale, stale, newest)
+            self.allocation.changed()
 
     async def on_offer(self, offer: OfferSnapshot) -> None:
         removed = offer.status != "active"

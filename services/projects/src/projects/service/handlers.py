@@ -17,6 +17,7 @@ from projects.domain.model import Enterprise, Project, RuleViolation
 from projects.service.ports import Clock, ProjectEvents
 
 READERS = (Role.operator, Role.enterprise, Role.partner)
+KNOWN_ENTERPRISES = 100_000  # ids remembered to exist (then forgotten all at once)
 
 
 class ProjectsService:
@@ -30,6 +31,9 @@ class ProjectsService:
     ) -> None:
         self.enterprises, self.projects, self.events = enterprises, projects, events
         self.clock, self.new_id = clock, new_id
+        # enterprises seen to exist: a need's POST checks its enterprise without a store read
+        # (an enterprise is never deleted, so a positive answer does not go stale)
+        self._existing: set[str] = set()
 
     # enterprises -------------------------------------------------------------------------
     async def register_enterprise(
@@ -60,6 +64,15 @@ class ProjectsService:
     async def enterprise_exists(self, id: str) -> bool:
         return await self.enterprises.get(id) is not None
 
+    async def _enterprise_exists(self, id: str) -> bool:
+        if id not in self._existing:
+            if await self.enterprises.get(id) is None:
+                return False
+            if len(self._existing) >= KNOWN_ENTERPRISES:
+                self._existing.clear()
+            self._existing.add(id)
+        return True
+
     async def get_enterprise(self, principal: Principal, id: str) -> Enterprise:
         principal.require(*READERS)
         enterprise = await self.enterprises.get(id)
@@ -78,7 +91,7 @@ class ProjectsService:
             body = {**body, "enterprise_id": principal.tenant_id}
         if not body.get("enterprise_id"):
             raise Unprocessable("enterprise_id is required for an operator", "enterprise_id")
-        if await self.enterprises.get(body["enterprise_id"]) is None:
+        if not await self._enterprise_exists(body["enterprise_id"]):
             raise Unprocessable(f"no enterprise {body['enterprise_id']!r}", "enterprise_id")
         digest = request_hash(body)
         id = self.new_id("prj", principal, idempotency_key)
