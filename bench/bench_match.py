@@ -720,7 +720,7 @@ def after_one_change(
         for change in changes:
             change()
             t = time.perf_counter()
-            got = kept(e.snapshot())
+            got = kept(e.snapshot())  # the snapshot included, as the service's refresh takes it
             took.append(time.perf_counter() - t)
             batch_runs += kept.mode == "batch"
             e.adopt(got)

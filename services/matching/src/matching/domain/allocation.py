@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from matching.domain.acceptance import Acceptance, Lists, Pairs
 
@@ -127,4 +127,11 @@ def result(s: Acceptance, blocking: Pairs, rounds: int) -> Result:
         rounds=rounds,
         proposals=s.proposals,
         pairs=blocking,
+    )
+
+
+def with_pairs(r: Result, blocking: Pairs, rank: Sequence[int]) -> Result:
+    """`r` with these blocking pairs instead."""
+    return replace(
+        r, pairs=blocking, blocking=sorted(blocking, key=lambda x: (rank[x[0]], blocking[x]))
     )

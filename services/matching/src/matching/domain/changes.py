@@ -2,8 +2,7 @@
 
 A project row changed when its id, amount or liveness did, or its cached preference list (the
 offers, the funder's scores, how many, whether complete); an offer row when its id or any of
-its terms did (`reset`), or only its capacity or deals left (`recap`; `grew` when either rose).
-Ranks: project rows whose id's place in the sorted order moved (ids came or went)."""
+its terms did (`reset`), or only its capacity or deals left (`recap`; `grew` when either rose)."""
 
 from __future__ import annotations
 
@@ -26,7 +25,7 @@ class Changes:
     reset: I64  # offer rows whose offer changed, came or went
     recap: I64  # offer rows whose capacity or deals left changed, and nothing else
     grew: I64  # those of `recap` whose capacity or deals left rose
-    moved: I64  # project rows, not in `projects`, whose id rank changed
+    shrunk: I64  # project rows, not in `projects`, whose cached list only got shorter
 
     @property
     def size(self) -> int:
@@ -63,6 +62,22 @@ def _rows(
     return out, k
 
 
+def _lists_differ(old: MarketSnapshot, new: MarketSnapshot, k: int) -> tuple[B, B]:
+    """Rows [0, k) whose cached list changed as the allocation reads it, and rows whose list
+    only got shorter. The allocation holds a prefix of each project's true list, so a list that
+    only grew (the old one not complete) still holds; one that only got shorter holds as far as
+    the new one goes (an offer came and went and pushed the last entry out, say)."""
+    c0, c1 = old.pref_count[:k], new.pref_count[:k]
+    o0, o1, f0, f1 = old.pref_off[:k], new.pref_off[:k], old.pref_aux[:k], new.pref_aux[:k]
+    col = np.arange(o0.shape[1] if o0.ndim == 2 else 0)
+    common = col[None, :] < np.minimum(c0, c1)[:, None]
+    out: B = (((o0 != o1) | (f0 != f1)) & common).any(axis=1)
+    out |= old.pref_complete[:k] & ((c1 > c0) | ~new.pref_complete[:k])
+    out |= new.pref_complete[:k] & (c1 < c0)
+    shrunk: B = ~out & (c1 < c0)
+    return out, shrunk
+
+
 def between(old: MarketSnapshot, new: MarketSnapshot) -> Changes:
     terms = [name for name in new.offers if name not in CAPACITY]
     o_diff, k = _rows(old.offers, new.offers, old.offer_ids, new.offer_ids, terms)
@@ -76,22 +91,15 @@ def between(old: MarketSnapshot, new: MarketSnapshot) -> Changes:
     recap = cap_diff & ~o_diff
     P0, P1 = old.projects, new.projects
     p_diff, k = _rows(P0, P1, old.project_ids, new.project_ids, ("amount", "active"))
-    for a, b in (
-        (old.pref_off, new.pref_off),
-        (old.pref_aux, new.pref_aux),
-        (old.pref_count, new.pref_count),
-        (old.pref_complete, new.pref_complete),
-    ):
-        p_diff[:k] |= _differs(a[:k], b[:k])
+    differ, shrunk = _lists_differ(old, new, k)
+    p_diff[:k] |= differ
     p_diff &= np.r_[np.ones(k, dtype=bool), P1["active"][k:]]  # new rows: only live ones
     gone_or_live = P1["active"] | np.r_[P0["active"][:k], np.zeros(p_diff.size - k, dtype=bool)]
     p_diff &= gone_or_live
-    moved = np.zeros_like(p_diff)
-    moved[:k] = (old.project_rank[:k] != new.project_rank[:k]) & P1["active"][:k] & ~p_diff[:k]
     return Changes(
         projects=np.flatnonzero(p_diff).astype(np.int64),
         reset=np.flatnonzero(o_diff).astype(np.int64),
         recap=np.flatnonzero(recap).astype(np.int64),
         grew=np.flatnonzero(recap & grew).astype(np.int64),
-        moved=np.flatnonzero(moved).astype(np.int64),
+        shrunk=np.flatnonzero(np.r_[shrunk & ~p_diff[:k], np.zeros(p_diff.size - k, bool)]),
     )
