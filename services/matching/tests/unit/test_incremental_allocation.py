@@ -11,6 +11,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from matching.adapters.allocator import InProcess
 from matching.domain.engine import MatchEngine
 from matching.domain.market import MarketAllocation, allocate_market
 from matching.domain.model import Offer, Project
@@ -100,7 +101,7 @@ def check_feasible(e: MatchEngine, alloc_map: dict[str, str]) -> None:
         assert o.deals_left is None or len(mine) <= o.deals_left
 
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
@@ -150,3 +151,19 @@ def test_a_withdrawn_project_lets_the_one_its_offer_rejected_in() -> None:
     got = inc(e.snapshot())
     assert inc.mode == "incremental" and inc.reopened == 1
     assert got.as_map() == {"prj-2": "off-1"} == allocate_market(e.snapshot()).as_map()
+
+
+async def test_the_worker_thread_keeps_the_state_between_runs() -> None:
+    """The service's background refresh (`InProcess`) continues from its last run."""
+    e = MatchEngine(AS_OF, top_k=3)
+    e.upsert_offer(offer("off-1", max_deals=1))
+    e.upsert_project(project("prj-1"))
+    allocate = InProcess()
+    first = await allocate(e.snapshot())
+    e.upsert_project(project("prj-2", enterprise_kw={"city": "jiaxing"}))
+    second = await allocate(e.snapshot())
+    assert allocate.kept.mode == "incremental"
+    assert first.as_map() == second.as_map() == {"prj-1": "off-1"}
+    batch = allocate_market(e.snapshot())
+    assert (second.assignments, second.blocking_pairs) == (batch.assignments, batch.blocking_pairs)
+    assert second.proposals_made == 1 < batch.proposals_made  # only the newcomer proposed
