@@ -55,7 +55,7 @@ class Acceptance:
     held: dict[int, list[Entry]] = field(default_factory=dict)  # what each offer holds
     room: dict[int, int] = field(default_factory=dict)
     slots: dict[int, int] = field(default_factory=dict)
-    applicants: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict)  # p, place
+    applicants: dict[int, dict[int, int]] = field(default_factory=dict)  # o → {p: place}
     dirty_p: set[int] = field(default_factory=set)  # projects whose standing changed
     dirty_o: set[int] = field(default_factory=set)  # offers that let a project go
     touched_o: set[int] = field(default_factory=set)  # offers whose holdings changed at all
@@ -81,9 +81,7 @@ class Acceptance:
     def propose(self, p: int, o: int, f_q: int, j: int) -> list[int]:
         """o (place j in p's list) chooses from what it holds plus p; the projects it rejects."""
         self.proposals += 1
-        ap, aj = self.applicants.setdefault(o, ([], []))
-        ap.append(p)
-        aj.append(j)
+        self.applicants.setdefault(o, {})[p] = j
         self.dirty_p.add(p)
         k, a = self.key(p, f_q), min(self.amount[p], self.tmax[o])
         held = self._holdings(o)
@@ -170,10 +168,9 @@ class Acceptance:
             asked.update(self.lists.offers.get(p, ()))
             self.ptr.pop(p, None)
         for o in asked & self.applicants.keys():
-            ap, aj = self.applicants[o]
-            keep = [i for i, p in enumerate(ap) if p not in ps]
-            if len(keep) < len(ap):
-                self.applicants[o] = ([ap[i] for i in keep], [aj[i] for i in keep])
+            mine = self.applicants[o]
+            for p in ps:
+                mine.pop(p, None)
         return freed
 
     def recap(self, o: int) -> list[int]:
@@ -208,8 +205,7 @@ class Acceptance:
         seen = set(opened)
         while stack:
             o = stack.pop()
-            ap, aj = self.applicants.get(o, ([], []))
-            for p, j in zip(ap, aj, strict=True):
+            for p, j in self.applicants.get(o, {}).items():
                 if p in out or self.assign.get(p) == o or j >= self.upto(p):
                     continue
                 out.add(p)

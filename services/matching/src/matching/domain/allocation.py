@@ -31,15 +31,24 @@ Progress = Callable[[str, int, int], None]
 @dataclass
 class Result:
     assignment: dict[int, int]  # project → offer
-    amounts: dict[int, int]
     blocking: list[tuple[int, int]]
     rounds: int
     proposals: int
     pairs: Pairs  # the blocking pairs with the place of the offer in the project's list
+    amount: Sequence[int]  # per project row
+    tmax: Sequence[int]  # per offer row
 
     @property
     def stable(self) -> bool:
         return not self.blocking
+
+    def amount_of(self, p: int) -> int:
+        """What p gets where it is allocated."""
+        return min(self.amount[p], self.tmax[self.assignment[p]])
+
+    @property
+    def amounts(self) -> dict[int, int]:
+        return {p: self.amount_of(p) for p in self.assignment}
 
 
 def allocate(
@@ -119,14 +128,15 @@ def since(s: Acceptance, blocking: Pairs) -> Pairs:
 
 
 def result(s: Acceptance, blocking: Pairs, rounds: int) -> Result:
-    amount, tmax, rank = s.amount, s.tmax, s.rank
+    rank = s.rank
     return Result(
         assignment=dict(s.assign),
-        amounts={p: min(amount[p], tmax[o]) for p, o in s.assign.items()},
         blocking=sorted(blocking, key=lambda x: (rank[x[0]], blocking[x])),
         rounds=rounds,
         proposals=s.proposals,
         pairs=blocking,
+        amount=s.amount,
+        tmax=s.tmax,
     )
 
 

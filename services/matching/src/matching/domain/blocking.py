@@ -77,13 +77,19 @@ def among(
             qj += range(n)
     offers = list(offers)
     if offers:
+        asked = [s.applicants.get(o, {}) for o in offers]
+        everyone = {p for ap in asked for p in ap}
         upto = np.zeros(len(s.rank), dtype=np.int64)
-        upto[list(s.ptr)] = list(s.ptr.values())
-        upto[list(s.assign)] -= 1
+        if len(everyone) > len(s.rank) // 8:  # many: all at once
+            upto[list(s.ptr)] = list(s.ptr.values())
+            upto[list(s.assign)] -= 1
+        else:  # a few (a run after one change): only them
+            mine = list(everyone)
+            upto[mine] = [s.upto(p) for p in mine]
         upto[list(seen)] = 0  # already asked above
-        for o in offers:
-            ap, aj = s.applicants.get(o, ([], []))
-            a_p, a_j = np.asarray(ap, dtype=np.int64), np.asarray(aj, dtype=np.int64)
+        for o, ap in zip(offers, asked, strict=True):
+            a_p = np.fromiter(ap.keys(), dtype=np.int64, count=len(ap))
+            a_j = np.fromiter(ap.values(), dtype=np.int64, count=len(ap))
             hit = np.unique((a_p << 20 | a_j)[a_j < upto[a_p]])
             for p, j in zip((hit >> 20).tolist(), (hit & 0xFFFFF).tolist(), strict=True):
                 qp.append(p)

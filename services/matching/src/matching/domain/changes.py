@@ -43,6 +43,13 @@ def _differs(a: npt.NDArray[np.generic], b: npt.NDArray[np.generic]) -> B:
     return diff
 
 
+def ids(values: tuple[str | None, ...]) -> npt.NDArray[np.object_]:
+    """Ids as an array, to compare in one step (rows may be reused by another id)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
 def _rows(
     old: Cols,
     new: Cols,
@@ -54,8 +61,7 @@ def _rows(
     n_old, n = len(old_ids), len(new_ids)
     k = min(n_old, n)
     out = np.ones(n, dtype=bool)
-    same_ids = np.fromiter((a == b for a, b in zip(old_ids[:k], new_ids[:k], strict=True)), bool, k)
-    diff = ~same_ids
+    diff: B = ids(old_ids[:k]) != ids(new_ids[:k])
     for name in keys:
         diff |= _differs(old[name][:k], new[name][:k])
     out[:k] = diff

@@ -70,6 +70,8 @@ class MarketAllocation:
         self.reopened = 0  # projects the last incremental run let propose again
         self.exact = True  # the last run is the batch's result, were amounts equal
         self._made: dict[int, Assignment] = {}  # unchanged assignments are not made again
+        self._assigned: dict[int, int] = {}  # project row → offer row, of the last run
+        self._order: list[int] = []  # its project rows in id order
 
     def __call__(self, m: MarketSnapshot, progress: Progress | None = None) -> Allocation:
         with _collector_paused():
@@ -108,7 +110,11 @@ class MarketAllocation:
         s.amount, s.tmax = P["amount"].tolist(), O["tmax"].tolist()
         s.rank = m.project_rank.tolist() if rank is None else rank
         s.cap, s.deals = O["cap"].tolist(), O["deals_left"].tolist()
-        s.arrays = []
+        i64 = np.int64
+        s.arrays = [
+            np.asarray(s.rank, dtype=i64),
+            *(x.astype(i64) for x in (P["amount"], O["tmax"], O["cap"], O["deals_left"])),
+        ]
 
     def _ranks(self, s: Acceptance, old: MarketSnapshot, m: MarketSnapshot) -> list[int] | None:
         """The ranks the state goes on with: ranks only order ids, so the old ones hold while
@@ -119,7 +125,8 @@ class MarketAllocation:
         k = len(old.project_ids)
         same = np.zeros(live.size, dtype=bool)
         inside = live < k
-        same[inside] = [old.project_ids[p] == m.project_ids[p] for p in live[inside].tolist()]
+        was, now = changes.ids(old.project_ids), changes.ids(m.project_ids)
+        same[inside] = was[live[inside]] == now[live[inside]]
         came, stayed = live[~same], live[same]
         rank = list(s.rank) + [0] * (len(m.project_ids) - len(s.rank))
         if came.size == 0:
@@ -204,29 +211,37 @@ class MarketAllocation:
         # the repair that left them (they come back in cycles), so they are only checked again.
         r = repair(s, {x: j for x, j in now.items() if x not in old}, progress=progress)
         left = s.blocking((), (), {x: j for x, j in old.items() if x in now and j < s.upto(x[0])})
-        return self._done(m, s, lists, with_pairs(r, {**left, **r.pairs}, s.rank))
+        r = with_pairs(r, {**left, **r.pairs}, s.rank)
+        return self._done(m, s, lists, r, out | again | set(rejected))
 
     def _done(
-        self, m: MarketSnapshot, s: Acceptance, lists: SnapshotLists, r: Result
+        self,
+        m: MarketSnapshot,
+        s: Acceptance,
+        lists: SnapshotLists,
+        r: Result,
+        changed: set[int] | None = None,
     ) -> Allocation:
+        """The allocation as ids; after changes (`changed`: rows whose project or amount may
+        differ) only the assignments that differ are made again."""
         self.market, self.state, self.lists, self.pairs = m, s, lists, r.pairs
-        pid, oid, rank = m.project_ids, m.offer_ids, s.rank
-        made, amounts = self._made, r.amounts
-        out = []
-        ps = np.fromiter(r.assignment, dtype=np.int64, count=len(r.assignment))
-        for p in ps[np.argsort(np.asarray(rank)[ps])].tolist():  # the id order
-            o, p_id = r.assignment[p], pid[p]
-            a = made.get(p)
-            if (
-                a is None
-                or a.project_id != p_id
-                or a.offer_id != oid[o]
-                or a.amount_cny != amounts[p]
-            ):
-                a = made[p] = Assignment(str(p_id), str(oid[o]), amounts[p])
-            out.append(a)
-        if len(made) > 2 * len(out):
-            self._made = {p: made[p] for p in r.assignment if p in made}
+        pid, oid, made = m.project_ids, m.offer_ids, self._made
+        before, now = self._assigned, r.assignment
+        if changed is None:
+            made.clear()
+            redo: set[int] = set(now)
+        else:
+            redo = {p for p, _ in before.items() ^ now.items()} | changed
+        for p in redo:
+            if p in now:
+                made[p] = Assignment(str(pid[p]), str(oid[now[p]]), r.amount_of(p))
+            else:
+                made.pop(p, None)
+        if changed is None or before.keys() != now.keys():
+            ps = np.fromiter(now, dtype=np.int64, count=len(now))
+            self._order = ps[np.argsort(np.asarray(s.rank)[ps])].tolist()  # the id order
+        self._assigned = now
+        out = [made[p] for p in self._order]
         return Allocation(
             assignments=out,
             stable=r.stable,
