@@ -16,7 +16,9 @@ of holders leaving, so beyond `REOPEN` projects the reopening is left to repair 
 that gained room makes blocking pairs with the projects it would now keep, and the repair rounds
 move them, chain by chain (the same repair the batch runs). Then repair resumes from the
 residual blocking pairs of the previous run plus those the changes may have made. Too many
-changes, or a new "as of" day, and it runs the batch."""
+changes, a new "as of" day, or residual blocking pairs piled up beyond twice those of the last
+batch run (each run repairs only the pairs its changes made, and some stay), and it runs the
+batch."""
 
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 MAX_SHARE = 0.05  # changed projects beyond this share of the market: the batch instead
 MAX_OFFERS = 64  # offers whose terms changed beyond this: the batch instead
 REOPEN = 256  # projects reopened for an exact continuation at most (see `_step`)
+DRIFT = 2  # residual blocking pairs beyond twice the last batch's (+ 64): the batch again
 
 
 @contextmanager
@@ -71,6 +74,7 @@ class MarketAllocation:
         self.exact = True  # the last run is the batch's result, were amounts equal
         self._made: dict[int, Assignment] = {}  # unchanged assignments are not made again
         self._assigned: dict[int, int] = {}  # project row → offer row, of the last run
+        self.batch_pairs = 0  # the residual blocking pairs of the last batch run
         self._order: list[int] = []  # its project rows in id order
 
     def __call__(self, m: MarketSnapshot, progress: Progress | None = None) -> Allocation:
@@ -84,6 +88,8 @@ class MarketAllocation:
         c = changes.between(old, m)
         if c.projects.size > max(64, MAX_SHARE * m.live.size) or c.reset.size > MAX_OFFERS:
             return self._batch(m, progress)
+        if len(self.pairs) > DRIFT * self.batch_pairs + 64:
+            return self._batch(m, progress)  # residual pairs piled up: start over
         deep = self._deep(m, np.union1d(c.reset, c.recap))  # capacity decides eligibility too
         changed = np.union1d(c.projects, deep).astype(np.int64)
         changed = np.union1d(changed, self._shorten(m, np.setdiff1d(c.shrunk, deep)))
@@ -150,7 +156,9 @@ class MarketAllocation:
         if progress:
             progress("deferred acceptance: proposals, blocking pairs", s.proposals, len(blocking))
         self.mode, self.reopened, self.exact = "batch", 0, True
-        return self._done(m, s, lists, repair(s, blocking, progress=progress))
+        r = repair(s, blocking, progress=progress)
+        self.batch_pairs = len(r.pairs)
+        return self._done(m, s, lists, r)
 
     def _deep(self, m: MarketSnapshot, reset: I64) -> I64:
         """Rows lengthened beyond the cache that a changed offer was or may now be in: read
