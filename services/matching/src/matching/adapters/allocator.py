@@ -2,7 +2,11 @@
 Python, so in a thread it would hold the service's GIL for seconds at a time and trigger its
 garbage collections over every object of the loaded market (pauses of a second and more were
 measured at 100,000 × 10,000 with a thread). The snapshot goes over as numpy buffers; the
-allocation comes back as plain dataclasses. A thread is kept for tests and the memory store."""
+allocation comes back as plain dataclasses. A thread is kept for tests and the memory store.
+
+Both keep the deferred-acceptance state between runs (`MarketAllocation`, where the allocation
+runs: in the child, a module-level one), so a run after a few changes continues from the last
+one instead of starting over."""
 
 from __future__ import annotations
 
@@ -13,16 +17,25 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from matching.domain.market import allocate_market
+from matching.domain.market import MarketAllocation
 from matching.domain.results import Allocation
 from matching.domain.snapshot import MarketSnapshot
 
+_KEPT = MarketAllocation()  # in the child process: the state kept between runs
+
+
+def _allocate(snapshot: MarketSnapshot) -> Allocation:
+    return _KEPT(snapshot)
+
 
 class InProcess:
-    """In a worker thread of this process."""
+    """In a worker thread of this process (runs never overlap: the refresher awaits each)."""
+
+    def __init__(self) -> None:
+        self.kept = MarketAllocation()
 
     async def __call__(self, snapshot: MarketSnapshot) -> Allocation:
-        return await asyncio.to_thread(allocate_market, snapshot)
+        return await asyncio.to_thread(self.kept, snapshot)
 
     def close(self) -> None:
         return None
@@ -54,7 +67,7 @@ class ChildProcess:
                 initargs=(os.getpid(),),
             )
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, allocate_market, snapshot)
+        return await loop.run_in_executor(self._pool, _allocate, snapshot)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -8,11 +8,18 @@ key) and read the running totals where each query lands."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 import numpy as np
 import numpy.typing as npt
 
+if TYPE_CHECKING:
+    from matching.domain.acceptance import Acceptance, Pairs
+
 I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
+KEY_BITS = 31  # a key: (2^31 - the funder's score) << 31 | the rank of the project's id
 
 
 def kept(
@@ -45,3 +52,72 @@ def kept(
     room = cap[q_offer] - amount_before[at]
     keeps: B = (room >= q_amount) & (deals[q_offer] - count_before[at] > 0)
     return keeps
+
+
+def among(
+    s: Acceptance, projects: Iterable[int], offers: Iterable[int] = (), pairs: Pairs | None = None
+) -> Pairs:
+    """The blocking pairs of the state `s` among all preferred offers of `projects`, all
+    applicants of `offers` and the given `pairs`: {(p, o): place of o in p's list}."""
+    lists_o, lists_f = s.lists.offers, s.lists.scores
+    qp, qo, qf, qj = list[int](), list[int](), list[int](), list[int]()
+    seen = set()
+    for (p, o), j in (pairs or {}).items():
+        qp.append(p)
+        qo.append(o)
+        qf.append(lists_f[p][j])
+        qj.append(j)
+    for p in projects:
+        n = s.upto(p)
+        if n > 0:
+            seen.add(p)
+            qp += [p] * n
+            qo += lists_o[p][:n]
+            qf += lists_f[p][:n]
+            qj += range(n)
+    offers = list(offers)
+    if offers:
+        asked = [s.applicants.get(o, {}) for o in offers]
+        everyone = {p for ap in asked for p in ap}
+        upto = np.zeros(len(s.rank), dtype=np.int64)
+        if len(everyone) > len(s.rank) // 8:  # many: all at once
+            upto[list(s.ptr)] = list(s.ptr.values())
+            upto[list(s.assign)] -= 1
+        else:  # a few (a run after one change): only them
+            mine = list(everyone)
+            upto[mine] = [s.upto(p) for p in mine]
+        upto[list(seen)] = 0  # already asked above
+        for o, ap in zip(offers, asked, strict=True):
+            a_p = np.fromiter(ap.keys(), dtype=np.int64, count=len(ap))
+            a_j = np.fromiter(ap.values(), dtype=np.int64, count=len(ap))
+            hit = np.unique((a_p << 20 | a_j)[a_j < upto[a_p]])
+            for p, j in zip((hit >> 20).tolist(), (hit & 0xFFFFF).tolist(), strict=True):
+                qp.append(p)
+                qo.append(o)
+                qf.append(lists_f[p][j])
+                qj.append(j)
+    if not qp:
+        return {}
+    p_, o_, f_ = (np.asarray(x, dtype=np.int64) for x in (qp, qo, qf))
+    if not s.arrays:
+        s.arrays = [
+            np.asarray(x, dtype=np.int64) for x in (s.rank, s.amount, s.tmax, s.cap, s.deals)
+        ]
+    rank, amount, tmax, cap, deals = s.arrays
+    h_o, h_k, h_a = list[int](), list[int](), list[int]()
+    for o in set(qo):
+        held = s.held.get(o, ())
+        h_o += [o] * len(held)
+        h_k += [x[0] for x in held]
+        h_a += [x[2] for x in held]
+    hit = kept(
+        np.asarray(h_o, dtype=np.int64),
+        np.asarray(h_k, dtype=np.int64),
+        np.asarray(h_a, dtype=np.int64),
+        o_,
+        ((1 << KEY_BITS) - f_) << KEY_BITS | rank[p_],
+        np.minimum(amount[p_], tmax[o_]),
+        cap,
+        deals,
+    )
+    return {(qp[i], qo[i]): qj[i] for i in np.flatnonzero(hit).tolist()}

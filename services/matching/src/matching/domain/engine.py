@@ -13,6 +13,7 @@ import numpy as np
 from matching.domain import eligibility, pairs, scoring
 from matching.domain.advice import what_if
 from matching.domain.columns import Cols, OfferTable, ProjectTable
+from matching.domain.latest import LatestAllocation
 from matching.domain.market import allocate_market
 from matching.domain.model import Offer, Project
 from matching.domain.results import (
@@ -34,8 +35,7 @@ class MatchEngine:
         self, as_of: date, top_k: int = 10, depth: int | None = None, pref_depth: int = 32
     ) -> None:
         self.market = MarketState(as_of, top_k, depth, pref_depth)
-        self._latest: Allocation | None = None  # the newest computed, perhaps at an older version
-        self._map: tuple[Allocation | None, dict[str, str]] = (None, {})
+        self._alloc = LatestAllocation()
 
     # ---- the market's state: its changes, and what the queries read ---------------------------
     def upsert_project(self, project: Project) -> Delta:
@@ -274,21 +274,20 @@ class MatchEngine:
     def allocation(self, progress: Progress | None = None) -> Allocation:
         """The allocation at the current version (computed here, now, if a change made it stale;
         the matching service computes it in a worker thread instead, see `adopt`)."""
-        if self._latest is None or self._latest.market_version != self.version:
+        if not self._alloc.holds_at(self.version):
             self.adopt(allocate_market(self.snapshot(), progress))
-        assert self._latest is not None
-        return self._latest
+        assert self._alloc.latest is not None
+        return self._alloc.latest
 
     def adopt(self, allocation: Allocation) -> None:
         """Take an allocation computed elsewhere from `snapshot()`: the latest one known, and the
         current one if nothing changed since its snapshot."""
-        if self._latest is None or allocation.market_version >= self._latest.market_version:
-            self._latest = allocation
+        self._alloc.adopt(allocation)
 
     @property
     def latest_version(self) -> int | None:
         """The market version of the latest allocation computed (None: none yet)."""
-        return None if self._latest is None else self._latest.market_version
+        return self._alloc.version
 
     def has_project(self, project_id: str) -> bool:
         return project_id in self.projects.row
@@ -299,9 +298,4 @@ class MatchEngine:
     def allocation_map(self, fresh: bool = True) -> dict[str, str]:
         """Project id → allocated offer id: of the current allocation, or (`fresh` false) of the
         latest one computed, never computing (empty if none was)."""
-        alloc = self.allocation() if fresh else self._latest
-        if alloc is None:
-            return {}
-        if self._map[0] is not alloc:
-            self._map = (alloc, alloc.as_map())
-        return self._map[1]
+        return self._alloc.as_map(self.allocation() if fresh else self._alloc.latest)

@@ -1,44 +1,260 @@
-"""The capacity-aware allocation of a market: a pure function of a `MarketSnapshot`, so that it
-can run in a worker thread while the engine keeps changing on the event loop."""
+"""The capacity-aware allocation of a market, from `MarketSnapshot`s, so that it can run in a
+worker thread or process while the engine keeps changing on the event loop.
+
+`allocate_market(snapshot)` is the batch allocation: deferred acceptance from scratch, then
+repair (`allocation.py`). `MarketAllocation` keeps the deferred-acceptance state between
+snapshots: the first call is the batch allocation; each later one reads what changed since the
+previous snapshot (`changes.py`) and continues from the state. Projects that changed, came or
+went, and the holders of offers whose terms changed, are taken out and propose again from the
+top; an offer whose capacity changed chooses again from what it holds; every offer that gained
+room reopens the projects it rejected, transitively (`Acceptance.unsettle`), so every rejection
+left in the state still holds and deferred acceptance continued from it ends where the batch run
+does: exactly the batch's allocation when amounts are equal (one outcome whatever the order of
+proposals; the property tests hold it to that). With mixed amounts the outcome depends on the
+order of proposals anyway, and one new offer can reopen a third of the market through the chains
+of holders leaving, so beyond `REOPEN` projects the reopening is left to repair instead: an offer
+that gained room makes blocking pairs with the projects it would now keep, and the repair rounds
+move them, chain by chain (the same repair the batch runs). Then repair resumes from the
+residual blocking pairs of the previous run plus those the changes may have made. Too many
+changes, a new "as of" day, or residual blocking pairs piled up beyond twice those of the last
+batch run (each run repairs only the pairs its changes made, and some stay), and it runs the
+batch."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
-from matching.domain.allocation import allocate
+from matching.domain import changes, pairs
+from matching.domain.acceptance import Acceptance, Pairs
+from matching.domain.allocation import Result, repair, since, with_pairs
 from matching.domain.preferences import SnapshotLists
 from matching.domain.results import Allocation, Assignment
 from matching.domain.snapshot import MarketSnapshot
+from matching.domain.topcache import I64
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+MAX_SHARE = 0.05  # changed projects beyond this share of the market: the batch instead
+MAX_OFFERS = 64  # offers whose terms changed beyond this: the batch instead
+REOPEN = 256  # projects reopened for an exact continuation at most (see `_step`)
+DRIFT = 2  # residual blocking pairs beyond twice the last batch's (+ 64): the batch again
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Deferred acceptance makes millions of small tuples and lists that live until the end of
+    the run; each of Python's cyclic collections would walk them all, and every other object of
+    the process (a loaded service or the benchmark's input models): -30 % at 30,000 × 3,000.
+    Nothing the run makes is cyclic; the collector runs again afterwards."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def allocate_market(m: MarketSnapshot, progress: Progress | None = None) -> Allocation:
-    live = m.live
-    order = live[np.argsort(m.project_rank[live])].tolist()
-    P, O = m.projects, m.offers
-    result = allocate(
-        order,
-        SnapshotLists(m, live, progress),
-        amount=P["amount"].tolist(),
-        tmax=O["tmax"].tolist(),
-        cap=O["cap"].tolist(),
-        deals=O["deals_left"].tolist(),
-        rank=m.project_rank.tolist(),
-        progress=progress,
-    )
-    pid, oid = m.project_ids, m.offer_ids
-    assignments = [
-        Assignment(str(pid[p]), str(oid[o]), result.amounts[p])
-        for p, o in result.assignment.items()
-    ]
-    return Allocation(
-        assignments=sorted(assignments, key=lambda a: a.project_id),
-        stable=result.stable,
-        blocking_pairs=sorted((str(pid[p]), str(oid[o])) for p, o in result.blocking),
-        repair_rounds=result.rounds,
-        proposals_made=result.proposals,
-        market_version=m.version,
-    )
+    return MarketAllocation()(m, progress)
+
+
+class MarketAllocation:
+    def __init__(self) -> None:
+        self.market: MarketSnapshot | None = None
+        self.state: Acceptance | None = None
+        self.lists: SnapshotLists | None = None
+        self.pairs: Pairs = {}  # the residual blocking pairs of the last run
+        self.mode = ""  # "batch" or "incremental": how the last run went
+        self.reopened = 0  # projects the last incremental run let propose again
+        self.exact = True  # the last run is the batch's result, were amounts equal
+        self._made: dict[int, Assignment] = {}  # unchanged assignments are not made again
+        self._assigned: dict[int, int] = {}  # project row → offer row, of the last run
+        self.batch_pairs = 0  # the residual blocking pairs of the last batch run
+        self._order: list[int] = []  # its project rows in id order
+
+    def __call__(self, m: MarketSnapshot, progress: Progress | None = None) -> Allocation:
+        with _collector_paused():
+            return self._run(m, progress)
+
+    def _run(self, m: MarketSnapshot, progress: Progress | None) -> Allocation:
+        old, s, lists = self.market, self.state, self.lists
+        if old is None or s is None or lists is None or old.as_of_ord != m.as_of_ord:
+            return self._batch(m, progress)
+        c = changes.between(old, m)
+        if c.projects.size > max(64, MAX_SHARE * m.live.size) or c.reset.size > MAX_OFFERS:
+            return self._batch(m, progress)
+        if len(self.pairs) > DRIFT * self.batch_pairs + 64:
+            return self._batch(m, progress)  # residual pairs piled up: start over
+        deep = self._deep(m, np.union1d(c.reset, c.recap))  # capacity decides eligibility too
+        changed = np.union1d(c.projects, deep).astype(np.int64)
+        changed = np.union1d(changed, self._shorten(m, np.setdiff1d(c.shrunk, deep)))
+        return self._step(m, c, changed.astype(np.int64), progress)
+
+    def _shorten(self, m: MarketSnapshot, rows: I64) -> I64:
+        """Lists the cache now holds less of: cut to what it holds where the project has not
+        proposed beyond; the rows that did (they changed)."""
+        s, lists = self.state, self.lists
+        assert s is not None and lists is not None
+        out = []
+        for p, n in zip(rows.tolist(), m.pref_count[rows].tolist(), strict=True):
+            if p in lists.deep:
+                continue
+            if s.ptr.get(p, 0) > n:
+                out.append(p)
+            else:
+                del lists.offers[p][n:], lists.scores[p][n:]
+                lists.complete[p] = False
+        return np.asarray(out, dtype=np.int64)
+
+    def _arrays(self, s: Acceptance, m: MarketSnapshot, rank: list[int] | None = None) -> None:
+        P, O = m.projects, m.offers
+        s.amount, s.tmax = P["amount"].tolist(), O["tmax"].tolist()
+        s.rank = m.project_rank.tolist() if rank is None else rank
+        s.cap, s.deals = O["cap"].tolist(), O["deals_left"].tolist()
+        i64 = np.int64
+        s.arrays = [
+            np.asarray(s.rank, dtype=i64),
+            *(x.astype(i64) for x in (P["amount"], O["tmax"], O["cap"], O["deals_left"])),
+        ]
+
+    def _ranks(self, s: Acceptance, old: MarketSnapshot, m: MarketSnapshot) -> list[int] | None:
+        """The ranks the state goes on with: ranks only order ids, so the old ones hold while
+        no id came, or every id that came sorts after all others (new ids usually do); then
+        they get the next ranks. None: the ids' order changed, the state takes the new ranks
+        (and re-keys what offers hold)."""
+        live = np.flatnonzero(m.projects["active"])
+        k = len(old.project_ids)
+        same = np.zeros(live.size, dtype=bool)
+        inside = live < k
+        was, now = changes.ids(old.project_ids), changes.ids(m.project_ids)
+        same[inside] = was[live[inside]] == now[live[inside]]
+        came, stayed = live[~same], live[same]
+        rank = list(s.rank) + [0] * (len(m.project_ids) - len(s.rank))
+        if came.size == 0:
+            return rank
+        new_rank = m.project_rank
+        if stayed.size and int(new_rank[came].min()) < int(new_rank[stayed].max()):
+            return None
+        top = max((rank[p] for p in stayed.tolist()), default=-1)
+        for i, p in enumerate(came[np.argsort(new_rank[came])].tolist()):
+            rank[p] = top + 1 + i
+        return rank
+
+    def _batch(self, m: MarketSnapshot, progress: Progress | None) -> Allocation:
+        live = m.live
+        order = live[np.argsort(m.project_rank[live])].tolist()
+        lists = SnapshotLists(m, live, progress)
+        s = Acceptance(lists, [], [], [], [], [])
+        self._arrays(s, m)
+        s.run(deque(order))
+        blocking = s.blocking(order)
+        if progress:
+            progress("deferred acceptance: proposals, blocking pairs", s.proposals, len(blocking))
+        self.mode, self.reopened, self.exact = "batch", 0, True
+        r = repair(s, blocking, progress=progress)
+        self.batch_pairs = len(r.pairs)
+        return self._done(m, s, lists, r)
+
+    def _deep(self, m: MarketSnapshot, reset: I64) -> I64:
+        """Rows lengthened beyond the cache that a changed offer was or may now be in: read
+        again (the cache is exact only as deep as it goes)."""
+        assert self.lists is not None
+        deep = self.lists.deep
+        if not deep or reset.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        out = set[int]()
+        gone = set(reset.tolist())
+        out.update(p for p in deep if not gone.isdisjoint(self.lists.offers[p]))
+        rows = np.fromiter(deep, dtype=np.int64, count=len(deep))
+        for o in reset.tolist():
+            O1 = {k: v[o : o + 1] for k, v in m.offers.items()}
+            eligible, _, _ = pairs.offer_vs_projects(m.projects, O1, m.as_of_ord)
+            out.update(np.intersect1d(eligible, rows).tolist())
+        return np.asarray(sorted(out), dtype=np.int64)
+
+    def _step(
+        self, m: MarketSnapshot, c: changes.Changes, changed: I64, progress: Progress | None
+    ) -> Allocation:
+        s, lists = self.state, self.lists
+        assert s is not None and lists is not None
+        s.clear_marks()
+        s.proposals = 0
+        live = m.projects["active"]
+        out = set(changed.tolist())
+        for o in c.reset.tolist():
+            out.update(e[1] for e in s.held.get(o, ()))
+        opened = s.drop(out)  # with the lists they proposed from
+        gone = [p for p in out if p >= live.size or not live[p]]
+        lists.take(m, np.asarray([p for p in out if p not in gone], dtype=np.int64), gone)
+        kept_ranks = self._ranks(s, self.market, m) if self.market is not None else None
+        self._arrays(s, m, kept_ranks)
+        for o in c.reset.tolist():
+            s.held.pop(o, None)
+            s.room.pop(o, None)
+            s.slots.pop(o, None)
+        if kept_ranks is None:
+            s.rekey({p for held in s.held.values() for _, p, _, _ in held})
+        rejected = list[int]()
+        for o in c.recap.tolist():
+            rejected += s.recap(o)
+        opened.update(c.reset.tolist(), c.grew.tolist())
+        s.dirty_o.update(opened)
+        s.touched_o.update(opened, c.recap.tolist())
+        reopen = s.unsettle(opened, REOPEN)
+        self.exact = reopen is not None
+        again = reopen or set()  # too many: the blocking pairs and repair move them instead
+        s.drop(again)
+        rank = s.rank
+        queue = sorted((out | again | set(rejected)) - set(gone), key=lambda p: rank[p])
+        s.run(deque(queue))
+        self.mode, self.reopened = "incremental", len(again)
+        old = {x: j for x, j in self.pairs.items() if x[0] not in out and x[0] not in again}
+        now = since(s, old)
+        # Repair what the changes made: the residual pairs left before were already tried by
+        # the repair that left them (they come back in cycles), so they are only checked again.
+        r = repair(s, {x: j for x, j in now.items() if x not in old}, progress=progress)
+        left = s.blocking((), (), {x: j for x, j in old.items() if x in now and j < s.upto(x[0])})
+        r = with_pairs(r, {**left, **r.pairs}, s.rank)
+        return self._done(m, s, lists, r, out | again | set(rejected))
+
+    def _done(
+        self,
+        m: MarketSnapshot,
+        s: Acceptance,
+        lists: SnapshotLists,
+        r: Result,
+        changed: set[int] | None = None,
+    ) -> Allocation:
+        """The allocation as ids; after changes (`changed`: rows whose project or amount may
+        differ) only the assignments that differ are made again."""
+        self.market, self.state, self.lists, self.pairs = m, s, lists, r.pairs
+        pid, oid, made = m.project_ids, m.offer_ids, self._made
+        before, now = self._assigned, r.assignment
+        if changed is None:
+            made.clear()
+            redo: set[int] = set(now)
+        else:
+            redo = {p for p, _ in before.items() ^ now.items()} | changed
+        for p in redo:
+            if p in now:
+                made[p] = Assignment(str(pid[p]), str(oid[now[p]]), r.amount_of(p))
+            else:
+                made.pop(p, None)
+        if changed is None or before.keys() != now.keys():
+            ps = np.fromiter(now, dtype=np.int64, count=len(now))
+            self._order = ps[np.argsort(np.asarray(s.rank)[ps])].tolist()  # the id order
+        self._assigned = now
+        out = [made[p] for p in self._order]
+        return Allocation(
+            assignments=out,
+            stable=r.stable,
+            blocking_pairs=sorted((str(pid[p]), str(oid[o])) for p, o in r.blocking),
+            repair_rounds=r.rounds,
+            proposals_made=r.proposals,
+            market_version=m.version,
+        )

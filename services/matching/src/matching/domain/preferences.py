@@ -8,7 +8,7 @@ the same order, so the allocation never depends on how deep a list happened to b
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -29,18 +29,28 @@ class SnapshotLists:
     ) -> None:
         self.market = market
         self.progress = progress
-        m = market
+        self.offers: dict[int, list[int]] = {}
+        self.scores: dict[int, list[int]] = {}
+        self.complete: dict[int, bool] = {}
+        self.deep: set[int] = set()  # rows lengthened beyond the snapshot's cache
+        self.extended = 0  # projects lengthened (for progress and benchmarks)
+        self.take(market, rows)
+
+    def take(self, market: MarketSnapshot, rows: I64, gone: Iterable[int] = ()) -> None:
+        """Read on from `market`: these rows' lists again from its cache; `gone` rows out."""
+        self.market, m = market, market
+        for p in gone:
+            self.offers.pop(p, None)
+            self.scores.pop(p, None)
+            self.complete.pop(p, None)
+            self.deep.discard(p)
         count = m.pref_count[rows].tolist()
         offs, scores = m.pref_off[rows].tolist(), m.pref_aux[rows].tolist()
         ps = rows.tolist()
-        self.offers: dict[int, list[int]] = {
-            p: o[:n] for p, o, n in zip(ps, offs, count, strict=True)
-        }
-        self.scores: dict[int, list[int]] = {
-            p: f[:n] for p, f, n in zip(ps, scores, count, strict=True)
-        }
-        self.complete: dict[int, bool] = dict(zip(ps, m.pref_complete[rows].tolist(), strict=True))
-        self.extended = 0  # projects lengthened (for progress and benchmarks)
+        self.offers.update((p, o[:n]) for p, o, n in zip(ps, offs, count, strict=True))
+        self.scores.update((p, f[:n]) for p, f, n in zip(ps, scores, count, strict=True))
+        self.complete.update(zip(ps, m.pref_complete[rows].tolist(), strict=True))
+        self.deep.difference_update(ps)
 
     def extend(self, p: int, also: set[int]) -> None:
         rows = [p, *sorted(q for q in also if q != p and not self.complete[q])[: BATCH - 1]]
@@ -59,5 +69,6 @@ class SnapshotLists:
                 self.scores[row] = (aux[i, c] if m else c).tolist()
                 self.complete[row] = bool(count[i] <= depth)
         self.extended += len(rows)
+        self.deep.update(rows)
         if self.progress:
             self.progress("lengthening preference lists", self.extended, 0)

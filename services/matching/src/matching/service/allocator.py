@@ -5,7 +5,10 @@ folded into the same run) the engine's state is copied at its current market ver
 milliseconds, on the event loop), the allocation is computed from the copy in a child process
 or a worker thread (seconds, while HTTP and the consumers go on), adopted by the engine, and the
 `allocated` flag of every match whose pair entered or left it is updated. If the market changed
-meanwhile, the next run starts at once. `version`: the market version of the newest applied."""
+meanwhile, the next run starts at once. `version`: the market version of the newest applied.
+Where the allocation runs (`Allocate`), the deferred-acceptance state is kept between runs
+(`MarketAllocation`), so a run after a few changes continues from the last one: well under a
+second at 100,000 × 10,000 instead of the batch's tens of seconds (see docs/matching-engine.md)."""
 
 from __future__ import annotations
 

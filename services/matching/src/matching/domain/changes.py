@@ -1,0 +1,111 @@
+"""What changed between two market snapshots, as the allocation sees it (numpy, no state).
+
+A project row changed when its id, amount or liveness did, or its cached preference list (the
+offers, the funder's scores, how many, whether complete); an offer row when its id or any of
+its terms did (`reset`), or only its capacity or deals left (`recap`; `grew` when either rose)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from matching.domain.columns import Cols
+from matching.domain.snapshot import MarketSnapshot
+from matching.domain.topcache import I64, B
+
+CAPACITY = ("cap", "deals_left")
+
+
+@dataclass(frozen=True)
+class Changes:
+    projects: I64  # rows whose project changed, came or went
+    reset: I64  # offer rows whose offer changed, came or went
+    recap: I64  # offer rows whose capacity or deals left changed, and nothing else
+    grew: I64  # those of `recap` whose capacity or deals left rose
+    shrunk: I64  # project rows, not in `projects`, whose cached list only got shorter
+
+    @property
+    def size(self) -> int:
+        return int(self.projects.size + self.reset.size + self.recap.size)
+
+
+def _differs(a: npt.NDArray[np.generic], b: npt.NDArray[np.generic]) -> B:
+    if a.ndim > 1:
+        out: B = (a != b).any(axis=tuple(range(1, a.ndim)))
+        return out
+    if np.issubdtype(a.dtype, np.floating):
+        same: B = (a == b) | (np.isnan(a) & np.isnan(b))
+        return ~same
+    diff: B = a != b
+    return diff
+
+
+def ids(values: tuple[str | None, ...]) -> npt.NDArray[np.object_]:
+    """Ids as an array, to compare in one step (rows may be reused by another id)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _rows(
+    old: Cols,
+    new: Cols,
+    old_ids: tuple[str | None, ...],
+    new_ids: tuple[str | None, ...],
+    keys: Iterable[str],
+) -> tuple[B, int]:
+    """Which rows differ in these columns or ids; rows beyond the old table's size all do."""
+    n_old, n = len(old_ids), len(new_ids)
+    k = min(n_old, n)
+    out = np.ones(n, dtype=bool)
+    diff: B = ids(old_ids[:k]) != ids(new_ids[:k])
+    for name in keys:
+        diff |= _differs(old[name][:k], new[name][:k])
+    out[:k] = diff
+    return out, k
+
+
+def _lists_differ(old: MarketSnapshot, new: MarketSnapshot, k: int) -> tuple[B, B]:
+    """Rows [0, k) whose cached list changed as the allocation reads it, and rows whose list
+    only got shorter. The allocation holds a prefix of each project's true list, so a list that
+    only grew (the old one not complete) still holds; one that only got shorter holds as far as
+    the new one goes (an offer came and went and pushed the last entry out, say)."""
+    c0, c1 = old.pref_count[:k], new.pref_count[:k]
+    o0, o1, f0, f1 = old.pref_off[:k], new.pref_off[:k], old.pref_aux[:k], new.pref_aux[:k]
+    col = np.arange(o0.shape[1] if o0.ndim == 2 else 0)
+    common = col[None, :] < np.minimum(c0, c1)[:, None]
+    out: B = (((o0 != o1) | (f0 != f1)) & common).any(axis=1)
+    out |= old.pref_complete[:k] & ((c1 > c0) | ~new.pref_complete[:k])
+    out |= new.pref_complete[:k] & (c1 < c0)
+    shrunk: B = ~out & (c1 < c0)
+    return out, shrunk
+
+
+def between(old: MarketSnapshot, new: MarketSnapshot) -> Changes:
+    terms = [name for name in new.offers if name not in CAPACITY]
+    o_diff, k = _rows(old.offers, new.offers, old.offer_ids, new.offer_ids, terms)
+    cap_diff = np.zeros_like(o_diff)
+    grew = np.zeros_like(o_diff)
+    for name in CAPACITY:
+        a, b = old.offers[name][:k], new.offers[name][:k]
+        cap_diff[:k] |= a != b
+        grew[:k] |= b > a
+    o_diff[k:] &= new.offers["active"][k:]  # rows beyond: only live ones (not came and went)
+    recap = cap_diff & ~o_diff
+    P0, P1 = old.projects, new.projects
+    p_diff, k = _rows(P0, P1, old.project_ids, new.project_ids, ("amount", "active"))
+    differ, shrunk = _lists_differ(old, new, k)
+    p_diff[:k] |= differ
+    p_diff &= np.r_[np.ones(k, dtype=bool), P1["active"][k:]]  # new rows: only live ones
+    gone_or_live = P1["active"] | np.r_[P0["active"][:k], np.zeros(p_diff.size - k, dtype=bool)]
+    p_diff &= gone_or_live
+    return Changes(
+        projects=np.flatnonzero(p_diff).astype(np.int64),
+        reset=np.flatnonzero(o_diff).astype(np.int64),
+        recap=np.flatnonzero(recap).astype(np.int64),
+        grew=np.flatnonzero(recap & grew).astype(np.int64),
+        shrunk=np.flatnonzero(np.r_[shrunk & ~p_diff[:k], np.zeros(p_diff.size - k, bool)]),
+    )

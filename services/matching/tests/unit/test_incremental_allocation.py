@@ -1,0 +1,169 @@
+"""The allocation kept between runs (`MarketAllocation`) against the batch allocation of the
+same market state, on random sequences of changes: projects and offers added, changed and
+withdrawn, capacities changed. With equal amounts deferred acceptance has one outcome whatever
+the order of proposals, and the incremental run must give exactly the batch result. With mixed
+amounts the outcome depends on the order of proposals (a stable allocation may not exist), so
+the incremental run must give a feasible allocation whose listed blocking pairs are exactly
+those of the definition (a brute-force check), like the batch run."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from matching.adapters.allocator import InProcess
+from matching.domain.engine import MatchEngine
+from matching.domain.market import MarketAllocation, allocate_market
+from matching.domain.model import Offer, Project
+from services.matching.tests.unit.factories import AS_OF, brute_force_blocking, code, offer, project
+
+Op = tuple[str, object]
+
+
+def a_project(i: int, city: str, revenue: int, amount: int) -> Project:
+    return project(
+        f"p{i:02d}",
+        enterprise_kw={
+            "id": f"e{i:02d}",
+            "uscc": code(i),
+            "city": city,
+            "annual_revenue_cny": revenue,
+        },
+        amount_cny=amount,
+        min_amount_cny=None,
+    )
+
+
+def an_offer(i: int, rate: int, deals: int, capacity: int, city: str) -> Offer:
+    return offer(
+        f"o{i:02d}",
+        pricing={"rate_bp": rate},
+        max_deals=deals,
+        capacity_cny=capacity,
+        preferences={"priority_cities": [city]},
+    )
+
+
+@st.composite
+def histories(draw: st.DrawFn, equal: bool) -> list[Op]:
+    """A contested market (every project eligible for every offer, offers running full; the
+    scores differ), then random changes of every kind, in a random order."""
+    amounts = [20_000_000] if equal else [20_000_000, 5_000_000, 10_000_000, 25_000_000]
+    caps = [40_000_000, 20_000_000, 60_000_000, 0, 500_000_000]
+
+    def p(i: int) -> Op:
+        city = draw(st.sampled_from(["shanghai", "jiaxing"]))
+        revenue = draw(st.sampled_from([42_000_000, 9_000_000, 200_000_000]))
+        return ("project", a_project(i, city, revenue, draw(st.sampled_from(amounts))))
+
+    def o(i: int) -> Op:
+        rate = draw(st.sampled_from([380, 300, 440]))
+        deals = draw(st.sampled_from([2, 1, 3, 40]))
+        city = draw(st.sampled_from(["shanghai", "jiaxing"]))
+        return ("offer", an_offer(i, rate, deals, draw(st.sampled_from(caps)), city))
+
+    n_o, n_p = draw(st.integers(1, 4)), draw(st.integers(2, 10))
+    ops = list(draw(st.permutations([o(i) for i in range(n_o)] + [p(i) for i in range(n_p)])))
+    for _ in range(draw(st.integers(1, 12))):
+        kind = draw(st.sampled_from(["rm-p", "capacity", "project", "offer", "rm-o", "deals"]))
+        if kind == "project":
+            ops.append(p(draw(st.integers(0, 11))))
+        elif kind == "offer":
+            ops.append(o(draw(st.integers(0, 4))))
+        elif kind in ("capacity", "deals"):
+            cap = draw(st.sampled_from(caps))
+            taken = draw(st.sampled_from([None, 0, 1, 2])) if kind == "deals" else None
+            ops.append(("capacity", (f"o{draw(st.integers(0, 4)):02d}", cap, taken)))
+        else:
+            ops.append((kind, f"{'p' if kind == 'rm-p' else 'o'}{draw(st.integers(0, 11)):02d}"))
+    return ops
+
+
+def apply(e: MatchEngine, op: Op) -> None:
+    kind, x = op
+    if kind == "project":
+        e.upsert_project(x)  # type: ignore[arg-type]
+    elif kind == "offer":
+        e.upsert_offer(x)  # type: ignore[arg-type]
+    elif kind == "capacity":
+        e.set_capacity(*x)  # type: ignore[misc]
+    elif kind == "rm-p":
+        e.remove_project(x)  # type: ignore[arg-type]
+    else:
+        e.remove_offer(x)  # type: ignore[arg-type]
+
+
+def check_feasible(e: MatchEngine, alloc_map: dict[str, str]) -> None:
+    for oid, o in e.offer_models.items():
+        mine = [p for p, x in alloc_map.items() if x == oid]
+        amounts = [min(e.project_models[p].amount_cny, o.ticket_max_cny) for p in mine]
+        assert sum(amounts) <= o.capacity_cny
+        assert o.deals_left is None or len(mine) <= o.deals_left
+
+
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(histories(equal=True), st.integers(1, 4), st.sampled_from([(2, 2), (3, 4)]))
+def test_incremental_equals_batch_with_equal_amounts(ops: list[Op], every: int, sizes) -> None:  # type: ignore[no-untyped-def]
+    top_k, pref_depth = sizes
+    e = MatchEngine(AS_OF, top_k=top_k, depth=top_k + 1, pref_depth=pref_depth)
+    inc = MarketAllocation()
+    for i, op in enumerate(ops):
+        apply(e, op)
+        if i % every == 0 or i == len(ops) - 1:
+            snap = e.snapshot()
+            got, want = inc(snap), allocate_market(snap)
+            assert got.assignments == want.assignments, inc.mode
+            assert got.blocking_pairs == want.blocking_pairs == []
+            assert got.repair_rounds == 0  # continued deferred acceptance alone got there
+
+
+@SETTINGS
+@given(histories(equal=False), st.integers(1, 3))
+def test_incremental_with_mixed_amounts_is_feasible_and_lists_its_blocking_pairs(
+    ops: list[Op], every: int
+) -> None:
+    e = MatchEngine(AS_OF, top_k=2, depth=3, pref_depth=2)
+    inc = MarketAllocation()
+    for i, op in enumerate(ops):
+        apply(e, op)
+        if i % every == 0 or i == len(ops) - 1:
+            got = inc(e.snapshot())
+            e.adopt(got)
+            check_feasible(e, got.as_map())
+            assert sorted(got.blocking_pairs) == sorted(brute_force_blocking(e))
+            assert got.stable == (got.blocking_pairs == [])
+
+
+def test_a_withdrawn_project_lets_the_one_its_offer_rejected_in() -> None:
+    """One deal left: the offer keeps the project it prefers; when that one is withdrawn, the
+    rejected project moves in (its rejection no longer holds), without a batch run."""
+    e = MatchEngine(AS_OF, top_k=3)
+    e.upsert_offer(offer("off-1", max_deals=1))
+    e.upsert_offer(offer("off-2", max_deals=5, pricing={"rate_bp": 440}))
+    e.upsert_project(project("prj-1"))
+    e.upsert_project(project("prj-2", enterprise_kw={"city": "jiaxing"}))  # off-1 prefers prj-1
+    inc = MarketAllocation()
+    assert inc(e.snapshot()).as_map() == {"prj-1": "off-1", "prj-2": "off-2"}
+    e.remove_project("prj-1")
+    got = inc(e.snapshot())
+    assert inc.mode == "incremental" and inc.reopened == 1
+    assert got.as_map() == {"prj-2": "off-1"} == allocate_market(e.snapshot()).as_map()
+
+
+async def test_the_worker_thread_keeps_the_state_between_runs() -> None:
+    """The service's background refresh (`InProcess`) continues from its last run."""
+    e = MatchEngine(AS_OF, top_k=3)
+    e.upsert_offer(offer("off-1", max_deals=1))
+    e.upsert_project(project("prj-1"))
+    allocate = InProcess()
+    first = await allocate(e.snapshot())
+    e.upsert_project(project("prj-2", enterprise_kw={"city": "jiaxing"}))
+    second = await allocate(e.snapshot())
+    assert allocate.kept.mode == "incremental"
+    assert first.as_map() == second.as_map() == {"prj-1": "off-1"}
+    batch = allocate_market(e.snapshot())
+    assert (second.assignments, second.blocking_pairs) == (batch.assignments, batch.blocking_pairs)
+    assert second.proposals_made == 1 < batch.proposals_made  # only the newcomer proposed
