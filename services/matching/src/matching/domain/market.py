@@ -245,9 +245,10 @@ class MarketAllocation:
                 made[p] = Assignment(str(pid[p]), str(oid[now[p]]), r.amount_of(p))
             else:
                 made.pop(p, None)
-        if changed is None or before.keys() != now.keys():
-            ps = np.fromiter(now, dtype=np.int64, count=len(now))
-            self._order = ps[np.argsort(np.asarray(s.rank)[ps])].tolist()  # the id order
+        # the id order, always recomputed (a few ms): a new project's row can shift the ranks of
+        # the others while the assigned rows stay the same (the property test caught it)
+        ps = np.fromiter(now, dtype=np.int64, count=len(now))
+        self._order = ps[np.argsort(np.asarray(s.rank)[ps])].tolist()
         self._assigned = now
         out = [made[p] for p in self._order]
         return Allocation(
