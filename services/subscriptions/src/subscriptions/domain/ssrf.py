@@ -53,22 +53,19 @@ def _unwrap(ip: IP) -> IP:
 
 def refused_address(ip: IP, allow_loopback: bool = False) -> str | None:
     """Why the platform must not connect to `ip`, or None when it may."""
-    inner = _unwrap(ip)
-    for candidate in {ip, inner}:
-        if candidate.is_loopback:
-            if allow_loopback:
-                continue
-            return f"{ip} is a loopback address"
-        if candidate in METADATA:
-            return f"{ip} is a cloud metadata address"
-        if candidate.is_link_local:
-            return f"{ip} is link-local (cloud metadata lives there)"
-        if candidate.is_multicast:
-            return f"{ip} is a multicast address"
-        if candidate.is_unspecified:
-            return f"{ip} is unspecified"
-        if candidate.is_private or candidate.is_reserved or not candidate.is_global:
-            return f"{ip} is a private or reserved address"
+    target = _unwrap(ip)  # an IPv6 form that carries an IPv4 address reaches that address
+    if target.is_loopback:
+        return None if allow_loopback else f"{ip} is a loopback address"
+    if target in METADATA:
+        return f"{ip} is a cloud metadata address"
+    if target.is_link_local:
+        return f"{ip} is link-local (cloud metadata lives there)"
+    if target.is_multicast:
+        return f"{ip} is a multicast address"
+    if target.is_unspecified:
+        return f"{ip} is unspecified"
+    if target.is_private or target.is_reserved or not target.is_global:
+        return f"{ip} is a private or reserved address"
     return None
 
 
