@@ -28,6 +28,7 @@ class StubPartner:
     status: int = 200
     retry_after: str | None = None
     location: str | None = None  # with a 3xx status: where it redirects
+    delay_s: float = 0.0  # a slow receiver
     received: list[Received] = field(default_factory=list)
     port: int = 0
     _server: uvicorn.Server | None = None
@@ -55,6 +56,8 @@ class StubPartner:
             Received(headers.get("webhook-id", ""), headers, b"".join(chunks), time.time())
         )
         self.arrived.set()
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         out = [(b"content-type", b"text/plain")]
         if self.retry_after is not None:
             out.append((b"retry-after", self.retry_after.encode()))
