@@ -37,7 +37,7 @@ def platform(tmp_path_factory) -> Iterator[Platform]:
         "G60_INSTANCE_ID": f"e2e-{run}",
         # webhooks to the stub partner on loopback, retried within seconds rather than hours
         "G60_WEBHOOK_ALLOW_LOOPBACK": "1",
-        "G60_WEBHOOK_RETRY_SCHEDULE_S": "[0, 0.5, 1, 1, 2, 2, 3, 3, 5, 5, 5, 5, 10, 10, 10, 10, 10, 10]",
+        "G60_WEBHOOK_RETRY_SCHEDULE_S": "[0, 0.5, 1, 1, 2, 2, 3, 3, 5, 5, 5, 5, 10, 10, 10, 10]",
         "G60_WEBHOOK_LEASE_S": "3",
         "G60_WEBHOOK_RESCAN_S": "1",
     }
