@@ -77,7 +77,10 @@ class Dispatcher:
 
     # running ---------------------------------------------------------------------------------
     async def start(self) -> None:
-        await self.rescan()
+        try:
+            await self.rescan()
+        except Exception:  # the store is down: start anyway, the periodic rescan catches up
+            log.exception("loading pending deliveries failed; next try in %.0f s", self.rescan_s)
         self._loops = [asyncio.create_task(self._run()), asyncio.create_task(self._rescanning())]
 
     async def stop(self) -> None:
