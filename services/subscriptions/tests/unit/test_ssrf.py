@@ -11,6 +11,7 @@ import pytest
 
 from subscriptions.adapters.guard import AddressGuard, GuardedBackend
 from subscriptions.adapters.sender import HttpSender
+from subscriptions.domain.delivery import SendResult
 from subscriptions.domain.ssrf import UrlRefused, refused_address
 from subscriptions.service.ports import WebhookRequest
 from tests.webhook_stub import StubPartner
@@ -126,29 +127,28 @@ async def test_dns_rebinding_is_refused_at_connect() -> None:
     assert stub.received == []
 
 
-async def test_a_name_that_resolves_to_loopback_is_refused_at_connect() -> None:
-    stub = StubPartner()
+async def _send(stub: StubPartner, urls: list[str], backend: GuardedBackend) -> list[SendResult]:
+    """POST to each of `urls` through the guarded sender, with `stub` listening meanwhile."""
     await stub.start()
-    sender = HttpSender(GuardedBackend(allow_loopback=False))
-    try:  # the system resolver: localhost is 127.0.0.1
-        result = await sender.send(_request(f"http://localhost:{stub.port}/hook"))
-        literal = await sender.send(_request(f"http://127.0.0.1:{stub.port}/hook"))
+    sender = HttpSender(backend)
+    try:
+        return [await sender.send(_request(url.format(port=stub.port))) for url in urls]
     finally:
         await sender.close()
         await stub.stop()
-    assert result.status_code is None and literal.status_code is None
+
+
+async def test_a_name_that_resolves_to_loopback_is_refused_at_connect() -> None:
+    stub = StubPartner()
+    urls = ["http://localhost:{port}/hook", "http://127.0.0.1:{port}/hook"]  # system resolver
+    results = await _send(stub, urls, GuardedBackend(allow_loopback=False))
+    assert all(r.status_code is None for r in results)
     assert stub.received == []
 
 
 async def test_a_redirect_to_an_internal_address_is_not_followed() -> None:
     stub = StubPartner(status=302, location="http://169.254.169.254/latest/meta-data/")
-    await stub.start()
-    sender = HttpSender(GuardedBackend(allow_loopback=True))
-    try:
-        result = await sender.send(_request(stub.url))
-    finally:
-        await sender.close()
-        await stub.stop()
+    [result] = await _send(stub, ["http://127.0.0.1:{port}/hook"], GuardedBackend(True))
     assert result.status_code == 302 and not result.ok
     assert "redirect not followed" in (result.error or "")
     assert len(stub.received) == 1  # the one POST, nothing followed
@@ -156,15 +156,8 @@ async def test_a_redirect_to_an_internal_address_is_not_followed() -> None:
 
 async def test_retry_after_and_the_signature_reach_the_wire() -> None:
     stub = StubPartner(status=503, retry_after="120")
-    await stub.start()
-    sender = HttpSender(GuardedBackend(allow_loopback=True))
-    try:
-        result = await sender.send(_request(stub.url))
-    finally:
-        await sender.close()
-        await stub.stop()
+    [result] = await _send(stub, ["http://127.0.0.1:{port}/hook"], GuardedBackend(True))
     assert result.status_code == 503 and result.retry_after_s == 120
     [got] = stub.received
-    assert got.headers["webhook-id"] == "msg_1" and got.headers["webhook-signature"].startswith(
-        "v1,"
-    )
+    assert got.headers["webhook-id"] == "msg_1"
+    assert got.headers["webhook-signature"].startswith("v1,")
