@@ -17,6 +17,8 @@ from subscriptions.entrypoints.cli import cli
 from subscriptions.service.ports import EndpointDraft
 from tests.webhook_stub import eventually
 
+pytestmark = pytest.mark.integration  # a real SQLite file
+
 
 async def _one_failed_delivery(settings: PlatformSettings) -> tuple[str, str]:
     store = make_store(settings, "subscriptions")
