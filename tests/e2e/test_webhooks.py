@@ -107,19 +107,24 @@ async def test_a_partner_down_then_up_gets_every_event_once_in_order(
         assert seen == sorted(seen) and len(seen) == 4, (subject, seen)
 
 
-async def test_kill_9_mid_delivery_loses_nothing_and_keeps_the_ids(
-    platform: Platform, operator: dict[str, str]
-) -> None:
+async def _kill_run(
+    platform: Platform, operator: dict[str, str], events: int, kills: int, port: int
+):
+    """`events` project events to a slow partner; the service killed with SIGKILL `kills`
+    times while deliveries are in flight, restarted each time. Every event arrives, and every
+    repeat carries the webhook-id of its first attempt."""
     op = Client(platform, operator)
-    stub = StubPartner(port=STUB_PORT + 1, delay_s=0.3)
+    stub = StubPartner(port=port, delay_s=0.3)
     await stub.start()
     endpoint = await _register(op, stub.url, max_in_flight=2)
     try:
-        subjects = set(await _projects(op, 12))
-        await eventually(lambda: _arrived(stub, subjects, 2), timeout=300)
-        platform.stop("subscriptions", signal.SIGKILL)
-        platform.start("subscriptions")
-        await eventually(lambda: _all_delivered(op, endpoint["id"], len(subjects)), timeout=300)
+        subjects = set(await _projects(op, events))
+        for k in range(kills):
+            target = (k + 1) * max(2, events // (kills + 1))
+            await eventually(lambda t=target: _arrived(stub, subjects, t), timeout=300)
+            platform.stop("subscriptions", signal.SIGKILL)
+            platform.start("subscriptions")
+        await eventually(lambda: _all_delivered(op, endpoint["id"], len(subjects)), timeout=600)
     finally:
         await op.call("POST", "subscriptions", f"{HOOKS}/{endpoint['id']}/disable")
         await stub.stop()
@@ -128,6 +133,19 @@ async def test_kill_9_mid_delivery_loses_nothing_and_keeps_the_ids(
         ids_of[event["id"]].add(r.id)
     assert len(ids_of) == len(subjects)  # every event arrived
     assert all(len(ids) == 1 for ids in ids_of.values()), ids_of  # a repeat only with its id
+
+
+async def test_kill_9_mid_delivery_loses_nothing_and_keeps_the_ids(
+    platform: Platform, operator: dict[str, str]
+) -> None:
+    await _kill_run(platform, operator, events=12, kills=1, port=STUB_PORT + 1)
+
+
+@pytest.mark.chaos
+async def test_kill_9_again_and_again_under_a_stream_of_events(
+    platform: Platform, operator: dict[str, str]
+) -> None:
+    await _kill_run(platform, operator, events=120, kills=4, port=STUB_PORT + 4)
 
 
 async def _arrived(stub: StubPartner, subjects: set[str], count: int) -> bool:
