@@ -97,6 +97,7 @@ def bootstrap(
             KINDS,
             rules,
             clock,
+            changed=dispatcher.configure,
         ),
         deliveries,
         FanOut(endpoints, deliveries),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from g60_chassis.aggregates import Aggregates, retry_on_conflict
 from g60_chassis.store import VersionConflict
@@ -34,17 +35,26 @@ class Dispatcher:
         rules: Rules,
         clock: Clock,
         rescan_s: float = 30.0,
+        endpoint_ttl_s: float = 1.0,
     ) -> None:
         self.deliveries, self.endpoints, self.sender = deliveries, endpoints, sender
         self.rules, self.clock, self.rescan_s = rules, clock, rescan_s
         self.lanes: dict[str, Lane] = {}
         self.known: set[str] = set()  # delivery ids in a lane or in flight
+        # the delivery as last written here, and endpoints read less than `endpoint_ttl_s` ago:
+        # an attempt then costs two writes (claim, outcome) and no read. A copy gone stale (a
+        # change made by another replica) fails the claim's compare-and-set and is read again.
+        self._last: dict[str, Delivery] = {}
+        self._endpoints: dict[str, tuple[float, Endpoint]] = {}
+        self.endpoint_ttl_s = endpoint_ttl_s
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
 
     # scheduling ------------------------------------------------------------------------------
     def configure(self, endpoint: Endpoint) -> None:
+        """An endpoint as it is now (read, or changed through the API of this process)."""
+        self._endpoints[endpoint.id] = (time.monotonic(), endpoint)
         lane = self.lanes.get(endpoint.id)
         if lane is None:
             self.lanes[endpoint.id] = Lane(_limits(endpoint))
@@ -56,6 +66,7 @@ class Dispatcher:
         if delivery.status != "pending" or delivery.next_attempt_at is None:
             return
         lane = self.lanes.setdefault(delivery.endpoint_id, Lane(Limits()))
+        self._last[delivery.id] = delivery
         fresh = delivery.id not in self.known
         self.known.add(delivery.id)
         due = delivery.next_attempt_at.timestamp()
@@ -137,6 +148,7 @@ class Dispatcher:
         else:
             lane.done(entry)
             self.known.discard(entry.id)
+            self._last.pop(entry.id, None)
         self._wake.set()
 
     def schedule_again(self, lane: Lane, entry: Entry, delivery: Delivery) -> None:
@@ -144,28 +156,40 @@ class Dispatcher:
         due = delivery.next_attempt_at.timestamp()
         if delivery.lease_until is not None:
             due = max(due, delivery.lease_until.timestamp())
+        self._last[entry.id] = delivery
         lane.add(Entry(due, entry.seq, entry.id, entry.subject), fresh=False)
+
+    async def _endpoint(self, id: str) -> Endpoint | None:
+        cached = self._endpoints.get(id)
+        if cached is not None and time.monotonic() - cached[0] < self.endpoint_ttl_s:
+            return cached[1]
+        endpoint = await self.endpoints.get(id)
+        if endpoint is not None:
+            self.configure(endpoint)
+        return endpoint
 
     async def _send(self, lane: Lane, entry: Entry) -> Delivery | None:
         """One attempt; the delivery as stored after it (None: nothing left to do here)."""
-        delivery = await self.deliveries.get(entry.id)
+        delivery = self._last.pop(entry.id, None) or await self.deliveries.get(entry.id)
         now = self.clock()
         if delivery is None or delivery.status != "pending":
             return None
         if not delivery.due(now):
             return delivery  # leased by another instance, or moved later: look again then
-        endpoint = await self.endpoints.get(delivery.endpoint_id)
+        endpoint = await self._endpoint(delivery.endpoint_id)
         if endpoint is None or endpoint.status == "disabled":
             reason = endpoint.disabled_reason if endpoint else "the endpoint is gone"
             delivery.abandon(f"not sent: endpoint disabled ({reason})", now)
-            await self.deliveries.save(delivery)
+            try:
+                await self.deliveries.save(delivery)
+            except VersionConflict:
+                return await self.deliveries.get(entry.id)
             return None
-        lane.limits = _limits(endpoint)
         delivery.claim(now, self.rules.retry)
         try:
             delivery = await self.deliveries.save(delivery)
-        except VersionConflict:
-            return await self.deliveries.get(entry.id)  # another instance claimed it
+        except VersionConflict:  # a stale copy, or another replica claimed it: look again
+            return await self.deliveries.get(entry.id)
         request = WebhookRequest(
             endpoint.url, delivery.id, now, delivery.body, endpoint.signing_secrets(now)
         )
@@ -211,6 +235,6 @@ class Dispatcher:
             else:
                 changed = endpoint.failed(now, self.rules.disable_after)
             if changed:
-                await self.endpoints.save(endpoint)
+                self.configure(await self.endpoints.save(endpoint))
 
         await retry_on_conflict(attempt)

@@ -5,6 +5,7 @@ and manage every endpoint."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import timedelta
 
@@ -52,9 +53,10 @@ class EndpointsService:
         kinds: frozenset[str],
         rules: Rules,
         clock: Clock,
+        changed: Callable[[Endpoint], None] = lambda endpoint: None,
     ) -> None:
         self.endpoints, self.deliveries, self.guard = endpoints, deliveries, guard
-        self.kinds, self.rules, self.clock = kinds, rules, clock
+        self.kinds, self.rules, self.clock, self.changed = kinds, rules, clock, changed
 
     async def _check_url(self, url: str) -> None:
         try:
@@ -97,7 +99,9 @@ class EndpointsService:
                 created_at=now,
                 updated_at=now,
             )
-            return await self.endpoints.add(endpoint)
+            added = await self.endpoints.add(endpoint)
+            self.changed(added)
+            return added
 
         return await create_once(self.endpoints, id, digest, bool(idempotency_key), create)
 
@@ -148,7 +152,9 @@ class EndpointsService:
             elif changes.enabled is False:
                 endpoint.disable(f"disabled by key {principal.key_id}", now)
             endpoint.updated_at = now
-            return await self.endpoints.save(endpoint)
+            saved = await self.endpoints.save(endpoint)
+            self.changed(saved)
+            return saved
 
         result: Endpoint = await retry_on_conflict(attempt)
         return result
@@ -167,7 +173,9 @@ class EndpointsService:
         async def attempt() -> Endpoint:
             endpoint = await self.get(principal, id)
             fresh[:] = [endpoint.rotate(self.clock(), overlap)]
-            return await self.endpoints.save(endpoint)
+            saved = await self.endpoints.save(endpoint)
+            self.changed(saved)
+            return saved
 
         endpoint: Endpoint = await retry_on_conflict(attempt)
         return endpoint, fresh[0]
