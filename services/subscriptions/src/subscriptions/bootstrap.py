@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from g60_chassis.aggregates import Aggregates
 from g60_chassis.auth import KeyStore
@@ -88,7 +88,9 @@ def bootstrap(
     dispatcher = Dispatcher(
         delivery_store, endpoints, sender, rules, clock, rescan_s=hooks.rescan_s
     )
-    deliveries = Deliveries(delivery_store, clock, dispatcher.schedule)
+    deliveries = Deliveries(
+        delivery_store, clock, dispatcher.schedule, timedelta(seconds=hooks.lease_s)
+    )
     service = Subscriptions(
         EndpointsService(
             endpoints,

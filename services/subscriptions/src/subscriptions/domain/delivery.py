@@ -64,10 +64,16 @@ class Delivery(BaseModel):
     updated_at: datetime
     version: int = 0
 
-    def due(self, now: datetime) -> bool:
+    def due(self, now: datetime, holding_lease: bool = False) -> bool:
+        """To be attempted now: by anyone, or (`holding_lease`) by the holder of its lease."""
         if self.status != "pending" or self.next_attempt_at is None:
             return False
+        if holding_lease:
+            return self.next_attempt_at <= now and self.lease_until is not None
         return self.next_attempt_at <= now and (self.lease_until is None or self.lease_until <= now)
+
+    def lease_left(self, now: datetime) -> float:
+        return 0.0 if self.lease_until is None else (self.lease_until - now).total_seconds()
 
     def claim(self, now: datetime, rules: RetryRules) -> None:
         self.lease_until = now + timedelta(seconds=rules.lease_s)

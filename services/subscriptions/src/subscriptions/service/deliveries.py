@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from g60_chassis.aggregates import Aggregates, AlreadyExists, retry_on_conflict
 from g60_chassis.errors import NotFound
@@ -51,9 +51,11 @@ class Deliveries:
         self,
         deliveries: Aggregates[Delivery],
         clock: Clock,
-        scheduled: Callable[[Delivery], None] = lambda d: None,
+        scheduled: Callable[[Delivery, bool], None] = lambda d, held: None,
+        lease: timedelta = timedelta(seconds=60),
     ) -> None:
         self.store, self.clock, self.scheduled = deliveries, clock, scheduled
+        self.lease = lease
         self._last_seq = 0
 
     def _seq(self) -> int:
@@ -63,7 +65,9 @@ class Deliveries:
     async def create(
         self, endpoint: Endpoint, event_id: str, type: str, subject: str, at: datetime, body: str
     ) -> Delivery | None:
-        """Store and schedule one delivery; None when this event was scheduled before."""
+        """Store and schedule one delivery; None when this event was scheduled before. It is
+        stored leased to this process, so its first attempt needs no claim of its own (another
+        replica leaves it alone; after a crash the lease expires and anyone sends it)."""
         now = self.clock()
         delivery = Delivery(
             id=delivery_id(endpoint.id, event_id, at),
@@ -74,6 +78,7 @@ class Deliveries:
             seq=self._seq(),
             body=body,
             next_attempt_at=now,
+            lease_until=now + self.lease,
             created_at=now,
             updated_at=now,
         )
@@ -81,7 +86,7 @@ class Deliveries:
             await self.store.add(delivery)
         except AlreadyExists:
             return None
-        self.scheduled(delivery)
+        self.scheduled(delivery, True)
         return delivery
 
     async def test(self, endpoint: Endpoint) -> Delivery:
@@ -114,7 +119,7 @@ class Deliveries:
             delivery = await self.get(endpoint_id, id)
             if delivery.again(self.clock()):
                 delivery = await self.store.save(delivery)
-                self.scheduled(delivery)
+                self.scheduled(delivery, False)
             return delivery
 
         result: Delivery = await retry_on_conflict(attempt)

@@ -46,6 +46,7 @@ class Dispatcher:
         # change made by another replica) fails the claim's compare-and-set and is read again.
         self._last: dict[str, Delivery] = {}
         self._endpoints: dict[str, tuple[float, Endpoint]] = {}
+        self._held: set[str] = set()  # deliveries whose lease this process holds
         self.endpoint_ttl_s = endpoint_ttl_s
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -61,8 +62,9 @@ class Dispatcher:
         else:
             lane.limits = _limits(endpoint)
 
-    def schedule(self, delivery: Delivery) -> None:
-        """A delivery that became pending (fan-out, retry, replay) or stays pending."""
+    def schedule(self, delivery: Delivery, held: bool = False) -> None:
+        """A delivery that became pending (fan-out, retry, replay) or stays pending; `held`:
+        its lease is this process's (it was just stored so by the fan-out)."""
         if delivery.status != "pending" or delivery.next_attempt_at is None:
             return
         lane = self.lanes.setdefault(delivery.endpoint_id, Lane(Limits()))
@@ -70,7 +72,9 @@ class Dispatcher:
         fresh = delivery.id not in self.known
         self.known.add(delivery.id)
         due = delivery.next_attempt_at.timestamp()
-        if delivery.lease_until is not None:
+        if held:
+            self._held.add(delivery.id)
+        elif delivery.lease_until is not None:
             due = max(due, delivery.lease_until.timestamp())
         lane.add(Entry(due, delivery.seq, delivery.id, delivery.subject), fresh)
         self._wake.set()
@@ -149,6 +153,7 @@ class Dispatcher:
             lane.done(entry)
             self.known.discard(entry.id)
             self._last.pop(entry.id, None)
+            self._held.discard(entry.id)
         self._wake.set()
 
     def schedule_again(self, lane: Lane, entry: Entry, delivery: Delivery) -> None:
@@ -171,10 +176,14 @@ class Dispatcher:
     async def _send(self, lane: Lane, entry: Entry) -> Delivery | None:
         """One attempt; the delivery as stored after it (None: nothing left to do here)."""
         delivery = self._last.pop(entry.id, None) or await self.deliveries.get(entry.id)
+        held = entry.id in self._held
+        self._held.discard(entry.id)
         now = self.clock()
         if delivery is None or delivery.status != "pending":
             return None
-        if not delivery.due(now):
+        # a lease still held with time to spare for this attempt saves the claim's write
+        held = held and delivery.lease_left(now) > self.rules.retry.lease_s / 2
+        if not delivery.due(now, holding_lease=held):
             return delivery  # leased by another instance, or moved later: look again then
         endpoint = await self._endpoint(delivery.endpoint_id)
         if endpoint is None or endpoint.status == "disabled":
@@ -185,11 +194,12 @@ class Dispatcher:
             except VersionConflict:
                 return await self.deliveries.get(entry.id)
             return None
-        delivery.claim(now, self.rules.retry)
-        try:
-            delivery = await self.deliveries.save(delivery)
-        except VersionConflict:  # a stale copy, or another replica claimed it: look again
-            return await self.deliveries.get(entry.id)
+        if not held:
+            delivery.claim(now, self.rules.retry)
+            try:
+                delivery = await self.deliveries.save(delivery)
+            except VersionConflict:  # a stale copy, or another replica claimed it: look again
+                return await self.deliveries.get(entry.id)
         request = WebhookRequest(
             endpoint.url, delivery.id, now, delivery.body, endpoint.signing_secrets(now)
         )
