@@ -13,7 +13,8 @@ G60    := $(VENV)/bin/g60
         infra-up infra-down infra-status infra-logs up down run-projects run-funding run-matching \
         bench-match bench-service bench-flow chaos allocate clean dlq-replay keys keys-create keys-list \
         keys-revoke keys-rotate up down fuzz seed rematch topics dlq-list dlq-purge report \
-        audit backup restore bench-report
+        audit backup restore bench-report \
+        run-subscriptions webhooks-list webhooks-replay bench-webhooks
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -29,7 +30,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## create .venv and install the platform with its dev tools
 
 run: $(STAMP) ## run the whole platform in one process (embedded: in-process bus, SQLite) on :8000
-	$(PY) -m allinone run
+	G60_WEBHOOK_ALLOW_LOOPBACK=$${G60_WEBHOOK_ALLOW_LOOPBACK:-1} $(PY) -m allinone run
 
 demo: $(STAMP) ## walk one deal end to end against the embedded platform
 	$(PY) -m allinone demo
@@ -75,6 +76,9 @@ bench-flow: $(STAMP) infra-up ## event-path benchmark: bus vs raw Kafka, relay, 
 
 fuzz: $(STAMP) ## long fuzzing of every service's OpenAPI (schemathesis): make fuzz [EXAMPLES=500]
 	G60_FUZZ_EXAMPLES=$(or $(EXAMPLES),500) G60_FUZZ_RANDOM=1 $(PY) -m pytest -m fuzz -p no:cacheprovider
+
+bench-webhooks: $(STAMP) infra-up ## webhook deliveries/s to a loopback stub vs a raw httpx POST loop; p99 Kafka -> receipt
+	$(PY) bench/bench_webhooks.py $(if $(QUICK),--quick)
 
 bench-match: $(STAMP) ## matching-engine benchmark with ratios to baselines run in the same command
 	$(PY) bench/bench_match.py
@@ -144,10 +148,13 @@ run-funding: $(STAMP) infra-up ## the funding service alone on :8002 (Kafka + Fe
 run-matching: $(STAMP) infra-up ## the matching service alone on :8003 (Kafka + FerretDB)
 	$(DISTRIBUTED) G60_PORT=8003 $(PY) -m matching
 
-up: $(STAMP) infra-up ## start the three services in the background against Kafka + FerretDB
+run-subscriptions: $(STAMP) infra-up ## the subscriptions (webhooks) service alone on :8004 (Kafka + FerretDB)
+	$(DISTRIBUTED) G60_PORT=8004 $(PY) -m subscriptions
+
+up: $(STAMP) infra-up ## start the four services in the background against Kafka + FerretDB
 	bash deploy/local/services.sh up
 
-down: ## stop the three background services (not the infrastructure)
+down: ## stop the four background services (not the infrastructure)
 	bash deploy/local/services.sh down
 
 keys keys-create: $(STAMP) ## issue an API key: make keys ROLE=enterprise TENANT=ent_... [DAYS=n] [NOTE=..]
@@ -164,3 +171,10 @@ keys-revoke: $(STAMP) ## revoke a key (every service within G60_KEY_CACHE_S, 1 s
 keys-rotate: $(STAMP) ## successor key; the old one works OVERLAP s more (86400): make keys-rotate ID=..
 	@test -n "$(ID)" || { echo "usage: make keys-rotate ID=<key id> [OVERLAP=seconds]" >&2; exit 2; }
 	@$(G60) keys rotate "$(ID)" $(if $(OVERLAP),--overlap "$(OVERLAP)")
+
+webhooks-list: $(STAMP) ## list webhook endpoints: status (and why disabled), owner, pending deliveries
+	$(PY) -m subscriptions.entrypoints.cli list
+
+webhooks-replay: $(STAMP) ## resend an endpoint's deliveries, same ids: make webhooks-replay ENDPOINT=whe_.. SINCE=2026-11-28T00:00:00Z
+	@test -n "$(ENDPOINT)" -a -n "$(SINCE)" || { echo "usage: make webhooks-replay ENDPOINT=<endpoint id> SINCE=<RFC 3339 time>" >&2; exit 2; }
+	$(PY) -m subscriptions.entrypoints.cli replay "$(ENDPOINT)" "$(SINCE)"

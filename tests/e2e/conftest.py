@@ -1,4 +1,4 @@
-"""End-to-end fixtures: the three services as separate processes (uvicorn on 8101-8103 by
+"""End-to-end fixtures: the four services as separate processes (uvicorn on 8101-8104 by
 default) on the real Kafka and FerretDB, with topics, consumer groups and databases unique to
 the test session so runs never see each other's data."""
 
@@ -13,7 +13,7 @@ import pytest
 from tests.e2e.harness import Platform
 
 BASE_PORT = int(os.environ.get("G60_E2E_BASE_PORT", "8101"))
-SERVICES = ("projects", "funding", "matching")
+SERVICES = ("projects", "funding", "matching", "subscriptions")
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +35,11 @@ def platform(tmp_path_factory) -> Iterator[Platform]:
         "G60_OUTBOX_INTERVAL_S": "0.2",
         "G60_DATA_DIR": str(data),
         "G60_INSTANCE_ID": f"e2e-{run}",
+        # webhooks to the stub partner on loopback, retried within seconds rather than hours
+        "G60_WEBHOOK_ALLOW_LOOPBACK": "1",
+        "G60_WEBHOOK_RETRY_SCHEDULE_S": "[0, 0.5, 1, 1, 2, 2, 3, 3, 5, 5, 5, 5, 10, 10, 10, 10]",
+        "G60_WEBHOOK_LEASE_S": "3",
+        "G60_WEBHOOK_RESCAN_S": "1",
     }
     ports = {s: BASE_PORT + i for i, s in enumerate(SERVICES)}
     p = Platform(env, ports, data)

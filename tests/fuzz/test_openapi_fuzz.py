@@ -5,7 +5,8 @@ over ASGI on fakes: every operation, with valid and invalid data, as an operator
 Each response must be no server error, have a status code the operation documents, and a body
 and content type that conform to what it documents. `make test` runs a short pass (a few
 examples per operation); `make fuzz` a long one (G60_FUZZ_EXAMPLES, default there 500).
-The all-in-one process is fuzzed too: its `/v1/keys` checks tenants of both services."""
+The all-in-one process is fuzzed too: its `/v1/keys` checks tenants of both services.
+The subscriptions service resolves no generated host name (`_no_dns`)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from schemathesis.checks import (
 import allinone.app
 import funding.entrypoints.app
 import projects.entrypoints.app
+import subscriptions.entrypoints.app
 from allinone.app import SERVICES
 from g60_chassis.auth import KeyStore
 from g60_chassis.bus import MemoryBus
@@ -106,6 +108,7 @@ class Seeded:
             "/v1/offers/": "off_fuzz",
             "/v1/funders/": "fun_fuzz",
             "/v1/matches/": match_id("prj_fuzz", "off_fuzz"),
+            "/v1/webhook-endpoints/": "whe_fuzz",
             "/v1/keys/": "",
         }
 
@@ -117,10 +120,28 @@ class Seeded:
         elif module is funding.entrypoints.app:
             await built.store.insert("funders", _doc(self.funder))
             await built.store.insert("offers", _doc(self.offer))
+        elif module is subscriptions.entrypoints.app:
+            await built.store.insert(
+                "endpoints", _doc(self.endpoint(now=self.funder["created_at"]))
+            )
         else:
             await svc.on_offer(OfferSnapshot.model_validate(_json(self.offer)))
             await svc.on_enterprise(EnterpriseRegistered.model_validate(_json(self.enterprise)))
             await svc.on_project(ProjectSnapshot.model_validate(_json(self.project)))
+
+    @staticmethod
+    def endpoint(now: datetime) -> dict[str, Any]:
+        return {
+            "id": "whe_fuzz",
+            "owner_role": "enterprise",
+            "owner_tenant": "ent_fuzz",
+            "owner_key_id": "fuzz",
+            "url": "https://partner.example/hook",
+            "event_types": ["*"],
+            "secrets": [{"value": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "created_at": now}],
+            "created_at": now,
+            "updated_at": now,
+        }
 
     def aim(self, case: Any) -> None:
         """Point the case's `id` (and `offer_id`) at the seeded objects."""
@@ -148,6 +169,15 @@ def _doc(obj: dict[str, Any]) -> dict[str, Any]:
 SEEDED = Seeded()
 
 
+async def _no_dns(host: str, port: int) -> list[str]:
+    """Generated host names are never looked up (the guard's rules are tested elsewhere)."""
+    return ["93.184.216.34"]
+
+
+def _extra(name: str) -> dict[str, Any]:
+    return {"resolve": _no_dns} if name == "subscriptions" else {}
+
+
 def _app(name: str) -> tuple[FastAPI, dict[str, str]]:
     """A service (or the all-in-one process) on fakes, seeded, with one key per role."""
     config = PlatformSettings(
@@ -163,7 +193,8 @@ def _app(name: str) -> tuple[FastAPI, dict[str, str]]:
     keys, bus = KeyStore(MemoryDocumentStore(), OPERATOR), MemoryBus()
     names = list(SERVICES) if name == "allinone" else [name]
     parts = {
-        n: SERVICES[n][0](config, store=MemoryDocumentStore(), bus=bus, keys=keys) for n in names
+        n: SERVICES[n][0](config, store=MemoryDocumentStore(), bus=bus, keys=keys, **_extra(n))
+        for n in names
     }
 
     async def prepare() -> dict[str, str]:
@@ -194,6 +225,7 @@ def _schema(name: str) -> tuple[Any, dict[str, str]]:
 PROJECTS, PROJECT_TOKENS = _schema("projects")
 FUNDING, FUNDING_TOKENS = _schema("funding")
 MATCHING, MATCHING_TOKENS = _schema("matching")
+SUBSCRIPTIONS, SUBSCRIPTIONS_TOKENS = _schema("subscriptions")
 ALLINONE, ALLINONE_TOKENS = _schema("allinone")
 # each case goes out as the next role in turn (schemathesis cannot mix `given` with examples)
 ROLES = itertools.cycle(
@@ -228,6 +260,12 @@ def test_funding_api(case: Any) -> None:
 @SETTINGS
 def test_matching_api(case: Any) -> None:
     _call(case, MATCHING_TOKENS)
+
+
+@SUBSCRIPTIONS.parametrize()
+@SETTINGS
+def test_subscriptions_api(case: Any) -> None:
+    _call(case, SUBSCRIPTIONS_TOKENS)
 
 
 @ALLINONE.parametrize()

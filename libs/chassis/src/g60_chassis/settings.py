@@ -9,7 +9,13 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_PORTS = {"projects": 8001, "funding": 8002, "matching": 8003, "allinone": 8000}
+DEFAULT_PORTS = {
+    "projects": 8001,
+    "funding": 8002,
+    "matching": 8003,
+    "subscriptions": 8004,
+    "allinone": 8000,
+}
 
 
 class PlatformSettings(BaseSettings):

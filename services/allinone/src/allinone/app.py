@@ -1,4 +1,4 @@
-"""The whole platform in one process: the three services, each with its own store, talking only
+"""The whole platform in one process: the four services, each with its own store, talking only
 through one bus — in-process by default (SQLite files under the data folder), or Kafka and
 MongoDB when G60_BUS=kafka and G60_STORE=mongo. Same use cases, contracts and outbox as when
 they run apart; every path is served on one port (8000)."""
@@ -17,6 +17,8 @@ import matching.bootstrap
 import matching.entrypoints.app
 import projects.bootstrap
 import projects.entrypoints.app
+import subscriptions.bootstrap
+import subscriptions.entrypoints.app
 from g60_chassis.asyncapi import asyncapi_document
 from g60_chassis.runtime import make_bus, make_keys, make_store
 from g60_chassis.service_app import Part, build_asgi
@@ -27,6 +29,7 @@ SERVICES: dict[str, tuple[Callable[..., Part], ModuleType]] = {
     "projects": (projects.bootstrap.bootstrap, projects.entrypoints.app),
     "funding": (funding.bootstrap.bootstrap, funding.entrypoints.app),
     "matching": (matching.bootstrap.bootstrap, matching.entrypoints.app),
+    "subscriptions": (subscriptions.bootstrap.bootstrap, subscriptions.entrypoints.app),
 }
 
 DESCRIPTION = """The G60 Science and Technology Innovation Corridor financing matchmaking

@@ -1,0 +1,209 @@
+"""Benchmark of webhook delivery (`make bench-webhooks`), with the baseline run in the same
+command.
+
+Figures (the issue's targets in brackets):
+  * deliveries/s to a loopback stub partner: N deliveries scheduled, then the dispatcher started
+    and timed until the stub has them all (each one: claimed in the store, signed with
+    standardwebhooks, POSTed through the SSRF-guarded transport, its outcome stored), against a
+    raw httpx POST loop (one client, one request after the other, no store, no signature) to
+    the same stub [>= 0.5x]. Run on the memory store (the dispatcher's own cost) and on FerretDB
+    (what the service does in the distributed shape).
+  * p50/p99 from an event acknowledged by Kafka to its receipt by the stub, at a steady rate,
+    the service consuming the real topic with its store on FerretDB.
+
+Needs Kafka and FerretDB (`make infra-up`); G60_KAFKA_BOOTSTRAP / G60_MONGO_URL.
+
+    .venv/bin/python bench/bench_webhooks.py            # 2,000 deliveries, 30 s of events
+    .venv/bin/python bench/bench_webhooks.py --quick    # 300 deliveries, 10 s
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from g60_chassis.auth import KeyStore
+from g60_chassis.bus import MemoryBus
+from g60_chassis.envelope import Envelope
+from g60_chassis.principal import OPERATOR
+from g60_chassis.settings import PlatformSettings
+from g60_chassis.store import MemoryDocumentStore
+from g60_contracts.projects import ProjectOut
+from subscriptions.adapters.events import incoming
+from subscriptions.bootstrap import bootstrap
+from subscriptions.entrypoints.app import create
+from subscriptions.service.ports import EndpointDraft
+from subscriptions.settings import WebhookSettings
+from tests.webhook_stub import StubPartner, eventually
+
+T0 = time.perf_counter()
+KAFKA = os.environ.get("G60_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+MONGO = os.environ.get("G60_MONGO_URL", "mongodb://127.0.0.1:27017")
+EXAMPLE = dict(ProjectOut.model_config["json_schema_extra"]["examples"][0])  # type: ignore[index]
+
+
+def say(msg: str) -> None:
+    print(f"[{time.perf_counter() - T0:6.1f}s] {msg}", flush=True)
+
+
+def event(i: int) -> Envelope:
+    data = {**EXAMPLE, "id": f"prj_{i}", "enterprise_id": "ent_bench"}
+    return Envelope("g60.project.updated.v1", "/g60/projects", f"prj_{i}", data)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def raw_loop(stub: StubPartner, n: int) -> float:
+    body = incoming(event(0)).body.encode()  # type: ignore[union-attr]
+    async with httpx.AsyncClient() as client:
+        await client.post(stub.url, content=body)
+        start = time.perf_counter()
+        for _ in range(n):
+            (await client.post(stub.url, content=body)).raise_for_status()
+        return n / (time.perf_counter() - start)
+
+
+async def raw_concurrent(stub: StubPartner, n: int, width: int) -> float:
+    """The same POSTs, `width` at a time (what the dispatcher's lane allows per endpoint)."""
+    body = incoming(event(0)).body.encode()  # type: ignore[union-attr]
+    gate = asyncio.Semaphore(width)
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=width)) as client:
+
+        async def one() -> None:
+            async with gate:
+                (await client.post(stub.url, content=body)).raise_for_status()
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(n)))
+        return n / (time.perf_counter() - start)
+
+
+# the endpoint: the default 8 requests in flight; its rate raised to 1000/s (default 50/s)
+HOOKS = WebhookSettings(allow_loopback=True, rate_per_s=1000.0)
+
+
+async def dispatcher_rate(stub: StubPartner, n: int, settings: PlatformSettings) -> float:
+    built = bootstrap(
+        settings, bus=MemoryBus(), keys=KeyStore(MemoryDocumentStore()), webhooks=HOOKS
+    )
+    svc = built.service
+    for collection, field in built.indexes:
+        await built.store.ensure_index(collection, field)
+    draft = EndpointDraft(url=stub.url, event_types=["project.*"])
+    await svc.endpoints.register(OPERATOR, draft)
+    for i in range(n):
+        await svc.fanout.on_event(incoming(event(i)))  # type: ignore[arg-type]
+    before = len(stub.received)
+    start = time.perf_counter()
+    await svc.dispatcher.start()
+    try:
+        await eventually(lambda: len(stub.received) - before >= n, timeout=600, every=0.005)
+        rate = n / (time.perf_counter() - start)
+    finally:
+        await svc.dispatcher.stop()
+        await built.stop()
+        await built.store.close()
+    return rate
+
+
+async def kafka_latency(stub: StubPartner, seconds: float, per_s: float) -> list[float]:
+    run = uuid.uuid4().hex[:8]
+    settings = PlatformSettings(
+        bus="kafka",
+        store="mongo",
+        kafka_bootstrap=KAFKA,
+        mongo_url=MONGO,
+        mongo_db_prefix=f"bench{run}",
+        topic_projects=f"bench.{run}.projects",
+        topic_funding=f"bench.{run}.funding",
+        topic_matches=f"bench.{run}.matches",
+        consumer_group_prefix=f"bench-{run}",
+        rate_limit_enabled=False,
+    )
+    built = bootstrap(settings, webhooks=HOOKS)
+    app = create(built=built)
+    acked: dict[str, float] = {}
+    async with LifespanManager(app, startup_timeout=300, shutdown_timeout=120):
+        draft = EndpointDraft(url=stub.url, event_types=["project.*"])
+        await built.service.endpoints.register(OPERATOR, draft)
+        built.bus.declare(settings.topic_projects)
+        warm = event(-1)
+        await built.bus.publish(settings.topic_projects, warm)  # the group has joined once
+        await eventually(lambda: any(warm.id in r.body.decode() for r in stub.received), 300)
+        stub.received.clear()
+        count = int(seconds * per_s)
+        start = time.perf_counter()
+        for i in range(count):
+            e = event(i)
+            await built.bus.publish(settings.topic_projects, e)
+            acked[e.id] = time.time()
+            await asyncio.sleep(max(0.0, start + (i + 1) / per_s - time.perf_counter()))
+        await eventually(lambda: len(stub.received) >= count, timeout=600)
+    import json
+
+    return [
+        (r.at - acked[json.loads(r.body)["id"]]) * 1000
+        for r in stub.received
+        if json.loads(r.body)["id"] in acked
+    ]
+
+
+async def main(quick: bool) -> None:
+    n = 300 if quick else 2000
+    seconds = 10.0 if quick else 30.0
+    stub = StubPartner()
+    await stub.start()
+    try:
+        say(f"raw httpx POST loop, {n} requests to the loopback stub ...")
+        raw = await raw_loop(stub, n)
+        say(f"  raw: {raw:,.0f} POST/s")
+        memory = await dispatcher_rate(stub, n, PlatformSettings(store="memory"))
+        say(f"  dispatcher, memory store: {memory:,.0f} deliveries/s = {memory / raw:.2f}x raw")
+        run = uuid.uuid4().hex[:8]
+        ferret = PlatformSettings(store="mongo", mongo_url=MONGO, mongo_db_prefix=f"bench{run}")
+        mongo = await dispatcher_rate(stub, n, ferret)
+        say(f"  dispatcher, FerretDB store: {mongo:,.0f} deliveries/s = {mongo / raw:.2f}x raw")
+        raw_again = await raw_loop(stub, n)
+        say(f"  raw again (noise check): {raw_again:,.0f} POST/s")
+        wide = await raw_concurrent(stub, n, HOOKS.max_in_flight)
+        say(f"  raw, {HOOKS.max_in_flight} at a time: {wide:,.0f} POST/s")
+        say(f"event on Kafka -> stub receipt, 20 events/s for {seconds:.0f} s ...")
+        latencies = await kafka_latency(stub, seconds, 20.0)
+        say(
+            f"  {len(latencies)} events: p50 {statistics.median(latencies):.0f} ms, "
+            f"p99 {pct(latencies, 0.99):.0f} ms, max {max(latencies):.0f} ms"
+        )
+        print()
+        print(f"deliveries/s (memory store)   {memory:8,.0f}   {memory / raw:.2f}x raw [>= 0.5x]")
+        print(f"deliveries/s (FerretDB store) {mongo:8,.0f}   {mongo / raw:.2f}x raw [>= 0.5x]")
+        print(f"raw httpx POST loop           {raw:8,.0f}   (again: {raw_again:,.0f})")
+        print(
+            f"raw, {HOOKS.max_in_flight} at a time            {wide:8,.0f}   "
+            f"(dispatcher on FerretDB: {mongo / wide:.2f}x of it)"
+        )
+        print(
+            f"Kafka -> receipt p50 / p99    {statistics.median(latencies):.0f} ms / "
+            f"{pct(latencies, 0.99):.0f} ms"
+        )
+    finally:
+        await stub.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    asyncio.run(main(parser.parse_args().quick))

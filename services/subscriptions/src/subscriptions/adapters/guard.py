@@ -1,0 +1,126 @@
+"""SSRF protection at the socket: a httpcore network backend that resolves the host itself,
+refuses the connection when any resolved address is internal, connects to a vetted address
+and checks the peer it actually connected to. Every connection httpx opens goes through it,
+so a name that resolved to a public address at registration and resolves to 127.0.0.1 now
+(DNS rebinding) is refused at connect time. TLS still verifies the certificate against the
+URL's host name (httpcore passes it as `server_hostname`).
+
+httpx (0.28) has no parameter for a network backend; its transport keeps the httpcore pool in
+`_pool`, which is replaced here with one on this backend (the same pool httpx builds, with the
+same TLS context)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import typing
+from collections.abc import Awaitable, Callable, Iterable
+
+import httpcore
+import httpx
+
+from subscriptions.domain.ssrf import UrlRefused, literal_ip, parse_target, refused_address
+
+Resolve = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def system_resolve(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def vet(addresses: Iterable[str], allow_loopback: bool) -> list[str]:
+    """The addresses, if every one may be called; else UrlRefused naming the first bad one."""
+    out = list(addresses)
+    if not out:
+        raise UrlRefused("the host resolves to no address")
+    for address in out:
+        reason = refused_address(ipaddress.ip_address(address.split("%")[0]), allow_loopback)
+        if reason:
+            raise UrlRefused(reason)
+    return out
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    def __init__(self, allow_loopback: bool, resolve: Resolve = system_resolve) -> None:
+        self.allow_loopback, self.resolve = allow_loopback, resolve
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            literal = literal_ip(host)
+            found = [str(literal)] if literal else await self.resolve(host, port)
+            addresses = vet(found, self.allow_loopback)
+        except (UrlRefused, OSError) as exc:
+            raise httpcore.ConnectError(f"refused {host}: {exc}") from exc
+        error: Exception | None = None
+        for address in addresses:
+            try:
+                stream = await self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+                continue
+            peer = stream.get_extra_info("server_addr")
+            try:
+                vet([str(peer[0])] if peer else [], self.allow_loopback)
+            except UrlRefused as exc:
+                await stream.aclose()
+                raise httpcore.ConnectError(f"refused {host}: connected to {exc}") from exc
+            return stream
+        raise error or httpcore.ConnectError(f"could not connect to {host}")
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are not webhook targets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def guarded_transport(backend: GuardedBackend, max_connections: int) -> httpx.AsyncHTTPTransport:
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=32)
+    transport = httpx.AsyncHTTPTransport(limits=limits, retries=0)
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        http1=True,
+        http2=False,
+        network_backend=backend,
+    )
+    return transport
+
+
+class AddressGuard:
+    """The registration-time check (UrlGuard port): URL rules, then every address the host
+    resolves to. The connect-time check is `GuardedBackend`'s."""
+
+    def __init__(self, allow_loopback: bool, resolve: Resolve = system_resolve) -> None:
+        self.allow_loopback, self.resolve = allow_loopback, resolve
+
+    async def check(self, url: str) -> None:
+        target = parse_target(url, allow_http_loopback=self.allow_loopback)
+        literal = literal_ip(target.host)
+        if literal is not None:
+            vet([str(literal)], self.allow_loopback)
+            return
+        try:
+            found = await self.resolve(target.host, target.port)
+        except OSError as exc:
+            raise UrlRefused(f"the host {target.host!r} does not resolve ({exc})") from exc
+        vet(found, self.allow_loopback)

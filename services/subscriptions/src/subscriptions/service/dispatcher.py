@@ -1,0 +1,250 @@
+"""Sends due deliveries: one lane per endpoint (concurrency, rate, per-subject order), each
+attempt claimed in the store first (a lease, so two instances never send one delivery at the
+same time), its outcome recorded after, and the endpoint disabled on 410 or after failing for
+too long. Nothing is held only in memory: a restart rebuilds the lanes from the pending
+deliveries; an attempt cut short by a crash is sent again, with the same webhook-id, once its
+lease has expired."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from g60_chassis.aggregates import Aggregates, retry_on_conflict
+from g60_chassis.store import VersionConflict
+from subscriptions.domain.delivery import Delivery, SendResult
+from subscriptions.domain.endpoint import Endpoint
+from subscriptions.service.lanes import Entry, Lane, Limits
+from subscriptions.service.ports import Clock, Rules, Sender, WebhookRequest
+
+log = logging.getLogger(__name__)
+
+
+def _limits(endpoint: Endpoint) -> Limits:
+    return Limits(endpoint.ordered, endpoint.max_in_flight, endpoint.rate_per_s)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        deliveries: Aggregates[Delivery],
+        endpoints: Aggregates[Endpoint],
+        sender: Sender,
+        rules: Rules,
+        clock: Clock,
+        rescan_s: float = 30.0,
+        endpoint_ttl_s: float = 1.0,
+    ) -> None:
+        self.deliveries, self.endpoints, self.sender = deliveries, endpoints, sender
+        self.rules, self.clock, self.rescan_s = rules, clock, rescan_s
+        self.lanes: dict[str, Lane] = {}
+        self.known: set[str] = set()  # delivery ids in a lane or in flight
+        # the delivery as last written here, and endpoints read less than `endpoint_ttl_s` ago:
+        # an attempt then costs two writes (claim, outcome) and no read. A copy gone stale (a
+        # change made by another replica) fails the claim's compare-and-set and is read again.
+        self._last: dict[str, Delivery] = {}
+        self._endpoints: dict[str, tuple[float, Endpoint]] = {}
+        self._held: set[str] = set()  # deliveries whose lease this process holds
+        self.endpoint_ttl_s = endpoint_ttl_s
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+
+    # scheduling ------------------------------------------------------------------------------
+    def configure(self, endpoint: Endpoint) -> None:
+        """An endpoint as it is now (read, or changed through the API of this process)."""
+        self._endpoints[endpoint.id] = (time.monotonic(), endpoint)
+        lane = self.lanes.get(endpoint.id)
+        if lane is None:
+            self.lanes[endpoint.id] = Lane(_limits(endpoint))
+        else:
+            lane.limits = _limits(endpoint)
+
+    def schedule(self, delivery: Delivery, held: bool = False) -> None:
+        """A delivery that became pending (fan-out, retry, replay) or stays pending; `held`:
+        its lease is this process's (it was just stored so by the fan-out)."""
+        if delivery.status != "pending" or delivery.next_attempt_at is None:
+            return
+        lane = self.lanes.setdefault(delivery.endpoint_id, Lane(Limits()))
+        self._last[delivery.id] = delivery
+        fresh = delivery.id not in self.known
+        self.known.add(delivery.id)
+        due = delivery.next_attempt_at.timestamp()
+        if held:
+            self._held.add(delivery.id)
+        elif delivery.lease_until is not None:
+            due = max(due, delivery.lease_until.timestamp())
+        lane.add(Entry(due, delivery.seq, delivery.id, delivery.subject), fresh)
+        self._wake.set()
+
+    async def rescan(self) -> int:
+        """Pending deliveries from the store that no lane holds (after a restart, or written
+        by another instance): into their lanes, in seq order."""
+        for endpoint in await self.endpoints.every():
+            self.configure(endpoint)
+        found = [d for d in await self.deliveries.every({"status": "pending"})]
+        fresh = sorted((d for d in found if d.id not in self.known), key=lambda d: d.seq)
+        for delivery in fresh:
+            self.schedule(delivery)
+        return len(fresh)
+
+    # running ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        try:
+            await self.rescan()
+        except Exception:  # the store is down: start anyway, the periodic rescan catches up
+            log.exception("loading pending deliveries failed; next try in %.0f s", self.rescan_s)
+        self._loops = [asyncio.create_task(self._run()), asyncio.create_task(self._rescanning())]
+
+    async def stop(self) -> None:
+        for task in self._loops:
+            task.cancel()
+        for task in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._tasks:  # attempts in flight finish (their leases would cover a cut anyway)
+            await asyncio.wait(self._tasks, timeout=10.0)
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def _rescanning(self) -> None:
+        while True:
+            await asyncio.sleep(self.rescan_s)
+            try:
+                await self.rescan()
+            except Exception:
+                log.exception("rescan of pending deliveries failed; next in %.0f s", self.rescan_s)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self._wake.clear()
+            now = self.clock().timestamp()
+            waits: list[float] = []
+            for lane in self.lanes.values():
+                entries, wake = lane.take(now)
+                if wake is not None:
+                    waits.append(wake)
+                for entry in entries:
+                    task = loop.create_task(self._attempt(lane, entry))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+            timeout = min(waits, default=self.rescan_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=max(timeout, 0.001))
+
+    async def _attempt(self, lane: Lane, entry: Entry) -> None:
+        again: Delivery | None = None
+        try:
+            again = await self._send(lane, entry)
+        except Exception:
+            log.exception("delivery %s: attempt failed inside the platform; retrying", entry.id)
+            entry.due = self.clock().timestamp() + 5.0
+            lane.add(entry, fresh=False)
+            lane.finished(entry)
+            self._wake.set()
+            return
+        lane.finished(entry)
+        if again is not None and again.status == "pending":
+            self.schedule_again(lane, entry, again)
+        else:
+            lane.done(entry)
+            self.known.discard(entry.id)
+            self._last.pop(entry.id, None)
+            self._held.discard(entry.id)
+        self._wake.set()
+
+    def schedule_again(self, lane: Lane, entry: Entry, delivery: Delivery) -> None:
+        assert delivery.next_attempt_at is not None
+        due = delivery.next_attempt_at.timestamp()
+        if delivery.lease_until is not None:
+            due = max(due, delivery.lease_until.timestamp())
+        self._last[entry.id] = delivery
+        lane.add(Entry(due, entry.seq, entry.id, entry.subject), fresh=False)
+
+    async def _endpoint(self, id: str) -> Endpoint | None:
+        cached = self._endpoints.get(id)
+        if cached is not None and time.monotonic() - cached[0] < self.endpoint_ttl_s:
+            return cached[1]
+        endpoint = await self.endpoints.get(id)
+        if endpoint is not None:
+            self.configure(endpoint)
+        return endpoint
+
+    async def _send(self, lane: Lane, entry: Entry) -> Delivery | None:
+        """One attempt; the delivery as stored after it (None: nothing left to do here)."""
+        delivery = self._last.pop(entry.id, None) or await self.deliveries.get(entry.id)
+        held = entry.id in self._held
+        self._held.discard(entry.id)
+        now = self.clock()
+        if delivery is None or delivery.status != "pending":
+            return None
+        # a lease still held with time to spare for this attempt saves the claim's write
+        held = held and delivery.lease_left(now) > self.rules.retry.lease_s / 2
+        if not delivery.due(now, holding_lease=held):
+            return delivery  # leased by another instance, or moved later: look again then
+        endpoint = await self._endpoint(delivery.endpoint_id)
+        if endpoint is None or endpoint.status == "disabled":
+            reason = endpoint.disabled_reason if endpoint else "the endpoint is gone"
+            delivery.abandon(f"not sent: endpoint disabled ({reason})", now)
+            try:
+                await self.deliveries.save(delivery)
+            except VersionConflict:
+                return await self.deliveries.get(entry.id)
+            return None
+        if not held:
+            delivery.claim(now, self.rules.retry)
+            try:
+                delivery = await self.deliveries.save(delivery)
+            except VersionConflict:  # a stale copy, or another replica claimed it: look again
+                return await self.deliveries.get(entry.id)
+        request = WebhookRequest(
+            endpoint.url, delivery.id, now, delivery.body, endpoint.signing_secrets(now)
+        )
+        result = await self.sender.send(request)
+        delivery = await self._record(delivery, result)
+        await self._judge(endpoint, result)
+        return delivery
+
+    async def _record(self, delivery: Delivery, result: SendResult) -> Delivery:
+        current: Delivery | None = delivery
+
+        async def attempt() -> Delivery:
+            nonlocal current
+            if current is None:
+                current = await self.deliveries.get(delivery.id)
+                assert current is not None
+            current.record(result, self.clock(), self.rules.retry)
+            try:
+                return await self.deliveries.save(current)
+            except VersionConflict:
+                current = None
+                raise
+
+        saved: Delivery = await retry_on_conflict(attempt)
+        return saved
+
+    async def _judge(self, seen: Endpoint, result: SendResult) -> None:
+        """The endpoint's health after an attempt: 410 disables it at once; failing without a
+        success for `disable_after` disables it; a success clears the failing streak."""
+
+        if result.ok and seen.failing_since is None:
+            return  # the common case: healthy and still healthy, nothing to write
+
+        async def attempt() -> None:
+            endpoint = await self.endpoints.get(seen.id)
+            if endpoint is None:
+                return
+            now = self.clock()
+            if result.gone:
+                changed = endpoint.disable("the endpoint answered 410 Gone", now)
+            elif result.ok:
+                changed = endpoint.succeeded(now)
+            else:
+                changed = endpoint.failed(now, self.rules.disable_after)
+            if changed:
+                self.configure(await self.endpoints.save(endpoint))
+
+        await retry_on_conflict(attempt)
