@@ -173,8 +173,8 @@ keys-rotate: $(STAMP) ## successor key; the old one works OVERLAP s more (86400)
 	@$(G60) keys rotate "$(ID)" $(if $(OVERLAP),--overlap "$(OVERLAP)")
 
 webhooks-list: $(STAMP) ## list webhook endpoints: status (and why disabled), owner, pending deliveries
-	$(PY) -m subscriptions.entrypoints.cli list
+	@$(G60) webhooks list
 
 webhooks-replay: $(STAMP) ## resend an endpoint's deliveries, same ids: make webhooks-replay ENDPOINT=whe_.. SINCE=2026-11-28T00:00:00Z
 	@test -n "$(ENDPOINT)" -a -n "$(SINCE)" || { echo "usage: make webhooks-replay ENDPOINT=<endpoint id> SINCE=<RFC 3339 time>" >&2; exit 2; }
-	$(PY) -m subscriptions.entrypoints.cli replay "$(ENDPOINT)" "$(SINCE)"
+	@$(G60) webhooks replay "$(ENDPOINT)" "$(SINCE)"

@@ -13,6 +13,7 @@ from allinone.keys_cli import keys_cli
 from g60_chassis.settings import PlatformSettings
 from g60_operator.client import Target, resolve
 from matching.entrypoints.cli import app as matching_cli
+from subscriptions.entrypoints.cli import cli as webhooks_cli
 
 HELP = " ".join(  # one paragraph per line: typer's help reflows lines, not paragraphs
     [
@@ -31,6 +32,7 @@ HELP = " ".join(  # one paragraph per line: typer's help reflows lines, not para
 app = typer.Typer(add_completion=False, help=HELP, no_args_is_help=True)
 app.add_typer(keys_cli, name="keys", help="API keys: create, list, revoke, rotate")
 app.add_typer(matching_cli, name="engine", help="offline allocation and explanations (files)")
+app.add_typer(webhooks_cli, name="webhooks", help="webhook endpoints: list, replay (on the store)")
 out = Console(width=None if sys.stdout.isatty() else 120)  # tables unclipped in logs and pipes
 Url = Annotated[str | None, typer.Option(help="the platform (default G60_URL or :8000)")]
 Key = Annotated[str | None, typer.Option(help="operator key (default G60_OPERATOR_KEY)")]
