@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,3 +78,40 @@ async def eventually(check, timeout: float = 30.0, interval: float = 0.25):
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"not within {timeout}s; last: {last!r}")
+
+
+def platform_env(prefix: str, data: Path) -> dict[str, str]:
+    """The settings of a distributed platform whose topics, groups and databases are unique to
+    this run (`prefix` names them)."""
+    run = uuid.uuid4().hex[:8]
+    return {
+        **os.environ,
+        "G60_BUS": "kafka",
+        "G60_STORE": "mongo",
+        "G60_KAFKA_BOOTSTRAP": os.environ.get("G60_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+        "G60_MONGO_URL": os.environ.get("G60_MONGO_URL", "mongodb://127.0.0.1:27017"),
+        "G60_MONGO_DB_PREFIX": f"{prefix}{run}",
+        "G60_TOPIC_PROJECTS": f"{prefix}.{run}.projects",
+        "G60_TOPIC_FUNDING": f"{prefix}.{run}.funding",
+        "G60_TOPIC_MATCHES": f"{prefix}.{run}.matches",
+        "G60_CONSUMER_GROUP_PREFIX": f"{prefix}-{run}",
+        "G60_BOOTSTRAP_OPERATOR_KEY": f"operator-{run}-" + uuid.uuid4().hex,
+        "G60_OUTBOX_INTERVAL_S": "0.2",
+        "G60_DATA_DIR": str(data),
+        "G60_INSTANCE_ID": f"{prefix}-{run}",
+    }
+
+
+@contextmanager
+def running(
+    env: dict[str, str], services: Sequence[str], base_port: int, logs: Path
+) -> Iterator[Platform]:
+    """These services as processes on consecutive ports from `base_port`, stopped after."""
+    p = Platform(env, {s: base_port + i for i, s in enumerate(services)}, logs)
+    try:
+        for service in services:
+            p.start(service)
+        yield p
+    finally:
+        for service in list(p.procs):
+            p.stop(service)

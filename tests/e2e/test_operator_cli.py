@@ -8,16 +8,14 @@ import asyncio
 import csv
 import os
 import time
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
 from g60_chassis.settings import PlatformSettings
 from g60_operator.client import Target, resolve
-from tests.e2e.harness import Platform
+from tests.e2e.harness import Platform, platform_env, running
 from tools.operator.tests.helpers import dashboard_refuses, dashboard_screenshot, deal, g60, get
 
 pytestmark = pytest.mark.e2e
@@ -27,32 +25,9 @@ SERVICES = ("projects", "funding", "matching")
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory) -> Iterator[Platform]:
-    run = uuid.uuid4().hex[:8]
-    env = {
-        **os.environ,
-        "G60_BUS": "kafka",
-        "G60_STORE": "mongo",
-        "G60_KAFKA_BOOTSTRAP": os.environ.get("G60_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
-        "G60_MONGO_URL": os.environ.get("G60_MONGO_URL", "mongodb://127.0.0.1:27017"),
-        "G60_MONGO_DB_PREFIX": f"ops{run}",
-        "G60_TOPIC_PROJECTS": f"ops.{run}.projects",
-        "G60_TOPIC_FUNDING": f"ops.{run}.funding",
-        "G60_TOPIC_MATCHES": f"ops.{run}.matches",
-        "G60_CONSUMER_GROUP_PREFIX": f"ops-{run}",
-        "G60_BOOTSTRAP_OPERATOR_KEY": f"operator-{run}-" + uuid.uuid4().hex,
-        "G60_OUTBOX_INTERVAL_S": "0.2",
-        "G60_DATA_DIR": str(tmp_path_factory.mktemp("ops-data")),
-        "G60_INSTANCE_ID": f"ops-{run}",
-    }
-    logs = Path(env["G60_DATA_DIR"])
-    p = Platform(env, {s: BASE_PORT + i for i, s in enumerate(SERVICES)}, logs)
-    try:
-        for service in SERVICES:
-            p.start(service)
+    data = tmp_path_factory.mktemp("ops-data")
+    with running(platform_env("ops", data), SERVICES, BASE_PORT, data) as p:
         yield p
-    finally:
-        for service in list(p.procs):
-            p.stop(service)
 
 
 @pytest.fixture
