@@ -138,11 +138,15 @@ class Proposals:
         found_projects, found_offers = await asyncio.gather(read_projects, read_offers)
         projects = dict(zip(project_ids, found_projects, strict=True))
         offers = dict(zip(offer_ids, found_offers, strict=True))
-        return [
-            await self._match(p, project, offer, self.allocated.get(pid) == p.offer_id, as_of)
-            for pid, p in new
-            if (project := projects[pid]) is not None and (offer := offers[p.offer_id]) is not None
-        ]
+        made = await asyncio.gather(  # each may store its inputs (audit): together, not in turn
+            *(
+                self._match(p, project, offer, self.allocated.get(pid) == p.offer_id, as_of)
+                for pid, p in new
+                if (project := projects[pid]) is not None
+                and (offer := offers[p.offer_id]) is not None
+            )
+        )
+        return list(made)
 
     async def _project_view(
         self, project_id: str, known: ProjectSnapshot | None
