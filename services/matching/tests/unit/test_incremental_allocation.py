@@ -8,10 +8,13 @@ those of the definition (a brute-force check), like the batch run."""
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matching.adapters.allocator import InProcess
+from matching.domain import market
 from matching.domain.engine import MatchEngine
 from matching.domain.market import MarketAllocation, allocate_market
 from matching.domain.model import Offer, Project
@@ -125,6 +128,21 @@ def test_incremental_equals_batch_with_equal_amounts(ops: list[Op], every: int, 
 def test_incremental_with_mixed_amounts_is_feasible_and_lists_its_blocking_pairs(
     ops: list[Op], every: int
 ) -> None:
+    replay_mixed(ops, every)
+
+
+@SETTINGS
+@given(histories(equal=False), st.integers(1, 3))
+def test_a_repair_cut_short_by_its_budget_still_lists_every_blocking_pair(
+    ops: list[Op], every: int
+) -> None:
+    """No proposals allowed to the repair after a change: the first round that proposes is
+    undone and the rounds stop (at full scale: a budget of tens of thousands)."""
+    with patch.object(market, "BUDGET", 0), patch.object(market, "PATIENCE", 1):
+        replay_mixed(ops, every)
+
+
+def replay_mixed(ops: list[Op], every: int) -> None:
     e = MatchEngine(AS_OF, top_k=2, depth=3, pref_depth=2)
     inc = MarketAllocation()
     for i, op in enumerate(ops):
@@ -167,3 +185,24 @@ async def test_the_worker_thread_keeps_the_state_between_runs() -> None:
     batch = allocate_market(e.snapshot())
     assert (second.assignments, second.blocking_pairs) == (batch.assignments, batch.blocking_pairs)
     assert second.proposals_made == 1 < batch.proposals_made  # only the newcomer proposed
+
+
+def test_a_new_offer_below_what_projects_hold_moves_no_one_and_one_above_draws_them() -> None:
+    """A new offer enters every list: below the offer each project holds, no one proposes
+    again (their state holds); above it, each goes back to that place, not to the top."""
+    e = MatchEngine(AS_OF, top_k=3)
+    e.upsert_offer(offer("off-1", max_deals=40, pricing={"rate_bp": 380}))
+    for i in range(6):
+        e.upsert_project(project(f"prj-{i}", enterprise_kw={"id": f"ent-{i}", "uscc": code(i)}))
+    inc = MarketAllocation()
+    inc(e.snapshot())
+    e.upsert_offer(offer("off-2", max_deals=40, pricing={"rate_bp": 440}))  # dearer: below
+    got = inc(e.snapshot())
+    assert (inc.mode, got.proposals_made) == ("incremental", 0)
+    assert got.assignments == allocate_market(e.snapshot()).assignments
+    assert set(got.as_map().values()) == {"off-1"}
+    e.upsert_offer(offer("off-3", max_deals=40, pricing={"rate_bp": 300}))  # cheaper: above
+    got = inc(e.snapshot())
+    assert (inc.mode, got.proposals_made) == ("incremental", 6)  # one each, from place 0
+    assert got.assignments == allocate_market(e.snapshot()).assignments
+    assert set(got.as_map().values()) == {"off-3"}

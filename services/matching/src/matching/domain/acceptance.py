@@ -119,10 +119,14 @@ class Acceptance:
                 self.dirty_o.add(o)
         return [entry[1] for entry in rejected]
 
-    def run(self, queue: deque[int]) -> None:
+    def run(self, queue: deque[int], limit: int | None = None) -> bool:
+        """Propose until no one is left to (true), or until `proposals` passes `limit` (false:
+        the state is then mid-run and must be restored)."""
         offers, scores, complete = self.lists.offers, self.lists.scores, self.lists.complete
         ptr, assign, watch = self.ptr, self.assign, set[int]()
         while queue:
+            if limit is not None and self.proposals > limit:
+                return False
             p = queue.popleft()
             if p in assign:  # moved by a repair while it waited
                 continue
@@ -140,6 +144,7 @@ class Acceptance:
             if i + 2 >= len(offs) and not complete[p]:
                 watch.add(p)  # lengthened together with the next one that runs out
             queue.extend(self.propose(p, offs[i], scores[p][i], i))
+        return True
 
     def leave(self, p: int) -> int | None:
         """p lets go of its offer (returned)."""
@@ -159,18 +164,16 @@ class Acceptance:
     def drop(self, projects: Iterable[int]) -> set[int]:
         """Take projects out as if they had never proposed (their lists must still be the ones
         they proposed from); the offers they held."""
-        ps, freed = set(projects), set[int]()
-        asked = set[int]()
-        for p in ps:
+        freed, applicants = set[int](), self.applicants
+        for p in set(projects):
             o = self.leave(p)
             if o is not None:
                 freed.add(o)
-            asked.update(self.lists.offers.get(p, ()))
+            for a in self.lists.offers.get(p, ()):  # p applied to some of them
+                mine = applicants.get(a)
+                if mine:
+                    mine.pop(p, None)
             self.ptr.pop(p, None)
-        for o in asked & self.applicants.keys():
-            mine = self.applicants[o]
-            for p in ps:
-                mine.pop(p, None)
         return freed
 
     def recap(self, o: int) -> list[int]:

@@ -79,12 +79,16 @@ def repair(
     max_repair_rounds: int = 40,
     patience: int = 6,
     progress: Progress | None = None,
+    budget: int | None = None,
 ) -> Result:
     """Repair rounds from `blocking` (the blocking pairs of the state); the state is left at the
-    best allocation seen, which the result describes."""
+    best allocation seen, which the result describes. `budget`: proposals the rounds may make
+    (a round that would pass it is undone and the rounds stop), so that the work of a run after
+    one change stays bounded whatever chains its moves set off."""
     lists = s.lists
     best, saved, at_best = blocking, None, True
     rounds = stale = 0
+    limit = None if budget is None else s.proposals + budget
     while blocking and rounds < max_repair_rounds and stale < patience:
         rounds += 1
         if at_best:
@@ -101,7 +105,10 @@ def repair(
                     s.leave(p)
                     s.ptr[p] = j + 1
                     queue.extend(s.propose(p, o, f_q, j))
-        s.run(queue)
+        if not s.run(queue, limit):
+            assert saved is not None
+            s.restore(saved)  # the best state seen; the rounds stop there
+            return result(s, best, rounds)
         blocking = since(s, blocking)
         if progress:
             progress("repair round: blocking pairs", rounds, len(blocking))
@@ -120,7 +127,8 @@ def since(s: Acceptance, blocking: Pairs) -> Pairs:
     project that lost ground or an offer that let one go; old ones may also have been resolved
     by an offer taking someone in."""
     dp, do, to = s.dirty_p, s.dirty_o, s.touched_o
-    recheck = {x: j for x, j in blocking.items() if x[0] not in dp and x[1] in to - do}
+    took = to - do  # offers that only took projects in
+    recheck = {x: j for x, j in blocking.items() if x[0] not in dp and x[1] in took}
     out = {x: j for x, j in blocking.items() if x[0] not in dp and x[1] not in to}
     rank = s.rank
     out.update(s.blocking(sorted(dp, key=lambda q: rank[q]), sorted(do), recheck))

@@ -78,24 +78,25 @@ def among(
     offers = list(offers)
     if offers:
         asked = [s.applicants.get(o, {}) for o in offers]
-        everyone = {p for ap in asked for p in ap}
+        sizes = [len(ap) for ap in asked]
+        total = sum(sizes)
+        a_p = np.fromiter((p for ap in asked for p in ap), dtype=np.int64, count=total)
+        a_j = np.fromiter((j for ap in asked for j in ap.values()), dtype=np.int64, count=total)
+        a_o = np.repeat(np.asarray(offers, dtype=np.int64), sizes)
         upto = np.zeros(len(s.rank), dtype=np.int64)
-        if len(everyone) > len(s.rank) // 8:  # many: all at once
+        if a_p.size > len(s.rank) // 8:  # many: all at once
             upto[list(s.ptr)] = list(s.ptr.values())
             upto[list(s.assign)] -= 1
         else:  # a few (a run after one change): only them
-            mine = list(everyone)
+            mine = np.unique(a_p).tolist()
             upto[mine] = [s.upto(p) for p in mine]
         upto[list(seen)] = 0  # already asked above
-        for o, ap in zip(offers, asked, strict=True):
-            a_p = np.fromiter(ap.keys(), dtype=np.int64, count=len(ap))
-            a_j = np.fromiter(ap.values(), dtype=np.int64, count=len(ap))
-            hit = np.unique((a_p << 20 | a_j)[a_j < upto[a_p]])
-            for p, j in zip((hit >> 20).tolist(), (hit & 0xFFFFF).tolist(), strict=True):
-                qp.append(p)
-                qo.append(o)
-                qf.append(lists_f[p][j])
-                qj.append(j)
+        hit = a_j < upto[a_p]
+        for p, o, j in zip(a_p[hit].tolist(), a_o[hit].tolist(), a_j[hit].tolist(), strict=True):
+            qp.append(p)
+            qo.append(o)
+            qf.append(lists_f[p][j])
+            qj.append(j)
     if not qp:
         return {}
     p_, o_, f_ = (np.asarray(x, dtype=np.int64) for x in (qp, qo, qf))

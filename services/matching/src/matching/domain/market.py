@@ -29,7 +29,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from matching.domain import changes, pairs
+from matching.domain import changes, pairs, rewind
 from matching.domain.acceptance import Acceptance, Pairs
 from matching.domain.allocation import Result, repair, since, with_pairs
 from matching.domain.preferences import SnapshotLists
@@ -41,7 +41,9 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 MAX_SHARE = 0.05  # changed projects beyond this share of the market: the batch instead
 MAX_OFFERS = 64  # offers whose terms changed beyond this: the batch instead
 REOPEN = 256  # projects reopened for an exact continuation at most (see `_step`)
-DRIFT = 2  # residual blocking pairs beyond twice the last batch's (+ 64): the batch again
+DRIFT = 2  # residual blocking pairs beyond twice the last batch's (+ 64): repair them all
+BUDGET = 20_000  # proposals the repair of a run after changes may make (see `repair`)
+ROUNDS, PATIENCE = 12, 4  # its repair rounds at most, and without improvement
 
 
 @contextmanager
@@ -74,8 +76,9 @@ class MarketAllocation:
         self.exact = True  # the last run is the batch's result, were amounts equal
         self._made: dict[int, Assignment] = {}  # unchanged assignments are not made again
         self._assigned: dict[int, int] = {}  # project row → offer row, of the last run
-        self.batch_pairs = 0  # the residual blocking pairs of the last batch run
+        self.batch_pairs = 0  # the residual blocking pairs after the last repair of them all
         self._order: list[int] = []  # its project rows in id order
+        self._rewind: dict[int, int] = {}  # project row → place it proposes from again
 
     def __call__(self, m: MarketSnapshot, progress: Progress | None = None) -> Allocation:
         with _collector_paused():
@@ -86,10 +89,9 @@ class MarketAllocation:
         if old is None or s is None or lists is None or old.as_of_ord != m.as_of_ord:
             return self._batch(m, progress)
         c = changes.between(old, m)
+        c, self._rewind = rewind.unmoved(s, lists, old, m, c)
         if c.projects.size > max(64, MAX_SHARE * m.live.size) or c.reset.size > MAX_OFFERS:
             return self._batch(m, progress)
-        if len(self.pairs) > DRIFT * self.batch_pairs + 64:
-            return self._batch(m, progress)  # residual pairs piled up: start over
         deep = self._deep(m, np.union1d(c.reset, c.recap))  # capacity decides eligibility too
         changed = np.union1d(c.projects, deep).astype(np.int64)
         changed = np.union1d(changed, self._shorten(m, np.setdiff1d(c.shrunk, deep)))
@@ -189,6 +191,8 @@ class MarketAllocation:
         for o in c.reset.tolist():
             out.update(e[1] for e in s.held.get(o, ()))
         opened = s.drop(out)  # with the lists they proposed from
+        self._rewind = {p: q for p, q in self._rewind.items() if p not in out}
+        opened |= rewind.rewound(s, lists, m, self._rewind)
         gone = [p for p in out if p >= live.size or not live[p]]
         lists.take(m, np.asarray([p for p in out if p not in gone], dtype=np.int64), gone)
         kept_ranks = self._ranks(s, self.market, m) if self.market is not None else None
@@ -210,16 +214,24 @@ class MarketAllocation:
         again = reopen or set()  # too many: the blocking pairs and repair move them instead
         s.drop(again)
         rank = s.rank
-        queue = sorted((out | again | set(rejected)) - set(gone), key=lambda p: rank[p])
+        queue = sorted(
+            (out | again | set(rejected) | self._rewind.keys()) - set(gone), key=lambda p: rank[p]
+        )
         s.run(deque(queue))
         self.mode, self.reopened = "incremental", len(again)
+        out |= self._rewind.keys()
         old = {x: j for x, j in self.pairs.items() if x[0] not in out and x[0] not in again}
         now = since(s, old)
-        # Repair what the changes made: the residual pairs left before were already tried by
-        # the repair that left them (they come back in cycles), so they are only checked again.
-        r = repair(s, {x: j for x, j in now.items() if x not in old}, progress=progress)
-        left = s.blocking((), (), {x: j for x, j in old.items() if x in now and j < s.upto(x[0])})
-        r = with_pairs(r, {**left, **r.pairs}, s.rank)
+        if len(now) > DRIFT * self.batch_pairs + 64:  # residual pairs piled up: repair them all
+            r = repair(s, now, ROUNDS, PATIENCE, progress, BUDGET)
+            self.batch_pairs = len(r.pairs)  # what repairing them all left: the new reference
+        else:
+            # Repair what the changes made: the residual pairs left before were already tried
+            # by the repair that left them (they come back in cycles): only checked again.
+            made = {x: j for x, j in now.items() if x not in old}
+            r = repair(s, made, ROUNDS, PATIENCE, None, BUDGET)
+            left = {x: j for x, j in old.items() if x in now and j < s.upto(x[0])}
+            r = with_pairs(r, {**s.blocking((), (), left), **r.pairs}, s.rank)
         return self._done(m, s, lists, r, out | again | set(rejected))
 
     def _done(
