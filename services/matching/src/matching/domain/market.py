@@ -14,11 +14,15 @@ proposals; the property tests hold it to that). With mixed amounts the outcome d
 order of proposals anyway, and one new offer can reopen a third of the market through the chains
 of holders leaving, so beyond `REOPEN` projects the reopening is left to repair instead: an offer
 that gained room makes blocking pairs with the projects it would now keep, and the repair rounds
-move them, chain by chain (the same repair the batch runs). Then repair resumes from the
-residual blocking pairs of the previous run plus those the changes may have made. Too many
-changes, a new "as of" day, or residual blocking pairs piled up beyond twice those of the last
-batch run (each run repairs only the pairs its changes made, and some stay), and it runs the
-batch."""
+move them, chain by chain (the same repair the batch runs).
+A project whose list changed only below the offer it holds keeps its state, or goes back to
+the first place that changed (`rewind.py`), instead of proposing again from the top. Then repair
+resumes from the residual blocking pairs of the previous run plus those the changes may have
+made, within a budget of proposals and rounds (a round that would pass it is undone): the work
+of one run stays bounded whatever chains its moves set off. Residual pairs piled up beyond
+twice those the last repair of them all left (each run repairs only the pairs its changes made,
+and some stay): this run repairs them all, within the same budget. Only too many changes (5 %
+of the projects, 64 offers) or a new "as of" day run the batch."""
 
 from __future__ import annotations
 
