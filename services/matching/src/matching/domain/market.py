@@ -15,13 +15,16 @@ order of proposals anyway, and one new offer can reopen a third of the market th
 of holders leaving, so beyond `REOPEN` projects the reopening is left to repair instead: an offer
 that gained room makes blocking pairs with the projects it would now keep, and the repair rounds
 move them, chain by chain (the same repair the batch runs).
+
 A project whose list changed only below the offer it holds keeps its state, or goes back to
 the first place that changed (`rewind.py`), instead of proposing again from the top. Then repair
 resumes from the residual blocking pairs of the previous run plus those the changes may have
 made, within a budget of proposals and rounds (a round that would pass it is undone): the work
 of one run stays bounded whatever chains its moves set off. Residual pairs piled up beyond
-twice those the last repair of them all left (each run repairs only the pairs its changes made,
-and some stay): this run repairs them all, within the same budget. Only too many changes (5 %
+twice those of the last batch run + 64 (each run repairs only the pairs its changes made, and
+some stay): this run repairs them all, within the same budget, and so on until they are back
+under (the reference stays the batch's: following what the last such repair left let them
+pile up to thousands at full scale). Only too many changes (5 %
 of the projects, 64 offers) or a new "as of" day run the batch."""
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ class MarketAllocation:
         self.exact = True  # the last run is the batch's result, were amounts equal
         self._made: dict[int, Assignment] = {}  # unchanged assignments are not made again
         self._assigned: dict[int, int] = {}  # project row → offer row, of the last run
-        self.batch_pairs = 0  # the residual blocking pairs after the last repair of them all
+        self.batch_pairs = 0  # the residual blocking pairs of the last batch run
         self._order: list[int] = []  # its project rows in id order
         self._rewind: dict[int, int] = {}  # project row → place it proposes from again
 
@@ -228,7 +231,6 @@ class MarketAllocation:
         now = since(s, old)
         if len(now) > DRIFT * self.batch_pairs + 64:  # residual pairs piled up: repair them all
             r = repair(s, now, ROUNDS, PATIENCE, progress, BUDGET)
-            self.batch_pairs = len(r.pairs)  # what repairing them all left: the new reference
         else:
             # Repair what the changes made: the residual pairs left before were already tried
             # by the repair that left them (they come back in cycles): only checked again.
