@@ -132,8 +132,11 @@ class Dispatcher:
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
             timeout = min(waits, default=self.rescan_s)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation
+            # that arrives as the event is set, and `stop` then waited for this loop forever
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(timeout, 0.001))
+                async with asyncio.timeout(max(timeout, 0.001)):
+                    await self._wake.wait()
 
     async def _attempt(self, lane: Lane, entry: Entry) -> None:
         again: Delivery | None = None
