@@ -207,6 +207,8 @@ class Dispatcher:
             endpoint.url, delivery.id, now, delivery.body, endpoint.signing_secrets(now)
         )
         result = await self.sender.send(request)
+        lane.sent(entry)  # the next request to the endpoint need not wait for this write
+        self._wake.set()
         delivery = await self._record(delivery, result)
         await self._judge(endpoint, result)
         return delivery
