@@ -68,6 +68,10 @@ class Connections:
                 while len(self._idle) > self.max_origins:  # the least recently used origin
                     self._close(self._idle.popitem(last=False)[1])
 
+    def idle(self, origin: Origin) -> int:
+        """Connections (pools of one) kept for `origin` and not in use."""
+        return len(self._idle.get(origin, []))
+
     def _close(self, pools: list[httpcore.AsyncConnectionPool]) -> None:
         for pool in pools:
             task = asyncio.get_running_loop().create_task(pool.aclose())
