@@ -13,19 +13,25 @@ Figures (the issue's targets in brackets):
 
 Needs Kafka and FerretDB (`make infra-up`); G60_KAFKA_BOOTSTRAP / G60_MONGO_URL.
 
-    .venv/bin/python bench/bench_webhooks.py            # 2,000 deliveries, 30 s of events
-    .venv/bin/python bench/bench_webhooks.py --quick    # 300 deliveries, 10 s
+    .venv/bin/python bench/bench_webhooks.py            # 5 rounds of 2,000, 30 s of events
+    .venv/bin/python bench/bench_webhooks.py --quick    # 3 rounds of 500, 10 s
+
+The raw baseline is noisy on a shared machine (850 then 585 POST/s in one run before): a
+warm-up first, then rounds in which each dispatcher run is paired with a raw run just before
+it; the figures are medians over the rounds and the ratio the median of the per-pair ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import statistics
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -162,38 +168,79 @@ async def kafka_latency(stub: StubPartner, seconds: float, per_s: float) -> list
     ]
 
 
+async def drop(settings: PlatformSettings) -> None:
+    from pymongo import AsyncMongoClient
+
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(MONGO)
+    await client.drop_database(f"{settings.mongo_db_prefix}_subscriptions")
+    await client.close()
+
+
+async def measure(run: Callable[[], Awaitable[float]], stub: StubPartner) -> float:
+    """One measurement from the same starting point: the stub's log emptied, garbage
+    collected (a full collection inside a timed run was one cause of the noisy baseline)."""
+    stub.received.clear()
+    gc.collect()
+    return await run()
+
+
 async def main(quick: bool) -> None:
-    n = 300 if quick else 2000
+    n = 500 if quick else 2000
+    rounds = 3 if quick else 5
     seconds = 10.0 if quick else 30.0
     stub = StubPartner()
     await stub.start()
     try:
-        say(f"raw httpx POST loop, {n} requests to the loopback stub ...")
-        raw = await raw_loop(stub, n)
-        say(f"  raw: {raw:,.0f} POST/s")
-        memory = await dispatcher_rate(stub, n, PlatformSettings(store="memory"))
-        say(f"  dispatcher, memory store: {memory:,.0f} deliveries/s = {memory / raw:.2f}x raw")
-        run = uuid.uuid4().hex[:8]
-        ferret = PlatformSettings(store="mongo", mongo_url=MONGO, mongo_db_prefix=f"bench{run}")
-        mongo = await dispatcher_rate(stub, n, ferret)
-        say(f"  dispatcher, FerretDB store: {mongo:,.0f} deliveries/s = {mongo / raw:.2f}x raw")
-        raw_again = await raw_loop(stub, n)
-        say(f"  raw again (noise check): {raw_again:,.0f} POST/s")
-        wide = await raw_concurrent(stub, n, HOOKS.max_in_flight)
+        say(f"warm-up: raw httpx POST loop, {n // 4} requests to the loopback stub ...")
+        await raw_loop(stub, n // 4)
+        raws: list[float] = []
+        memory: list[float] = []
+        mongo: list[float] = []
+        ratios: dict[str, list[float]] = {"memory": [], "FerretDB": []}
+        for r in range(rounds):
+            # interleaved: each dispatcher run next to a raw run of its own, ratio per pair
+            for kind, out in (("memory", memory), ("FerretDB", mongo)):
+                raw = await measure(lambda: raw_loop(stub, n), stub)
+                if kind == "memory":
+                    settings = PlatformSettings(store="memory")
+                else:
+                    prefix = f"bench{uuid.uuid4().hex[:8]}"
+                    settings = PlatformSettings(
+                        store="mongo", mongo_url=MONGO, mongo_db_prefix=prefix
+                    )
+                rate = await measure(lambda s=settings: dispatcher_rate(stub, n, s), stub)
+                if kind == "FerretDB":
+                    await drop(settings)
+                raws.append(raw)
+                out.append(rate)
+                ratios[kind].append(rate / raw)
+                say(
+                    f"  round {r + 1}/{rounds}: raw {raw:,.0f} POST/s, dispatcher ({kind}) "
+                    f"{rate:,.0f} deliveries/s = {rate / raw:.2f}x"
+                )
+        wide = await measure(lambda: raw_concurrent(stub, n, HOOKS.max_in_flight), stub)
         say(f"  raw, {HOOKS.max_in_flight} at a time: {wide:,.0f} POST/s")
         say(f"event on Kafka -> stub receipt, 20 events/s for {seconds:.0f} s ...")
+        stub.received.clear()
         latencies = await kafka_latency(stub, seconds, 20.0)
         say(
             f"  {len(latencies)} events: p50 {statistics.median(latencies):.0f} ms, "
             f"p99 {pct(latencies, 0.99):.0f} ms, max {max(latencies):.0f} ms"
         )
+        med = statistics.median
+        spread = f"{min(raws):,.0f}-{max(raws):,.0f}"
         print()
-        print(f"deliveries/s (memory store)   {memory:8,.0f}   {memory / raw:.2f}x raw [>= 0.5x]")
-        print(f"deliveries/s (FerretDB store) {mongo:8,.0f}   {mongo / raw:.2f}x raw [>= 0.5x]")
-        print(f"raw httpx POST loop           {raw:8,.0f}   (again: {raw_again:,.0f})")
+        print(f"medians of {rounds} interleaved rounds of {n} deliveries (ratio: median per pair)")
+        for kind, rates in (("memory", memory), ("FerretDB", mongo)):
+            lo, hi = min(ratios[kind]), max(ratios[kind])
+            print(
+                f"deliveries/s ({kind + ' store)':16s} {med(rates):8,.0f}   "
+                f"{med(ratios[kind]):.2f}x raw (rounds {lo:.2f}-{hi:.2f}) [>= 0.5x]"
+            )
+        print(f"raw httpx POST loop           {med(raws):8,.0f}   (runs: {spread})")
         print(
             f"raw, {HOOKS.max_in_flight} at a time            {wide:8,.0f}   "
-            f"(dispatcher on FerretDB: {mongo / wide:.2f}x of it)"
+            f"(dispatcher on FerretDB: {med(mongo) / wide:.2f}x of it)"
         )
         print(
             f"Kafka -> receipt p50 / p99    {statistics.median(latencies):.0f} ms / "

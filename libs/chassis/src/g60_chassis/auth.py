@@ -92,8 +92,10 @@ class KeyStore:
         tenant_id: str | None = None,
         note: str = "",
         expires_at: datetime | None = None,
+        lineage: str | None = None,
     ) -> tuple[str, KeyInfo]:
-        """A new key (its secret shown only here) and what is stored about it."""
+        """A new key (its secret shown only here) and what is stored about it; `lineage`: the
+        first key of the rotation chain it continues (None: it starts one)."""
         if role in (Role.enterprise, Role.funder) and not tenant_id:
             raise ValueError(f"a {role} key must be bound to a tenant id")
         if role not in (Role.enterprise, Role.funder) and tenant_id:
@@ -106,6 +108,7 @@ class KeyStore:
             "tenant_id": tenant_id,
             "note": note,
             "revoked": False,
+            "lineage": lineage or key_id,
             "created_at": datetime.now(UTC).isoformat(),
             "expires_at": expires_at.astimezone(UTC).isoformat() if expires_at else None,
         }
@@ -144,7 +147,8 @@ class KeyStore:
         info = _info(doc) if doc else None
         if doc is None or info is None or not self._live(doc):
             raise NotFound.of("live key", key_id)
-        key, new = await self.issue(info.role, info.tenant_id, info.note, info.expires_at)
+        lineage = doc.get("lineage") or key_id
+        key, new = await self.issue(info.role, info.tenant_id, info.note, info.expires_at, lineage)
         ends = datetime.now(UTC) + overlap
         if info.expires_at is None or ends < info.expires_at:
             doc["expires_at"] = ends.isoformat()
@@ -152,6 +156,13 @@ class KeyStore:
         await self._store.update(KEYS, doc, doc["version"])
         self._cached.pop(key_id, None)
         return key, new
+
+    async def lineage(self, key_id: str) -> str:
+        """The first key of `key_id`'s rotation chain (itself if it was never rotated from
+        another, or is unknown): what a key-bound holder's resources are tied to, so that
+        the keys a rotation issues keep managing them."""
+        doc = await self._record(key_id)
+        return str(doc.get("lineage") or key_id) if doc else key_id
 
     @staticmethod
     def _live(doc: dict[str, Any]) -> bool:

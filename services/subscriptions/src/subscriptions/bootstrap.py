@@ -99,6 +99,7 @@ def bootstrap(
             KINDS,
             rules,
             clock,
+            w.keys,
             changed=dispatcher.configure,
         ),
         deliveries,

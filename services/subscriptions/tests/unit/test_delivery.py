@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -259,3 +260,46 @@ async def test_a_restart_loses_no_pending_delivery_and_keeps_its_id() -> None:
     assert [r.message_id for r in up.requests] == [pending.id]
     [done] = await again.service.dispatcher.deliveries.every({"endpoint_id": endpoint.id})
     assert done.status == "delivered" and len(done.attempts) == 2
+
+
+class GatedScan(MemoryDocumentStore):
+    """The store of a restarted service whose read of the pending deliveries is slow: it
+    waits for `gate` (when set up)."""
+
+    gate: asyncio.Event | None = None
+
+    async def find(self, collection: str, where=None, **kw):  # type: ignore[no-untyped-def]
+        if collection == "deliveries" and where == {"status": "pending"} and self.gate:
+            await self.gate.wait()
+        return await super().find(collection, where, **kw)
+
+
+async def test_after_a_restart_a_new_event_does_not_overtake_an_older_pending_one() -> None:
+    """Ordered endpoint: an event pending from before the restart goes before one of the same
+    subject fanned out while the restarted service is still reading its backlog."""
+    store = GatedScan()
+    down = FakeSender(answer=lambda r: SendResult(error="connection refused"))
+    schedule = WebhookSettings(retry_schedule_s=(0.0, 0.05, 0.05), rescan_s=30.0)
+    built, bus, _ = await start(store, down, schedule)
+    await built.start()
+    try:
+        draft = EndpointDraft(url="https://partner.example/hook", event_types=["*"], ordered=True)
+        await built.service.endpoints.register(OPERATOR, draft)
+        await bus.publish("g60.projects", ev.project("ent_a", "prj_1", "submitted"))
+        await eventually(lambda: down.requests)
+    finally:
+        await built.stop()
+    store.gate = asyncio.Event()
+    up = FakeSender()
+    again, bus, _ = await start(store, up, schedule)
+    await again.start()
+    try:
+        await bus.publish("g60.projects", ev.project("ent_a", "prj_1", "updated"))
+        await asyncio.sleep(0.2)  # time to send it first, were that allowed
+        assert up.requests == []
+        store.gate.set()
+        await eventually(lambda: len(up.requests) >= 2)
+    finally:
+        await again.stop()
+    types = [json.loads(r.body)["type"] for r in up.requests]
+    assert types == ["g60.project.submitted.v1", "g60.project.updated.v1"]

@@ -63,6 +63,27 @@ async def test_an_endpoint_is_its_owners_only(env: Env) -> None:
     assert created["id"] in [e["id"] for e in everything]  # the operator sees all
 
 
+async def test_a_partners_rotated_key_still_manages_its_endpoints(env: Env) -> None:
+    """`make keys-rotate`: the successor (and its own successor) manages the endpoints the
+    first key registered; another partner's key does not see them."""
+    first = await env.keys.create(Role.partner)
+    created = await env.register({"Authorization": f"Bearer {first}"})
+    path = f"/v1/webhook-endpoints/{created['id']}"
+    key_id = first[4:].split(".", 1)[0]
+    second, info = await env.keys.rotate(key_id, timedelta(hours=1))
+    third, _ = await env.keys.rotate(info.id, timedelta(hours=1))
+    for key in (second, third):
+        mine = {"Authorization": f"Bearer {key}"}
+        assert (await env.client.get(path, headers=mine)).status_code == 200
+        listed = (await env.client.get("/v1/webhook-endpoints", headers=mine)).json()["items"]
+        assert [e["id"] for e in listed] == [created["id"]]
+    r = await env.client.patch(path, json={"description": "after"}, headers=mine)
+    assert r.status_code == 200 and r.json()["description"] == "after"
+    other = await env.as_(Role.partner)
+    assert (await env.client.get(path, headers=other)).status_code == 404
+    assert (await env.client.get("/v1/webhook-endpoints", headers=other)).json()["items"] == []
+
+
 async def test_update_disable_and_enable_again(env: Env) -> None:
     created = await env.register()
     path = f"/v1/webhook-endpoints/{created['id']}"

@@ -5,9 +5,8 @@ so a name that resolved to a public address at registration and resolves to 127.
 (DNS rebinding) is refused at connect time. TLS still verifies the certificate against the
 URL's host name (httpcore passes it as `server_hostname`).
 
-httpx (0.28) has no parameter for a network backend; its transport keeps the httpcore pool in
-`_pool`, which is replaced here with one on this backend (the same pool httpx builds, with the
-same TLS context)."""
+The sender uses an httpcore connection pool directly, whose public `network_backend` parameter
+takes this backend (httpx 0.28's transport has no such parameter)."""
 
 from __future__ import annotations
 
@@ -18,7 +17,6 @@ import typing
 from collections.abc import Awaitable, Callable, Iterable
 
 import httpcore
-import httpx
 
 from subscriptions.domain.ssrf import UrlRefused, literal_ip, parse_target, refused_address
 
@@ -89,21 +87,6 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
-
-
-def guarded_transport(backend: GuardedBackend, max_connections: int) -> httpx.AsyncHTTPTransport:
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=32)
-    transport = httpx.AsyncHTTPTransport(limits=limits, retries=0)
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        http1=True,
-        http2=False,
-        network_backend=backend,
-    )
-    return transport
 
 
 class AddressGuard:

@@ -1,22 +1,38 @@
 """The outbound HTTP adapter (Sender port): Standard Webhooks signing with the
 `standardwebhooks` package (one `v1,` signature per active secret, space-separated, so a
-receiver holding either secret verifies during a rotation), the POST through the guarded
-transport, no redirects, connect and read timeouts, and at most `max_response_bytes` of the
-response read."""
+receiver holding either secret verifies during a rotation), the POST over httpcore connections
+on the SSRF-guarded network backend (a public parameter of httpcore's pool; httpx's transport
+has none, and reaching into its private `_pool` was the alternative), no redirects (httpcore
+never follows one), connect and read timeouts, and at most `max_response_bytes` of the
+response read.
+
+httpcore rather than an httpx client: a webhook is one POST with headers built here, so
+httpx's request model (cookies, auth, header merging, redirects: all unused) was only cost;
+httpx still normalises the URL (IDNA host, percent-encoded path)."""
 
 from __future__ import annotations
 
 import time
 from email.utils import parsedate_to_datetime
 
+import httpcore
 import httpx
 from standardwebhooks.webhooks import Webhook
 
-from subscriptions.adapters.guard import GuardedBackend, guarded_transport
+from subscriptions.adapters.connections import Connections
+from subscriptions.adapters.guard import GuardedBackend
 from subscriptions.domain.delivery import SendResult
 from subscriptions.service.ports import WebhookRequest
 
 USER_AGENT = "G60-Webhooks/1.0"
+# what a receiver or the network can do to a request (raised by httpcore, or by httpx's URL)
+FAILURES = (
+    httpcore.NetworkError,
+    httpcore.ProtocolError,
+    httpcore.UnsupportedProtocol,
+    httpcore.ProxyError,
+    httpx.InvalidURL,
+)
 
 
 def sign(request: WebhookRequest) -> str:
@@ -36,6 +52,12 @@ def signed_headers(request: WebhookRequest) -> dict[str, str]:
     }
 
 
+def wire_headers(request: WebhookRequest, url: httpx.URL, length: int) -> list[tuple[bytes, bytes]]:
+    """The request's headers as httpcore sends them (it adds none of its own)."""
+    out = [(b"host", url.netloc), (b"content-length", str(length).encode())]
+    return out + [(k.encode(), v.encode()) for k, v in signed_headers(request).items()]
+
+
 def retry_after(value: str | None, now: float) -> float | None:
     """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
     if not value:
@@ -49,6 +71,10 @@ def retry_after(value: str | None, now: float) -> float | None:
         return None
 
 
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    return next((v.decode("latin-1") for k, v in headers if k.lower() == name), None)
+
+
 class HttpSender:
     def __init__(
         self,
@@ -60,36 +86,50 @@ class HttpSender:
         max_connections: int = 200,
     ) -> None:
         self.max_response_bytes = max_response_bytes
-        self.client = httpx.AsyncClient(
-            transport=guarded_transport(backend, max_connections),
-            follow_redirects=False,
-            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+        self.timeouts = {"connect": connect_timeout_s, "read": timeout_s, "write": timeout_s}
+        self.timeouts["pool"] = timeout_s
+        self.connections = Connections(
+            backend, httpx.create_ssl_context(), max_connections=max_connections
         )
 
     async def send(self, request: WebhookRequest) -> SendResult:
         content = request.body.encode()
         start = time.perf_counter()
         try:
-            async with self.client.stream(
-                "POST", request.url, content=content, headers=signed_headers(request)
-            ) as response:
+            url = httpx.URL(request.url)
+            target = httpcore.URL(
+                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+            )
+            headers = wire_headers(request, url, len(content))
+            origin = (url.raw_scheme, url.raw_host, url.port)
+            async with (
+                self.connections.take(origin) as pool,
+                pool.stream(
+                    "POST",
+                    target,
+                    headers=headers,
+                    content=content,
+                    extensions={"timeout": self.timeouts},
+                ) as response,
+            ):
                 read = 0
-                async for chunk in response.aiter_raw():
+                async for chunk in response.aiter_stream():
                     read += len(chunk)
                     if read >= self.max_response_bytes:
                         break  # the rest is not read: a receiver cannot make us buffer more
-        except httpx.TimeoutException as exc:
+        except httpcore.TimeoutException as exc:
             return self._failed(start, f"timeout ({type(exc).__name__})")
-        except httpx.HTTPError as exc:
+        except FAILURES as exc:
             return self._failed(start, f"{type(exc).__name__}: {exc}"[:500])
         latency = (time.perf_counter() - start) * 1000
-        code = response.status_code
+        code = response.status
         error = None
         if 300 <= code < 400:
-            error = f"redirect not followed (to {response.headers.get('location', '?')[:200]})"
+            location = _header(response.headers, b"location") or "?"
+            error = f"redirect not followed (to {location[:200]})"
         elif code >= 400:
             error = f"HTTP {code}"
-        wait = retry_after(response.headers.get("retry-after"), time.time())
+        wait = retry_after(_header(response.headers, b"retry-after"), time.time())
         return SendResult(status_code=code, error=error, latency_ms=latency, retry_after_s=wait)
 
     @staticmethod
@@ -97,4 +137,4 @@ class HttpSender:
         return SendResult(error=error, latency_ms=(time.perf_counter() - start) * 1000)
 
     async def close(self) -> None:
-        await self.client.aclose()
+        await self.connections.aclose()

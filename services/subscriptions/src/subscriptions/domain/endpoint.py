@@ -95,7 +95,7 @@ class Endpoint(BaseModel):
     id: str
     owner_role: OwnerRole
     owner_tenant: str | None = None
-    owner_key_id: str
+    owner_key_id: str  # the first key of the owner key's rotation chain (see KeyStore.lineage)
     url: str
     description: str = ""
     event_types: list[str]

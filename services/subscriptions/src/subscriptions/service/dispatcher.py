@@ -48,6 +48,8 @@ class Dispatcher:
         self._endpoints: dict[str, tuple[float, Endpoint]] = {}
         self._held: set[str] = set()  # deliveries whose lease this process holds
         self.endpoint_ttl_s = endpoint_ttl_s
+        self._configured: set[str] = set()  # endpoints whose settings this process has read
+        self.loaded = False  # the pending deliveries in the store were read once
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
@@ -56,6 +58,7 @@ class Dispatcher:
     def configure(self, endpoint: Endpoint) -> None:
         """An endpoint as it is now (read, or changed through the API of this process)."""
         self._endpoints[endpoint.id] = (time.monotonic(), endpoint)
+        self._configured.add(endpoint.id)
         lane = self.lanes.get(endpoint.id)
         if lane is None:
             self.lanes[endpoint.id] = Lane(_limits(endpoint))
@@ -92,11 +95,16 @@ class Dispatcher:
 
     # running ---------------------------------------------------------------------------------
     async def start(self) -> None:
-        try:
-            await self.rescan()
-        except Exception:  # the store is down: start anyway, the periodic rescan catches up
-            log.exception("loading pending deliveries failed; next try in %.0f s", self.rescan_s)
+        """Sends what the fan-out schedules at once; the pending deliveries in the store (a
+        backlog from before a restart) are read alongside, not before. Until they have been
+        read once, only lanes of endpoints known to be unordered send: an event fanned out now
+        must not overtake an older pending one of its subject."""
         self._loops = [asyncio.create_task(self._run()), asyncio.create_task(self._rescanning())]
+
+    def _may_send(self, endpoint_id: str, lane: Lane) -> bool:
+        if self.loaded:
+            return True
+        return endpoint_id in self._configured and not lane.limits.ordered
 
     async def stop(self) -> None:
         for task in self._loops:
@@ -111,11 +119,15 @@ class Dispatcher:
 
     async def _rescanning(self) -> None:
         while True:
-            await asyncio.sleep(self.rescan_s)
             try:
                 await self.rescan()
-            except Exception:
+            except Exception:  # the store is down: the next rescan catches up
                 log.exception("rescan of pending deliveries failed; next in %.0f s", self.rescan_s)
+            else:
+                if not self.loaded:
+                    self.loaded = True
+                    self._wake.set()
+            await asyncio.sleep(self.rescan_s)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -123,7 +135,9 @@ class Dispatcher:
             self._wake.clear()
             now = self.clock().timestamp()
             waits: list[float] = []
-            for lane in self.lanes.values():
+            for endpoint_id, lane in self.lanes.items():
+                if not self._may_send(endpoint_id, lane):
+                    continue  # woken when the first rescan is done
                 entries, wake = lane.take(now)
                 if wake is not None:
                     waits.append(wake)
@@ -132,8 +146,11 @@ class Dispatcher:
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
             timeout = min(waits, default=self.rescan_s)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation
+            # that arrives as the event is set, and `stop` then waited for this loop forever
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(timeout, 0.001))
+                async with asyncio.timeout(max(timeout, 0.001)):
+                    await self._wake.wait()
 
     async def _attempt(self, lane: Lane, entry: Entry) -> None:
         again: Delivery | None = None
@@ -204,6 +221,8 @@ class Dispatcher:
             endpoint.url, delivery.id, now, delivery.body, endpoint.signing_secrets(now)
         )
         result = await self.sender.send(request)
+        lane.sent(entry)  # the next request to the endpoint need not wait for this write
+        self._wake.set()
         delivery = await self._record(delivery, result)
         await self._judge(endpoint, result)
         return delivery

@@ -25,7 +25,14 @@ from subscriptions.domain.endpoint import (
 )
 from subscriptions.domain.ssrf import UrlRefused
 from subscriptions.service.deliveries import Deliveries
-from subscriptions.service.ports import Clock, EndpointChanges, EndpointDraft, Rules, UrlGuard
+from subscriptions.service.ports import (
+    Clock,
+    EndpointChanges,
+    EndpointDraft,
+    KeyLineage,
+    Rules,
+    UrlGuard,
+)
 
 OWNERS = (Role.operator, Role.enterprise, Role.funder, Role.partner)
 
@@ -34,13 +41,16 @@ def _rule(exc: RuleViolation) -> Unprocessable:
     return Unprocessable(str(exc), exc.field)
 
 
-def owns(principal: Principal, endpoint: Endpoint) -> bool:
+def owns(principal: Principal, endpoint: Endpoint, lineage: str) -> bool:
+    """`lineage`: the first key of the principal's rotation chain (a partner has no tenant:
+    its endpoints are tied to that key, so `make keys-rotate`'s successor still manages them;
+    an endpoint registered under the key id itself before lineages existed still counts)."""
     if principal.role == Role.operator:
         return True
     if principal.role.value != endpoint.owner_role:
         return False
     if principal.role == Role.partner:
-        return endpoint.owner_key_id == principal.key_id
+        return endpoint.owner_key_id in (lineage, principal.key_id)
     return endpoint.owner_tenant == principal.tenant_id
 
 
@@ -53,10 +63,16 @@ class EndpointsService:
         kinds: frozenset[str],
         rules: Rules,
         clock: Clock,
+        keys: KeyLineage,
         changed: Callable[[Endpoint], None] = lambda endpoint: None,
     ) -> None:
-        self.endpoints, self.deliveries, self.guard = endpoints, deliveries, guard
+        self.endpoints, self.deliveries, self.guard, self.keys = endpoints, deliveries, guard, keys
         self.kinds, self.rules, self.clock, self.changed = kinds, rules, clock, changed
+
+    async def _lineage(self, principal: Principal) -> str:
+        if principal.role != Role.partner:
+            return principal.key_id
+        return await self.keys.lineage(principal.key_id)
 
     async def _check_url(self, url: str) -> None:
         try:
@@ -80,6 +96,7 @@ class EndpointsService:
         digest = request_hash(asdict(draft))
         id = new_id("whe", principal, idempotency_key)
         role: OwnerRole = principal.role.value
+        lineage = await self._lineage(principal)
 
         async def create() -> Endpoint:
             now = self.clock()
@@ -87,7 +104,7 @@ class EndpointsService:
                 id=id,
                 owner_role=role,
                 owner_tenant=principal.tenant_id,
-                owner_key_id=principal.key_id,
+                owner_key_id=lineage,
                 url=draft.url,
                 description=draft.description,
                 event_types=event_types,
@@ -108,7 +125,7 @@ class EndpointsService:
     async def get(self, principal: Principal, id: str) -> Endpoint:
         principal.require(*OWNERS)
         endpoint = await self.endpoints.get(id)
-        if endpoint is None or not owns(principal, endpoint):
+        if endpoint is None or not owns(principal, endpoint, await self._lineage(principal)):
             raise NotFound.of("webhook endpoint", id)
         return endpoint
 
@@ -120,7 +137,7 @@ class EndpointsService:
             return await self.endpoints.list(None, cursor, limit)
         where: dict[str, str | None] = {"owner_role": principal.role.value}
         if principal.role == Role.partner:
-            where["owner_key_id"] = principal.key_id
+            where["owner_key_id"] = await self._lineage(principal)
         else:
             where["owner_tenant"] = principal.tenant_id
         return await self.endpoints.list(where, cursor, limit)

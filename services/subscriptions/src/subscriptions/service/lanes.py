@@ -1,12 +1,16 @@
 """The in-memory schedule of one endpoint's pending deliveries (a lane): which are due, how
-many are in flight, its rate, and — for an endpoint that asked for ordering — which delivery
-heads each subject's queue. The store holds the truth; a lane is rebuilt from it at start."""
+many are in flight (HTTP requests, bounded by the endpoint's limit; and attempts whose outcome
+is still being stored, bounded at a few times that), its rate, and — for an endpoint that
+asked for ordering — which delivery heads each subject's queue. The store holds the truth; a
+lane is rebuilt from it at start."""
 
 from __future__ import annotations
 
 import heapq
 import time
 from dataclasses import dataclass, field
+
+SETTLING = 4  # attempts per request slot that may be storing their outcome at once
 
 
 @dataclass(order=True)
@@ -28,7 +32,9 @@ class Limits:
 class Lane:
     limits: Limits
     heap: list[Entry] = field(default_factory=list)
-    in_flight: int = 0
+    in_flight: int = 0  # HTTP requests to the endpoint
+    sending: set[str] = field(default_factory=set)  # their delivery ids
+    unsettled: int = 0  # attempts taken and not finished (sending, or storing the outcome)
     busy: set[str] = field(default_factory=set)  # subjects with an attempt in flight
     heads: dict[str, list[int]] = field(default_factory=dict)  # subject → pending seqs
     tokens: float = 1.0
@@ -65,7 +71,8 @@ class Lane:
         out: list[Entry] = []
         aside: list[Entry] = []
         wake: float | None = None
-        while self.heap and self.in_flight < self.limits.max_in_flight:
+        most = self.limits.max_in_flight
+        while self.heap and self.in_flight < most and self.unsettled < SETTLING * most:
             top = self.heap[0]
             if top.due > now:
                 wake = top.due - now
@@ -81,12 +88,22 @@ class Lane:
                 break
             entry = heapq.heappop(self.heap)
             self.in_flight += 1
+            self.unsettled += 1
+            self.sending.add(entry.id)
             self.busy.add(entry.subject)
             out.append(entry)
         for entry in aside:
             heapq.heappush(self.heap, entry)
         return out, wake
 
+    def sent(self, entry: Entry) -> None:
+        """The attempt's request is over: its slot serves another request while the outcome
+        is stored (a subject stays busy until then, so an ordered one waits for it)."""
+        if entry.id in self.sending:
+            self.sending.discard(entry.id)
+            self.in_flight -= 1
+
     def finished(self, entry: Entry) -> None:
-        self.in_flight -= 1
+        self.sent(entry)
+        self.unsettled -= 1
         self.busy.discard(entry.subject)

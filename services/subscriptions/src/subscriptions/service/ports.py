@@ -31,6 +31,12 @@ class UrlGuard(Protocol):
         """Raises UrlRefused when the URL, or an address its host resolves to, is refused."""
 
 
+class KeyLineage(Protocol):
+    async def lineage(self, key_id: str) -> str:
+        """The first key of `key_id`'s rotation chain: a partner's endpoints are tied to it,
+        so the key a rotation issues manages them too."""
+
+
 class Clock(Protocol):
     def __call__(self) -> datetime: ...
 
