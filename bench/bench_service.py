@@ -102,9 +102,12 @@ async def run(
         allocate=ChildProcess(),
     )
     svc = built.service
+    for collection, field in built.indexes:  # as the service's lifespan does
+        await store.ensure_index(collection, field)
     for o in offers:
         await svc.read.keep(svc.read.offers, offer_snapshot(o, at), removed=False)
     svc.proposals.seed(e.allocation_map())  # as if the flags of this allocation were stored
+    gc.freeze()  # as the service does once its engine is loaded (bootstrap.py)
     handle = project_events(svc)
     events = []
     for p in new_projects:
@@ -182,7 +185,6 @@ async def run(
         "",
         f"{len(idle)} requests",
     )
-    gc.freeze()  # as the service does once its engine is loaded (bootstrap.py)
     pauses: list[tuple[int, float]] = []  # the collector's pauses in this process
     began: list[float] = [0.0]
 

@@ -28,6 +28,7 @@ from matching.entrypoints import api, consumer, dashboard, ops_api
 from matching.service.audit import DecisionLog
 from matching.service.handlers import MatchingService
 from matching.service.ports import Allocate, View
+from matching.service.readmodel import ReadModel
 from matching.service.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -135,25 +136,28 @@ def bootstrap(
     left opt-in until measured on a quieter one."""
     w = wire(NAME, COLLECTIONS, settings, store=store, bus=bus, keys=keys)
     market = engine or new_engine(clock().date(), w.settings.match_top_k)
-    service = MatchingService(
-        Aggregates(w.store, "matches", Match, w.relay.notify),
+    read = ReadModel(
         Aggregates(w.store, "enterprise_views", View),
         Aggregates(w.store, "project_views", View),
         Aggregates(w.store, "offer_views", View),
+    )
+    audit = DecisionLog(
+        Aggregates(w.store, "decision_inputs", View),
+        read,
+        lambda: (market.version, market.as_of),
+        engine_version(),
+        clock,
+    )
+    service = MatchingService(
+        Aggregates(w.store, "matches", Match, w.relay.notify),
+        read,
         market,
         EngineTranslator(),
         ContractMatchEvents(w.settings.topic_matches),
         clock,
         allocate or InProcess(),
+        audit,
     )
-    audit = DecisionLog(
-        Aggregates(w.store, "decision_inputs", View),
-        service.read,
-        lambda: (market.version, market.as_of),
-        engine_version(),
-        clock,
-    )
-    service.proposals.audit = audit
     stats = Stats(service.matches, service.read, service.engine, clock)
     group = w.settings.group(NAME)
     w.bus.subscribe(

@@ -22,7 +22,7 @@ from matching.domain.results import Allocation
 from matching.service.ports import Allocate, Engine
 
 log = logging.getLogger(__name__)
-Apply = Callable[[dict[str, str], int], Awaitable[int]]  # the allocation's map, its version
+Apply = Callable[[Allocation], Awaitable[int]]  # sets the flags it moved; returns how many
 
 
 class AllocationRefresher:
@@ -55,7 +55,7 @@ class AllocationRefresher:
         allocation = await self.allocate(snapshot)
         t2 = time.perf_counter()
         self.engine.adopt(allocation)
-        moved = await self.apply(allocation.as_map(), allocation.market_version)
+        moved = await self.apply(allocation)
         t3 = time.perf_counter()
         self.timings = {"snapshot": t1 - t0, "allocate": t2 - t1, "flags": t3 - t2}
         self.version = allocation.market_version

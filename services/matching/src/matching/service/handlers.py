@@ -13,9 +13,10 @@ from g60_chassis.aggregates import Aggregates
 from g60_contracts.events import EnterpriseRegistered, OfferSnapshot, ProjectSnapshot
 from matching.domain.match import Match
 from matching.service.allocator import AllocationRefresher
+from matching.service.audit import DecisionLog
 from matching.service.lifecycle import Lifecycle
 from matching.service.loading import EngineLoad
-from matching.service.ports import Allocate, Clock, Engine, MatchEvents, Translator, View
+from matching.service.ports import Allocate, Clock, Engine, MatchEvents, Translator
 from matching.service.proposals import Proposals
 from matching.service.queries import Queries
 from matching.service.readmodel import ReadModel
@@ -25,19 +26,18 @@ class MatchingService:
     def __init__(
         self,
         matches: Aggregates[Match],
-        enterprises: Aggregates[View],
-        projects: Aggregates[View],
-        offers: Aggregates[View],
+        read: ReadModel,
         engine: Engine,
         translate: Translator,
         events: MatchEvents,
         clock: Clock,
         allocate: Allocate,
+        audit: DecisionLog | None = None,
         debounce_s: float = 0.5,
     ) -> None:
         self.matches, self.engine, self.translate = matches, engine, translate
-        self.read = ReadModel(enterprises, projects, offers)
-        self.proposals = Proposals(matches, self.read, engine, events, clock)
+        self.read = read
+        self.proposals = Proposals(matches, read, engine, events, clock, audit)
         self.allocation = AllocationRefresher(engine, allocate, self.proposals.flag, debounce_s)
         self.lifecycle = Lifecycle(matches, events, clock)
         self.loading = EngineLoad(

@@ -20,7 +20,7 @@ from g60_chassis.aggregates import Aggregates, retry_on_conflict
 from g60_chassis.errors import Conflict
 from g60_contracts.events import OfferSnapshot, ProjectSnapshot
 from matching.domain.match import Match, match_id, propose
-from matching.domain.results import Delta, Proposal
+from matching.domain.results import Allocation, Delta, Proposal
 from matching.service.ports import Clock, Engine, MatchEvents
 from matching.service.readmodel import ReadModel
 
@@ -39,6 +39,7 @@ class Proposals:
         engine: Engine,
         events: MatchEvents,
         clock: Clock,
+        audit: DecisionLog | None = None,
     ) -> None:
         self.matches, self.read, self.engine, self.events, self.clock = (
             matches,
@@ -47,10 +48,10 @@ class Proposals:
             events,
             clock,
         )
+        self.audit = audit  # records each decision (none in tests that do not look at it)
         self.allocated: dict[str, str] = {}  # project → offer, as the stored flags say
         self.as_of: int | None = None  # the market version of that allocation
         self.settled_as_of: int | None = None  # every flag holds as of this version
-        self.audit: DecisionLog | None = None  # records each decision (set by bootstrap)
 
     def seed(self, allocated: dict[str, str]) -> None:
         self.allocated = dict(allocated)
@@ -215,12 +216,13 @@ class Proposals:
         await self.matches.save(match, events)
 
     # the allocation's flags ----------------------------------------------------------------------
-    async def flag(self, after: dict[str, str], as_of: int) -> int:
+    async def flag(self, allocation: Allocation) -> int:
         """Set the `allocated` flag of every match whose pair entered or left the allocation
         since the one the stored flags say; a newly allocated pair without a match is proposed.
         The new map applies at once to the event path (which may reconcile a project while this
-        runs); returns how many projects moved."""
-        before = self.allocated
+        runs); returns how many projects moved. The writes go in batches, the event loop free
+        between them (HTTP and the consumers are served while a large move is written)."""
+        before, after, as_of = self.allocated, allocation.as_map(), allocation.market_version
         self.allocated, self.as_of = after, as_of
         moved = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
         for i in range(0, len(moved), FLAG_BATCH):  # distinct matches: their writes overlap
@@ -231,6 +233,7 @@ class Proposals:
                 if pid in offers
             ]
             await asyncio.gather(*flags)
+            await asyncio.sleep(0)
         self.settled_as_of = as_of
         return len(moved)
 
