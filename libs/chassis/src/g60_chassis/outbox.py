@@ -81,6 +81,7 @@ class OutboxRelay:
     async def _publish(self, collection: str, docs: list[Doc]) -> int:
         """Publish the outboxes of `docs` in one batch; mark each one's confirmed prefix sent.
         Raises PublishFailed (after marking what was confirmed) if anything was not."""
+        whole: dict[str, int] = {}  # documents whose whole outbox went out: id → version
         docs = [d for d in docs if d.get("outbox")]
         messages = [
             Outgoing(entry["topic"], Envelope.from_dict(entry))
@@ -103,7 +104,9 @@ class OutboxRelay:
             if confirmed:
                 marks[str(doc["_id"])] = doc["outbox"][:confirmed]
                 sent += confirmed
-        await self._store.mark_sent_many(collection, marks)
+                if confirmed == len(outcome):
+                    whole[str(doc["_id"])] = int(doc["version"])
+        await self._store.mark_sent_many(collection, marks, whole)
         self.published += sent
         if first is not None:
             raise PublishFailed(failed, first)
@@ -122,7 +125,11 @@ class OutboxRelay:
                 by_collection: dict[str, list[Doc]] = {}
                 for key in keys:
                     entries = known[key]
-                    doc = docs.get(key) if entries is None else {"_id": key[1], "outbox": entries}
+                    doc = (
+                        docs.get(key)
+                        if entries is None
+                        else {"_id": key[1], "version": 1, "outbox": entries}  # as inserted
+                    )
                     if doc and doc.get("outbox"):
                         by_collection.setdefault(key[0], []).append(doc)
                 for collection, found in by_collection.items():

@@ -168,7 +168,12 @@ class SqliteDocumentStore:
     async def insert_many(self, collection: str, docs: list[tuple[Doc, list[Doc]]]) -> set[str]:
         return await insert_each(self, collection, docs)
 
-    async def mark_sent_many(self, collection: str, sent: Mapping[str, list[Doc]]) -> None:
+    async def mark_sent_many(
+        self,
+        collection: str,
+        sent: Mapping[str, list[Doc]],
+        whole: Mapping[str, int] | None = None,
+    ) -> None:
         for id, entries in sent.items():
             await self.mark_sent(collection, id, entries)
 

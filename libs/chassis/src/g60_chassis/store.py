@@ -67,8 +67,15 @@ class DocumentStore(Protocol):
         """Remove these outbox entries (as read from the document) from its outbox, in one
         write; leaves `version` alone."""
 
-    async def mark_sent_many(self, collection: str, sent: Mapping[str, list[Doc]]) -> None:
-        """`mark_sent` for many documents (id → entries) in one call."""
+    async def mark_sent_many(
+        self,
+        collection: str,
+        sent: Mapping[str, list[Doc]],
+        whole: Mapping[str, int] | None = None,
+    ) -> None:
+        """`mark_sent` for many documents (id → entries) in one call. `whole`: the documents
+        whose whole outbox, as read at this version, was sent (the store may then empty it
+        outright if the version is unchanged, and clear its pending mark in the same write)."""
 
     async def ensure_index(self, collection: str, field: str, unique: bool = False) -> None:
         """An index for `find` on this top-level field (idempotent). `unique`: two documents
@@ -167,7 +174,12 @@ class MemoryDocumentStore:
             ids = {e["id"] for e in sent}
             doc["outbox"] = [e for e in doc["outbox"] if e["id"] not in ids]
 
-    async def mark_sent_many(self, collection: str, sent: Mapping[str, list[Doc]]) -> None:
+    async def mark_sent_many(
+        self,
+        collection: str,
+        sent: Mapping[str, list[Doc]],
+        whole: Mapping[str, int] | None = None,
+    ) -> None:
         for id, entries in sent.items():
             await self.mark_sent(collection, id, entries)
 
