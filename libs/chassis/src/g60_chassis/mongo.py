@@ -168,6 +168,12 @@ class MongoDocumentStore:
                 return out[:limit]
             where = {PENDING: True, "_id": {"$gt": found[-1]["_id"]}}
 
+    async def prepare_outbox(self, collection: str) -> None:
+        # at start, before the consumers write: FerretDB's CREATE INDEX waits for the
+        # table's open writes, better not mid-load
+        if collection not in self._flagged:
+            await self._flag_pending(collection)
+
     async def _flag_pending(self, collection: str) -> None:
         """Once per collection and database: index `outbox_pending`, and set it on documents
         an older release wrote without it (one scan, then never again: a marker remembers)."""

@@ -170,6 +170,11 @@ class OutboxRelay:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff)
 
+    async def prepare(self) -> None:
+        """Before anything writes: what the scan needs on each collection (an index)."""
+        for collection in self._collections:
+            await self._store.prepare_outbox(collection)
+
     async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="outbox-relay")

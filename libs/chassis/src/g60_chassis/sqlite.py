@@ -149,6 +149,9 @@ class SqliteDocumentStore:
         ) as cur:
             return [self._row(r) for r in await cur.fetchall()]
 
+    async def prepare_outbox(self, collection: str) -> None:
+        return None  # the `pending` column and its index come with the table
+
     async def mark_sent(self, collection: str, id: str, sent_entries: list[Doc]) -> None:
         db = await self._conn(collection)
         t = _table(collection)

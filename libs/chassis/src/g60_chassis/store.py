@@ -63,6 +63,10 @@ class DocumentStore(Protocol):
     async def pending(self, collection: str, limit: int = 100) -> list[Doc]:
         """Documents whose outbox is not empty (the outbox relay's work)."""
 
+    async def prepare_outbox(self, collection: str) -> None:
+        """Whatever `pending` needs on this collection (an index), made before writes start;
+        `pending` makes it on first use otherwise."""
+
     async def mark_sent(self, collection: str, id: str, sent: list[Doc]) -> None:
         """Remove these outbox entries (as read from the document) from its outbox, in one
         write; leaves `version` alone."""
@@ -167,6 +171,9 @@ class MemoryDocumentStore:
     async def pending(self, collection: str, limit: int = 100) -> list[Doc]:
         docs = [d for _, d in sorted(self._data[collection].items()) if d.get("outbox")]
         return copy.deepcopy(docs[:limit])
+
+    async def prepare_outbox(self, collection: str) -> None:
+        return None
 
     async def mark_sent(self, collection: str, id: str, sent: list[Doc]) -> None:
         doc = self._data[collection].get(id)
