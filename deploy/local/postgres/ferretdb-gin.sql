@@ -12,6 +12,14 @@
 -- `_id` index, or createIndex), this event trigger adds the GIN twin; the block at the end
 -- adds them to tables created before the trigger existed. Production runs MongoDB, which
 -- needs none of this.
+--
+-- The btree of a plain (non-unique) index on another field than `_id` is then never used:
+-- FerretDB filters with `@>` only (its UPDATE/DELETE by `_id` use `=`, which the `_id` btree
+-- answers; it pushes down no sort but `$natural`). Yet every write of a document adds an
+-- entry to it (no HOT update: every index is on `_jsonb`), and the planner weighs it for
+-- every statement (plans are made per statement here). So it is replaced by an empty
+-- partial index of the same name (`WHERE false`: nothing to maintain), which FerretDB can
+-- still drop. Unique ones stay: they enforce uniqueness.
 
 CREATE OR REPLACE FUNCTION g60_gin_twin(index_oid oid) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -20,14 +28,19 @@ DECLARE
   tbl regclass;
   field text;
   twin text;
+  is_unique boolean;
+  idx_name text;
+  twinned boolean;
 BEGIN
-  SELECT pg_get_indexdef(index_oid), i.indrelid::regclass INTO def, tbl
+  SELECT pg_get_indexdef(index_oid), i.indrelid::regclass, i.indisunique, c.relname
+    INTO def, tbl, is_unique, idx_name
     FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
     JOIN pg_am am ON am.oid = c.relam
    WHERE i.indexrelid = index_oid AND am.amname = 'btree';
   IF def IS NULL THEN
     RETURN;
   END IF;
+  twinned := false;
   FOR field IN
     SELECT m[1] FROM regexp_matches(def, '\(_jsonb -> ''([^'']+)''::text\)', 'g') AS m
   LOOP
@@ -36,7 +49,12 @@ BEGIN
     EXECUTE format(
       'CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb -> %L) jsonb_path_ops)',
       twin, tbl, field);
+    twinned := twinned OR field <> '_id';
   END LOOP;
+  IF twinned AND NOT is_unique THEN  -- the btree nobody reads: an empty one in its place
+    EXECUTE format('DROP INDEX %s', index_oid::regclass);
+    EXECUTE format('CREATE INDEX %I ON %s ((1)) WHERE false', idx_name, tbl);
+  END IF;
 END;
 $$;
 

@@ -73,7 +73,7 @@ class Aggregates(Generic[M]):
         self.store, self.collection, self.model, self._notify = store, collection, model, notify
 
     def _load(self, doc: dict[str, Any]) -> M:
-        data = {k: v for k, v in doc.items() if k not in ("_id", "outbox")}
+        data = {k: v for k, v in doc.items() if k not in ("_id", "outbox", "outbox_pending")}
         return self.model.model_validate({**data, "id": doc["_id"]})
 
     @staticmethod

@@ -8,7 +8,13 @@ increments kept 2 to 4; 50 conditional `$inc` on `remaining >= 1` matched 36 to 
 writes to one document are also serialised in this process: with one process per writer
 (funding owns capacity) that makes CAS correct on FerretDB too, and costs nothing on MongoDB.
 FerretDB also ignores `$pull` with a condition, so sent events are removed with `$pullAll` of
-the exact entries."""
+the exact entries.
+
+Each document also holds `outbox_pending` (true while its outbox may hold events), indexed, so
+the relay's scan is an indexed find, not a read of every document (FerretDB evaluates a filter
+on an array element itself: ~0.3 s over 5,000 documents, on every scan). A mark that sent the
+whole outbox as read at version v clears both in one write, on the condition that the version
+is still v (events are only ever added by a write that bumps the version)."""
 
 from __future__ import annotations
 
@@ -28,6 +34,9 @@ from pymongo.errors import (
 )
 
 from g60_chassis.store import Doc, DuplicateKey, VersionConflict
+
+PENDING = "outbox_pending"  # a top-level flag: the outbox may hold events (indexed)
+MIGRATIONS = "_g60_migrations"  # markers of one-time data changes done in this database
 
 _UNIQUE_BROKEN = re.compile(
     r"UNIQUE constraint failed: index '\w*?_(\w+)_unique'"  # SQLite
@@ -61,6 +70,7 @@ class MongoDocumentStore:
         self._db = self._client[database]
         self._stripes = [asyncio.Lock() for _ in range(256)]  # bounded, unlike a lock per id
         self._unique: dict[str, list[str]] = {}  # collection → its unique fields
+        self._flagged: set[str] = set()  # collections whose `outbox_pending` is indexed and set
 
     def _lock(self, collection: str, id: str) -> asyncio.Lock:
         return self._stripes[hash((collection, id)) % len(self._stripes)]
@@ -69,15 +79,16 @@ class MongoDocumentStore:
         return await self._db[collection].find_one({"_id": id})
 
     async def insert(self, collection: str, doc: Doc, events: list[Doc] | None = None) -> None:
+        row = {**doc, "version": 1, "outbox": events or [], PENDING: bool(events)}
         try:
-            await self._db[collection].insert_one({**doc, "version": 1, "outbox": events or []})
+            await self._db[collection].insert_one(row)
         except DuplicateKeyError as exc:
             raise DuplicateKey(doc["_id"], await self._culprit(collection, doc, exc)) from exc
 
     async def insert_many(self, collection: str, docs: list[tuple[Doc, list[Doc]]]) -> set[str]:
         if not docs:
             return set()
-        rows = [{**doc, "version": 1, "outbox": events} for doc, events in docs]
+        rows = [{**doc, "version": 1, "outbox": e, PENDING: bool(e)} for doc, e in docs]
         try:
             await self._db[collection].insert_many(rows, ordered=False)
         except BulkWriteError as exc:
@@ -98,10 +109,11 @@ class MongoDocumentStore:
     async def update(
         self, collection: str, doc: Doc, expected_version: int, events: list[Doc] | None = None
     ) -> int:
-        state = {k: v for k, v in doc.items() if k not in ("_id", "version", "outbox")}
+        state = {k: v for k, v in doc.items() if k not in ("_id", "version", "outbox", PENDING)}
         change: dict[str, Any] = {"$set": {**state, "version": expected_version + 1}}
         if events:
             change["$push"] = {"outbox": {"$each": events}}
+            change["$set"][PENDING] = True
         async with self._lock(collection, doc["_id"]):
             try:
                 result = await self._db[collection].update_one(
@@ -140,37 +152,86 @@ class MongoDocumentStore:
         return [doc async for doc in cursor]
 
     async def pending(self, collection: str, limit: int = 100) -> list[Doc]:
-        cursor = (
-            self._db[collection]
-            .find({"outbox.0": {"$exists": True}})
-            .sort("_id", ASCENDING)
-            .limit(limit)
-        )
-        return [doc async for doc in cursor]
+        if collection not in self._flagged:
+            await self._flag_pending(collection)
+        out: list[Doc] = []
+        where: dict[str, Any] = {PENDING: True}
+        while True:
+            cursor = self._db[collection].find(where).sort("_id", ASCENDING).limit(limit)
+            found = [doc async for doc in cursor]
+            # a flag left up over an empty outbox (its entries pulled one by one) comes down
+            stale = {str(d["_id"]): int(d["version"]) for d in found if not d.get("outbox")}
+            if stale:
+                await self.mark_sent_many(collection, {}, stale)
+            out += [d for d in found if d.get("outbox")]
+            if not stale or len(found) < limit or len(out) >= limit:
+                return out[:limit]
+            where = {PENDING: True, "_id": {"$gt": found[-1]["_id"]}}
+
+    async def prepare_outbox(self, collection: str) -> None:
+        # at start, before the consumers write: FerretDB's CREATE INDEX waits for the
+        # table's open writes, better not mid-load
+        if collection not in self._flagged:
+            await self._flag_pending(collection)
+
+    async def _flag_pending(self, collection: str) -> None:
+        """Once per collection and database: index `outbox_pending`, and set it on documents
+        an older release wrote without it (one scan, then never again: a marker remembers)."""
+        await self._db[collection].create_index(PENDING)
+        done = f"{PENDING}:{collection}"
+        if await self._db[MIGRATIONS].find_one({"_id": done}) is None:
+            unset = {PENDING: {"$exists": False}}
+            with_events = {**unset, "outbox.0": {"$exists": True}}
+            await self._db[collection].update_many(with_events, {"$set": {PENDING: True}})
+            await self._db[collection].update_many(unset, {"$set": {PENDING: False}})
+            with contextlib.suppress(DuplicateKeyError):
+                await self._db[MIGRATIONS].insert_one({"_id": done})
+        self._flagged.add(collection)
 
     async def mark_sent(self, collection: str, id: str, sent: list[Doc]) -> None:
-        # one write: `$pullAll` of the entries exactly as read (FerretDB ignores a `$pull` with
-        # a condition); under the document's lock, like every write to it
-        if not sent:
-            return
-        async with self._lock(collection, id):
-            await self._db[collection].update_one({"_id": id}, {"$pullAll": {"outbox": sent}})
+        await self.mark_sent_many(collection, {id: sent})
 
-    async def mark_sent_many(self, collection: str, sent: Mapping[str, list[Doc]]) -> None:
+    async def mark_sent_many(
+        self,
+        collection: str,
+        sent: Mapping[str, list[Doc]],
+        whole: Mapping[str, int] | None = None,
+    ) -> None:
         # one bulk write, under the locks of all its documents (taken in one order: no
-        # deadlock with another taker of several, and a single-lock writer holds no other)
-        changes = [
-            UpdateOne({"_id": id}, {"$pullAll": {"outbox": e}}) for id, e in sent.items() if e
+        # deadlock with another taker of several, and a single-lock writer holds no other).
+        # A document whose whole outbox was sent (`whole`: its version then) is cleared with
+        # its flag in one conditional write; if a write added events since (a new version),
+        # its sent entries are pulled instead and the flag stays up.
+        whole = whole or {}
+        clears = [
+            UpdateOne({"_id": k, "version": v}, {"$set": {"outbox": [], PENDING: False}})
+            for k, v in whole.items()
         ]
-        if not changes:
+        pulls = [
+            UpdateOne({"_id": k}, {"$pullAll": {"outbox": e}})
+            for k, e in sent.items()
+            if e and k not in whole
+        ]
+        if not clears and not pulls:
             return
+        keys = {*sent, *whole}
         locks = sorted(
-            {id(self._lock(collection, k)): self._lock(collection, k) for k in sent}.items()
+            {id(self._lock(collection, k)): self._lock(collection, k) for k in keys}.items()
         )
         async with contextlib.AsyncExitStack() as stack:
             for _, lock in locks:
                 await stack.enter_async_context(lock)
-            await self._db[collection].bulk_write(changes, ordered=False)
+            coll = self._db[collection]
+            if clears:
+                done = await coll.bulk_write(clears, ordered=False)
+                if done.matched_count < len(clears):  # some changed since: pull their entries
+                    pulls += [
+                        UpdateOne({"_id": k}, {"$pullAll": {"outbox": sent[k]}})
+                        for k in whole
+                        if sent.get(k)
+                    ]
+            if pulls:
+                await coll.bulk_write(pulls, ordered=False)
 
     async def ensure_index(self, collection: str, field: str, unique: bool = False) -> None:
         # MongoDB uses it; FerretDB 1.24 on PostgreSQL pushes equality filters on top-level

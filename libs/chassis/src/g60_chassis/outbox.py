@@ -81,6 +81,7 @@ class OutboxRelay:
     async def _publish(self, collection: str, docs: list[Doc]) -> int:
         """Publish the outboxes of `docs` in one batch; mark each one's confirmed prefix sent.
         Raises PublishFailed (after marking what was confirmed) if anything was not."""
+        whole: dict[str, int] = {}  # documents whose whole outbox went out: id → version
         docs = [d for d in docs if d.get("outbox")]
         messages = [
             Outgoing(entry["topic"], Envelope.from_dict(entry))
@@ -103,7 +104,9 @@ class OutboxRelay:
             if confirmed:
                 marks[str(doc["_id"])] = doc["outbox"][:confirmed]
                 sent += confirmed
-        await self._store.mark_sent_many(collection, marks)
+                if confirmed == len(outcome):
+                    whole[str(doc["_id"])] = int(doc["version"])
+        await self._store.mark_sent_many(collection, marks, whole)
         self.published += sent
         if first is not None:
             raise PublishFailed(failed, first)
@@ -122,7 +125,11 @@ class OutboxRelay:
                 by_collection: dict[str, list[Doc]] = {}
                 for key in keys:
                     entries = known[key]
-                    doc = docs.get(key) if entries is None else {"_id": key[1], "outbox": entries}
+                    doc = (
+                        docs.get(key)
+                        if entries is None
+                        else {"_id": key[1], "version": 1, "outbox": entries}  # as inserted
+                    )
                     if doc and doc.get("outbox"):
                         by_collection.setdefault(key[0], []).append(doc)
                 for collection, found in by_collection.items():
@@ -160,8 +167,16 @@ class OutboxRelay:
                 log.warning("outbox relay: publish failed, retrying in %.1fs: %r", backoff, exc)
                 self._next_scan = 0.0  # after a failure, scan: nothing is left behind
                 backoff = min(backoff * 2, self._max_backoff)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
+            # that arrives as the wake event is set, and stop() then waits for ever
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+                async with asyncio.timeout(backoff):
+                    await self._wake.wait()
+
+    async def prepare(self) -> None:
+        """Before anything writes: what the scan needs on each collection (an index)."""
+        for collection in self._collections:
+            await self._store.prepare_outbox(collection)
 
     async def start(self) -> None:
         if self._task is None:

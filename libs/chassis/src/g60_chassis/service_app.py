@@ -38,6 +38,7 @@ def build_asgi(
                 await part.store.ensure_index(collection, field)
             for collection, field in part.unique_indexes:
                 await part.store.ensure_index(collection, field, unique=True)
+            await part.relay.prepare()
         for part in parts:  # e.g. rebuild an in-memory read model before consuming
             await part.prepare()
         for b in buses:

@@ -149,6 +149,9 @@ class SqliteDocumentStore:
         ) as cur:
             return [self._row(r) for r in await cur.fetchall()]
 
+    async def prepare_outbox(self, collection: str) -> None:
+        return None  # the `pending` column and its index come with the table
+
     async def mark_sent(self, collection: str, id: str, sent_entries: list[Doc]) -> None:
         db = await self._conn(collection)
         t = _table(collection)
@@ -168,7 +171,12 @@ class SqliteDocumentStore:
     async def insert_many(self, collection: str, docs: list[tuple[Doc, list[Doc]]]) -> set[str]:
         return await insert_each(self, collection, docs)
 
-    async def mark_sent_many(self, collection: str, sent: Mapping[str, list[Doc]]) -> None:
+    async def mark_sent_many(
+        self,
+        collection: str,
+        sent: Mapping[str, list[Doc]],
+        whole: Mapping[str, int] | None = None,
+    ) -> None:
         for id, entries in sent.items():
             await self.mark_sent(collection, id, entries)
 

@@ -63,12 +63,23 @@ class DocumentStore(Protocol):
     async def pending(self, collection: str, limit: int = 100) -> list[Doc]:
         """Documents whose outbox is not empty (the outbox relay's work)."""
 
+    async def prepare_outbox(self, collection: str) -> None:
+        """Whatever `pending` needs on this collection (an index), made before writes start;
+        `pending` makes it on first use otherwise."""
+
     async def mark_sent(self, collection: str, id: str, sent: list[Doc]) -> None:
         """Remove these outbox entries (as read from the document) from its outbox, in one
         write; leaves `version` alone."""
 
-    async def mark_sent_many(self, collection: str, sent: Mapping[str, list[Doc]]) -> None:
-        """`mark_sent` for many documents (id → entries) in one call."""
+    async def mark_sent_many(
+        self,
+        collection: str,
+        sent: Mapping[str, list[Doc]],
+        whole: Mapping[str, int] | None = None,
+    ) -> None:
+        """`mark_sent` for many documents (id → entries) in one call. `whole`: the documents
+        whose whole outbox, as read at this version, was sent (the store may then empty it
+        outright if the version is unchanged, and clear its pending mark in the same write)."""
 
     async def ensure_index(self, collection: str, field: str, unique: bool = False) -> None:
         """An index for `find` on this top-level field (idempotent). `unique`: two documents
@@ -203,13 +214,21 @@ class MemoryDocumentStore:
         docs = [d for _, d in sorted(self._data[collection].items()) if d.get("outbox")]
         return [_copy(d) for d in docs[:limit]]
 
+    async def prepare_outbox(self, collection: str) -> None:
+        return None
+
     async def mark_sent(self, collection: str, id: str, sent: list[Doc]) -> None:
         doc = self._data[collection].get(id)
         if doc is not None:
             ids = {e["id"] for e in sent}
             doc["outbox"] = [e for e in doc["outbox"] if e["id"] not in ids]
 
-    async def mark_sent_many(self, collection: str, sent: Mapping[str, list[Doc]]) -> None:
+    async def mark_sent_many(
+        self,
+        collection: str,
+        sent: Mapping[str, list[Doc]],
+        whole: Mapping[str, int] | None = None,
+    ) -> None:
         for id, entries in sent.items():
             await self.mark_sent(collection, id, entries)
 

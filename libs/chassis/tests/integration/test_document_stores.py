@@ -148,3 +148,52 @@ async def test_insert_many_names_another_unique_field_it_breaks(store):
     with pytest.raises(DuplicateKey) as clash:
         await store.insert_many("c", [({"_id": "b", "code": "x"}, [])])
     assert clash.value.field == "code"
+
+
+async def test_a_whole_outbox_sent_at_its_version_leaves_nothing_pending(store):
+    entries = [{"id": "e1"}, {"id": "e2"}]
+    await store.insert_many("c", [({"_id": "a"}, entries), ({"_id": "b"}, [{"id": "b1"}])])
+    await store.mark_sent_many("c", {"a": entries, "b": [{"id": "b1"}]}, {"a": 1, "b": 1})
+    assert (await store.get("c", "a"))["outbox"] == [] and await store.pending("c") == []
+    assert (await store.get("c", "a"))["version"] == 1
+
+
+async def test_events_added_after_the_read_stay_pending_when_the_read_is_marked(store):
+    # the relay read version 1's outbox; a write added e2 before its mark: e2 is not lost
+    await store.insert("c", {"_id": "a"}, [{"id": "e1"}])
+    read = (await store.get("c", "a"))["outbox"]
+    await store.update("c", {"_id": "a", "x": 1}, 1, [{"id": "e2"}])
+    await store.mark_sent_many("c", {"a": read}, {"a": 1})
+    assert [[e["id"] for e in d["outbox"]] for d in await store.pending("c")] == [["e2"]]
+    doc = (await store.pending("c"))[0]
+    await store.mark_sent_many("c", {"a": doc["outbox"]}, {"a": doc["version"]})
+    assert await store.pending("c") == []
+
+
+async def test_the_pending_scan_pages_past_outboxes_emptied_entry_by_entry(store):
+    for k in "abcde":
+        await store.insert("c", {"_id": k}, [{"id": f"{k}1"}])
+    for k in "abc":  # emptied without `whole`: a flag may stay up where the store keeps one
+        await store.mark_sent("c", k, [{"id": f"{k}1"}])
+    assert [d["_id"] for d in await store.pending("c", limit=2)] == ["d", "e"]
+    assert [d["_id"] for d in await store.pending("c", limit=2)] == ["d", "e"]
+
+
+async def test_documents_written_without_the_pending_flag_are_found_once_flagged():
+    # an older release wrote no `outbox_pending`: the first scan of a collection flags them
+    url = os.environ.get("G60_MONGO_URL", "mongodb://127.0.0.1:27017")
+    name = f"test_{uuid.uuid4().hex[:10]}"
+    s = MongoDocumentStore(url, name, timeout_ms=3000)
+    try:
+        raw = s._db["c"]
+        await raw.insert_many(
+            [
+                {"_id": "old1", "version": 1, "outbox": [{"id": "e1"}]},
+                {"_id": "old2", "version": 1, "outbox": []},
+            ]
+        )
+        assert [d["_id"] for d in await s.pending("c")] == ["old1"]
+        assert (await raw.find_one({"_id": "old2"}))["outbox_pending"] is False
+    finally:
+        await s._client.drop_database(name)
+        await s.close()

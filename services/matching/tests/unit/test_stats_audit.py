@@ -3,6 +3,7 @@ decision records out; a decision replays from its recorded inputs, and a changed
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -228,3 +229,27 @@ def test_a_match_keeps_its_first_and_newest_decisions():
         m.record(d)  # once per id
     assert len(m.decisions) == 20
     assert [d.market_version for d in m.decisions][:2] == [0, 11]
+
+
+async def test_a_need_proposed_to_many_offers_stores_its_inputs_once_each():
+    # the matches of one need are made together: each input version goes to the store once,
+    # not once per match (the others' inserts failed as duplicates, each with a read)
+    m = Market(top_k=5)
+    await m.enterprise()
+    for i in range(5):
+        await m.offer(f"off-{i}")
+    inserts: list[str] = []
+    insert = m.store.insert
+
+    async def counting(collection: str, doc: dict[str, object], events: object = None) -> None:
+        if collection == "decision_inputs":
+            inserts.append(str(doc["_id"]))
+            await asyncio.sleep(0.001)  # a real store answers later: the others run meanwhile
+        await insert(collection, doc, events)  # type: ignore[arg-type]
+
+    m.store.insert = counting  # type: ignore[method-assign]
+    await m.project("prj-1")
+    assert len(await m.svc.matches.every({"project_id": "prj-1"})) == 5
+    assert len(inserts) == len(set(inserts))
+    assert sum(i.startswith("project") for i in inserts) == 1
+    assert sum(i.startswith("offer") for i in inserts) == 5

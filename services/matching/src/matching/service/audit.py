@@ -41,6 +41,11 @@ class DecisionLog:
         self.inputs, self.read = inputs, read
         self.market, self.engine_version, self.clock = market, engine_version, clock
         self._stored: set[str] = set()
+        # inputs being stored now: the matches of one batch share their project and often an
+        # offer, and their decisions are made together; each input goes to the store once
+        # (concurrent `add`s of one id all but one failed, each with a read to name the clash:
+        # ~20 failed inserts per need at top k = 10, the largest share of FerretDB's work)
+        self._storing: dict[str, asyncio.Future[None]] = {}
 
     def decision(
         self,
@@ -97,6 +102,16 @@ class DecisionLog:
     ) -> None:
         if id in self._stored:
             return
+        storing = self._storing.get(id)
+        if storing is None:
+            storing = asyncio.ensure_future(self._store(id, snapshot))
+            self._storing[id] = storing
+            storing.add_done_callback(lambda _: self._storing.pop(id, None))
+        await asyncio.shield(storing)  # a cancelled caller does not cancel the others' write
+
+    async def _store(
+        self, id: str, snapshot: ProjectSnapshot | OfferSnapshot | EnterpriseRegistered
+    ) -> None:
         view = View(id=id, data=snapshot.model_dump(mode="json"))
         with contextlib.suppress(Conflict):  # stored by another decision or an earlier run
             await self.inputs.add(view)

@@ -52,6 +52,10 @@ class Proposals:
         self.allocated: dict[str, str] = {}  # project → offer, as the stored flags say
         self.as_of: int | None = None  # the market version of that allocation
         self.settled_as_of: int | None = None  # every flag holds as of this version
+        # projects whose matches are being reconciled now: the allocation's flags wait for
+        # them (a flag that proposed a missing allocated pair meanwhile made the batch's
+        # `insert_many` clash, and FerretDB then inserts the whole batch again one by one)
+        self._busy: dict[str, asyncio.Event] = {}
 
     def seed(self, allocated: dict[str, str]) -> None:
         self.allocated = dict(allocated)
@@ -97,6 +101,22 @@ class Proposals:
         batch), then the new proposals in one insert and the changed matches at once. At top
         k = 10 one need alone used to be ~40 sequential calls; a batch of needs now waits for
         about four round trips in all."""
+        done = asyncio.Event()
+        mine = [pid for pid in plan if pid not in self._busy]
+        self._busy.update(dict.fromkeys(mine, done))
+        try:
+            await self._reconcile(plan, stale, known)
+        finally:
+            for pid in mine:
+                del self._busy[pid]
+            done.set()
+
+    async def _reconcile(
+        self,
+        plan: dict[str, list[Proposal]],
+        stale: dict[str, set[str]],
+        known: dict[str, ProjectSnapshot],
+    ) -> None:
         now, as_of = self.clock(), self.as_of
         found = await asyncio.gather(*(self.matches.every({"project_id": pid}) for pid in plan))
         held = {pid: {m.offer_id: m for m in ms} for pid, ms in zip(plan, found, strict=True)}
@@ -238,6 +258,9 @@ class Proposals:
         return len(moved)
 
     async def _flag(self, project_id: str, offer_id: str, allocated: bool, as_of: int) -> None:
+        while (busy := self._busy.get(project_id)) is not None:
+            await busy.wait()
+
         async def attempt() -> None:
             match = await self.matches.get(match_id(project_id, offer_id))
             if match is None:
