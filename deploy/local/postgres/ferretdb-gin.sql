@@ -47,7 +47,8 @@ BEGIN
     twin := left((SELECT relname FROM pg_class WHERE oid = index_oid), 50) || '_gin_'
             || substr(md5(field), 1, 6);
     EXECUTE format(
-      'CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb -> %L) jsonb_path_ops)',
+      'CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb -> %L) jsonb_path_ops)'
+      ' WITH (fastupdate = off)',
       twin, tbl, field);
     twinned := twinned OR field <> '_id';
   END LOOP;
@@ -87,6 +88,23 @@ BEGIN
        AND pg_get_indexdef(i.indexrelid) LIKE '%(_jsonb -> %'
   LOOP
     PERFORM g60_gin_twin(idx);
+  END LOOP;
+END;
+$$;
+
+-- twins made by an older version of this file (with a pending list): none from now on, and the
+-- list they have is merged into the index
+DO $$
+DECLARE
+  idx regclass;
+BEGIN
+  FOR idx IN
+    SELECT c.oid::regclass FROM pg_class c JOIN pg_am am ON am.oid = c.relam
+     WHERE am.amname = 'gin' AND c.relname LIKE '%\_gin\_%'
+       AND NOT coalesce(c.reloptions @> ARRAY['fastupdate=off'], false)
+  LOOP
+    EXECUTE format('ALTER INDEX %s SET (fastupdate = off)', idx);
+    PERFORM gin_clean_pending_list(idx);
   END LOOP;
 END;
 $$;

@@ -1,7 +1,7 @@
 """A restart of the matching service on the real MongoDB-wire store (FerretDB on PostgreSQL here):
 the service starts serving before its engine has loaded, the events that arrive meanwhile are
 kept pending and applied once it has, a crash during the load leaves them for the next start,
-and nothing is proposed twice. The bus is the in-process one (the store is under test)."""
+and nothing is proposed twice; what a match document holds. The bus is the in-process one (the store is under test)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from g60_chassis.auth import KeyStore
 from g60_chassis.bus import MemoryBus
 from g60_chassis.envelope import Envelope
 from g60_chassis.mongo import MongoDocumentStore
+from g60_chassis.principal import Principal
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import MemoryDocumentStore
+from g60_contracts.enums import Role
 from g60_contracts.funding import OFFER_EXAMPLE
 from g60_contracts.projects import ENTERPRISE_EXAMPLE, PROJECT_EXAMPLE
 from matching.bootstrap import MatchingApp, bootstrap
@@ -118,3 +120,43 @@ async def test_a_restart_serves_at_once_and_applies_what_came_while_it_loaded(
             assert match is not None and match.status == "proposed" and match.version == 1, i
         assert len(await again.service.matches.every()) == 5
         assert await pending(again) == []
+
+
+async def test_a_match_document_holds_its_breakdowns_once_and_its_record_reads_whole(
+    mongo_url, unique_names
+) -> None:
+    """The decisions stored with a match share its score breakdowns (stored once); the audit
+    record gives each decision its breakdowns, after a restart as before, and a decision
+    stored whole by an older release reads as it was."""
+    database = unique_names.database()
+    operator = Principal(key_id="k", role=Role.operator)
+    mid = match_id("prj-0", "off-1")
+    async with running(mongo_url, database, ready_wait_s=2.0) as app:
+        await project_events(app.service)(ENTERPRISE)
+        await funding_events(app.service)(OFFER)
+        await project_events(app.service)(project("prj-0"))
+        await app.service.allocation.refresh()  # an "allocated" decision on the same match
+        doc = await app.store.get("matches", mid)
+        assert doc is not None and [d["kind"] for d in doc["decisions"]] == [
+            "proposed",
+            "allocated",
+        ]
+        assert all(d["enterprise_view"] is None for d in doc["decisions"])
+        assert all(d["funder_view"] is None for d in doc["decisions"])
+        # an older release's document: each decision with its own copy
+        match = await app.service.matches.get(mid)
+        assert match is not None and match.enterprise_view
+        views = {"enterprise_view": match.enterprise_view, "funder_view": match.funder_view}
+        old = [{**d, **views} for d in doc["decisions"]]
+        await app.store.update("matches", {**doc, "decisions": old}, doc["version"])
+
+    async with running(mongo_url, database, ready_wait_s=0.0) as again:
+        await again.service.loaded.wait()
+        audit = again.service.proposals.audit
+        assert audit is not None
+        stored = await again.service.matches.get(mid)
+        assert stored is not None
+        record = await audit.record(operator, stored)
+        assert [d.kind for d in record.decisions] == ["proposed", "allocated"]
+        assert all(d.enterprise_view == stored.enterprise_view for d in record.decisions)
+        assert all(d.funder_view == stored.funder_view for d in record.decisions)

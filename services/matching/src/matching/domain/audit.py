@@ -29,8 +29,10 @@ class Decision(BaseModel):
     offer_id: str
     offer_version: int
     score: float
-    enterprise_view: dict[str, Any]
-    funder_view: dict[str, Any]
+    # None: the same as the views of the match that holds this decision (stored once, on the
+    # match: `Match.record`); a match pins them here before its own views change
+    enterprise_view: dict[str, Any] | None
+    funder_view: dict[str, Any] | None
 
 
 def decision_id(match_id: str, kind: DecisionKind, market_version: int) -> str:

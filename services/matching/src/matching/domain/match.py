@@ -53,16 +53,42 @@ class Match(BaseModel):
     updated_at: datetime
     version: int = 0
     # the engine's decisions about this pair, newest last (`domain/audit.py`); stored with the
-    # match, so a decision and what it decided are written together
+    # match, so a decision and what it decided are written together. A decision whose score
+    # breakdowns are the match's own holds none (None): the breakdowns are stored once, not
+    # once more per decision (they were two thirds of a match document); `records` fills them
     decisions: list[Decision] = []
 
     def record(self, decision: Decision, keep: int = 20) -> None:
         """Add a decision (once per id), keeping the first and the newest `keep - 1`."""
         if any(d.id == decision.id for d in self.decisions):
             return
+        if (decision.enterprise_view, decision.funder_view) == self._views():
+            decision = decision.model_copy(update={"enterprise_view": None, "funder_view": None})
         self.decisions = [*self.decisions, decision]
         if len(self.decisions) > keep:
             self.decisions = [self.decisions[0], *self.decisions[-(keep - 1) :]]
+
+    def records(self) -> list[Decision]:
+        """The decisions, each with its score breakdowns (the match's where it shares them)."""
+        ent, fun = self._views()
+        return [
+            d.model_copy(
+                update={
+                    "enterprise_view": ent if d.enterprise_view is None else d.enterprise_view,
+                    "funder_view": fun if d.funder_view is None else d.funder_view,
+                }
+            )
+            for d in self.decisions
+        ]
+
+    def _views(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        return self.enterprise_view, self.funder_view
+
+    def _set_views(self, enterprise_view: dict[str, Any], funder_view: dict[str, Any]) -> None:
+        """New breakdowns: the decisions that shared the old ones keep them."""
+        if (enterprise_view, funder_view) != self._views():
+            self.decisions = self.records()
+        self.enterprise_view, self.funder_view = enterprise_view, funder_view
 
     def _move(self, status: MatchStatus, now: datetime) -> None:
         self.previous_status, self.status, self.updated_at = self.status, status, now
@@ -146,6 +172,7 @@ class Match(BaseModel):
             fields |= {"allocated": allocated, "allocated_as_of": as_of}
         if all(getattr(self, k) == v for k, v in fields.items()):
             return False
+        self._set_views(fields.pop("enterprise_view"), fields.pop("funder_view"))
         for k, v in fields.items():
             setattr(self, k, v)
         return True

@@ -126,7 +126,7 @@ class DecisionLog:
         principal.require(Role.operator, Role.enterprise, Role.funder)
         inputs = principal.role == Role.operator
         out = []
-        for d in match.decisions:
+        for d in match.records():
             project, enterprise, offer = (
                 await asyncio.gather(
                     self.inputs.get(input_id("project", d.project_id, d.project_version)),
