@@ -1,7 +1,8 @@
 """A restart of the matching service on the real MongoDB-wire store (FerretDB on PostgreSQL here):
 the service starts serving before its engine has loaded, the events that arrive meanwhile are
 kept pending and applied once it has, a crash during the load leaves them for the next start,
-and nothing is proposed twice; what a match document holds. The bus is the in-process one (the store is under test)."""
+and nothing is proposed twice; and what a match document holds. The bus is the in-process one
+(the store is under test)."""
 
 from __future__ import annotations
 
