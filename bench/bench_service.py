@@ -102,8 +102,7 @@ async def run(
         allocate=ChildProcess(),
     )
     svc = built.service
-    for collection, field in built.indexes:  # as the service's lifespan does
-        await store.ensure_index(collection, field)
+    await built.ensure_indexes()  # as the service's lifespan does
     for o in offers:
         await svc.read.keep(svc.read.offers, offer_snapshot(o, at), removed=False)
     svc.proposals.seed(e.allocation_map())  # as if the flags of this allocation were stored

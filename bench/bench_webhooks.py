@@ -107,8 +107,7 @@ async def dispatcher_rate(stub: StubPartner, n: int, settings: PlatformSettings)
         settings, bus=MemoryBus(), keys=KeyStore(MemoryDocumentStore()), webhooks=HOOKS
     )
     svc = built.service
-    for collection, field in built.indexes:
-        await built.store.ensure_index(collection, field)
+    await built.ensure_indexes()
     draft = EndpointDraft(url=stub.url, event_types=["project.*"])
     await svc.endpoints.register(OPERATOR, draft)
     for i in range(n):

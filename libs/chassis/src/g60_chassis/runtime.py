@@ -159,6 +159,14 @@ class BuiltService(Generic[S]):
     def relay(self) -> OutboxRelay:
         return self.wiring.relay
 
+    async def ensure_indexes(self) -> None:
+        """The indexes its queries need (idempotent; the lifespan's first step, and what a
+        benchmark or test that drives the service without its lifespan calls)."""
+        for collection, key in self.indexes:
+            await self.store.ensure_index(collection, key)
+        for collection, key in self.unique_indexes:
+            await self.store.ensure_index(collection, key, unique=True)
+
     async def prepare(self) -> None:
         """Before the consumers start (e.g. rebuild an in-memory read model)."""
 

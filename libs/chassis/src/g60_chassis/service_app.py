@@ -34,10 +34,7 @@ def build_asgi(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for part in parts:
-            for collection, field in part.indexes:
-                await part.store.ensure_index(collection, field)
-            for collection, field in part.unique_indexes:
-                await part.store.ensure_index(collection, field, unique=True)
+            await part.ensure_indexes()
             await part.relay.prepare()
         for part in parts:  # e.g. rebuild an in-memory read model before consuming
             await part.prepare()

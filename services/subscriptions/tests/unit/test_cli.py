@@ -24,8 +24,7 @@ async def _one_failed_delivery(settings: PlatformSettings) -> tuple[str, str]:
     store = make_store(settings, "subscriptions")
     sender = FakeSender(answer=lambda r: SendResult(status_code=410))
     built, bus, _ = await start(store, sender)  # type: ignore[arg-type]
-    for collection, field in built.indexes:
-        await store.ensure_index(collection, field)
+    await built.ensure_indexes()
     await built.start()
     try:
         draft = EndpointDraft(url="https://partner.example/hook", event_types=["*"])
