@@ -95,6 +95,9 @@ class BusFigures:
     bus_consume: float
     relay: float
     relay_docs: int
+    # bus consume / raw consumer + parse, from trials taking turns on the same topic (one
+    # trial each ranged 0.13-1.33x across runs: the broker's and the machine's noise)
+    consume_ratios: list[float]
 
 
 async def raw_produce(bootstrap: str, topic: str, recs: list) -> float:  # type: ignore[type-arg]
@@ -181,6 +184,24 @@ async def bus_consume(bootstrap: str, topic: str, n: int) -> float:
         await bus.stop()
 
 
+TRIALS = 5
+
+
+async def consume_trials(bootstrap: str, topic: str, n: int, trials: int, say: Say) -> list[float]:
+    """Bus consume / raw consumer + parse, `trials` times, the two taking turns on the same
+    records (fresh consumer groups each time), so a noisy moment hits both alike."""
+    ratios = []
+    for i in range(trials):
+        raw = await raw_consume(bootstrap, topic, n, parse=True)
+        bus = await bus_consume(bootstrap, topic, n)
+        ratios.append(bus / raw)
+        say(
+            f"  trial {i + 1}/{trials}: raw+parse {raw:,.0f} /s, "
+            f"bus {bus:,.0f} /s, {bus / raw:.2f}x"
+        )
+    return ratios
+
+
 async def relay_drain(bootstrap: str, mongo_url: str, topic: str, docs: int) -> float:
     store = MongoDocumentStore(mongo_url, f"bench_relay_{uuid.uuid4().hex[:6]}")
     bus = KafkaBus(bootstrap, client_id="bench")
@@ -222,9 +243,10 @@ async def run(bootstrap: str, mongo_url: str, n: int, relay_docs: int, say: Say)
         pe = await bus_publish(bootstrap, topics[2], evs[:each_n], many=False)
         say(f"  {pe:,.0f} events/s; bus consume, no-op handler ...")
         bc = await bus_consume(bootstrap, topics[1], n)
-        say(f"  {bc:,.0f} events/s; relay drain of {relay_docs:,} aggregates in FerretDB ...")
+        ratios = await consume_trials(bootstrap, topics[1], n, TRIALS, say)
+        say(f"  relay drain of {relay_docs:,} aggregates in FerretDB ...")
         rl = await relay_drain(bootstrap, mongo_url, topics[2], relay_docs)
         say(f"  {rl:,.0f} events/s")
-        return BusFigures(rp, rc, rcp, pm, pe, bc, rl, relay_docs)
+        return BusFigures(rp, rc, rcp, pm, pe, bc, rl, relay_docs, ratios)
     finally:
         await drop_topics(bootstrap, topics)
