@@ -4,16 +4,18 @@ the allocation written independently of the engine's algorithm."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from hypothesis import strategies as st
 
 from matching.domain import uscc
+from matching.domain.audit import Decision, DecisionKind
 from matching.domain.engine import MatchEngine
 from matching.domain.model import Offer, Project
 
 AS_OF = date(2026, 11, 26)
+AT = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 
 
 def code(n: int) -> str:
@@ -257,3 +259,26 @@ def brute_force_blocking(e: MatchEngine) -> list[tuple[str, str]]:
             if p in kept:
                 out.append((p, o))
     return out
+
+
+def decision(kind: DecisionKind, version: int, views: dict[str, object] | None = None) -> Decision:
+    """A decision of match `m` (project `p`, offer `o`) at one market version; `views` is its
+    enterprise breakdown, the funder's is `{"f": views}`."""
+    views = {} if views is None else views
+    return Decision(
+        id=f"m:{kind}:{version}",
+        match_id="m",
+        kind=kind,
+        at=AT,
+        engine_version="x",
+        market_version=version,
+        as_of=AT.date(),
+        project_id="p",
+        project_version=1,
+        enterprise_id="e",
+        offer_id="o",
+        offer_version=1,
+        score=0.5,
+        enterprise_view=views,
+        funder_view={"f": views} if views else {},
+    )

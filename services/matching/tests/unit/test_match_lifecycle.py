@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from matching.domain.audit import Decision
 from matching.domain.match import Match, TransitionError
 from matching.domain.results import Proposal
+from services.matching.tests.unit.factories import decision
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 
@@ -92,26 +92,6 @@ def test_retract_and_repropose_reset_the_acceptances():
 
 
 # the decisions' score breakdowns: stored once, on the match -------------------------------------
-def _decision(kind: str, version: int, views: dict[str, object]) -> Decision:
-    return Decision(
-        id=f"m:{kind}:{version}",
-        match_id="m",
-        kind=kind,  # type: ignore[arg-type]
-        at=T0,
-        engine_version="x",
-        market_version=version,
-        as_of=T0.date(),
-        project_id="p",
-        project_version=1,
-        enterprise_id="e",
-        offer_id="o",
-        offer_version=1,
-        score=0.5,
-        enterprise_view=views,
-        funder_view={"f": views},
-    )
-
-
 def _proposal(views: dict[str, object]) -> Proposal:
     return Proposal(
         project_id="p",
@@ -128,8 +108,8 @@ def _proposal(views: dict[str, object]) -> Proposal:
 
 def test_a_decision_sharing_the_matchs_breakdowns_is_stored_without_them():
     m = proposed(enterprise_view={"total": 1}, funder_view={"f": {"total": 1}})
-    m.record(_decision("proposed", 1, {"total": 1}))
-    m.record(_decision("allocated", 2, {"total": 2}))  # another breakdown: kept as it is
+    m.record(decision("proposed", 1, {"total": 1}))
+    m.record(decision("allocated", 2, {"total": 2}))  # another breakdown: kept as it is
     stored = Match.model_validate(m.model_dump(mode="json"))
     assert [d.enterprise_view for d in stored.decisions] == [None, {"total": 2}]
     assert [d.enterprise_view for d in stored.records()] == [{"total": 1}, {"total": 2}]
@@ -138,11 +118,11 @@ def test_a_decision_sharing_the_matchs_breakdowns_is_stored_without_them():
 
 def test_new_breakdowns_on_the_match_leave_its_decisions_theirs():
     m = proposed(enterprise_view={"total": 1}, funder_view={"f": {"total": 1}})
-    m.record(_decision("proposed", 1, {"total": 1}))
+    m.record(decision("proposed", 1, {"total": 1}))
     assert m.refresh(_proposal({"total": 3}), allocated=False, as_of=None)
     assert m.enterprise_view == {"total": 3}
     assert [d.enterprise_view for d in m.records()] == [{"total": 1}]
-    m.record(_decision("proposed", 2, {"total": 3}))
+    m.record(decision("proposed", 2, {"total": 3}))
     assert [d.enterprise_view for d in m.decisions] == [{"total": 1}, None]
     assert [d.enterprise_view for d in m.records()] == [{"total": 1}, {"total": 3}]
 
@@ -150,7 +130,7 @@ def test_new_breakdowns_on_the_match_leave_its_decisions_theirs():
 def test_a_match_stored_with_full_decisions_reads_as_before():
     m = proposed(enterprise_view={"total": 1}, funder_view={"f": {"total": 1}})
     old = m.model_dump(mode="json")
-    old["decisions"] = [_decision("proposed", 1, {"total": 1}).model_dump(mode="json")]
+    old["decisions"] = [decision("proposed", 1, {"total": 1}).model_dump(mode="json")]
     stored = Match.model_validate(old)
     assert stored.decisions[0].enterprise_view == {"total": 1}
     assert stored.records()[0].funder_view == {"f": {"total": 1}}

@@ -14,10 +14,11 @@ from g60_contracts.audit import DecisionOut
 from g60_contracts.enums import Role
 from matching.adapters.engine import EngineTranslator, engine_version, new_engine
 from matching.domain import stats
-from matching.domain.audit import Decision, differences
+from matching.domain.audit import differences
 from matching.domain.match import Match
 from matching.service.audit import DecisionLog, replay
 from matching.service.stats import Stats
+from services.matching.tests.unit.factories import decision
 from services.matching.tests.unit.test_use_cases import OPERATOR, T0, Market
 
 ENTERPRISE = Principal("e", Role.enterprise, "ent-1")
@@ -208,23 +209,7 @@ def test_a_match_keeps_its_first_and_newest_decisions():
         }
     )
     for v in range(30):
-        d = Decision(
-            id=f"m:allocated:{v}",
-            match_id="m",
-            kind="allocated",
-            at=T0,
-            engine_version="x",
-            market_version=v,
-            as_of=T0.date(),
-            project_id="p",
-            project_version=1,
-            enterprise_id="e",
-            offer_id="o",
-            offer_version=1,
-            score=0.5,
-            enterprise_view={},
-            funder_view={},
-        )
+        d = decision("allocated", v)
         m.record(d)
         m.record(d)  # once per id
     assert len(m.decisions) == 20
