@@ -3,7 +3,8 @@ events, the delivery log, a manual retry and a replay since a time.
 
 A delivery's id (the `webhook-id`) is derived from the endpoint and the event, so a
 redelivered event (Kafka after a crash) finds its delivery already stored and schedules
-nothing new: the store's id uniqueness is the idempotency check. The id starts with the
+nothing new: the store's id uniqueness is the idempotency check. The store is the journal
+(`service/journal.py`): message, schedule entry, attempt log. The id starts with the
 event's time, so the log reads in time order."""
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from g60_chassis.aggregates import Aggregates, AlreadyExists, retry_on_conflict
 from g60_chassis.errors import NotFound
 from subscriptions.domain.delivery import Delivery, DeliveryStatus
 from subscriptions.domain.endpoint import Endpoint
+from subscriptions.service.journal import DeliveryJournal
 from subscriptions.service.ports import Clock
 
 TEST_TYPE = "g60.webhook.test.v1"
@@ -49,7 +50,7 @@ def structured(
 class Deliveries:
     def __init__(
         self,
-        deliveries: Aggregates[Delivery],
+        deliveries: DeliveryJournal,
         clock: Clock,
         scheduled: Callable[[Delivery, bool], None] = lambda d, held: None,
         lease: timedelta = timedelta(seconds=60),
@@ -82,9 +83,7 @@ class Deliveries:
             created_at=now,
             updated_at=now,
         )
-        try:
-            await self.store.add(delivery)
-        except AlreadyExists:
+        if not await self.store.add(delivery):
             return None
         self.scheduled(delivery, True)
         return delivery
@@ -100,10 +99,7 @@ class Deliveries:
     async def log(
         self, endpoint_id: str, status: DeliveryStatus | None, cursor: str | None, limit: int
     ) -> tuple[list[Delivery], str | None]:
-        where: dict[str, str] = {"endpoint_id": endpoint_id}
-        if status is not None:
-            where["status"] = status
-        return await self.store.list(where, cursor, limit)
+        return await self.store.page(endpoint_id, status, cursor, limit)
 
     async def get(self, endpoint_id: str, id: str) -> Delivery:
         delivery = await self.store.get(id)
@@ -114,23 +110,20 @@ class Deliveries:
     async def retry(self, endpoint_id: str, id: str) -> Delivery:
         """Send again now, same id; the retry schedule restarts. A pending one is left as is."""
         await self.get(endpoint_id, id)
-
-        async def attempt() -> Delivery:
+        if await self.store.again(id, self.clock()):
             delivery = await self.get(endpoint_id, id)
-            if delivery.again(self.clock()):
-                delivery = await self.store.save(delivery)
-                self.scheduled(delivery, False)
+            self.scheduled(delivery, False)
             return delivery
-
-        result: Delivery = await retry_on_conflict(attempt)
-        return result
+        return await self.get(endpoint_id, id)
 
     async def replay(self, endpoint_id: str, since: datetime) -> int:
         """Every delivery of the endpoint created since `since` sent again, same ids; the count
         of those rescheduled (pending ones already are)."""
         count = 0
-        for delivery in await self.store.every({"endpoint_id": endpoint_id}):
-            if delivery.created_at >= since and delivery.status != "pending":
-                await self.retry(endpoint_id, delivery.id)
+        for message in await self.store.messages.every({"endpoint_id": endpoint_id}):
+            if message.created_at >= since and await self.store.again(message.id, self.clock()):
                 count += 1
+                delivery = await self.store.get(message.id)
+                if delivery is not None:
+                    self.scheduled(delivery, False)
         return count
