@@ -108,8 +108,9 @@ def bootstrap(
         dispatcher,
     )
     handler = consumer.platform_events(service.fanout)
+    batches = consumer.platform_batches(service.fanout)
     for topic in (w.settings.topic_projects, w.settings.topic_funding, w.settings.topic_matches):
-        w.bus.subscribe(topic, w.settings.group(NAME), handler)
+        w.bus.subscribe(topic, w.settings.group(NAME), handler, batches)
     return SubscriptionsApp(
         w, service, [api.router(service)], [], list(INDEXES), close=http.close if http else None
     )

@@ -5,6 +5,7 @@ delivery) still read and sent."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from g60_chassis.store import Doc, MemoryDocumentStore, StoreError
 from services.subscriptions.tests.unit import factories as ev
 from services.subscriptions.tests.unit.conftest import Env
+from subscriptions.adapters.events import incoming
 from subscriptions.domain.delivery import Attempt, Delivery, RetryRules, SendResult
 from subscriptions.domain.records import log_id, logged_of
 from subscriptions.service.journal import LOG, MESSAGES, SCHEDULE, DeliveryJournal
@@ -194,3 +196,26 @@ async def test_the_writer_fails_every_outcome_of_a_batch_the_store_refused() -> 
     d.record(SendResult(status_code=200), NOW, RetryRules())
     with pytest.raises(StoreError):
         await writer.write(d, logged_of(d, 1))
+
+
+async def test_a_consumed_batch_is_fanned_out_in_two_store_calls_and_only_once(env: Env) -> None:
+    ordered = (await env.register(event_types=["project.*"], ordered=True))["id"]
+    other = (await env.register(event_types=["project.*"]))["id"]
+    events = [incoming(ev.project("ent_a", "prj_1", kind)) for kind in ("submitted", "updated")]
+    events += [incoming(ev.project("ent_a", "prj_2"))]
+    fanout = env.built.service.fanout
+    assert await fanout.on_events([e for e in events if e is not None]) == 6
+    assert await fanout.on_events([e for e in events if e is not None]) == 0  # redelivered
+    await eventually(lambda: len(env.sender.requests) == 6)
+    await env.client.get("/healthz")
+    assert len(env.sender.requests) == 6
+    journal = env.built.service.dispatcher.deliveries
+    assert len({r.message_id for r in env.sender.requests}) == 6
+    mine = {d.id for d in await journal.every(ordered)}
+    assert len(mine) == 3 and len(await journal.every(other)) == 3
+    prj_1 = [
+        json.loads(r.body)["type"]
+        for r in env.sender.requests
+        if r.message_id in mine and json.loads(r.body)["subject"] == "prj_1"
+    ]
+    assert prj_1 == ["g60.project.submitted.v1", "g60.project.updated.v1"]  # in order

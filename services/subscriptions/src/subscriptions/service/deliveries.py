@@ -69,8 +69,26 @@ class Deliveries:
         """Store and schedule one delivery; None when this event was scheduled before. It is
         stored leased to this process, so its first attempt needs no claim of its own (another
         replica leaves it alone; after a crash the lease expires and anyone sends it)."""
+        delivery = self.new(endpoint, event_id, type, subject, at, body)
+        if not await self.store.add(delivery):
+            return None
+        self.scheduled(delivery, True)
+        return delivery
+
+    async def create_many(self, deliveries: list[Delivery]) -> int:
+        """`create` for many (built by `new`, in fan-out order) in two store calls; the
+        number scheduled (those stored before are not)."""
+        created = await self.store.add_many(deliveries)
+        for delivery, fresh in zip(deliveries, created, strict=True):
+            if fresh:
+                self.scheduled(delivery, True)
+        return sum(created)
+
+    def new(
+        self, endpoint: Endpoint, event_id: str, type: str, subject: str, at: datetime, body: str
+    ) -> Delivery:
         now = self.clock()
-        delivery = Delivery(
+        return Delivery(
             id=delivery_id(endpoint.id, event_id, at),
             endpoint_id=endpoint.id,
             event_id=event_id,
@@ -83,10 +101,6 @@ class Deliveries:
             created_at=now,
             updated_at=now,
         )
-        if not await self.store.add(delivery):
-            return None
-        self.scheduled(delivery, True)
-        return delivery
 
     async def test(self, endpoint: Endpoint) -> Delivery:
         now, event_id = self.clock(), uuid.uuid4().hex

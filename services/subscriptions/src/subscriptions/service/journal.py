@@ -57,8 +57,21 @@ class DeliveryJournal:
         except AlreadyExists:
             await self._repair(entry)
             return False
-        await self.schedule.add(entry)
+        delivery.version = (await self.schedule.add(entry)).version
         return True
+
+    async def add_many(self, deliveries: list[Delivery]) -> list[bool]:
+        """`add` for many in two store calls (one per collection): whether each is new."""
+        pairs = [split(d) for d in deliveries]
+        existed = await self.messages.add_many([m for m, _ in pairs])
+        fresh = [(d, s) for d, (m, s) in zip(deliveries, pairs, strict=True) if m.id not in existed]
+        await self.schedule.add_many([s for _, s in fresh])
+        for delivery, entry in fresh:
+            delivery.version = entry.version
+        for message, entry in pairs:
+            if message.id in existed:
+                await self._repair(entry)
+        return [m.id not in existed for m, _ in pairs]
 
     async def _repair(self, entry: Scheduled) -> None:
         stored = await self.messages.get(entry.id)
