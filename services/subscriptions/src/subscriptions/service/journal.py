@@ -182,7 +182,9 @@ class DeliveryJournal:
             with contextlib.suppress(AlreadyExists):
                 await self.schedule.add(moved(message))
             await self._move(message)
-        return await self.schedule.every()
+        # pages of 5,000: FerretDB 1.24 sorts by _id itself, reading the whole collection for
+        # every page (pages of 500 over a backlog of 2,000: four reads of 0.9 s each)
+        return await self.schedule.every(page=5000)
 
     async def pending_of(self, endpoint_id: str) -> int:
         return len(await self.schedule.every({"endpoint_id": endpoint_id}))
