@@ -11,7 +11,6 @@ one by one, and deletes ~1,800/s in bulk writes of 32."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from g60_chassis.aggregates import Aggregates
 from subscriptions.domain.delivery import Delivery
@@ -70,8 +69,3 @@ class OutcomeWriter:
         for _, _, future in batch:
             if not future.done():
                 future.set_result(None)
-
-    async def close(self) -> None:
-        if self._writing is not None:
-            with contextlib.suppress(Exception):
-                await self._writing
