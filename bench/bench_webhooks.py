@@ -33,6 +33,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 from asgi_lifespan import LifespanManager
@@ -42,9 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from g60_chassis.auth import KeyStore
 from g60_chassis.bus import MemoryBus
 from g60_chassis.envelope import Envelope
+from g60_chassis.mongo import MongoDocumentStore
 from g60_chassis.principal import OPERATOR
 from g60_chassis.settings import PlatformSettings
-from g60_chassis.store import MemoryDocumentStore
+from g60_chassis.store import Doc, MemoryDocumentStore
 from g60_contracts.projects import ProjectOut
 from subscriptions.adapters.events import incoming
 from subscriptions.bootstrap import bootstrap
@@ -53,6 +55,7 @@ from subscriptions.service.ports import EndpointDraft
 from subscriptions.settings import WebhookSettings
 from tests.webhook_stub import StubPartner, eventually
 
+T = TypeVar("T")
 T0 = time.perf_counter()
 KAFKA = os.environ.get("G60_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 MONGO = os.environ.get("G60_MONGO_URL", "mongodb://127.0.0.1:27017")
@@ -102,17 +105,93 @@ async def raw_concurrent(stub: StubPartner, n: int, width: int) -> float:
 HOOKS = WebhookSettings(allow_loopback=True, rate_per_s=1000.0)
 
 
+class Counted(MongoDocumentStore):
+    """The FerretDB store, counting and timing its calls (per call kind and collection) once
+    `on` is set: the per-step breakdown of a delivery's store work."""
+
+    def __init__(self, url: str, database: str) -> None:
+        super().__init__(url, database)
+        self.on = False
+        self.calls: dict[tuple[str, str], list[float]] = {}
+
+    async def _timed(self, kind: str, collection: str, call: Awaitable[T]) -> T:
+        start = time.perf_counter()
+        try:
+            return await call
+        finally:
+            if self.on:
+                seen = self.calls.setdefault((kind, collection), [0, 0.0])
+                seen[0] += 1
+                seen[1] += time.perf_counter() - start
+
+    async def get(self, collection: str, id: str) -> Doc | None:
+        return await self._timed("get", collection, super().get(collection, id))
+
+    async def insert(self, collection: str, doc: Doc, events: list[Doc] | None = None) -> None:
+        await self._timed("insert", collection, super().insert(collection, doc, events))
+
+    async def insert_many(self, collection: str, docs: list[tuple[Doc, list[Doc]]]) -> set[str]:
+        return await self._timed("insert_many", collection, super().insert_many(collection, docs))
+
+    async def update(
+        self, collection: str, doc: Doc, expected_version: int, events: list[Doc] | None = None
+    ) -> int:
+        change = super().update(collection, doc, expected_version, events)
+        return await self._timed("update", collection, change)
+
+    async def delete_many(self, collection: str, ids: list[str]) -> None:
+        await self._timed("delete_many", collection, super().delete_many(collection, ids))
+
+    async def find(self, collection: str, where: Any = None, **kw: Any) -> list[Doc]:
+        return await self._timed("find", collection, super().find(collection, where, **kw))
+
+    def breakdown(self, n: int) -> list[str]:
+        total = sum(t for _, t in self.calls.values())
+        out = []
+        for (kind, collection), (count, spent) in sorted(self.calls.items()):
+            out.append(
+                f"    {kind:>11} {collection:<18} {count / n:6.3f} per delivery, "
+                f"{spent / count * 1000:6.2f} ms each, {spent / total:4.0%} of the store's time"
+            )
+        return out
+
+
+BREAKDOWN: list[str] = []
+FANOUT: dict[str, list[float]] = {"one by one": [], "batches of 100": []}
+
+
 async def dispatcher_rate(stub: StubPartner, n: int, settings: PlatformSettings) -> float:
+    counted = None
+    if settings.store == "mongo":
+        counted = Counted(MONGO, f"{settings.mongo_db_prefix}_subscriptions")
     built = bootstrap(
-        settings, bus=MemoryBus(), keys=KeyStore(MemoryDocumentStore()), webhooks=HOOKS
+        settings,
+        store=counted,
+        bus=MemoryBus(),
+        keys=KeyStore(MemoryDocumentStore()),
+        webhooks=HOOKS,
     )
     svc = built.service
     await built.ensure_indexes()
     draft = EndpointDraft(url=stub.url, event_types=["project.*"])
     await svc.endpoints.register(OPERATOR, draft)
-    for i in range(n):
+    # the fan-out (not timed in the ratio): half one event at a time, half in batches of 100
+    # as a consumed Kafka batch is
+    start, half = time.perf_counter(), n // 2
+    for i in range(half):
         await svc.fanout.on_event(incoming(event(i)))  # type: ignore[arg-type]
+    one_by_one = half / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for first in range(half, n, 100):
+        chunk = [incoming(event(i)) for i in range(first, min(n, first + 100))]
+        await svc.fanout.on_events(chunk)  # type: ignore[arg-type]
+    batched = (n - half) / (time.perf_counter() - start)
+    if counted is not None:
+        FANOUT["one by one"].append(one_by_one)
+        FANOUT["batches of 100"].append(batched)
+        counted.on = True
     before = len(stub.received)
+    batches_before = svc.dispatcher.deliveries.writer.batches
     start = time.perf_counter()
     await svc.dispatcher.start()
     try:
@@ -120,6 +199,14 @@ async def dispatcher_rate(stub: StubPartner, n: int, settings: PlatformSettings)
         rate = n / (time.perf_counter() - start)
     finally:
         await svc.dispatcher.stop()
+        if counted is not None:
+            counted.on = False
+            batches = svc.dispatcher.deliveries.writer.batches - batches_before
+            BREAKDOWN[:] = [
+                f"  store calls while dispatching {n} deliveries on FerretDB (last round; "
+                f"{n / max(1, batches):.1f} outcomes per batch):",
+                *counted.breakdown(n),
+            ]
         await built.stop()
         await built.store.close()
     return rate
@@ -245,6 +332,9 @@ async def main(quick: bool) -> None:
             f"Kafka -> receipt p50 / p99    {statistics.median(latencies):.0f} ms / "
             f"{pct(latencies, 0.99):.0f} ms"
         )
+        for how, rates in FANOUT.items():
+            print(f"fan-out on FerretDB, {how:<15}{med(rates):6,.0f} deliveries stored/s")
+        print("\n".join(BREAKDOWN))
     finally:
         await stub.stop()
 

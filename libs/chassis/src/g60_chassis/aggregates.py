@@ -142,6 +142,11 @@ class Aggregates(Generic[M]):
             self._notify(self.collection, obj.id)  # type: ignore[attr-defined]
         return obj
 
+    async def remove_many(self, ids: builtins.list[str]) -> None:
+        """Delete these aggregates in one store call (for records of work to do, such as a
+        schedule; an aggregate with events to publish is never removed)."""
+        await self.store.delete_many(self.collection, ids)
+
     def _clash(self, obj: M, exc: DuplicateKey) -> AlreadyExists:
         if exc.field == "_id":
             return AlreadyExists(f"{self.collection} {exc.id!r} exists", "_id")

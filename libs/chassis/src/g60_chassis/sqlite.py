@@ -112,6 +112,16 @@ class SqliteDocumentStore:
             await db.commit()
         return expected_version + 1
 
+    async def delete_many(self, collection: str, ids: list[str]) -> None:
+        if not ids:
+            return
+        db = await self._conn(collection)
+        async with self._lock:
+            await db.executemany(
+                f"DELETE FROM {_table(collection)} WHERE id = ?", [(id,) for id in ids]
+            )
+            await db.commit()
+
     async def find(
         self,
         collection: str,

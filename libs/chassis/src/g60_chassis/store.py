@@ -50,6 +50,10 @@ class DocumentStore(Protocol):
         """Replace the state of `doc["_id"]` if its version is still `expected_version`, append
         `events` to its outbox, and return the new version. VersionConflict otherwise."""
 
+    async def delete_many(self, collection: str, ids: list[str]) -> None:
+        """Remove these documents (ids not stored are ignored), in one call. For documents
+        that only mark work to do (a schedule), not for aggregates: their outbox goes too."""
+
     async def find(
         self,
         collection: str,
@@ -190,6 +194,15 @@ class MemoryDocumentStore:
         new["outbox"] = current["outbox"] + _copy(events or [])
         self._store(collection, new)
         return expected_version + 1
+
+    async def delete_many(self, collection: str, ids: list[str]) -> None:
+        for id in ids:
+            old = self._data[collection].pop(id, None)
+            if old is None:
+                continue
+            for field, index in self._index[collection].items():
+                if field in old:
+                    index[_key(old[field])].discard(id)
 
     async def find(
         self,

@@ -79,6 +79,20 @@ class Counter(BaseModel):
     version: int = 0
 
 
+async def test_delete_many_removes_those_ids_only_and_their_index_entries(store):
+    await store.ensure_index("c", "k")
+    for id in ("a", "b", "c"):
+        await store.insert("c", {"_id": id, "k": "same"})
+    await store.delete_many("c", ["a", "c", "missing"])
+    await store.delete_many("c", [])
+    assert [d["_id"] for d in await store.find("c", {"k": "same"})] == ["b"]
+    assert await store.get("c", "a") is None
+    with pytest.raises(VersionConflict):  # a compare-and-set on a deleted document
+        await store.update("c", {"_id": "a", "k": "x"}, 1)
+    await store.insert("c", {"_id": "a", "k": "again"})  # the id is free again
+    assert (await store.get("c", "a"))["version"] == 1
+
+
 async def test_concurrent_read_modify_write_loses_nothing(store):
     counters = Aggregates(store, "counters", Counter)
     await counters.add(Counter(id="c"))

@@ -16,19 +16,20 @@ from g60_chassis.store import DocumentStore
 from subscriptions.adapters.events import KINDS
 from subscriptions.adapters.guard import AddressGuard, GuardedBackend, Resolve, system_resolve
 from subscriptions.adapters.sender import HttpSender
-from subscriptions.domain.delivery import Delivery
 from subscriptions.domain.endpoint import Endpoint
 from subscriptions.entrypoints import api, consumer
 from subscriptions.service.deliveries import Deliveries
 from subscriptions.service.dispatcher import Dispatcher
 from subscriptions.service.endpoints import EndpointsService
 from subscriptions.service.fanout import FanOut
+from subscriptions.service.journal import INDEXES as JOURNAL_INDEXES
+from subscriptions.service.journal import DeliveryJournal
 from subscriptions.service.ports import Sender, UrlGuard
 from subscriptions.settings import WebhookSettings
 
 NAME = "subscriptions"
 COLLECTIONS: list[str] = []  # publishes no events of its own: no outbox to relay
-INDEXES = [("endpoints", "status"), ("deliveries", "endpoint_id"), ("deliveries", "status")]
+INDEXES = [("endpoints", "status"), *JOURNAL_INDEXES]
 
 
 @dataclass
@@ -74,7 +75,7 @@ def bootstrap(
     hooks = (webhooks or WebhookSettings()).checked(w.settings)
     rules = hooks.rules()
     endpoints = Aggregates(w.store, "endpoints", Endpoint)
-    delivery_store = Aggregates(w.store, "deliveries", Delivery)
+    delivery_store = DeliveryJournal(w.store)
     http: HttpSender | None = None
     if sender is None:
         http = HttpSender(
@@ -107,8 +108,9 @@ def bootstrap(
         dispatcher,
     )
     handler = consumer.platform_events(service.fanout)
+    batches = consumer.platform_batches(service.fanout)
     for topic in (w.settings.topic_projects, w.settings.topic_funding, w.settings.topic_matches):
-        w.bus.subscribe(topic, w.settings.group(NAME), handler)
+        w.bus.subscribe(topic, w.settings.group(NAME), handler, batches)
     return SubscriptionsApp(
         w, service, [api.router(service)], [], list(INDEXES), close=http.close if http else None
     )

@@ -14,6 +14,7 @@ from services.subscriptions.tests.unit import factories as ev
 from services.subscriptions.tests.unit.conftest import FakeSender, start
 from subscriptions.domain.delivery import Delivery, SendResult
 from subscriptions.entrypoints.cli import cli
+from subscriptions.service.journal import DeliveryJournal
 from subscriptions.service.ports import EndpointDraft
 from tests.webhook_stub import eventually
 
@@ -32,7 +33,7 @@ async def _one_failed_delivery(settings: PlatformSettings) -> tuple[str, str]:
         await bus.publish("g60.projects", ev.project("ent_a"))
 
         async def failed() -> Delivery | None:
-            found = await built.service.dispatcher.deliveries.every({"status": "failed"})
+            found = await built.service.dispatcher.deliveries.every(endpoint.id, "failed")
             return found[0] if found else None
 
         delivery = await eventually(failed)
@@ -71,8 +72,8 @@ def test_list_shows_why_an_endpoint_is_disabled_and_replay_reschedules(
 async def _status(settings: PlatformSettings, id: str) -> str:
     store = make_store(settings, "subscriptions")
     try:
-        doc = await store.get("deliveries", id)
+        delivery = await DeliveryJournal(store).get(id)
     finally:
         await store.close()
-    assert doc is not None
-    return str(doc["status"])
+    assert delivery is not None
+    return delivery.status

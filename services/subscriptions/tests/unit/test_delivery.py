@@ -21,7 +21,7 @@ from tests.webhook_stub import eventually
 
 async def _deliveries(env: Env, endpoint_id: str) -> list[Delivery]:
     store = env.built.service.dispatcher.deliveries
-    return await store.every({"endpoint_id": endpoint_id})
+    return await store.every(endpoint_id)
 
 
 async def test_the_body_is_the_structured_cloudevent_and_the_id_is_stable(env: Env) -> None:
@@ -248,7 +248,7 @@ async def test_a_restart_loses_no_pending_delivery_and_keeps_its_id() -> None:
         await eventually(lambda: down.requests)
     finally:
         await built.stop()
-    [pending] = await built.service.dispatcher.deliveries.every({"endpoint_id": endpoint.id})
+    [pending] = await built.service.dispatcher.deliveries.every(endpoint.id)
     assert pending.status == "pending" and pending.next_attempt_at is not None
     up = FakeSender()
     again, _, _ = await start(store, up, schedule)
@@ -258,7 +258,7 @@ async def test_a_restart_loses_no_pending_delivery_and_keeps_its_id() -> None:
     finally:
         await again.stop()
     assert [r.message_id for r in up.requests] == [pending.id]
-    [done] = await again.service.dispatcher.deliveries.every({"endpoint_id": endpoint.id})
+    [done] = await again.service.dispatcher.deliveries.every(endpoint.id)
     assert done.status == "delivered" and len(done.attempts) == 2
 
 

@@ -58,6 +58,7 @@ class Delivery(BaseModel):
     status: DeliveryStatus = "pending"
     attempts: list[Attempt] = []
     round_start: int = 0  # attempts before a manual retry or replay restarted the schedule
+    tries: int = 0  # attempts since the schedule (re)started: where the retry schedule is
     next_attempt_at: datetime | None = None
     lease_until: datetime | None = None
     created_at: datetime
@@ -90,10 +91,11 @@ class Delivery(BaseModel):
             )
         )
         self.lease_until, self.updated_at = None, now
+        self.tries += 1
         if result.ok:
             self.status, self.next_attempt_at = "delivered", None
             return
-        delay = next_delay(len(self.attempts) - self.round_start, rules.schedule_s)
+        delay = next_delay(self.tries, rules.schedule_s)
         if delay is None or result.gone:
             self.status, self.next_attempt_at = "failed", None
             return
@@ -113,7 +115,7 @@ class Delivery(BaseModel):
         if self.status == "pending":
             return False
         self.status, self.next_attempt_at, self.lease_until = "pending", now, None
-        self.round_start, self.updated_at = len(self.attempts), now
+        self.round_start, self.tries, self.updated_at = len(self.attempts), 0, now
         return True
 
 

@@ -17,9 +17,9 @@ from g60_chassis.aggregates import Aggregates
 from g60_chassis.runtime import make_store
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import DocumentStore
-from subscriptions.domain.delivery import Delivery
 from subscriptions.domain.endpoint import Endpoint
 from subscriptions.service.deliveries import Deliveries
+from subscriptions.service.journal import DeliveryJournal
 
 cli = typer.Typer(add_completion=False, help=__doc__, no_args_is_help=True)
 T = TypeVar("T")
@@ -41,11 +41,11 @@ def list_endpoints() -> None:
     """Every webhook endpoint: status (and why disabled), owner, URL, pending deliveries."""
 
     async def go(store: DocumentStore) -> None:
-        deliveries = Aggregates(store, "deliveries", Delivery)
+        journal = DeliveryJournal(store)
         endpoints = await Aggregates(store, "endpoints", Endpoint).every()
         typer.echo(f"{'id':<22} {'status':<9} {'owner':<28} {'pending':>7}  url")
         for e in endpoints:
-            pending = len(await deliveries.every({"endpoint_id": e.id, "status": "pending"}))
+            pending = await journal.pending_of(e.id)
             owner = f"{e.owner_role}:{e.owner_tenant or e.owner_key_id}"
             typer.echo(f"{e.id:<22} {e.status:<9} {owner:<28} {pending:>7}  {e.url}")
             if e.disabled_reason:
@@ -71,9 +71,7 @@ def replay(
         if await Aggregates(store, "endpoints", Endpoint).get(endpoint) is None:
             typer.echo(f"no webhook endpoint {endpoint!r}", err=True)
             raise typer.Exit(2)
-        deliveries = Deliveries(
-            Aggregates(store, "deliveries", Delivery), lambda: datetime.now(UTC)
-        )
+        deliveries = Deliveries(DeliveryJournal(store), lambda: datetime.now(UTC))
         return await deliveries.replay(endpoint, when)
 
     typer.echo(f"{_run(go)} deliveries of {endpoint} rescheduled")

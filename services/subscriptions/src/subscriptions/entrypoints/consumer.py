@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from g60_chassis.bus import Handler
+from collections.abc import Sequence
+
+from g60_chassis.bus import BatchHandler, Handler
 from g60_chassis.envelope import Envelope
 from subscriptions.adapters.events import incoming
 from subscriptions.service.fanout import FanOut
@@ -13,5 +15,17 @@ def platform_events(fanout: FanOut) -> Handler:
         translated = incoming(event)
         if translated is not None:
             await fanout.on_event(translated)
+
+    return handle
+
+
+def platform_batches(fanout: FanOut) -> BatchHandler:
+    """A consumed batch at once (the bus falls back to `platform_events` one by one if it
+    raises; the fan-out is idempotent)."""
+
+    async def handle(events: Sequence[Envelope]) -> None:
+        translated = [t for t in (incoming(e) for e in events) if t is not None]
+        if translated:
+            await fanout.on_events(translated)
 
     return handle

@@ -3,7 +3,8 @@ events, the delivery log, a manual retry and a replay since a time.
 
 A delivery's id (the `webhook-id`) is derived from the endpoint and the event, so a
 redelivered event (Kafka after a crash) finds its delivery already stored and schedules
-nothing new: the store's id uniqueness is the idempotency check. The id starts with the
+nothing new: the store's id uniqueness is the idempotency check. The store is the journal
+(`service/journal.py`): message, schedule entry, attempt log. The id starts with the
 event's time, so the log reads in time order."""
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from g60_chassis.aggregates import Aggregates, AlreadyExists, retry_on_conflict
 from g60_chassis.errors import NotFound
 from subscriptions.domain.delivery import Delivery, DeliveryStatus
 from subscriptions.domain.endpoint import Endpoint
+from subscriptions.service.journal import DeliveryJournal
 from subscriptions.service.ports import Clock
 
 TEST_TYPE = "g60.webhook.test.v1"
@@ -49,7 +50,7 @@ def structured(
 class Deliveries:
     def __init__(
         self,
-        deliveries: Aggregates[Delivery],
+        deliveries: DeliveryJournal,
         clock: Clock,
         scheduled: Callable[[Delivery, bool], None] = lambda d, held: None,
         lease: timedelta = timedelta(seconds=60),
@@ -68,8 +69,26 @@ class Deliveries:
         """Store and schedule one delivery; None when this event was scheduled before. It is
         stored leased to this process, so its first attempt needs no claim of its own (another
         replica leaves it alone; after a crash the lease expires and anyone sends it)."""
+        delivery = self.new(endpoint, event_id, type, subject, at, body)
+        if not await self.store.add(delivery):
+            return None
+        self.scheduled(delivery, True)
+        return delivery
+
+    async def create_many(self, deliveries: list[Delivery]) -> int:
+        """`create` for many (built by `new`, in fan-out order) in two store calls; the
+        number scheduled (those stored before are not)."""
+        created = await self.store.add_many(deliveries)
+        for delivery, fresh in zip(deliveries, created, strict=True):
+            if fresh:
+                self.scheduled(delivery, True)
+        return sum(created)
+
+    def new(
+        self, endpoint: Endpoint, event_id: str, type: str, subject: str, at: datetime, body: str
+    ) -> Delivery:
         now = self.clock()
-        delivery = Delivery(
+        return Delivery(
             id=delivery_id(endpoint.id, event_id, at),
             endpoint_id=endpoint.id,
             event_id=event_id,
@@ -82,12 +101,6 @@ class Deliveries:
             created_at=now,
             updated_at=now,
         )
-        try:
-            await self.store.add(delivery)
-        except AlreadyExists:
-            return None
-        self.scheduled(delivery, True)
-        return delivery
 
     async def test(self, endpoint: Endpoint) -> Delivery:
         now, event_id = self.clock(), uuid.uuid4().hex
@@ -100,10 +113,7 @@ class Deliveries:
     async def log(
         self, endpoint_id: str, status: DeliveryStatus | None, cursor: str | None, limit: int
     ) -> tuple[list[Delivery], str | None]:
-        where: dict[str, str] = {"endpoint_id": endpoint_id}
-        if status is not None:
-            where["status"] = status
-        return await self.store.list(where, cursor, limit)
+        return await self.store.page(endpoint_id, status, cursor, limit)
 
     async def get(self, endpoint_id: str, id: str) -> Delivery:
         delivery = await self.store.get(id)
@@ -114,23 +124,20 @@ class Deliveries:
     async def retry(self, endpoint_id: str, id: str) -> Delivery:
         """Send again now, same id; the retry schedule restarts. A pending one is left as is."""
         await self.get(endpoint_id, id)
-
-        async def attempt() -> Delivery:
+        if await self.store.again(id, self.clock()):
             delivery = await self.get(endpoint_id, id)
-            if delivery.again(self.clock()):
-                delivery = await self.store.save(delivery)
-                self.scheduled(delivery, False)
+            self.scheduled(delivery, False)
             return delivery
-
-        result: Delivery = await retry_on_conflict(attempt)
-        return result
+        return await self.get(endpoint_id, id)
 
     async def replay(self, endpoint_id: str, since: datetime) -> int:
         """Every delivery of the endpoint created since `since` sent again, same ids; the count
         of those rescheduled (pending ones already are)."""
         count = 0
-        for delivery in await self.store.every({"endpoint_id": endpoint_id}):
-            if delivery.created_at >= since and delivery.status != "pending":
-                await self.retry(endpoint_id, delivery.id)
+        for message in await self.store.messages.every({"endpoint_id": endpoint_id}):
+            if message.created_at >= since and await self.store.again(message.id, self.clock()):
                 count += 1
+                delivery = await self.store.get(message.id)
+                if delivery is not None:
+                    self.scheduled(delivery, False)
         return count

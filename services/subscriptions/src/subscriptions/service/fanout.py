@@ -23,3 +23,17 @@ class FanOut:
                 )
                 count += created is not None
         return count
+
+    async def on_events(self, events: list[IncomingEvent]) -> int:
+        """`on_event` for a consumed batch, in its order: the endpoints read once, every
+        delivery stored in two store calls (FerretDB inserts in batches ~4x faster)."""
+        endpoints = await self.endpoints.every({"status": "enabled"})
+        deliveries = [
+            self.deliveries.new(
+                e, event.id, event.type, event.facts.subject, event.time, event.body
+            )
+            for event in events
+            for e in endpoints
+            if e.receives(event.facts)
+        ]
+        return await self.deliveries.create_many(deliveries) if deliveries else 0
