@@ -38,6 +38,7 @@ INDEXES = [
     ("matches", "offer_id"),
     ("matches", "status"),
     ("matches", "allocated"),
+    ("matches", "expires_on"),  # the expiry pass's day bucket (service/lifecycle.py)
     ("project_views", "enterprise_id"),
     ("enterprise_views", "pending"),
     ("project_views", "pending"),

@@ -8,10 +8,10 @@ kinds it causes; repeating a transition that already happened returns none (idem
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 
 from matching.domain.audit import Decision
 from matching.domain.results import Proposal
@@ -57,6 +57,17 @@ class Match(BaseModel):
     # breakdowns are the match's own holds none (None): the breakdowns are stored once, not
     # once more per decision (they were two thirds of a match document); `records` fills them
     decisions: list[Decision] = []
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def expires_on(self) -> str | None:
+        """The UTC day its response deadline falls on, while the match is open (else None):
+        stored with it, so the expiry pass finds the day's due matches by equality on an
+        indexed field (FerretDB 1.24 answers an equality from an index; a range on
+        `expires_at` or a scan of the open statuses reads every document)."""
+        if self.status not in OPEN or self.expires_at is None:
+            return None
+        return self.expires_at.astimezone(UTC).date().isoformat()
 
     def record(self, decision: Decision, keep: int = 20) -> None:
         """Add a decision (once per id), keeping the first and the newest `keep - 1`."""
