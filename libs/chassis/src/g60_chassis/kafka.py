@@ -90,8 +90,8 @@ class KafkaBus:
             # bytes; `max_batch` caps it if set): each is handled in order, then one commit
             # covers the batch: the offset moves only past records whose effect is stored (or
             # dead-lettered). A commit is a broker round trip, so their number sets a no-op
-            # consumer's pace: one per record, ~150 records/s; per 500, ~20,000/s; per poll (as
-            # the raw consumer of `make bench-flow`), ~31,000/s (`docs/decisions.md`). A
+            # consumer's pace: one per record, ~150 records/s; per 500, ~24,000/s; per poll (as
+            # the raw consumer of `make bench-flow`), ~58,000/s (`docs/decisions.md`). A
             # record that cannot be handled now (store down, dead letter not published) is
             # sought back with the rest of its batch; what was handled before it is committed.
             # If the handler itself raises, the whole batch is sought back (NACK_ON_ERROR):
