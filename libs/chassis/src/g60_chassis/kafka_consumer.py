@@ -133,7 +133,7 @@ class BatchConsumer:
                     continue
             for n, read in enumerate(chunk, start):
                 try:
-                    await self.one(read)
+                    await self.handle(read)
                 except Exception as exc:
                     # The store is unreachable still (`deliver` waited and logged), or a dead
                     # letter could not be published: keep what was handled, retry from here.
@@ -151,7 +151,18 @@ class BatchConsumer:
                     rewind(consumer, records[n:])
                     return
 
-    async def one(self, read: Read) -> None:
+    async def handle(self, read: Read) -> None:
+        """The first attempt here, bare: most events need nothing more, and `deliver` wants a
+        dead letter's record and position made ready, which cost as much as a no-op handler."""
+        first_error: Exception | None = None
+        if read.envelope is not None:
+            try:
+                await self.handler(read.envelope)
+                return
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                raise
+            except Exception as exc:
+                first_error = exc
         raw = read.raw
         key = raw.key.decode("utf-8", "replace") if isinstance(raw.key, bytes) else ""
         await deliver(
@@ -162,4 +173,5 @@ class BatchConsumer:
             self.policy,
             self.dead_letter,
             read.error,
+            first_error,
         )

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from aiokafka import ConsumerRecord, TopicPartition
 
-from g60_chassis.bus import DeadLetter, DeliveryPolicy
+from g60_chassis.bus import DeadLetter, DeliveryPolicy, PermanentError
 from g60_chassis.envelope import Envelope
 from g60_chassis.kafka_consumer import BatchConsumer, Records, batch_parser
 
@@ -114,3 +114,22 @@ async def test_a_batch_handler_takes_chunks_and_a_failing_chunk_goes_one_by_one(
     consume, _ = consumer_for(one, many, handler_batch=2)
     await consume(tuple(record(0, n, n) for n in range(5)), Consumer())
     assert chunks == [[0, 1]] and single == [2, 3, 4]  # a chunk of one goes one by one
+
+
+async def test_a_failing_handler_is_retried_then_dead_lettered_with_its_attempts_counted():
+    calls: list[int] = []
+
+    async def handler(e: Envelope) -> None:
+        calls.append(e.data["n"])
+        if e.data["n"] == 1:
+            raise RuntimeError("cannot apply")
+        if e.data["n"] == 2:
+            raise PermanentError("bad data")
+
+    consume, letters = consumer_for(handler)
+    await consume(tuple(record(0, n, n) for n in range(4)), Consumer())
+    assert calls == [0, 1, 1, 2, 3]  # max_attempts=2; a permanent error: no retry
+    assert [(d.headers["dlq_original_offset"], d.headers["dlq_attempts"]) for d in letters] == [
+        ("1", "2"),
+        ("2", "1"),
+    ]
