@@ -58,11 +58,13 @@ async def test_records_are_handled_in_order_and_malformed_ones_dead_lettered():
         record(0, 4, 4, value=b""),  # no value at all
         record(0, 5, 5),
     )
+    with_null = [*records[5].headers, ("traceparent", None)]  # a header without a value: ""
+    records += (record(0, 6, 6, headers=with_null),)
     consume, letters = consumer_for(handler)
     seeks = Consumer()
     message = await batch_parser(lambda: seeks)(records)
     await consume(message.raw_message, message.consumer)
-    assert got == [0, 5]
+    assert got == [0, 5, 6]
     assert [int(d.headers["dlq_original_offset"]) for d in letters] == [1, 2, 3, 4]
     assert letters[0].headers["ce_id"] == "\ufffd\ufffd" and letters[0].value == records[1].value
     assert seeks.sought == {}
