@@ -134,11 +134,15 @@ async def main() -> None:
         f"{ratio(bus.bus_consume, bus.raw_consume)} raw, "
         f"{ratio(bus.bus_consume, bus.raw_consume_parsed)} raw+parse   [target >= 0.5x]"
     )
-    rs = sorted(bus.consume_ratios)
+    rs, cs = sorted(bus.consume_ratios), sorted(bus.consume_cpu_ratios)
     print(
         f"bus consume / raw+parse, {len(rs)} trials taking turns: "
         f"median {statistics.median(rs):.2f}x"
         f" (min {rs[0]:.2f}x, max {rs[-1]:.2f}x)   [target >= 0.5x]"
+    )
+    print(
+        f"  CPU per record, raw+parse's / the bus's: median {statistics.median(cs):.2f}x"
+        f" (min {cs[0]:.2f}x, max {cs[-1]:.2f}x)"
     )
     print(
         f"outbox relay, {bus.relay_docs:,} aggregates in FerretDB {bus.relay:>7,.0f} /s   "
