@@ -48,9 +48,10 @@ class KafkaBus:
         max_batch: int | None = None,
         batch_budget_s: float = 10.0,
         handler_batch: int = 100,
+        poll_wait_ms: int = 50,
     ) -> None:
         self.max_batch, self.batch_budget_s = max_batch, batch_budget_s
-        self.handler_batch = handler_batch
+        self.handler_batch, self.poll_wait_ms = handler_batch, poll_wait_ms
         self.bootstrap = bootstrap
         self.instance_id = instance_id
         self.policy = policy or DeliveryPolicy()
@@ -98,7 +99,11 @@ class KafkaBus:
             # at-least-once, handlers are idempotent.
             batch=True,
             max_records=self.max_batch,
-            batch_timeout_ms=100,
+            # A poll that found nothing in this long is followed by a sleep as long (FastStream's
+            # batch subscriber), during which a record that arrives waits: at 100 ms, a record
+            # at 5/s waited up to 150 ms, at 20 ms up to 30 ms. Idle, three subscriptions
+            # used 1.5% of a core at 100 ms, 2.0% at 50, 2.7% at 20.
+            batch_timeout_ms=self.poll_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             # A member killed mid-rebalance holds the group up to the rebalance timeout
