@@ -91,12 +91,12 @@ class KafkaBus:
             # bytes; `max_batch` caps it if set): each is handled in order, then one commit
             # covers the batch: the offset moves only past records whose effect is stored (or
             # dead-lettered). A commit is a broker round trip, so their number sets a no-op
-            # consumer's pace: one per record, ~150 records/s; per 500, ~24,000/s; per poll (as
-            # the raw consumer of `make bench-flow`), ~58,000/s (`docs/decisions.md`). A
-            # record that cannot be handled now (store down, dead letter not published) is
-            # sought back with the rest of its batch; what was handled before it is committed.
-            # If the handler itself raises, the whole batch is sought back (NACK_ON_ERROR):
-            # at-least-once, handlers are idempotent.
+            # consumer's pace: one per record, ~150 records/s; per 500, 0.37-0.48x the raw
+            # consumer of `make bench-flow`; per poll, as it does, 0.94-1.43x (medians,
+            # `docs/decisions.md`). A record that cannot be handled now (store down, dead
+            # letter not published) is sought back with the rest of its batch; what was
+            # handled before it is committed. Anything else raised seeks the whole batch back
+            # (NACK_ON_ERROR): at-least-once, handlers are idempotent.
             batch=True,
             max_records=self.max_batch,
             # A poll that found nothing in this long is followed by a sleep as long (FastStream's
