@@ -8,6 +8,7 @@ Figures (the issue's targets in brackets):
     the flow stops keeping up -> the sustained rate of needs whose proposals are out [>= 100/s];
     p50/p99 POST -> proposal at half that rate [p99 <= 1 s], next to a raw baseline: Kafka
     produce -> consume round trip p99 + one document write p99
+  * the issue's burst: 200 needs at 20/s, all proposed within 10 s of the last POST?
   * where the time goes: HTTP (the POST), relay + broker (POST answered -> project event on the
     topic), matcher (project event -> proposal event; includes the matcher's own relay)
 
@@ -133,11 +134,15 @@ async def main() -> None:
         f"{ratio(bus.bus_consume, bus.raw_consume)} raw, "
         f"{ratio(bus.bus_consume, bus.raw_consume_parsed)} raw+parse   [target >= 0.5x]"
     )
-    rs = sorted(bus.consume_ratios)
+    rs, cs = sorted(bus.consume_ratios), sorted(bus.consume_cpu_ratios)
     print(
         f"bus consume / raw+parse, {len(rs)} trials taking turns: "
         f"median {statistics.median(rs):.2f}x"
         f" (min {rs[0]:.2f}x, max {rs[-1]:.2f}x)   [target >= 0.5x]"
+    )
+    print(
+        f"  CPU per record, raw+parse's / the bus's: median {statistics.median(cs):.2f}x"
+        f" (min {cs[0]:.2f}x, max {cs[-1]:.2f}x)"
     )
     print(
         f"outbox relay, {bus.relay_docs:,} aggregates in FerretDB {bus.relay:>7,.0f} /s   "
@@ -168,10 +173,22 @@ async def main() -> None:
                 f"  p99 {p99 * 1000:.0f} ms  = {ratio(p99, rtt99 + wr99)} the baseline p99"
                 "   [target p99 <= 1 s]"
             )
+        if e2e.burst is not None:
+            b = e2e.burst
+            got = f"{len(b.latencies)}/{b.needs} proposed"
+            last = f"last {b.drained_s:.1f} s after the last POST" if b.kept_up else "not all"
+            print(
+                f"burst {b.needs} needs at {b.rate:g}/s: {got}, {last}, "
+                f"p99 {pct(b.latencies, 0.99) * 1000:.0f} ms   [target: drained <= 10 s]"
+            )
         print("CPU by component, ms per need (the step, its drain included):")
         names = ["projects", "matching", "funding", "ferretdb", "postgres", "kafka"]
         print("  " + " " * 21 + "".join(f"{n:>10}" for n in names))
-        for s in [*e2e.steps, *([e2e.half] if e2e.half else [])]:
+        for s in [
+            *e2e.steps,
+            *([e2e.half] if e2e.half else []),
+            *([e2e.burst] if e2e.burst else []),
+        ]:
             row = "".join(f"{s.cpu.get(n, 0) / s.needs * 1000:>10.1f}" for n in names)
             print(f"  {s.rate:>6g} needs/s x {s.needs:>5} {row}")
         print("where the time goes (medians over every proposed need):")

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from g60_chassis.bus import Outgoing
@@ -98,6 +100,14 @@ class BusFigures:
     # bus consume / raw consumer + parse, from trials taking turns on the same topic (one
     # trial each ranged 0.13-1.33x across runs: the broker's and the machine's noise)
     consume_ratios: list[float]
+    # CPU of this process per record, raw+parse's over the bus's, same trials: the broker's
+    # noise (fetch waits) is not in it, the machine's mostly not
+    consume_cpu_ratios: list[float]
+
+
+class Consumed(NamedTuple):
+    per_s: float  # records per second, from the group's assignment to the nth record
+    cpu_us: float  # this process's CPU per record over the same span
 
 
 async def raw_produce(bootstrap: str, topic: str, recs: list) -> float:  # type: ignore[type-arg]
@@ -112,35 +122,79 @@ async def raw_produce(bootstrap: str, topic: str, recs: list) -> float:  # type:
         await producer.stop()
 
 
-async def raw_consume(bootstrap: str, topic: str, n: int, *, parse: bool = False) -> float:
+async def raw_consume(bootstrap: str, topic: str, n: int, *, parse: bool = False) -> Consumed:
     """getmany until n records, a commit per batch; with `parse`, each record is also read as a
-    CloudEvent (headers decoded, JSON parsed), the least work a real consumer does."""
+    CloudEvent (headers decoded, JSON parsed), the least work a real consumer does. The clock
+    runs from the group's assignment (fetching starts) to the nth record read, as the bus's."""
     consumer = AIOKafkaConsumer(
-        topic,
         bootstrap_servers=bootstrap,
         group_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
-    await consumer.start()
+    with assignment_clock() as assigned:
+        consumer.subscribe([topic])
+        await consumer.start()
+        try:
+            got, t1, c1 = 0, 0.0, 0.0
+            while got < n:
+                batch = await consumer.getmany(timeout_ms=1000)
+                got += sum(len(v) for v in batch.values())
+                if parse:
+                    for recs in batch.values():
+                        for r in recs:
+                            h = {k: v.decode() for k, v in r.headers}
+                            Envelope.from_kafka(h, r.value)
+                t1, c1 = time.perf_counter(), time.process_time()
+                if batch:
+                    await consumer.commit()
+            return consumed(n, assigned, t1, c1)
+        finally:
+            await consumer.stop()
+
+
+class _Clocked(ConsumerRebalanceListener):
+    def __init__(self, inner: ConsumerRebalanceListener | None, at: list[float]) -> None:
+        self.inner, self.at = inner, at
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        if self.inner is not None:
+            await _maybe(self.inner.on_partitions_revoked(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        if assigned and not self.at:
+            self.at.extend((time.perf_counter(), time.process_time()))
+        if self.inner is not None:
+            await _maybe(self.inner.on_partitions_assigned(assigned))
+
+
+async def _maybe(result: Any) -> None:
+    if inspect.isawaitable(result):
+        await result
+
+
+def consumed(n: int, assigned: list[float], t1: float, c1: float) -> Consumed:
+    t0, c0 = assigned
+    return Consumed(n / (t1 - t0), (c1 - c0) / n * 1e6)
+
+
+@contextlib.contextmanager
+def assignment_clock() -> Iterator[list[float]]:
+    """When a consumer of this process was first given partitions (its group joined, fetching
+    starts): where both consumers' clocks start, so that both count fetching, reading and
+    committing every record. (From the first poll that returned records, the raw consumer's
+    clock missed the fetch of a topic that fits one poll: 5,000 records "read" at 474 M/s.)"""
+    at: list[float] = []
+    subscribe = AIOKafkaConsumer.subscribe
+
+    def clocked(self: AIOKafkaConsumer, *args: Any, listener: Any = None, **kw: Any) -> Any:
+        return subscribe(self, *args, listener=_Clocked(listener, at), **kw)
+
+    AIOKafkaConsumer.subscribe = clocked  # type: ignore[method-assign]
     try:
-        got, t0 = 0, None
-        while got < n:
-            batch = await consumer.getmany(timeout_ms=1000)
-            if t0 is None and batch:
-                t0 = time.perf_counter()
-            got += sum(len(v) for v in batch.values())
-            if parse:
-                for recs in batch.values():
-                    for r in recs:
-                        h = {k: v.decode() for k, v in r.headers}
-                        Envelope.from_kafka(h, r.value)
-            if batch:
-                await consumer.commit()
-        assert t0 is not None
-        return n / (time.perf_counter() - t0)
+        yield at
     finally:
-        await consumer.stop()
+        AIOKafkaConsumer.subscribe = subscribe  # type: ignore[method-assign]
 
 
 async def bus_publish(bootstrap: str, topic: str, evs: list[Envelope], *, many: bool) -> float:
@@ -160,46 +214,50 @@ async def bus_publish(bootstrap: str, topic: str, evs: list[Envelope], *, many: 
         await bus.stop()
 
 
-async def bus_consume(bootstrap: str, topic: str, n: int) -> float:
+async def bus_consume(bootstrap: str, topic: str, n: int) -> Consumed:
+    """KafkaBus.subscribe with a no-op handler; the clock runs from the group's assignment to
+    the nth handler call (as `raw_consume`'s, to the nth record read)."""
     bus = KafkaBus(bootstrap, client_id="bench")
-    seen = 0
-    first: float | None = None
-    done = asyncio.Event()
+    seen, done = 0, asyncio.Event()
 
     async def noop(envelope: Envelope) -> None:
-        nonlocal seen, first
-        if first is None:
-            first = time.perf_counter()
+        nonlocal seen
         seen += 1
         if seen >= n:
             done.set()
 
     bus.subscribe(topic, f"bench-bus-{uuid.uuid4().hex[:6]}", noop)
-    await bus.start()
-    try:
-        await asyncio.wait_for(done.wait(), timeout=600)
-        assert first is not None
-        return n / (time.perf_counter() - first)
-    finally:
-        await bus.stop()
+    with assignment_clock() as assigned:
+        await bus.start()
+        try:
+            await asyncio.wait_for(done.wait(), timeout=600)
+            t1, c1 = time.perf_counter(), time.process_time()
+        finally:
+            await bus.stop()
+    return consumed(n, assigned, t1, c1)
 
 
 TRIALS = 5
 
 
-async def consume_trials(bootstrap: str, topic: str, n: int, trials: int, say: Say) -> list[float]:
+async def consume_trials(
+    bootstrap: str, topic: str, n: int, trials: int, say: Say
+) -> tuple[list[float], list[float]]:
     """Bus consume / raw consumer + parse, `trials` times, the two taking turns on the same
-    records (fresh consumer groups each time), so a noisy moment hits both alike."""
-    ratios = []
+    records (fresh consumer groups each time), so a noisy moment hits both alike: the rate
+    ratios, and the CPU-per-record ratios (raw's over the bus's: above 1, the bus is cheaper)."""
+    rates, cpus = [], []
     for i in range(trials):
         raw = await raw_consume(bootstrap, topic, n, parse=True)
         bus = await bus_consume(bootstrap, topic, n)
-        ratios.append(bus / raw)
+        rates.append(bus.per_s / raw.per_s)
+        cpus.append(raw.cpu_us / bus.cpu_us)
         say(
-            f"  trial {i + 1}/{trials}: raw+parse {raw:,.0f} /s, "
-            f"bus {bus:,.0f} /s, {bus / raw:.2f}x"
+            f"  trial {i + 1}/{trials}: raw+parse {raw.per_s:,.0f} /s {raw.cpu_us:.1f} us CPU,"
+            f" bus {bus.per_s:,.0f} /s {bus.cpu_us:.1f} us CPU;"
+            f" {rates[-1]:.2f}x rate, {cpus[-1]:.2f}x CPU"
         )
-    return ratios
+    return rates, cpus
 
 
 async def relay_drain(bootstrap: str, mongo_url: str, topic: str, docs: int) -> float:
@@ -233,20 +291,20 @@ async def run(bootstrap: str, mongo_url: str, n: int, relay_docs: int, say: Say)
         say(f"raw aiokafka producer: {n:,} records ...")
         rp = await raw_produce(bootstrap, topics[0], recs)
         say(f"  {rp:,.0f} records/s; raw consumer ...")
-        rc = await raw_consume(bootstrap, topics[0], n)
+        rc = (await raw_consume(bootstrap, topics[0], n)).per_s
         say(f"  {rc:,.0f} records/s; raw consumer reading each record as a CloudEvent ...")
-        rcp = await raw_consume(bootstrap, topics[0], n, parse=True)
+        rcp = (await raw_consume(bootstrap, topics[0], n, parse=True)).per_s
         say(f"  {rcp:,.0f} records/s; bus.publish_many ...")
         pm = await bus_publish(bootstrap, topics[1], evs, many=True)
         each_n = min(n, 2000)
         say(f"  {pm:,.0f} events/s; bus.publish one at a time ({each_n:,}) ...")
         pe = await bus_publish(bootstrap, topics[2], evs[:each_n], many=False)
         say(f"  {pe:,.0f} events/s; bus consume, no-op handler ...")
-        bc = await bus_consume(bootstrap, topics[1], n)
-        ratios = await consume_trials(bootstrap, topics[1], n, TRIALS, say)
+        bc = (await bus_consume(bootstrap, topics[1], n)).per_s
+        ratios, cpus = await consume_trials(bootstrap, topics[1], n, TRIALS, say)
         say(f"  relay drain of {relay_docs:,} aggregates in FerretDB ...")
         rl = await relay_drain(bootstrap, mongo_url, topics[2], relay_docs)
         say(f"  {rl:,.0f} events/s")
-        return BusFigures(rp, rc, rcp, pm, pe, bc, rl, relay_docs, ratios)
+        return BusFigures(rp, rc, rcp, pm, pe, bc, rl, relay_docs, ratios, cpus)
     finally:
         await drop_topics(bootstrap, topics)

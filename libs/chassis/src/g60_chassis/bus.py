@@ -102,14 +102,18 @@ async def deliver(
     policy: DeliveryPolicy,
     dead_letter: Callable[[DeadLetter], Awaitable[None]],
     parse_error: Exception | None = None,
+    first_error: Exception | None = None,
 ) -> bool:
     """Run `handler` with retries; after the last failed attempt, or at once for a permanent
     error, hand the original record to `dead_letter`, unless the error is `policy.transient`:
     then it is raised and the caller must not commit the record. Returns True when the handler
-    succeeded; the caller commits the offset after this returns, whichever way it went."""
+    succeeded; the caller commits the offset after this returns, whichever way it went.
+    `first_error`: the caller made the first attempt itself, and it raised this."""
     attempts = 0
     error: BaseException | None = parse_error
-    if envelope is not None:
+    if envelope is not None and first_error is not None:
+        attempts, error = 1, first_error
+    elif envelope is not None:
         try:  # the first attempt outside the retry machinery: most events need no retry
             attempts = 1
             await handler(envelope)

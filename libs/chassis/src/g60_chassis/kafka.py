@@ -5,58 +5,25 @@ and a bounded time per publish (`kafka_producer`); CloudEvents binary mode on th
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from g60_chassis.bus import (
-    BatchHandler,
-    DeadLetter,
-    DeliveryPolicy,
-    Handler,
-    Outgoing,
-    Position,
-    deliver,
-    deliver_batch,
-)
+from g60_chassis.bus import BatchHandler, DeadLetter, DeliveryPolicy, Handler, Outgoing
 from g60_chassis.envelope import Envelope
+from g60_chassis.kafka_consumer import BatchConsumer, batch_parser
 from g60_chassis.kafka_producer import Record, ResilientProducer, servers
 
 log = logging.getLogger(__name__)
 
 
-def _headers(raw: Any) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in raw.headers or ():
-        out[key] = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    return out
-
-
-async def _raw(message: Any) -> Any:
-    return message.body
-
-
-def _rewind(consumer: Any, records: Sequence[Any]) -> None:
-    first: dict[TopicPartition, int] = {}
-    for r in records:
-        tp = TopicPartition(r.topic, r.partition)
-        first[tp] = min(first.get(tp, r.offset), r.offset)
-    for tp, offset in first.items():
-        consumer.seek(tp, offset)
-
-
-def _parse(raw: Any) -> Envelope | None:
-    try:
-        return Envelope.from_kafka(_headers(raw), raw.value)
-    except (ValueError, KeyError):
-        return None  # malformed: the one-by-one path dead-letters it
+async def _records(message: Any) -> Any:
+    return message.raw_message
 
 
 def _record(message: Outgoing) -> Record:
@@ -78,12 +45,13 @@ class KafkaBus:
         instance_id: str | None = None,
         send_timeout_s: float = 20.0,
         producer_stuck_s: float = 30.0,
-        max_batch: int = 500,
+        max_batch: int | None = None,
         batch_budget_s: float = 10.0,
         handler_batch: int = 100,
+        poll_wait_ms: int = 50,
     ) -> None:
         self.max_batch, self.batch_budget_s = max_batch, batch_budget_s
-        self.handler_batch = handler_batch
+        self.handler_batch, self.poll_wait_ms = handler_batch, poll_wait_ms
         self.bootstrap = bootstrap
         self.instance_id = instance_id
         self.policy = policy or DeliveryPolicy()
@@ -107,20 +75,35 @@ class KafkaBus:
         self, topic: str, group: str, handler: Handler, batch: BatchHandler | None = None
     ) -> None:
         self._topics.update({topic, topic + self.policy.dlq_suffix})
-
-        @self.broker.subscriber(
+        consume = BatchConsumer(
+            topic,
+            handler,
+            batch,
+            self.policy,
+            self._dead_letter,
+            budget_s=self.batch_budget_s,
+            handler_batch=self.handler_batch,
+        )
+        subscriber = self.broker.subscriber(
             topic,
             group_id=group,
-            # Records come in batches (up to `max_batch`, whatever is there now): each is
-            # handled in order, then one commit covers the batch: the offset moves only past
-            # records whose effect is stored (or dead-lettered). Committing each record (one
-            # broker round trip each) held a no-op consumer to ~150 records/s; batches of 100:
-            # ~5,700/s, of 500: ~8,200/s. If the handler
-            # raises (a dead letter could not be published), the batch is sought back and
-            # comes again: at-least-once, handlers are idempotent.
+            # Records come in batches (whatever one poll brings: aiokafka bounds it by fetch
+            # bytes; `max_batch` caps it if set): each is handled in order, then one commit
+            # covers the batch: the offset moves only past records whose effect is stored (or
+            # dead-lettered). A commit is a broker round trip, so their number sets a no-op
+            # consumer's pace: one per record, ~150 records/s; per 500, 0.37-0.48x the raw
+            # consumer of `make bench-flow`; per poll, as it does, 0.94-1.43x (medians,
+            # `docs/decisions.md`). A record that cannot be handled now (store down, dead
+            # letter not published) is sought back with the rest of its batch; what was
+            # handled before it is committed. Anything else raised seeks the whole batch back
+            # (NACK_ON_ERROR): at-least-once, handlers are idempotent.
             batch=True,
             max_records=self.max_batch,
-            batch_timeout_ms=100,
+            # A poll that found nothing in this long is followed by a sleep as long (FastStream's
+            # batch subscriber), during which a record that arrives waits: at 100 ms, a record
+            # at 5/s waited up to 150 ms, at 20 ms up to 30 ms. Idle, three subscriptions
+            # used 1.5% of a core at 100 ms, 2.0% at 50, 2.7% at 20.
+            batch_timeout_ms=self.poll_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             # A member killed mid-rebalance holds the group up to the rebalance timeout
@@ -131,52 +114,14 @@ class KafkaBus:
             max_poll_interval_ms=60_000,
             group_instance_id=f"{self.instance_id}-{topic}" if self.instance_id else None,
             title=f"{group}:{topic}",
-            decoder=_raw,  # we parse the CloudEvent ourselves, malformed records included
+            # we read the records ourselves, malformed ones included (`kafka_consumer`)
+            parser=batch_parser(lambda: subscriber.consumer),
+            decoder=_records,
         )
-        async def _consume(body: list[bytes], message: KafkaMessage) -> None:
-            records: tuple[Any, ...] = message.raw_message
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + self.batch_budget_s
-            if batch is not None and len(records) > 1:
-                events = [e for e in map(_parse, records) if e is not None]
-                if len(events) == len(records):
-                    # in chunks, within the same time budget as one by one (see below)
-                    for start in range(0, len(events), self.handler_batch):
-                        if start and loop.time() > deadline:
-                            _rewind(message.consumer, records[start:])
-                            return
-                        chunk = events[start : start + self.handler_batch]
-                        if not await deliver_batch(batch, chunk, topic):
-                            for raw in records[start : start + len(chunk)]:
-                                await self._handle(raw, handler)
-                    return
-            for n, raw in enumerate(records):
-                if n and loop.time() > deadline:
-                    # A slow handler must not keep the consumer from polling for
-                    # max.poll.interval.ms (it would be put out of the group, and rebalance):
-                    # seek each partition back to its first unhandled record and return; the
-                    # commit that follows covers only what was handled.
-                    _rewind(message.consumer, records[n:])
-                    return
-                await self._handle(raw, handler)
 
-    async def _handle(self, raw: Any, handler: Handler) -> None:
-        headers = _headers(raw)
-        key = raw.key.decode() if isinstance(raw.key, bytes) else str(raw.key or "")
-        envelope, parse_error = None, None
-        try:
-            envelope = Envelope.from_kafka(headers, raw.value)
-        except (ValueError, KeyError) as exc:  # malformed: no retry can fix it
-            parse_error = exc
-        await deliver(
-            handler,
-            envelope,
-            (raw.value, headers, key),
-            Position(raw.topic, raw.partition, raw.offset),
-            self.policy,
-            self._dead_letter,
-            parse_error,
-        )
+        @subscriber
+        async def _consume(message: KafkaMessage) -> None:
+            await consume(message.raw_message, message.consumer)
 
     async def _dead_letter(self, letter: DeadLetter) -> None:
         headers = [(k, v.encode()) for k, v in letter.headers.items()]
