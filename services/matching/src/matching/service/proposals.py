@@ -11,13 +11,11 @@ as of; when a newer allocation is ready, `flag` updates every match whose flag c
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Collection, Iterable
 from functools import partial
 from typing import TYPE_CHECKING
 
 from g60_chassis.aggregates import Aggregates, retry_on_conflict
-from g60_chassis.errors import Conflict
 from g60_contracts.events import OfferSnapshot, ProjectSnapshot
 from matching.domain.match import Match, match_id, propose
 from matching.domain.results import Allocation, Delta, Proposal
@@ -27,7 +25,8 @@ from matching.service.readmodel import ReadModel
 if TYPE_CHECKING:
     from matching.service.audit import DecisionLog
 
-BATCH = 256  # projects whose proposals are computed in one engine pass
+BATCH = 64  # projects reconciled in one engine pass and one round of store calls; the event
+# loop is free between batches (an offer entering hundreds of top ks is written in several)
 FLAG_BATCH = 32  # projects whose allocation flags are written at once
 
 
@@ -60,33 +59,40 @@ class Proposals:
     def seed(self, allocated: dict[str, str]) -> None:
         self.allocated = dict(allocated)
 
-    async def apply(self, delta: Delta) -> None:
+    async def apply(self, delta: Delta, changed: Collection[str] | None = None) -> None:
         """Reconcile the projects an engine change touched; its removed pairs may be stale."""
         stale: dict[str, set[str]] = {}
         for project_id, offer_id in delta.removed:
             stale.setdefault(project_id, set()).add(offer_id)
-        await self.reconcile(delta.projects, stale)
+        await self.reconcile(delta.projects, stale, changed=changed)
 
     async def reconcile(
         self,
         project_ids: Iterable[str],
         stale: dict[str, set[str]] | None = None,
         known: dict[str, ProjectSnapshot] | None = None,
+        changed: Collection[str] | None = None,
     ) -> None:
-        """`known`: snapshots of these projects the caller just stored (not read again)."""
+        """`known`: snapshots of these projects the caller just stored (not read again).
+        `changed`: the ids of the projects and offers whose data the change moved (None: any
+        may have). The engine is asked without breakdowns; they are computed, for the batch in
+        one pass, only for the pairs whose stored match cannot keep its own (`_with_views`):
+        an offer entering a hundred top ks used to compute a thousand, for one new pair each."""
         ids = sorted(set(project_ids))
         for i in range(0, len(ids), BATCH):
             batch = ids[i : i + BATCH]
-            wanted = self.engine.proposals_for_projects(batch, breakdowns=True, allocated=False)
+            wanted = self.engine.proposals_for_projects(batch, breakdowns=False, allocated=False)
             plan: dict[str, list[Proposal]] = {}
             for project_id in batch:
                 mine = wanted.get(project_id, [])
                 held = self.allocated.get(project_id)
                 if held is not None and all(p.offer_id != held for p in mine):
-                    extra = self.engine.proposal(project_id, held, allocated=False)
+                    extra = self.engine.proposal(
+                        project_id, held, breakdowns=False, allocated=False
+                    )
                     mine = [*mine, extra] if extra is not None else mine
                 plan[project_id] = mine
-            await self._projects(plan, stale or {}, known or {})
+            await self._projects(plan, stale or {}, known or {}, changed)
             await asyncio.sleep(0)
 
     async def _projects(
@@ -94,6 +100,7 @@ class Proposals:
         plan: dict[str, list[Proposal]],
         stale: dict[str, set[str]],
         known: dict[str, ProjectSnapshot],
+        changed: Collection[str] | None,
     ) -> None:
         """Bring the stored matches of these projects in line with `plan`, the batch's store
         calls together: each project's matches in one read (by the indexed `project_id`),
@@ -105,7 +112,7 @@ class Proposals:
         mine = [pid for pid in plan if pid not in self._busy]
         self._busy.update(dict.fromkeys(mine, done))
         try:
-            await self._reconcile(plan, stale, known)
+            await self._reconcile(plan, stale, known, changed)
         finally:
             for pid in mine:
                 del self._busy[pid]
@@ -116,10 +123,12 @@ class Proposals:
         plan: dict[str, list[Proposal]],
         stale: dict[str, set[str]],
         known: dict[str, ProjectSnapshot],
+        changed: Collection[str] | None,
     ) -> None:
         now, as_of = self.clock(), self.as_of
         found = await asyncio.gather(*(self.matches.every({"project_id": pid}) for pid in plan))
         held = {pid: {m.offer_id: m for m in ms} for pid, ms in zip(plan, found, strict=True)}
+        plan = self._with_views(plan, held, changed)
         new: list[tuple[str, Proposal]] = []
         writes: list[Awaitable[None]] = []
         for pid, mine in plan.items():
@@ -145,6 +154,35 @@ class Proposals:
         if new:
             writes.append(self._insert(await self._proposing(new, as_of, known)))
         await asyncio.gather(*writes)
+
+    def _with_views(
+        self,
+        plan: dict[str, list[Proposal]],
+        held: dict[str, dict[str, Match]],
+        changed: Collection[str] | None,
+    ) -> dict[str, list[Proposal]]:
+        """`plan` with breakdowns on the proposals that need them: a new or re-proposed pair
+        (its decision cites them), a moved score, a pair of a changed project or offer. A pair
+        whose only move is its rank keeps the stored breakdowns (they depend on the pair's data
+        alone, and `Match.refresh` leaves them when the proposal has none)."""
+
+        def needs(p: Proposal) -> bool:
+            match = held[p.project_id].get(p.offer_id)
+            return (
+                changed is None
+                or match is None
+                or match.status == "retracted"
+                or match.score != round(p.score, 4)
+                or p.project_id in changed
+                or p.offer_id in changed
+            )
+
+        todo = [p for mine in plan.values() for p in mine if needs(p)]
+        viewed = {(p.project_id, p.offer_id): p for p in self.engine.with_breakdowns(todo)}
+        return {
+            pid: [viewed.get((p.project_id, p.offer_id), p) for p in mine]
+            for pid, mine in plan.items()
+        }
 
     async def _proposing(
         self, new: list[tuple[str, Proposal]], as_of: int | None, known: dict[str, ProjectSnapshot]
@@ -178,21 +216,6 @@ class Proposals:
         # a match that exists was proposed by an earlier delivery of this change: left alone
         await self.matches.add_many(matches, partial(self.events.match, "proposed"))
 
-    async def _propose_all(
-        self, project_id: str, new: list[Proposal], held: str | None, as_of: int | None
-    ) -> None:
-        project = await self.read.project(project_id)
-        if project is None:
-            return
-        offers = await asyncio.gather(*(self.read.offer(p.offer_id) for p in new))
-        await asyncio.gather(
-            *(
-                self._propose(p, project, offer, held == p.offer_id, as_of)
-                for p, offer in zip(new, offers, strict=True)
-                if offer is not None
-            )
-        )
-
     async def _match(
         self,
         p: Proposal,
@@ -218,18 +241,6 @@ class Proposals:
             if allocated:
                 match.record(self.audit.decision("allocated", match.id, p, project, offer))
         return match
-
-    async def _propose(
-        self,
-        p: Proposal,
-        project: ProjectSnapshot,
-        offer: OfferSnapshot,
-        allocated: bool,
-        as_of: int | None,
-    ) -> None:
-        match = await self._match(p, project, offer, allocated, as_of)
-        with contextlib.suppress(Conflict):  # proposed by an earlier delivery of this change
-            await self.matches.add(match, partial(self.events.match, "proposed"))
 
     async def _save(self, match: Match, kinds: list[str]) -> None:
         events = (lambda m: [e for k in kinds for e in self.events.match(k, m)]) if kinds else None
@@ -266,8 +277,8 @@ class Proposals:
             if match is None:
                 if allocated and self.engine.has_project(project_id):
                     p = self.engine.proposal(project_id, offer_id, allocated=False)
-                    if p is not None:
-                        await self._propose_all(project_id, [p], offer_id, as_of)
+                    if p is not None:  # `allocated` says this pair now: proposed allocated
+                        await self._insert(await self._proposing([(project_id, p)], as_of, {}))
                 return
             if match.flag(allocated, as_of):
                 if allocated and self.audit is not None:
