@@ -102,6 +102,7 @@ async def run(
         allocate=ChildProcess(),
     )
     svc = built.service
+    svc.allocation.allocate.start()  # as the service's prepare does: the child spawns meanwhile
     await built.ensure_indexes()  # as the service's lifespan does
     for o in offers:
         await svc.read.keep(svc.read.offers, offer_snapshot(o, at), removed=False)
@@ -140,7 +141,7 @@ async def run(
     await offer_events(svc, offers, at, line, say)
     t = time.perf_counter()
     await svc.allocation.refresh()
-    line("first allocation run (starts the child process)", f"{time.perf_counter() - t:9.2f} s")
+    line("first allocation run (a full one, in the child)", f"{time.perf_counter() - t:9.2f} s")
 
     # one change, then the allocation, with GETs over HTTP from another process meanwhile
     import uvicorn

@@ -78,6 +78,7 @@ class Allocate(Protocol):
     """Computes the allocation of a snapshot away from the event loop (thread or process)."""
 
     async def __call__(self, snapshot: MarketSnapshot) -> Allocation: ...
+    def start(self) -> None: ...  # ready it ahead of the first run (a child process: spawned)
     def close(self) -> None: ...
 
 
