@@ -48,10 +48,11 @@ async def _agree(inline: Market, wide: Market) -> None:
             match = await wide.match(pid, p.offer_id)
             assert (match.status, match.rank, match.score) == ("proposed", p.rank, p.score)
             assert match.enterprise_view == p.enterprise_view
-        proposed = [m for m in await wide.svc.matches.every({"project_id": pid})]
-        assert {m.offer_id for m in proposed if m.status == "proposed"} == {
+        stored = await wide.svc.matches.every({"project_id": pid})
+        held = wide.svc.proposals.allocated.get(pid)  # kept beyond the top k too
+        assert {m.offer_id for m in stored if m.status == "proposed"} == {
             p.offer_id for p in wanted[pid]
-        }
+        } | ({held} if held else set())
 
 
 async def test_a_new_best_offer_is_proposed_to_every_project_on_the_event_path() -> None:
@@ -98,3 +99,27 @@ async def test_a_changed_offer_and_its_withdrawal_settle_to_what_reconciling_all
         "g60.match.retracted.v1",
         "g60.match.proposed.v1",
     ]
+
+
+async def test_the_allocated_pair_pushed_out_of_the_top_k_is_not_retracted() -> None:
+    inline, wide = Market(), Market()
+    inline.svc.proposals.inline = 10**6
+    wide.svc.proposals.inline = 0
+    for m in (inline, wide):
+        await m.enterprise()
+        for id, rate, deals in (("off-a", 420, 4), ("off-b", 400, 4), ("off-c", 440, 40)):
+            await m.offer(id, pricing={"rate_bp": rate}, max_deals=deals)
+        for id in PROJECTS:
+            await m.project(id)
+        await m.svc.allocation.refresh()
+    held = {p: o for p, o in wide.svc.proposals.allocated.items() if o == "off-c"}
+    assert len(held) == 4  # four projects hold their third offer
+
+    for m in (inline, wide):
+        await m.offer("new", pricing={"rate_bp": 300})  # the allocation is not run again
+    for pid in PROJECTS:
+        out = await wide.match(pid, "off-c")  # fourth now: only the allocated ones stay
+        assert (out.status == "proposed") == (pid in held), pid
+        assert out.allocated == (pid in held)
+    await _agree(inline, wide)
+    assert (await wide.match(next(iter(held)), "off-c")).rank == 4
