@@ -117,6 +117,7 @@ class MatchingApp(BuiltService[MatchingService]):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self.service.allocation.stop()
+        await self.service.proposals.settling.stop()
         await super().stop()
 
 

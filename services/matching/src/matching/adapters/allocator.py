@@ -11,21 +11,28 @@ one instead of starting over."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from matching.domain.market import MarketAllocation
 from matching.domain.results import Allocation
 from matching.domain.snapshot import MarketSnapshot
 
+log = logging.getLogger(__name__)
 _KEPT = MarketAllocation()  # in the child process: the state kept between runs
 
 
 def _allocate(snapshot: MarketSnapshot) -> Allocation:
     return _KEPT(snapshot)
+
+
+def _ready() -> None:
+    """Run in the child to start it (unpickling this reference imports the engine)."""
 
 
 class InProcess:
@@ -36,6 +43,9 @@ class InProcess:
 
     async def __call__(self, snapshot: MarketSnapshot) -> Allocation:
         return await asyncio.to_thread(self.kept, snapshot)
+
+    def start(self) -> None:
+        return None
 
     def close(self) -> None:
         return None
@@ -53,21 +63,51 @@ def _orphan_watch(parent: int) -> None:
 
 
 class ChildProcess:
-    """In one child process, started on the first run and kept; it exits with the service."""
+    """In one child process, started by `start` (the service's prepare: a spawn takes seconds,
+    not to be paid by the first allocation during a burst of events) and kept; it exits with
+    the service. A child that died (killed, out of memory) breaks the pool: the run is retried
+    once in a new child (which starts its deferred-acceptance state over: a full run); if that
+    breaks too, this and every later run go to a worker thread, with a warning logged."""
 
     def __init__(self) -> None:
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: Executor | None = None
+        self.fallback: InProcess | None = None  # set once the child could not be kept
+
+    def _new_pool(self) -> Executor:
+        return ProcessPoolExecutor(
+            1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_orphan_watch,
+            initargs=(os.getpid(),),
+        )
+
+    def _ensure(self) -> Executor:
+        if self._pool is None:
+            self._pool = self._new_pool()
+        return self._pool
+
+    def start(self) -> None:
+        """Spawn the child now (its imports included); returns at once."""
+        if self.fallback is None:
+            self._ensure().submit(_ready)
 
     async def __call__(self, snapshot: MarketSnapshot) -> Allocation:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_orphan_watch,
-                initargs=(os.getpid(),),
-            )
+        if self.fallback is not None:
+            return await self.fallback(snapshot)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, _allocate, snapshot)
+        for attempt in range(2):
+            try:
+                return await loop.run_in_executor(self._ensure(), _allocate, snapshot)
+            except BrokenProcessPool:
+                self.close()  # a broken pool takes no more work: the next attempt spawns anew
+                if attempt == 0:
+                    log.warning("matching: the allocation's child process died; starting another")
+        log.warning(
+            "matching: the allocation's child process died twice in a row; "
+            "allocating in a worker thread from now on"
+        )
+        self.fallback = InProcess()
+        return await self.fallback(snapshot)
 
     def close(self) -> None:
         if self._pool is not None:

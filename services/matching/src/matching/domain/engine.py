@@ -6,6 +6,7 @@ from a snapshot: here when asked, or elsewhere and adopted; kept until the marke
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -206,6 +207,19 @@ class MatchEngine:
         visible = self.ranked.off[row, : min(int(self.ranked.count[row]), self.top_k)].tolist()
         rank = visible.index(orow) + 1 if orow in visible else self._rank_of(row, orow)
         return self._proposals([row], [orow], [rank], breakdowns, allocated)[0]
+
+    def with_breakdowns(self, proposals: list[Proposal]) -> list[Proposal]:
+        """These proposals (asked without breakdowns) with their score breakdowns, in one
+        vectorised pass: the service computes them only for the pairs that are new or moved."""
+        if not proposals:
+            return []
+        rows = [self.projects.row[p.project_id] for p in proposals]
+        P, O = self._pairs(rows, [self.offers.row[p.offer_id] for p in proposals])
+        views = scoring.breakdowns(P, O)
+        return [
+            replace(p, enterprise_view=e, funder_view=f)
+            for p, (e, f) in zip(proposals, views, strict=True)
+        ]
 
     def _rank_of(self, row: int, orow: int) -> int:
         orows, e_q, f_q = pairs.project_vs_offers(

@@ -177,13 +177,17 @@ class Match(BaseModel):
         return ["proposed"]
 
     def refresh(self, proposal: Proposal, allocated: bool, as_of: int | None) -> bool:
-        """Bring rank, score, views and the allocation flag in line; True if anything changed."""
+        """Bring rank, score, views and the allocation flag in line; True if anything changed.
+        A proposal asked without breakdowns leaves the stored views as they are."""
         fields = _proposed(proposal)
+        if proposal.enterprise_view is None and proposal.funder_view is None:
+            del fields["enterprise_view"], fields["funder_view"]
         if allocated != self.allocated:
             fields |= {"allocated": allocated, "allocated_as_of": as_of}
         if all(getattr(self, k) == v for k, v in fields.items()):
             return False
-        self._set_views(fields.pop("enterprise_view"), fields.pop("funder_view"))
+        if "enterprise_view" in fields:
+            self._set_views(fields.pop("enterprise_view"), fields.pop("funder_view"))
         for k, v in fields.items():
             setattr(self, k, v)
         return True

@@ -155,8 +155,12 @@ def _funder_notes(P: Cols, O: Cols, i: int) -> dict[str, str]:
 def breakdowns(P: Cols, O: Cols) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """For aligned pairs P[i], O[i]: (enterprise view, funder view), each
     `{"total", "terms": [{"criterion", "score", "weight", "unknown", "note"}]}`."""
-    et, ft = enterprise_terms(P, O), funder_terms(P, O)
     e_q, f_q = totals(P, O)
+    # each term as a list of floats once (a broadcast per pair and term was most of the cost)
+    et, ft = (
+        {k: np.broadcast_to(v, e_q.shape).astype(np.float64).tolist() for k, v in t.items()}
+        for t in (enterprise_terms(P, O), funder_terms(P, O))
+    )
     out = []
     for i in range(len(e_q)):
         views = []
@@ -166,8 +170,8 @@ def breakdowns(P: Cols, O: Cols) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         ):
             rows = []
             for name in criteria:
-                value = float(np.broadcast_to(terms[name], e_q.shape)[i])
-                known = not np.isnan(value)
+                value = terms[name][i]
+                known = value == value  # not NaN
                 rows.append(
                     {
                         "criterion": name,

@@ -88,6 +88,7 @@ class AllocationRefresher:
 
     def start(self) -> None:
         if self._task is None:
+            self.allocate.start()
             self._task = asyncio.create_task(self._loop(), name="match-allocation")
 
     async def stop(self) -> None:

@@ -58,7 +58,7 @@ class MatchingService:
         waiting = await self.read.waiting_for(enterprise.id)
         for project in waiting:
             delta = self.engine.upsert_project(self.translate.project(project, enterprise))
-            await self.proposals.apply(delta)
+            await self.proposals.apply(delta, {project.id})
         if waiting:
             self.allocation.changed()
 
@@ -78,7 +78,8 @@ class MatchingService:
         if enterprise is None:
             return  # matched when its enterprise arrives (see on_enterprise)
         delta = self.engine.upsert_project(self.translate.project(project, enterprise))
-        await self.proposals.reconcile([project.id], {project.id: {o for _, o in delta.removed}})
+        stale = {project.id: {o for _, o in delta.removed}}
+        await self.proposals.reconcile([project.id], stale, changed={project.id})
         self.allocation.changed()
 
     async def on_project_events(
@@ -130,7 +131,7 @@ class MatchingService:
             delta = self.engine.upsert_project(self.translate.project(p, enterprise))
             stale[p.id] = {o for _, o in delta.removed}
         if stale:
-            await self.proposals.reconcile(stale, stale, newest)
+            await self.proposals.reconcile(stale, stale, newest, changed=stale)
             self.allocation.changed()
 
     async def on_offer(self, offer: OfferSnapshot) -> None:
@@ -143,13 +144,13 @@ class MatchingService:
             await self.lifecycle.retract_all(None, offer.id, "the offer was withdrawn")
         else:
             delta = self.engine.upsert_offer(self.translate.offer(offer))
-        await self.proposals.apply(delta)
+        await self.proposals.apply(delta, {offer.id})
         if not kept and not removed:
             # A redelivery: its first delivery may have died between storing the view and
             # storing the proposals, and a restart loads the offer from that view, so the
             # upsert above changes nothing: reconcile the projects that hold the offer.
             held = self.engine.proposals_for_offer(offer.id, breakdowns=False, allocated=False)
-            await self.proposals.reconcile({p.project_id for p in held})
+            await self.proposals.reconcile({p.project_id for p in held}, changed={offer.id})
         self.allocation.changed()
 
     async def on_capacity_changed(self, offer: OfferSnapshot) -> None:
@@ -157,5 +158,5 @@ class MatchingService:
             return
         await self.read.keep(self.read.offers, offer, removed=offer.status != "active")
         delta = self.engine.set_capacity(offer.id, int(offer.remaining_cny), offer.deals_taken)
-        await self.proposals.apply(delta)
+        await self.proposals.apply(delta, {offer.id})
         self.allocation.changed()

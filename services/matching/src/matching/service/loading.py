@@ -158,7 +158,7 @@ class EngineLoad:
         held = self.engine.proposals_for_offer(offer.id, breakdowns=False, allocated=False)
         stored = {m.project_id for m in await self.matches.every({"offer_id": offer.id}, 500)}
         ids = stored | {p.project_id for p in held}
-        await self.proposals.reconcile(ids, {p: {offer.id} for p in stored})
+        await self.proposals.reconcile(ids, {p: {offer.id} for p in stored}, changed={offer.id})
 
     async def _project(self, view: View) -> None:
         project = ProjectSnapshot.model_validate(view.data)
@@ -178,4 +178,4 @@ class EngineLoad:
         proposes are retracted (unless someone accepted them)."""
         self.engine.upsert_project(self.translate.project(project, enterprise))
         stored = {m.offer_id for m in await self.matches.every({"project_id": project.id})}
-        await self.proposals.reconcile([project.id], {project.id: stored})
+        await self.proposals.reconcile([project.id], {project.id: stored}, changed={project.id})

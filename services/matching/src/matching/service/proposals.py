@@ -11,23 +11,24 @@ as of; when a newer allocation is ready, `flag` updates every match whose flag c
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Iterable
-from functools import partial
+from collections.abc import Awaitable, Collection, Iterable
 from typing import TYPE_CHECKING
 
 from g60_chassis.aggregates import Aggregates, retry_on_conflict
-from g60_chassis.errors import Conflict
-from g60_contracts.events import OfferSnapshot, ProjectSnapshot
-from matching.domain.match import Match, match_id, propose
+from g60_contracts.events import ProjectSnapshot
+from matching.domain.match import Match, match_id
 from matching.domain.results import Allocation, Delta, Proposal
 from matching.service.ports import Clock, Engine, MatchEvents
+from matching.service.proposing import NewMatches
 from matching.service.readmodel import ReadModel
+from matching.service.settling import Settling
 
 if TYPE_CHECKING:
     from matching.service.audit import DecisionLog
 
-BATCH = 256  # projects whose proposals are computed in one engine pass
+INLINE = 8  # a change touching more projects stores what moved now, the rest in `Settling`
+BATCH = 64  # projects reconciled in one engine pass and one round of store calls; the event
+# loop is free between batches (an offer entering hundreds of top ks is written in several)
 FLAG_BATCH = 32  # projects whose allocation flags are written at once
 
 
@@ -40,6 +41,7 @@ class Proposals:
         events: MatchEvents,
         clock: Clock,
         audit: DecisionLog | None = None,
+        inline: int = INLINE,
     ) -> None:
         self.matches, self.read, self.engine, self.events, self.clock = (
             matches,
@@ -49,6 +51,7 @@ class Proposals:
             clock,
         )
         self.audit = audit  # records each decision (none in tests that do not look at it)
+        self.new = NewMatches(matches, read, events, clock, audit)
         self.allocated: dict[str, str] = {}  # project → offer, as the stored flags say
         self.as_of: int | None = None  # the market version of that allocation
         self.settled_as_of: int | None = None  # every flag holds as of this version
@@ -56,37 +59,73 @@ class Proposals:
         # them (a flag that proposed a missing allocated pair meanwhile made the batch's
         # `insert_many` clash, and FerretDB then inserts the whole batch again one by one)
         self._busy: dict[str, asyncio.Event] = {}
+        self.inline = inline
+        self.settling = Settling(self.reconcile)
 
     def seed(self, allocated: dict[str, str]) -> None:
         self.allocated = dict(allocated)
 
-    async def apply(self, delta: Delta) -> None:
-        """Reconcile the projects an engine change touched; its removed pairs may be stale."""
+    async def apply(self, delta: Delta, changed: Collection[str] | None = None) -> None:
+        """Reconcile the projects an engine change touched; its removed pairs may be stale.
+        Past `inline` projects, only the pairs that entered or left their top k or whose score
+        moved are stored now, their matches read by id (an offer entering 147 top ks read
+        and rewrote ~1,700 matches for ~300 that moved); the rest is left to `settling`."""
         stale: dict[str, set[str]] = {}
         for project_id, offer_id in delta.removed:
             stale.setdefault(project_id, set()).add(offer_id)
-        await self.reconcile(delta.projects, stale)
+        if len(delta.projects) <= self.inline:
+            await self.reconcile(delta.projects, stale, changed=changed)
+            return
+        moved: dict[str, set[str]] = {}
+        for project_id, offer_id in (*delta.added, *delta.changed):
+            moved.setdefault(project_id, set()).add(offer_id)
+        ids = sorted(delta.projects)
+        for i in range(0, len(ids), BATCH):
+            batch = ids[i : i + BATCH]
+            await self._free(batch)
+            wanted = self.engine.proposals_for_projects(batch, breakdowns=False, allocated=False)
+            plan = {
+                pid: [p for p in wanted.get(pid, []) if p.offer_id in moved.get(pid, ())]
+                for pid in batch
+            }
+            gone = {  # the allocated pair stays, beyond the top k too (as in `reconcile`)
+                pid: stale.get(pid, set())
+                - {p.offer_id for p in wanted.get(pid, [])}
+                - {self.allocated.get(pid)}
+                for pid in batch
+            }
+            await self._projects(plan, gone, {}, changed, by_pair=True)
+            await asyncio.sleep(0)
+        self.settling.later(ids, changed)
 
     async def reconcile(
         self,
         project_ids: Iterable[str],
         stale: dict[str, set[str]] | None = None,
         known: dict[str, ProjectSnapshot] | None = None,
+        changed: Collection[str] | None = None,
     ) -> None:
-        """`known`: snapshots of these projects the caller just stored (not read again)."""
+        """`known`: snapshots of these projects the caller just stored (not read again).
+        `changed`: the ids of the projects and offers whose data the change moved (None: any
+        may have). The engine is asked without breakdowns; they are computed, for the batch in
+        one pass, only for the pairs whose stored match cannot keep its own (`_with_views`):
+        an offer entering a hundred top ks used to compute a thousand, for one new pair each."""
         ids = sorted(set(project_ids))
         for i in range(0, len(ids), BATCH):
             batch = ids[i : i + BATCH]
-            wanted = self.engine.proposals_for_projects(batch, breakdowns=True, allocated=False)
+            await self._free(batch)
+            wanted = self.engine.proposals_for_projects(batch, breakdowns=False, allocated=False)
             plan: dict[str, list[Proposal]] = {}
             for project_id in batch:
                 mine = wanted.get(project_id, [])
                 held = self.allocated.get(project_id)
                 if held is not None and all(p.offer_id != held for p in mine):
-                    extra = self.engine.proposal(project_id, held, allocated=False)
+                    extra = self.engine.proposal(
+                        project_id, held, breakdowns=False, allocated=False
+                    )
                     mine = [*mine, extra] if extra is not None else mine
                 plan[project_id] = mine
-            await self._projects(plan, stale or {}, known or {})
+            await self._projects(plan, stale or {}, known or {}, changed)
             await asyncio.sleep(0)
 
     async def _projects(
@@ -94,6 +133,8 @@ class Proposals:
         plan: dict[str, list[Proposal]],
         stale: dict[str, set[str]],
         known: dict[str, ProjectSnapshot],
+        changed: Collection[str] | None,
+        by_pair: bool = False,
     ) -> None:
         """Bring the stored matches of these projects in line with `plan`, the batch's store
         calls together: each project's matches in one read (by the indexed `project_id`),
@@ -105,7 +146,7 @@ class Proposals:
         mine = [pid for pid in plan if pid not in self._busy]
         self._busy.update(dict.fromkeys(mine, done))
         try:
-            await self._reconcile(plan, stale, known)
+            await self._reconcile(plan, stale, known, changed, by_pair)
         finally:
             for pid in mine:
                 del self._busy[pid]
@@ -116,17 +157,19 @@ class Proposals:
         plan: dict[str, list[Proposal]],
         stale: dict[str, set[str]],
         known: dict[str, ProjectSnapshot],
+        changed: Collection[str] | None,
+        by_pair: bool,
     ) -> None:
         now, as_of = self.clock(), self.as_of
-        found = await asyncio.gather(*(self.matches.every({"project_id": pid}) for pid in plan))
-        held = {pid: {m.offer_id: m for m in ms} for pid, ms in zip(plan, found, strict=True)}
-        new: list[tuple[str, Proposal]] = []
+        held = await self._held(plan, stale, by_pair)
+        plan = self._with_views(plan, held, changed)
+        new: list[tuple[Proposal, bool]] = []
         writes: list[Awaitable[None]] = []
         for pid, mine in plan.items():
             for p in mine:
                 match = held[pid].get(p.offer_id)
                 if match is None:
-                    new.append((pid, p))
+                    new.append((p, self.allocated.get(pid) == p.offer_id))
                     continue
                 kinds = match.repropose(now)
                 if kinds and self.audit is not None:
@@ -143,93 +186,63 @@ class Proposals:
                         self._save(match, match.retract("no longer among the proposals", now))
                     )
         if new:
-            writes.append(self._insert(await self._proposing(new, as_of, known)))
+            writes.append(self.new.insert(await self.new.make(new, as_of, known)))
         await asyncio.gather(*writes)
 
-    async def _proposing(
-        self, new: list[tuple[str, Proposal]], as_of: int | None, known: dict[str, ProjectSnapshot]
-    ) -> list[Match]:
-        """The matches of new proposals, from one read of each view they need."""
-        project_ids = sorted({pid for pid, _ in new})
-        offer_ids = sorted({p.offer_id for _, p in new})
-        read_projects = asyncio.gather(
-            *(self._project_view(pid, known.get(pid)) for pid in project_ids)
-        )
-        read_offers = asyncio.gather(*(self.read.offer(oid) for oid in offer_ids))
-        found_projects, found_offers = await asyncio.gather(read_projects, read_offers)
-        projects = dict(zip(project_ids, found_projects, strict=True))
-        offers = dict(zip(offer_ids, found_offers, strict=True))
-        made = await asyncio.gather(  # each may store its inputs (audit): together, not in turn
-            *(
-                self._match(p, project, offer, self.allocated.get(pid) == p.offer_id, as_of)
-                for pid, p in new
-                if (project := projects[pid]) is not None
-                and (offer := offers[p.offer_id]) is not None
-            )
-        )
-        return list(made)
+    async def _free(self, project_ids: list[str]) -> None:
+        """Wait until no reconciliation holds these projects (the caller's plan, computed
+        right after, would be overtaken by its writes, or race them)."""
+        while busy := [self._busy[p] for p in project_ids if p in self._busy]:
+            await busy[0].wait()
 
-    async def _project_view(
-        self, project_id: str, known: ProjectSnapshot | None
-    ) -> ProjectSnapshot | None:
-        return known if known is not None else await self.read.project(project_id)
+    async def _held(
+        self, plan: dict[str, list[Proposal]], stale: dict[str, set[str]], by_pair: bool
+    ) -> dict[str, dict[str, Match]]:
+        """The stored matches of these projects by offer: all of each (by the indexed
+        `project_id`), or `by_pair` only those of the pairs in `plan` and `stale` (by id)."""
+        if not by_pair:
+            found = await asyncio.gather(*(self.matches.every({"project_id": p}) for p in plan))
+            return {pid: {m.offer_id: m for m in ms} for pid, ms in zip(plan, found, strict=True)}
+        pairs = [
+            (pid, oid)
+            for pid, mine in plan.items()
+            for oid in sorted({p.offer_id for p in mine} | stale.get(pid, set()))
+        ]
+        got = await asyncio.gather(*(self.matches.get(match_id(pid, oid)) for pid, oid in pairs))
+        held: dict[str, dict[str, Match]] = {pid: {} for pid in plan}
+        for (pid, oid), match in zip(pairs, got, strict=True):
+            if match is not None:
+                held[pid][oid] = match
+        return held
 
-    async def _insert(self, matches: list[Match]) -> None:
-        # a match that exists was proposed by an earlier delivery of this change: left alone
-        await self.matches.add_many(matches, partial(self.events.match, "proposed"))
-
-    async def _propose_all(
-        self, project_id: str, new: list[Proposal], held: str | None, as_of: int | None
-    ) -> None:
-        project = await self.read.project(project_id)
-        if project is None:
-            return
-        offers = await asyncio.gather(*(self.read.offer(p.offer_id) for p in new))
-        await asyncio.gather(
-            *(
-                self._propose(p, project, offer, held == p.offer_id, as_of)
-                for p, offer in zip(new, offers, strict=True)
-                if offer is not None
-            )
-        )
-
-    async def _match(
+    def _with_views(
         self,
-        p: Proposal,
-        project: ProjectSnapshot,
-        offer: OfferSnapshot,
-        allocated: bool,
-        as_of: int | None,
-    ) -> Match:
-        match = propose(
-            p,
-            enterprise_id=project.enterprise_id,
-            funder_id=offer.funder_id,
-            instrument=str(offer.instrument),
-            amount_cny=int(project.amount_cny),
-            response_days=int(offer.response_deadline_days or 14),
-            allocated=allocated,
-            as_of=as_of,
-            now=self.clock(),
-        )
-        if self.audit is not None:  # the inputs are stored before the decision that cites them
-            await self.audit.keep_inputs(project, offer)
-            match.record(self.audit.decision("proposed", match.id, p, project, offer))
-            if allocated:
-                match.record(self.audit.decision("allocated", match.id, p, project, offer))
-        return match
+        plan: dict[str, list[Proposal]],
+        held: dict[str, dict[str, Match]],
+        changed: Collection[str] | None,
+    ) -> dict[str, list[Proposal]]:
+        """`plan` with breakdowns on the proposals that need them: a new or re-proposed pair
+        (its decision cites them), a moved score, a pair of a changed project or offer. A pair
+        whose only move is its rank keeps the stored breakdowns (they depend on the pair's data
+        alone, and `Match.refresh` leaves them when the proposal has none)."""
 
-    async def _propose(
-        self,
-        p: Proposal,
-        project: ProjectSnapshot,
-        offer: OfferSnapshot,
-        allocated: bool,
-        as_of: int | None,
-    ) -> None:
-        match = await self._match(p, project, offer, allocated, as_of)
-        with contextlib.suppress(Conflict):  # proposed by an earlier delivery of this change
-            await self.matches.add(match, partial(self.events.match, "proposed"))
+        def needs(p: Proposal) -> bool:
+            match = held[p.project_id].get(p.offer_id)
+            return (
+                changed is None
+                or match is None
+                or match.status == "retracted"
+                or match.score != round(p.score, 4)
+                or p.project_id in changed
+                or p.offer_id in changed
+            )
+
+        todo = [p for mine in plan.values() for p in mine if needs(p)]
+        viewed = {(p.project_id, p.offer_id): p for p in self.engine.with_breakdowns(todo)}
+        return {
+            pid: [viewed.get((p.project_id, p.offer_id), p) for p in mine]
+            for pid, mine in plan.items()
+        }
 
     async def _save(self, match: Match, kinds: list[str]) -> None:
         events = (lambda m: [e for k in kinds for e in self.events.match(k, m)]) if kinds else None
@@ -266,8 +279,8 @@ class Proposals:
             if match is None:
                 if allocated and self.engine.has_project(project_id):
                     p = self.engine.proposal(project_id, offer_id, allocated=False)
-                    if p is not None:
-                        await self._propose_all(project_id, [p], offer_id, as_of)
+                    if p is not None:  # `allocated` says this pair now: proposed allocated
+                        await self.new.insert(await self.new.make([(p, True)], as_of, {}))
                 return
             if match.flag(allocated, as_of):
                 if allocated and self.audit is not None:

@@ -1,0 +1,125 @@
+"""An offer event that touches many projects: what moved in or out of their top k is stored on
+the event path, the rest (ranks shifted, breakdowns of the changed offer's pairs) once the
+background settling has run — and then the store holds exactly what reconciling every project
+on the event path stores (`inline`), and what the engine proposes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from matching.domain.match import match_id
+from services.matching.tests.unit.test_use_cases import Market
+
+PROJECTS = [f"prj-{i:02d}" for i in range(12)]
+KEPT = ("status", "rank", "score", "allocated", "enterprise_view", "funder_view", "outbox")
+
+
+async def _markets() -> tuple[Market, Market]:
+    """The same market twice: one reconciles every project on the event path, one only what
+    moved (any change past zero projects goes the wide way)."""
+    inline, wide = Market(), Market()
+    inline.svc.proposals.inline = 10**6
+    wide.svc.proposals.inline = 0
+    for m in (inline, wide):
+        await m.enterprise()
+        for id, rate in (("off-a", 420), ("off-b", 400), ("off-c", 440), ("off-d", 445)):
+            await m.offer(id, pricing={"rate_bp": rate})
+        for id in PROJECTS:
+            await m.project(id)
+        await m.svc.proposals.settling.settled()
+    return inline, wide
+
+
+async def _stored(m: Market) -> dict[str, dict[str, Any]]:
+    docs = await m.store.find("matches", None, limit=10**6)
+    return {
+        d["_id"]: {k: [e["type"] for e in d[k]] if k == "outbox" else d[k] for k in KEPT}
+        for d in docs
+    }
+
+
+async def _agree(inline: Market, wide: Market) -> None:
+    await wide.svc.proposals.settling.settled()
+    assert wide.svc.proposals.settling.due == 0
+    assert await _stored(wide) == await _stored(inline)
+    for pid in PROJECTS:  # and both hold what the engine proposes, ranks included
+        wanted = wide.svc.engine.proposals_for_projects([pid], breakdowns=True, allocated=False)
+        for p in wanted[pid]:
+            match = await wide.match(pid, p.offer_id)
+            assert (match.status, match.rank, match.score) == ("proposed", p.rank, p.score)
+            assert match.enterprise_view == p.enterprise_view
+        stored = await wide.svc.matches.every({"project_id": pid})
+        held = wide.svc.proposals.allocated.get(pid)  # kept beyond the top k too
+        assert {m.offer_id for m in stored if m.status == "proposed"} == {
+            p.offer_id for p in wanted[pid]
+        } | ({held} if held else set())
+
+
+async def test_a_new_best_offer_is_proposed_to_every_project_on_the_event_path() -> None:
+    inline, wide = await _markets()
+    await _agree(inline, wide)
+    for m in (inline, wide):
+        await m.offer("new", pricing={"rate_bp": 300})
+
+    # before the background ran: the new pair proposed with its breakdowns, the pushed out
+    # pair retracted, the rest left for the settling
+    assert wide.svc.proposals.settling.due == len(PROJECTS)
+    for pid in PROJECTS:
+        new = await wide.match(pid, "new")
+        assert new.status == "proposed" and new.rank == 1 and new.enterprise_view
+        assert await wide.events(pid, "new") == ["g60.match.proposed.v1"]
+        out = await wide.match(pid, "off-c")  # third of the three before; now fourth
+        assert out.status == "retracted"
+        assert (await wide.match(pid, "off-b")).rank == 1  # not shifted yet: the background's
+    await _agree(inline, wide)
+    assert (await wide.match(PROJECTS[0], "off-b")).rank == 2
+
+
+async def test_a_changed_offer_and_its_withdrawal_settle_to_what_reconciling_all_stores() -> None:
+    inline, wide = await _markets()
+    for m in (inline, wide):
+        await m.offer("new", pricing={"rate_bp": 300})
+    await _agree(inline, wide)
+    for m in (inline, wide):  # its score moves: second now, its breakdowns recomputed
+        await m.offer("new", pricing={"rate_bp": 410})
+    views = (await wide.match(PROJECTS[0], "new")).enterprise_view
+    await _agree(inline, wide)
+    assert (await wide.match(PROJECTS[0], "new")).rank == 2
+    assert (await wide.match(PROJECTS[0], "new")).enterprise_view == views
+
+    for m in (inline, wide):
+        await m.offer("new", status="withdrawn")
+    for pid in PROJECTS:  # the pushed out pair is proposed again on the event path
+        assert (await wide.match(pid, "off-c")).status == "proposed"
+        assert (await wide.match(pid, "new")).status == "retracted"
+    await _agree(inline, wide)
+    doc = await wide.store.get("matches", match_id(PROJECTS[0], "off-c"))
+    assert doc is not None
+    assert [e["type"] for e in doc["outbox"]][-2:] == [
+        "g60.match.retracted.v1",
+        "g60.match.proposed.v1",
+    ]
+
+
+async def test_the_allocated_pair_pushed_out_of_the_top_k_is_not_retracted() -> None:
+    inline, wide = Market(), Market()
+    inline.svc.proposals.inline = 10**6
+    wide.svc.proposals.inline = 0
+    for m in (inline, wide):
+        await m.enterprise()
+        for id, rate, deals in (("off-a", 420, 4), ("off-b", 400, 4), ("off-c", 440, 40)):
+            await m.offer(id, pricing={"rate_bp": rate}, max_deals=deals)
+        for id in PROJECTS:
+            await m.project(id)
+        await m.svc.allocation.refresh()
+    held = {p: o for p, o in wide.svc.proposals.allocated.items() if o == "off-c"}
+    assert len(held) == 4  # four projects hold their third offer
+
+    for m in (inline, wide):
+        await m.offer("new", pricing={"rate_bp": 300})  # the allocation is not run again
+    for pid in PROJECTS:
+        out = await wide.match(pid, "off-c")  # fourth now: only the allocated ones stay
+        assert (out.status == "proposed") == (pid in held), pid
+        assert out.allocated == (pid in held)
+    await _agree(inline, wide)
+    assert (await wide.match(next(iter(held)), "off-c")).rank == 4
