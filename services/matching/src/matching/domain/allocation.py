@@ -19,13 +19,14 @@ same output."""
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 
-from matching.domain.acceptance import Acceptance, Lists, Pairs
+from matching.domain.acceptance import Acceptance, Lists, Pairs, Saved
 
-__all__ = ["Acceptance", "Lists", "Result", "allocate", "repair"]
+__all__ = ["Acceptance", "Lists", "Result", "allocate", "repair", "settle"]
 Progress = Callable[[str, int, int], None]
+SETTLE = 400_000  # proposals the one-at-a-time search after the batch's repair may make
 
 
 @dataclass
@@ -70,7 +71,8 @@ def allocate(
     blocking = s.blocking(order)
     if progress:
         progress("deferred acceptance: proposals, blocking pairs", s.proposals, len(blocking))
-    return repair(s, blocking, max_repair_rounds, patience, progress)
+    r = repair(s, blocking, max_repair_rounds, patience, progress)
+    return result(s, settle(s, r.pairs, SETTLE), r.rounds)
 
 
 def repair(
@@ -148,8 +150,86 @@ def result(s: Acceptance, blocking: Pairs, rounds: int) -> Result:
     )
 
 
-def with_pairs(r: Result, blocking: Pairs, rank: Sequence[int]) -> Result:
-    """`r` with these blocking pairs instead."""
-    return replace(
-        r, pairs=blocking, blocking=sorted(blocking, key=lambda x: (rank[x[0]], blocking[x]))
-    )
+# ---- one pair at a time -------------------------------------------------------------------------
+# Residual blocking pairs, one at a time: a local search on what the repair rounds left.
+#
+# The repair rounds (`allocation.repair`) satisfy every blocking pair of a round at once; with
+# mixed amounts their moves undo each other and the rounds cycle (15 → 144 → 245 → 15 at
+# 30,000 × 3,000), so a few hundred pairs stay at 100,000 × 10,000. Here each residual pair is
+# tried alone, from the best state the rounds found: the project leaves what it holds for the
+# offer, deferred acceptance resumes for whoever that offer lets go (bounded by `per_try`
+# proposals), and the blocking pairs are read again from the marks of what moved (`since`). The
+# move is kept only if fewer pairs block afterwards; otherwise it is undone. Passes repeat while
+# one improves, within `budget` proposals in all. The count never grows, and every pair left is
+# still listed.
+#
+# Undoing a move copies back only what it touched: the marks (`dirty_p`: projects whose pointer
+# or assignment changed; `touched_o`: offers whose holdings changed) name every entry a move can
+# change, so a try costs what its chain costs, not a copy of the state (100,000 projects).
+
+PASSES = 3
+
+
+def settle(
+    s: Acceptance,
+    blocking: Pairs,
+    budget: int,
+    per_try: int = 5_000,
+    focus: Collection[tuple[int, int]] | None = None,
+) -> Pairs:
+    """Try the pairs of `blocking` (all those of the state `s`; only those in `focus` if
+    given) one by one; the state is left at the best allocation found, and its blocking pairs
+    returned."""
+    if not blocking or (focus is not None and not focus):
+        return blocking
+    base = s.save()
+    scores, rank = s.lists.scores, s.rank
+    end = s.proposals + budget
+    for _ in range(PASSES):
+        better = False
+        tried = (
+            blocking.items() if focus is None else [x for x in blocking.items() if x[0] in focus]
+        )
+        order = sorted(tried, key=lambda x: (x[0][1], rank[x[0][0]]))
+        for (p, o), j in order:
+            if s.proposals >= end:
+                return blocking
+            if (p, o) not in blocking:  # resolved by a move before
+                continue
+            s.clear_marks()
+            f_q = scores[p][j]
+            if not (s.upto(p) > j and s.keeps(o, p, f_q)):
+                continue
+            s.leave(p)
+            s.ptr[p] = j + 1
+            queue = deque(s.propose(p, o, f_q, j))
+            now = since(s, blocking) if s.run(queue, min(end, s.proposals + per_try)) else None
+            if now is not None and len(now) < len(blocking):
+                _copy(s, base, keep=True)
+                blocking, better = now, True
+            else:
+                _copy(s, base, keep=False)
+        if not better:
+            break
+    return blocking
+
+
+def _copy(s: Acceptance, base: Saved, keep: bool) -> None:
+    """Between the state and `base`, the entries the marks name: into `base` (keep the move)
+    or back into the state (undo it)."""
+    now: Saved = (s.ptr, s.assign, s.held, s.room, s.slots)
+    (ptr, assign, held, room, slots), to = (now, base) if keep else (base, now)
+    for p in s.dirty_p:
+        for a, b in ((ptr, to[0]), (assign, to[1])):
+            if p in a:
+                b[p] = a[p]
+            else:
+                b.pop(p, None)
+    for o in s.touched_o:  # (every offer that let a project go was touched)
+        if o in held:
+            to[2][o] = list(held[o])
+            to[3][o], to[4][o] = room[o], slots[o]
+        else:
+            to[2].pop(o, None)
+            to[3].pop(o, None)
+            to[4].pop(o, None)

@@ -38,7 +38,7 @@ import numpy as np
 
 from matching.domain import changes, pairs, rewind
 from matching.domain.acceptance import Acceptance, Pairs
-from matching.domain.allocation import Result, repair, since, with_pairs
+from matching.domain.allocation import SETTLE, Result, repair, result, settle, since
 from matching.domain.preferences import SnapshotLists
 from matching.domain.results import Allocation, Assignment
 from matching.domain.snapshot import MarketSnapshot
@@ -51,6 +51,7 @@ REOPEN = 256  # projects reopened for an exact continuation at most (see `_step`
 DRIFT = 2  # residual blocking pairs beyond twice the last batch's (+ 64): repair them all
 BUDGET = 20_000  # proposals the repair of a run after changes may make (see `repair`)
 ROUNDS, PATIENCE = 12, 4  # its repair rounds at most, and without improvement
+SETTLE_STEP = 10_000  # proposals the one-at-a-time search after changes may make
 
 
 @contextmanager
@@ -166,6 +167,9 @@ class MarketAllocation:
             progress("deferred acceptance: proposals, blocking pairs", s.proposals, len(blocking))
         self.mode, self.reopened, self.exact = "batch", 0, True
         r = repair(s, blocking, progress=progress)
+        r = result(s, settle(s, r.pairs, SETTLE), r.rounds)
+        if progress:
+            progress("one at a time: blocking pairs", s.proposals, len(r.pairs))
         self.batch_pairs = len(r.pairs)
         return self._done(m, s, lists, r)
 
@@ -231,13 +235,15 @@ class MarketAllocation:
         now = since(s, old)
         if len(now) > DRIFT * self.batch_pairs + 64:  # residual pairs piled up: repair them all
             r = repair(s, now, ROUNDS, PATIENCE, progress, BUDGET)
+            r = result(s, settle(s, r.pairs, SETTLE_STEP), r.rounds)
         else:
             # Repair what the changes made: the residual pairs left before were already tried
             # by the repair that left them (they come back in cycles): only checked again.
             made = {x: j for x, j in now.items() if x not in old}
             r = repair(s, made, ROUNDS, PATIENCE, None, BUDGET)
             left = {x: j for x, j in old.items() if x in now and j < s.upto(x[0])}
-            r = with_pairs(r, {**s.blocking((), (), left), **r.pairs}, s.rank)
+            every = {**s.blocking((), (), left), **r.pairs}
+            r = result(s, settle(s, every, SETTLE_STEP, focus=every.keys() - old.keys()), r.rounds)
         return self._done(m, s, lists, r, out | again | set(rejected))
 
     def _done(
