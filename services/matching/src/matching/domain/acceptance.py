@@ -55,7 +55,8 @@ class Acceptance:
     held: dict[int, list[Entry]] = field(default_factory=dict)  # what each offer holds
     room: dict[int, int] = field(default_factory=dict)
     slots: dict[int, int] = field(default_factory=dict)
-    applicants: dict[int, dict[int, int]] = field(default_factory=dict)  # o → {p: place}
+    # o → {p: place << KEY_BITS | the funder's score}: the blocking test reads both at once
+    applicants: dict[int, dict[int, int]] = field(default_factory=dict)
     dirty_p: set[int] = field(default_factory=set)  # projects whose standing changed
     dirty_o: set[int] = field(default_factory=set)  # offers that let a project go
     touched_o: set[int] = field(default_factory=set)  # offers whose holdings changed at all
@@ -81,7 +82,7 @@ class Acceptance:
     def propose(self, p: int, o: int, f_q: int, j: int) -> list[int]:
         """o (place j in p's list) chooses from what it holds plus p; the projects it rejects."""
         self.proposals += 1
-        self.applicants.setdefault(o, {})[p] = j
+        self.applicants.setdefault(o, {})[p] = j << KEY_BITS | f_q
         self.dirty_p.add(p)
         k, a = self.key(p, f_q), min(self.amount[p], self.tmax[o])
         held = self._holdings(o)
@@ -165,7 +166,7 @@ class Acceptance:
             mine = applicants.get(o)
             if mine is None:
                 mine = applicants[o] = {}
-            mine[p] = i
+            mine[p] = i << KEY_BITS | f_q
             dirty_p.add(p)
             a = amount[p]
             t = tmax[o]
@@ -249,8 +250,8 @@ class Acceptance:
         seen = set(opened)
         while stack:
             o = stack.pop()
-            for p, j in self.applicants.get(o, {}).items():
-                if p in out or self.assign.get(p) == o or j >= self.upto(p):
+            for p, v in self.applicants.get(o, {}).items():
+                if p in out or self.assign.get(p) == o or v >> KEY_BITS >= self.upto(p):
                     continue
                 out.add(p)
                 if len(out) > limit:

@@ -60,9 +60,10 @@ def among(
     """The blocking pairs of the state `s` among all preferred offers of `projects`, all
     applicants of `offers` and the given `pairs`: {(p, o): place of o in p's list}.
 
-    The candidates are gathered as flat lists by comprehensions and tested at once; this runs
-    after every repair round on the applicants of every offer that let someone go (hundreds of
-    thousands of candidates in the first rounds at 100,000 × 10,000)."""
+    This runs after every repair round and every try of `settle`, on the applicants of every
+    offer that let someone go (hundreds of thousands of candidates in the first rounds at
+    100,000 × 10,000): the applicants' candidates stay numpy arrays (their place and funder's
+    score are packed in one integer), only the lists' ones are gathered in Python."""
     lists_o, lists_f = s.lists.offers, s.lists.scores
     given = pairs or {}
     qp = [p for p, _ in given]
@@ -76,15 +77,19 @@ def among(
             qp += [p] * n
             qo += lists_o[p][:n]
             qj += range(n)
+    qf = [lists_f[p][j] for p, j in zip(qp, qj, strict=True)]
+    i64 = np.int64
+    p_, o_, j_, f_ = (np.asarray(x, dtype=i64) for x in (qp, qo, qj, qf))
     offers = list(offers)
     if offers:
         asked = [s.applicants.get(o, {}) for o in offers]
         sizes = [len(ap) for ap in asked]
         total = sum(sizes)
-        a_p = np.fromiter((p for ap in asked for p in ap), dtype=np.int64, count=total)
-        a_j = np.fromiter((j for ap in asked for j in ap.values()), dtype=np.int64, count=total)
-        a_o = np.repeat(np.asarray(offers, dtype=np.int64), sizes)
-        up = np.zeros(len(s.rank), dtype=np.int64)
+        a_p = np.fromiter((p for ap in asked for p in ap), dtype=i64, count=total)
+        a_v = np.fromiter((v for ap in asked for v in ap.values()), dtype=i64, count=total)
+        a_o = np.repeat(np.asarray(offers, dtype=i64), sizes)
+        a_j = a_v >> KEY_BITS
+        up = np.zeros(len(s.rank), dtype=i64)
         if a_p.size > len(s.rank) // 8:  # many: all at once
             up[list(s.ptr)] = list(s.ptr.values())
             up[list(s.assign)] -= 1
@@ -93,31 +98,29 @@ def among(
             up[mine] = [upto(p) for p in mine]
         up[list(seen)] = 0  # already asked above
         hit = a_j < up[a_p]
-        qp += a_p[hit].tolist()
-        qo += a_o[hit].tolist()
-        qj += a_j[hit].tolist()
-    if not qp:
+        p_, o_, j_ = np.r_[p_, a_p[hit]], np.r_[o_, a_o[hit]], np.r_[j_, a_j[hit]]
+        f_ = np.r_[f_, a_v[hit] & ((1 << KEY_BITS) - 1)]
+    if p_.size == 0:
         return {}
-    qf = [lists_f[p][j] for p, j in zip(qp, qj, strict=True)]
-    p_, o_, f_ = (np.asarray(x, dtype=np.int64) for x in (qp, qo, qf))
     if not s.arrays:
-        s.arrays = [
-            np.asarray(x, dtype=np.int64) for x in (s.rank, s.amount, s.tmax, s.cap, s.deals)
-        ]
+        s.arrays = [np.asarray(x, dtype=i64) for x in (s.rank, s.amount, s.tmax, s.cap, s.deals)]
     rank, amount, tmax, cap, deals = s.arrays
     held = [(o, s.held.get(o, ())) for o in np.unique(o_).tolist()]
-    h_o = [o for o, h in held for _ in h]
-    h_k = [x[0] for _, h in held for x in h]
-    h_a = [x[2] for _, h in held for x in h]
     hit = kept(
-        np.asarray(h_o, dtype=np.int64),
-        np.asarray(h_k, dtype=np.int64),
-        np.asarray(h_a, dtype=np.int64),
+        np.asarray([o for o, h in held for _ in h], dtype=i64),
+        np.asarray([x[0] for _, h in held for x in h], dtype=i64),
+        np.asarray([x[2] for _, h in held for x in h], dtype=i64),
         o_,
         ((1 << KEY_BITS) - f_) << KEY_BITS | rank[p_],
         np.minimum(amount[p_], tmax[o_]),
         cap,
         deals,
     )
-    at = np.flatnonzero(hit).tolist()
-    return {(qp[i], qo[i]): qj[i] for i in at}
+    at = np.flatnonzero(hit)
+    return dict(
+        zip(
+            zip(p_[at].tolist(), o_[at].tolist(), strict=True),
+            j_[at].tolist(),
+            strict=True,
+        )
+    )

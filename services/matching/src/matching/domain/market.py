@@ -51,7 +51,7 @@ REOPEN = 256  # projects reopened for an exact continuation at most (see `_step`
 DRIFT = 2  # residual blocking pairs beyond twice the last batch's (+ 64): repair them all
 BUDGET = 20_000  # proposals the repair of a run after changes may make (see `repair`)
 ROUNDS, PATIENCE = 12, 4  # its repair rounds at most, and without improvement
-SETTLE_STEP = 10_000  # proposals the one-at-a-time search after changes may make
+SETTLE_STEP, TRIES = 10_000, 32  # proposals and tries of the one-at-a-time search after changes
 
 
 @contextmanager
@@ -235,7 +235,7 @@ class MarketAllocation:
         now = since(s, old)
         if len(now) > DRIFT * self.batch_pairs + 64:  # residual pairs piled up: repair them all
             r = repair(s, now, ROUNDS, PATIENCE, progress, BUDGET)
-            r = result(s, settle(s, r.pairs, SETTLE_STEP), r.rounds)
+            r = result(s, settle(s, r.pairs, SETTLE_STEP, tries=TRIES), r.rounds)
         else:
             # Repair what the changes made: the residual pairs left before were already tried
             # by the repair that left them (they come back in cycles): only checked again.
@@ -243,7 +243,8 @@ class MarketAllocation:
             r = repair(s, made, ROUNDS, PATIENCE, None, BUDGET)
             left = {x: j for x, j in old.items() if x in now and j < s.upto(x[0])}
             every = {**s.blocking((), (), left), **r.pairs}
-            r = result(s, settle(s, every, SETTLE_STEP, focus=every.keys() - old.keys()), r.rounds)
+            made_now = every.keys() - old.keys()
+            r = result(s, settle(s, every, SETTLE_STEP, focus=made_now, tries=TRIES), r.rounds)
         return self._done(m, s, lists, r, out | again | set(rejected))
 
     def _done(
