@@ -88,9 +88,12 @@ def repair(
     """Repair rounds from `blocking` (the blocking pairs of the state); the state is left at the
     best allocation seen, which the result describes. `budget`: proposals the rounds may make
     (a round that would pass it is undone and the rounds stop), so that the work of a run after
-    one change stays bounded whatever chains its moves set off."""
+    one change stays bounded whatever chains its moves set off. A set of blocking pairs seen
+    before ends the rounds too: they cycle (15 → 144 → 245 → 15 at 30,000 × 3,000), and each
+    round at 100,000 × 10,000 costs ~0.1-0.2 s."""
     lists = s.lists
     best, saved, at_best = blocking, None, True
+    seen = {frozenset(blocking)}
     rounds = stale = 0
     limit = None if budget is None else s.proposals + budget
     while blocking and rounds < max_repair_rounds and stale < patience:
@@ -120,6 +123,9 @@ def repair(
         at_best = len(blocking) < len(best)
         if at_best:
             best, stale = blocking, 0
+        elif frozenset(blocking) in seen:
+            break
+        seen.add(frozenset(blocking))
     if not at_best and saved is not None:
         s.restore(saved)
     return result(s, best, rounds)
