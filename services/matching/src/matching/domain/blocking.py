@@ -93,9 +93,10 @@ def among(
         if a_p.size > len(s.rank) // 8:  # many: all at once
             up[list(s.ptr)] = list(s.ptr.values())
             up[list(s.assign)] -= 1
-        else:  # a few (a run after one change): only them
+        else:  # a few (a run after one change): only them (`upto` written out)
             mine = np.unique(a_p).tolist()
-            up[mine] = [upto(p) for p in mine]
+            ptr_of, assign = s.ptr.get, s.assign
+            up[mine] = [ptr_of(p, 0) - (p in assign) for p in mine]
         up[list(seen)] = 0  # already asked above
         hit = a_j < up[a_p]
         p_, o_, j_ = np.r_[p_, a_p[hit]], np.r_[o_, a_o[hit]], np.r_[j_, a_j[hit]]
@@ -105,11 +106,12 @@ def among(
     if not s.arrays:
         s.arrays = [np.asarray(x, dtype=i64) for x in (s.rank, s.amount, s.tmax, s.cap, s.deals)]
     rank, amount, tmax, cap, deals = s.arrays
-    held = [(o, s.held.get(o, ())) for o in np.unique(o_).tolist()]
+    got, none = s.held.get, ()
+    held = [(o, x) for o in np.unique(o_).tolist() for x in got(o, none)]
     hit = kept(
-        np.asarray([o for o, h in held for _ in h], dtype=i64),
-        np.asarray([x[0] for _, h in held for x in h], dtype=i64),
-        np.asarray([x[2] for _, h in held for x in h], dtype=i64),
+        np.asarray([o for o, _ in held], dtype=i64),
+        np.asarray([x[0] for _, x in held], dtype=i64),
+        np.asarray([x[2] for _, x in held], dtype=i64),
         o_,
         ((1 << KEY_BITS) - f_) << KEY_BITS | rank[p_],
         np.minimum(amount[p_], tmax[o_]),
