@@ -724,6 +724,7 @@ def after_one_change(
         ("withdrawn offer", [lambda o=o: e.remove_offer(o) for o in olist[2 * n : 3 * n]]),
     ]
     every: list[float] = []
+    worst: list[tuple[float, str, int, int, int]] = []  # (s, kind, proposals, rounds, pairs)
     batch_runs = 0
     for name, changes in kinds:
         took = []
@@ -733,6 +734,9 @@ def after_one_change(
             got = kept(e.snapshot())  # the snapshot included, as the service's refresh takes it
             took.append(time.perf_counter() - t)
             batch_runs += kept.mode == "batch"
+            worst.append(
+                (took[-1], name, got.proposals_made, got.repair_rounds, len(got.blocking_pairs))
+            )
             e.adopt(got)
         every += took
         line(
@@ -753,6 +757,9 @@ def after_one_change(
         "[≤ 1 s]",
         f"{pct(every, 99) / t_full:6.3f}× full (recomputed from scratch before issue 9)",
     )
+    say("  the slowest single changes: time, kind, proposals, repair rounds, blocking pairs after")
+    for took_s, name, made, rounds, left in sorted(worst, reverse=True)[:6]:
+        say(f"    {took_s * 1e3:7.0f} ms  {name:32s} {made:8,d} {rounds:3d} {left:6d}")
     t = time.perf_counter()
     again = allocate_market(e.snapshot())
     t_again = time.perf_counter() - t

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections import deque
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from matching.domain.allocation import Result, allocate
+from matching.domain.allocation import Acceptance, Result, allocate, repair, result, settle
 
 
 class Lists:
@@ -174,3 +175,42 @@ def test_an_offer_without_capacity_or_deals_takes_nobody() -> None:
 def test_ties_in_the_funders_view_go_to_the_lower_project_id() -> None:
     inst: Instance = ([2, 2], [2], [9], {0: [0], 1: [0]}, {(0, 0): 5, (1, 0): 5})
     assert run(inst).assignment == {0: 0}
+
+
+def _medium(rng: random.Random) -> Instance:
+    """Larger uniform instances with mixed amounts: the repair rounds leave pairs in some."""
+    n_p, n_o = rng.randint(20, 40), rng.randint(3, 6)
+    return (
+        [rng.randint(1, 5) for _ in range(n_p)],
+        [rng.randint(4, 12) for _ in range(n_o)],
+        [rng.choice([9, 3, 2]) for _ in range(n_o)],
+        {p: rng.sample(range(n_o), rng.randint(1, n_o)) for p in range(n_p)},
+        {(p, o): rng.randint(0, 100) for p in range(n_p) for o in range(n_o)},
+    )
+
+
+def test_one_pair_at_a_time_lowers_the_residual_pairs_and_lists_them_exactly() -> None:
+    """`settle` from the state the repair rounds left: its pairs are exactly the definition's
+    on the allocation it leaves, never more than the rounds left, and fewer on some; the
+    allocation stays feasible. (Undone tries must restore the state exactly, or the pairs
+    computed from the marks would drift from the definition's.)"""
+    rng, fewer, tried = random.Random(7), 0, 0
+    for _ in range(1500):
+        inst = _medium(rng)
+        amount, cap, deals, lists, f = inst
+        n = len(amount)
+        s = Acceptance(Lists(lists, f), amount, [10**9] * len(cap), cap, deals, list(range(n)))
+        s.run(deque(range(n)))
+        rounds = repair(s, s.blocking(range(n)), 8, 3)
+        assert sorted(rounds.blocking) == blocking(inst, rounds.assignment)
+        if rounds.stable:
+            continue
+        tried += 1
+        r = result(s, settle(s, rounds.pairs, 10_000, per_try=50), rounds.rounds)
+        assert sorted(r.blocking) == blocking(inst, r.assignment)
+        assert len(r.blocking) <= len(rounds.blocking)
+        fewer += len(r.blocking) < len(rounds.blocking)
+        for o in range(len(cap)):
+            mine = [p for p, x in r.assignment.items() if x == o]
+            assert sum(amount[p] for p in mine) <= cap[o] and len(mine) <= deals[o]
+    assert tried > 30 and fewer > 0, (tried, fewer)

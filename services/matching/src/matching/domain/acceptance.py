@@ -55,7 +55,8 @@ class Acceptance:
     held: dict[int, list[Entry]] = field(default_factory=dict)  # what each offer holds
     room: dict[int, int] = field(default_factory=dict)
     slots: dict[int, int] = field(default_factory=dict)
-    applicants: dict[int, dict[int, int]] = field(default_factory=dict)  # o → {p: place}
+    # o → {p: place << KEY_BITS | the funder's score}: the blocking test reads both at once
+    applicants: dict[int, dict[int, int]] = field(default_factory=dict)
     dirty_p: set[int] = field(default_factory=set)  # projects whose standing changed
     dirty_o: set[int] = field(default_factory=set)  # offers that let a project go
     touched_o: set[int] = field(default_factory=set)  # offers whose holdings changed at all
@@ -81,7 +82,7 @@ class Acceptance:
     def propose(self, p: int, o: int, f_q: int, j: int) -> list[int]:
         """o (place j in p's list) chooses from what it holds plus p; the projects it rejects."""
         self.proposals += 1
-        self.applicants.setdefault(o, {})[p] = j
+        self.applicants.setdefault(o, {})[p] = j << KEY_BITS | f_q
         self.dirty_p.add(p)
         k, a = self.key(p, f_q), min(self.amount[p], self.tmax[o])
         held = self._holdings(o)
@@ -94,6 +95,11 @@ class Acceptance:
             self.slots[o] -= 1
             self.assign[p] = o
             return []
+        return self._choose(p, o, k, a, j, held)
+
+    def _choose(self, p: int, o: int, k: int, a: int, j: int, held: list[Entry]) -> list[int]:
+        """o chooses from what it holds plus p (key k, amount a, place j), p not fitting in
+        what is left; the projects it rejects."""
         if not held or k > held[-1][0]:  # p comes last and does not fit
             return [p]
         i = bisect_left(held, (k,))
@@ -121,13 +127,25 @@ class Acceptance:
 
     def run(self, queue: deque[int], limit: int | None = None) -> bool:
         """Propose until no one is left to (true), or until `proposals` passes `limit` (false:
-        the state is then mid-run and must be restored)."""
+        the state is then mid-run and must be restored).
+
+        The hot loop of every allocation (~700,000 proposals at 100,000 × 10,000): `propose`'s
+        common case, a project that fits in what the offer has left, is written out here with
+        local names (a method call, `key` and `setdefault` per proposal cost ~40 % of the run)."""
         offers, scores, complete = self.lists.offers, self.lists.scores, self.lists.complete
         ptr, assign, watch = self.ptr, self.assign, set[int]()
+        held_, room_, slots_ = self.held, self.room, self.slots
+        applicants, dirty_p, touched_o = self.applicants, self.dirty_p, self.touched_o
+        amount, tmax, rank, cap, deals = self.amount, self.tmax, self.rank, self.cap, self.deals
+        top = 1 << KEY_BITS
+        stop = -1 if limit is None else limit
+        made = self.proposals
+        popleft, extend = queue.popleft, queue.extend
         while queue:
-            if limit is not None and self.proposals > limit:
+            if made > stop >= 0:
+                self.proposals = made
                 return False
-            p = queue.popleft()
+            p = popleft()
             if p in assign:  # moved by a repair while it waited
                 continue
             i, offs = ptr.get(p, 0), offers[p]
@@ -143,7 +161,31 @@ class Acceptance:
             ptr[p] = i + 1
             if i + 2 >= len(offs) and not complete[p]:
                 watch.add(p)  # lengthened together with the next one that runs out
-            queue.extend(self.propose(p, offs[i], scores[p][i], i))
+            o, f_q = offs[i], scores[p][i]
+            made += 1
+            mine = applicants.get(o)
+            if mine is None:
+                mine = applicants[o] = {}
+            mine[p] = i << KEY_BITS | f_q
+            dirty_p.add(p)
+            a = amount[p]
+            t = tmax[o]
+            if t < a:
+                a = t
+            held = held_.get(o)
+            if held is None:
+                held = held_[o] = []
+                room_[o], slots_[o] = cap[o], deals[o]
+            if a <= room_[o] and slots_[o] > 0:  # fits in what is left (see `propose`)
+                insort(held, ((top - f_q) << KEY_BITS | rank[p], p, a, i))
+                touched_o.add(o)
+                room_[o] -= a
+                slots_[o] -= 1
+                assign[p] = o
+                continue
+            self.proposals = made
+            extend(self._choose(p, o, (top - f_q) << KEY_BITS | rank[p], a, i, held))
+        self.proposals = made
         return True
 
     def leave(self, p: int) -> int | None:
@@ -208,8 +250,8 @@ class Acceptance:
         seen = set(opened)
         while stack:
             o = stack.pop()
-            for p, j in self.applicants.get(o, {}).items():
-                if p in out or self.assign.get(p) == o or j >= self.upto(p):
+            for p, v in self.applicants.get(o, {}).items():
+                if p in out or self.assign.get(p) == o or v >> KEY_BITS >= self.upto(p):
                     continue
                 out.add(p)
                 if len(out) > limit:

@@ -12,20 +12,23 @@ amounts a stable allocation may not exist. Repair rounds then satisfy blocking p
 offer in its order of preference (each move re-checked against the moves before it), and resume
 deferred acceptance for whoever was let go; only pairs of projects and offers that changed are
 re-tested. Rounds stop when none is left, after `max_repair_rounds`, or after `patience` rounds
-without improvement; the best allocation seen is returned with its blocking pairs, which are
-reported, never hidden. Everything is ordered by ids and scores, so the same input gives the
-same output."""
+without improvement. With mixed amounts their moves undo each other (the rounds cycle: 15 →
+144 → 245 → 15 at 30,000 × 3,000), so from the best state they found the residual pairs are
+then tried one at a time (`settle`): a move is kept only if fewer pairs block after it. The
+blocking pairs left are reported, never hidden. Everything is ordered by ids and scores, so
+the same input gives the same output."""
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 
-from matching.domain.acceptance import Acceptance, Lists, Pairs
+from matching.domain.acceptance import Acceptance, Lists, Pairs, Saved
 
-__all__ = ["Acceptance", "Lists", "Result", "allocate", "repair"]
+__all__ = ["Acceptance", "Lists", "Result", "allocate", "repair", "settle"]
 Progress = Callable[[str, int, int], None]
+SETTLE = 400_000  # proposals the one-at-a-time search after the batch's repair may make
 
 
 @dataclass
@@ -70,7 +73,8 @@ def allocate(
     blocking = s.blocking(order)
     if progress:
         progress("deferred acceptance: proposals, blocking pairs", s.proposals, len(blocking))
-    return repair(s, blocking, max_repair_rounds, patience, progress)
+    r = repair(s, blocking, max_repair_rounds, patience, progress)
+    return result(s, settle(s, r.pairs, SETTLE), r.rounds)
 
 
 def repair(
@@ -84,9 +88,12 @@ def repair(
     """Repair rounds from `blocking` (the blocking pairs of the state); the state is left at the
     best allocation seen, which the result describes. `budget`: proposals the rounds may make
     (a round that would pass it is undone and the rounds stop), so that the work of a run after
-    one change stays bounded whatever chains its moves set off."""
+    one change stays bounded whatever chains its moves set off. A set of blocking pairs seen
+    before ends the rounds too: they cycle (15 → 144 → 245 → 15 at 30,000 × 3,000), and each
+    round at 100,000 × 10,000 costs ~0.1-0.2 s."""
     lists = s.lists
     best, saved, at_best = blocking, None, True
+    seen = {frozenset(blocking)}
     rounds = stale = 0
     limit = None if budget is None else s.proposals + budget
     while blocking and rounds < max_repair_rounds and stale < patience:
@@ -116,6 +123,9 @@ def repair(
         at_best = len(blocking) < len(best)
         if at_best:
             best, stale = blocking, 0
+        elif frozenset(blocking) in seen:
+            break
+        seen.add(frozenset(blocking))
     if not at_best and saved is not None:
         s.restore(saved)
     return result(s, best, rounds)
@@ -148,8 +158,79 @@ def result(s: Acceptance, blocking: Pairs, rounds: int) -> Result:
     )
 
 
-def with_pairs(r: Result, blocking: Pairs, rank: Sequence[int]) -> Result:
-    """`r` with these blocking pairs instead."""
-    return replace(
-        r, pairs=blocking, blocking=sorted(blocking, key=lambda x: (rank[x[0]], blocking[x]))
-    )
+PASSES = 3  # passes of `settle` over the residual pairs at most
+
+
+def settle(
+    s: Acceptance,
+    blocking: Pairs,
+    budget: int,
+    per_try: int = 5_000,
+    focus: Collection[tuple[int, int]] | None = None,
+    tries: int | None = None,
+) -> Pairs:
+    """Try the pairs of `blocking` (all those of the state `s`; only those in `focus` if
+    given; `tries` of them at most) one by one; the state is left at the best allocation
+    found, and its blocking pairs returned (never more than before).
+
+    A try: the project leaves what it holds for the offer, deferred acceptance resumes for
+    whoever the offer lets go (at most `per_try` proposals), and the blocking pairs are read
+    again from the marks of what moved (`since`); kept if fewer pairs block, else undone.
+    Passes repeat while one improves, within `budget` proposals in all (441 → 29 pairs at
+    100,000 × 10,000 in ~0.6 s). Undoing copies back only what the marks name (`dirty_p`:
+    projects whose pointer or assignment changed; `touched_o`: offers whose holdings
+    changed), so a try costs what its chain costs, not a copy of 100,000 projects."""
+    if not blocking or (focus is not None and not focus):
+        return blocking
+    base = s.save()
+    scores, rank = s.lists.scores, s.rank
+    end, left = s.proposals + budget, -1 if tries is None else tries
+    for _ in range(PASSES):
+        better = False
+        tried = (
+            blocking.items() if focus is None else [x for x in blocking.items() if x[0] in focus]
+        )
+        order = sorted(tried, key=lambda x: (x[0][1], rank[x[0][0]]))
+        for (p, o), j in order:
+            if s.proposals >= end or left == 0:
+                return blocking
+            if (p, o) not in blocking:  # resolved by a move before
+                continue
+            s.clear_marks()
+            f_q = scores[p][j]
+            if not (s.upto(p) > j and s.keeps(o, p, f_q)):
+                continue
+            left -= 1
+            s.leave(p)
+            s.ptr[p] = j + 1
+            queue = deque(s.propose(p, o, f_q, j))
+            now = since(s, blocking) if s.run(queue, min(end, s.proposals + per_try)) else None
+            if now is not None and len(now) < len(blocking):
+                _copy(s, base, keep=True)
+                blocking, better = now, True
+            else:
+                _copy(s, base, keep=False)
+        if not better:
+            break
+    return blocking
+
+
+def _copy(s: Acceptance, base: Saved, keep: bool) -> None:
+    """Between the state and `base`, the entries the marks name: into `base` (keep the move)
+    or back into the state (undo it)."""
+    now: Saved = (s.ptr, s.assign, s.held, s.room, s.slots)
+    (ptr, assign, held, room, slots), to = (now, base) if keep else (base, now)
+    for p in s.dirty_p:
+        for a, b in ((ptr, to[0]), (assign, to[1])):
+            if p in a:
+                b[p] = a[p]
+            else:
+                b.pop(p, None)
+    for o in s.touched_o:  # (every offer that let a project go was touched)
+        if o in held:
+            to[2][o] = list(held[o])
+            to[3][o], to[4][o] = room[o], slots[o]
+        else:
+            to[2].pop(o, None)
+            to[3].pop(o, None)
+            to[4].pop(o, None)

@@ -58,67 +58,71 @@ def among(
     s: Acceptance, projects: Iterable[int], offers: Iterable[int] = (), pairs: Pairs | None = None
 ) -> Pairs:
     """The blocking pairs of the state `s` among all preferred offers of `projects`, all
-    applicants of `offers` and the given `pairs`: {(p, o): place of o in p's list}."""
+    applicants of `offers` and the given `pairs`: {(p, o): place of o in p's list}.
+
+    This runs after every repair round and every try of `settle`, on the applicants of every
+    offer that let someone go (hundreds of thousands of candidates in the first rounds at
+    100,000 × 10,000): the applicants' candidates stay numpy arrays (their place and funder's
+    score are packed in one integer), only the lists' ones are gathered in Python."""
     lists_o, lists_f = s.lists.offers, s.lists.scores
-    qp, qo, qf, qj = list[int](), list[int](), list[int](), list[int]()
-    seen = set()
-    for (p, o), j in (pairs or {}).items():
-        qp.append(p)
-        qo.append(o)
-        qf.append(lists_f[p][j])
-        qj.append(j)
+    given = pairs or {}
+    qp = [p for p, _ in given]
+    qo = [o for _, o in given]
+    qj = list(given.values())
+    upto, seen = s.upto, set[int]()
     for p in projects:
-        n = s.upto(p)
+        n = upto(p)
         if n > 0:
             seen.add(p)
             qp += [p] * n
             qo += lists_o[p][:n]
-            qf += lists_f[p][:n]
             qj += range(n)
+    qf = [lists_f[p][j] for p, j in zip(qp, qj, strict=True)]
+    i64 = np.int64
+    p_, o_, j_, f_ = (np.asarray(x, dtype=i64) for x in (qp, qo, qj, qf))
     offers = list(offers)
     if offers:
         asked = [s.applicants.get(o, {}) for o in offers]
         sizes = [len(ap) for ap in asked]
         total = sum(sizes)
-        a_p = np.fromiter((p for ap in asked for p in ap), dtype=np.int64, count=total)
-        a_j = np.fromiter((j for ap in asked for j in ap.values()), dtype=np.int64, count=total)
-        a_o = np.repeat(np.asarray(offers, dtype=np.int64), sizes)
-        upto = np.zeros(len(s.rank), dtype=np.int64)
+        a_p = np.fromiter((p for ap in asked for p in ap), dtype=i64, count=total)
+        a_v = np.fromiter((v for ap in asked for v in ap.values()), dtype=i64, count=total)
+        a_o = np.repeat(np.asarray(offers, dtype=i64), sizes)
+        a_j = a_v >> KEY_BITS
+        up = np.zeros(len(s.rank), dtype=i64)
         if a_p.size > len(s.rank) // 8:  # many: all at once
-            upto[list(s.ptr)] = list(s.ptr.values())
-            upto[list(s.assign)] -= 1
-        else:  # a few (a run after one change): only them
+            up[list(s.ptr)] = list(s.ptr.values())
+            up[list(s.assign)] -= 1
+        else:  # a few (a run after one change): only them (`upto` written out)
             mine = np.unique(a_p).tolist()
-            upto[mine] = [s.upto(p) for p in mine]
-        upto[list(seen)] = 0  # already asked above
-        hit = a_j < upto[a_p]
-        for p, o, j in zip(a_p[hit].tolist(), a_o[hit].tolist(), a_j[hit].tolist(), strict=True):
-            qp.append(p)
-            qo.append(o)
-            qf.append(lists_f[p][j])
-            qj.append(j)
-    if not qp:
+            ptr_of, assign = s.ptr.get, s.assign
+            up[mine] = [ptr_of(p, 0) - (p in assign) for p in mine]
+        up[list(seen)] = 0  # already asked above
+        hit = a_j < up[a_p]
+        p_, o_, j_ = np.r_[p_, a_p[hit]], np.r_[o_, a_o[hit]], np.r_[j_, a_j[hit]]
+        f_ = np.r_[f_, a_v[hit] & ((1 << KEY_BITS) - 1)]
+    if p_.size == 0:
         return {}
-    p_, o_, f_ = (np.asarray(x, dtype=np.int64) for x in (qp, qo, qf))
     if not s.arrays:
-        s.arrays = [
-            np.asarray(x, dtype=np.int64) for x in (s.rank, s.amount, s.tmax, s.cap, s.deals)
-        ]
+        s.arrays = [np.asarray(x, dtype=i64) for x in (s.rank, s.amount, s.tmax, s.cap, s.deals)]
     rank, amount, tmax, cap, deals = s.arrays
-    h_o, h_k, h_a = list[int](), list[int](), list[int]()
-    for o in set(qo):
-        held = s.held.get(o, ())
-        h_o += [o] * len(held)
-        h_k += [x[0] for x in held]
-        h_a += [x[2] for x in held]
+    got, none = s.held.get, ()
+    held = [(o, x) for o in np.unique(o_).tolist() for x in got(o, none)]
     hit = kept(
-        np.asarray(h_o, dtype=np.int64),
-        np.asarray(h_k, dtype=np.int64),
-        np.asarray(h_a, dtype=np.int64),
+        np.asarray([o for o, _ in held], dtype=i64),
+        np.asarray([x[0] for _, x in held], dtype=i64),
+        np.asarray([x[2] for _, x in held], dtype=i64),
         o_,
         ((1 << KEY_BITS) - f_) << KEY_BITS | rank[p_],
         np.minimum(amount[p_], tmax[o_]),
         cap,
         deals,
     )
-    return {(qp[i], qo[i]): qj[i] for i in np.flatnonzero(hit).tolist()}
+    at = np.flatnonzero(hit)
+    return dict(
+        zip(
+            zip(p_[at].tolist(), o_[at].tolist(), strict=True),
+            j_[at].tolist(),
+            strict=True,
+        )
+    )

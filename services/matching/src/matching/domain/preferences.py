@@ -34,10 +34,13 @@ class SnapshotLists:
         self.complete: dict[int, bool] = {}
         self.deep: set[int] = set()  # rows lengthened beyond the snapshot's cache
         self.extended = 0  # projects lengthened (for progress and benchmarks)
+        self._offers: pairs.OfferGroups | None = None  # of `market`, made on the first extend
         self.take(market, rows)
 
     def take(self, market: MarketSnapshot, rows: I64, gone: Iterable[int] = ()) -> None:
         """Read on from `market`: these rows' lists again from its cache; `gone` rows out."""
+        if market is not self.market:
+            self._offers = None
         self.market, m = market, market
         for p in gone:
             self.offers.pop(p, None)
@@ -57,7 +60,10 @@ class SnapshotLists:
         depth = max(MIN_DEPTH, 4 * max(len(self.offers[q]) for q in rows))
         mk = self.market
         P, O, rank = mk.projects, mk.offers, mk.offer_rank
-        for ch in pairs.blocks(P, np.asarray(rows, dtype=np.int64), O, mk.as_of_ord):
+        if self._offers is None:
+            self._offers = pairs.OfferGroups.of(O, mk.as_of_ord)
+        prows = np.asarray(rows, dtype=np.int64)
+        for ch in pairs.blocks(P, prows, O, mk.as_of_ord, offers=self._offers):
             n, m = ch.rows.size, ch.offers.size
             cols, _, count = pairs.top_per_row(n, m, ch.ri, ch.ci, ch.e_q, rank[ch.offers], depth)
             aux = np.zeros((n, max(m, 1)), dtype=np.int64)
