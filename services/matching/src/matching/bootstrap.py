@@ -19,6 +19,7 @@ from g60_chassis.bus import EventBus
 from g60_chassis.runtime import BuiltService, wire
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import DocumentStore
+from g60_chassis.tasks import cancel
 from matching.adapters.allocator import InProcess
 from matching.adapters.engine import EngineTranslator, engine_version, new_engine
 from matching.adapters.events import ContractMatchEvents
@@ -111,11 +112,7 @@ class MatchingApp(BuiltService[MatchingService]):
         self._expiry = asyncio.create_task(self._expire_loop(), name="match-expiry")
 
     async def stop(self) -> None:
-        for task in (self._expiry, self._load):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel(self._expiry, self._load)
         await self.service.allocation.stop()
         await self.service.proposals.settling.stop()
         await super().stop()

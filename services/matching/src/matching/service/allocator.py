@@ -13,11 +13,11 @@ second at 100,000 × 10,000 instead of the batch's tens of seconds (see docs/mat
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from g60_chassis.tasks import cancel
 from matching.domain.results import Allocation
 from matching.service.ports import Allocate, Engine
 
@@ -92,9 +92,6 @@ class AllocationRefresher:
             self._task = asyncio.create_task(self._loop(), name="match-allocation")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         self.allocate.close()

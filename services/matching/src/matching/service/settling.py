@@ -8,10 +8,11 @@ batches. A failed batch stays due and is tried again after a pause."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Collection, Iterable
 from typing import Protocol
+
+from g60_chassis.tasks import cancel
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,5 @@ class Settling:
         await self._idle.wait()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None

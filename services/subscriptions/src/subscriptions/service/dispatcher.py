@@ -14,6 +14,7 @@ import time
 
 from g60_chassis.aggregates import Aggregates, retry_on_conflict
 from g60_chassis.store import VersionConflict
+from g60_chassis.tasks import cancel
 from subscriptions.domain.delivery import Delivery, SendResult
 from subscriptions.domain.endpoint import Endpoint
 from subscriptions.domain.records import Scheduled
@@ -123,11 +124,7 @@ class Dispatcher:
         return endpoint_id in self._configured and not lane.limits.ordered
 
     async def stop(self) -> None:
-        for task in self._loops:
-            task.cancel()
-        for task in self._loops:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(*self._loops)
         if self._tasks:  # attempts in flight finish (their leases would cover a cut anyway)
             await asyncio.wait(self._tasks, timeout=10.0)
         for task in list(self._tasks):

@@ -1,0 +1,38 @@
+"""Stopping background tasks: cancelled and awaited, a failed one logged, none started is fine."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from g60_chassis.tasks import cancel
+
+
+async def test_running_tasks_are_cancelled_and_awaited() -> None:
+    async def forever() -> None:
+        await asyncio.Event().wait()
+
+    a, b = asyncio.create_task(forever()), asyncio.create_task(forever())
+    await asyncio.sleep(0)
+    await cancel(a, None, b)
+    assert a.cancelled() and b.cancelled()
+
+
+async def test_a_task_that_had_failed_is_logged_and_the_others_still_stop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def fails() -> None:
+        raise RuntimeError("boom")
+
+    async def forever() -> None:
+        await asyncio.Event().wait()
+
+    failed = asyncio.create_task(fails(), name="failing-loop")
+    running = asyncio.create_task(forever())
+    await asyncio.sleep(0)
+    with caplog.at_level(logging.ERROR):
+        await cancel(failed, running)
+    assert running.cancelled()
+    assert "failing-loop" in caplog.text and "boom" in caplog.text
