@@ -7,8 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from g60_chassis.auth import KeyStore
+from g60_chassis.bus import MemoryBus
+from g60_chassis.settings import PlatformSettings
+from g60_chassis.store import MemoryDocumentStore
+from matching.bootstrap import bootstrap
 from matching.domain.match import match_id
-from services.matching.tests.unit.test_use_cases import Market
+from services.matching.tests.unit.test_use_cases import T0, Market
 
 PROJECTS = [f"prj-{i:02d}" for i in range(12)]
 KEPT = ("status", "rank", "score", "allocated", "enterprise_view", "funder_view", "outbox")
@@ -123,3 +128,40 @@ async def test_the_allocated_pair_pushed_out_of_the_top_k_is_not_retracted() -> 
         assert out.allocated == (pid in held)
     await _agree(inline, wide)
     assert (await wide.match(next(iter(held)), "off-c")).rank == 4
+
+
+async def test_a_crash_before_the_settling_finished_is_settled_by_the_next_start() -> None:
+    inline, wide = await _markets()
+    for m in (inline, wide):
+        await m.offer("new", pricing={"rate_bp": 300})
+    assert wide.svc.proposals.settling.due == len(PROJECTS)
+    view = await wide.store.get("offer_views", "new")
+    assert view is not None and view["pending"]  # marked until the settling is done
+    await wide.svc.proposals.settling.stop()  # the crash: what was due was in memory only
+
+    restarted = Market()
+    restarted.store = wide.store
+    restarted.app = bootstrap(
+        PlatformSettings(store="memory", match_top_k=3),
+        store=wide.store,
+        bus=MemoryBus(),
+        keys=KeyStore(MemoryDocumentStore()),
+        clock=lambda: T0,
+    )
+    restarted.svc = restarted.app.service
+    await restarted.svc.rebuild()  # the catch-up reconciles every project of the marked offer
+    await _agree(inline, restarted)
+    view = await wide.store.get("offer_views", "new")
+    assert view is not None and not view["pending"]
+
+
+async def test_the_mark_is_cleared_once_the_settling_is_done() -> None:
+    inline, wide = await _markets()
+    for m in (inline, wide):
+        await m.offer("new", pricing={"rate_bp": 300})
+    await _agree(inline, wide)
+    view = await wide.store.get("offer_views", "new")
+    assert view is not None and not view["pending"]
+    for id in ("off-a", "off-b", "off-c", "off-d"):  # narrow changes were never marked
+        view = await wide.store.get("offer_views", id)
+        assert view is not None and not view["pending"], id

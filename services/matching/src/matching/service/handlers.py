@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from functools import partial
 
 from g60_chassis.aggregates import Aggregates
 from g60_contracts.events import EnterpriseRegistered, OfferSnapshot, ProjectSnapshot
 from matching.domain.match import Match
+from matching.domain.results import Delta
 from matching.service.allocator import AllocationRefresher
 from matching.service.audit import DecisionLog
 from matching.service.lifecycle import Lifecycle
@@ -144,7 +146,7 @@ class MatchingService:
             await self.lifecycle.retract_all(None, offer.id, "the offer was withdrawn")
         else:
             delta = self.engine.upsert_offer(self.translate.offer(offer))
-        await self.proposals.apply(delta, {offer.id})
+        await self._offer_changed(offer, removed, delta)
         if not kept and not removed:
             # A redelivery: its first delivery may have died between storing the view and
             # storing the proposals, and a restart loads the offer from that view, so the
@@ -158,5 +160,16 @@ class MatchingService:
             return
         await self.read.keep(self.read.offers, offer, removed=offer.status != "active")
         delta = self.engine.set_capacity(offer.id, int(offer.remaining_cny), offer.deals_taken)
-        await self.proposals.apply(delta, {offer.id})
+        await self._offer_changed(offer, offer.status != "active", delta)
         self.allocation.changed()
+
+    async def _offer_changed(self, offer: OfferSnapshot, removed: bool, delta: Delta) -> None:
+        """Reconcile what an offer's change moved. If part of it is left to the background
+        settling (a wide change), the offer's view stays marked `pending` until that is done,
+        so a crash before leaves it for the next start's catch-up (`settling.py`)."""
+        settling = self.proposals.settling
+        if await self.proposals.apply(delta, {offer.id}) or settling.marked(offer.id):
+            await self.read.keep(self.read.offers, offer, removed, pending=True)
+            settling.mark(
+                offer.id, partial(self.read.applied, self.read.offers, offer.id, offer.version)
+            )

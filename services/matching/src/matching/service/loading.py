@@ -137,7 +137,7 @@ class EngineLoad:
                     applied[key] = view.source_version
                     found += 1
                 if clear:
-                    await self.read.applied(views, view)
+                    await self.read.applied(views, view.id, view.source_version)
         return found
 
     async def _enterprise(self, view: View) -> None:

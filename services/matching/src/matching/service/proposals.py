@@ -65,17 +65,18 @@ class Proposals:
     def seed(self, allocated: dict[str, str]) -> None:
         self.allocated = dict(allocated)
 
-    async def apply(self, delta: Delta, changed: Collection[str] | None = None) -> None:
+    async def apply(self, delta: Delta, changed: Collection[str] | None = None) -> bool:
         """Reconcile the projects an engine change touched; its removed pairs may be stale.
         Past `inline` projects, only the pairs that entered or left their top k or whose score
         moved are stored now, their matches read by id (an offer entering 147 top ks read
-        and rewrote ~1,700 matches for ~300 that moved); the rest is left to `settling`."""
+        and rewrote ~1,700 matches for ~300 that moved); the rest is left to `settling`.
+        Returns whether it left work to `settling`."""
         stale: dict[str, set[str]] = {}
         for project_id, offer_id in delta.removed:
             stale.setdefault(project_id, set()).add(offer_id)
         if len(delta.projects) <= self.inline:
             await self.reconcile(delta.projects, stale, changed=changed)
-            return
+            return False
         moved: dict[str, set[str]] = {}
         for project_id, offer_id in (*delta.added, *delta.changed):
             moved.setdefault(project_id, set()).add(offer_id)
@@ -97,6 +98,7 @@ class Proposals:
             await self._projects(plan, gone, {}, changed, by_pair=True)
             await asyncio.sleep(0)
         self.settling.later(ids, changed)
+        return True
 
     async def reconcile(
         self,

@@ -95,14 +95,14 @@ class ReadModel:
         )
 
     @staticmethod
-    async def applied(views: Aggregates[View], view: View) -> None:
+    async def applied(views: Aggregates[View], id: str, source_version: int) -> None:
         """Clear the pending mark of this version of a view (a newer one stays marked)."""
 
         async def attempt() -> None:
-            current = await views.get(view.id)
+            current = await views.get(id)
             if current is None or not current.pending:
                 return
-            if current.source_version == view.source_version:
+            if current.source_version == source_version:
                 current.pending = False
                 await views.save(current)
 

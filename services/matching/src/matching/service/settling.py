@@ -3,13 +3,18 @@ leaving a hundred top ks) stores on the event path only what moved in or out of 
 (`Proposals.apply`); the rest — ranks shifted by one, the breakdowns of a changed offer's
 other pairs, the allocated pair beyond the top k — is brought in line here, in the background,
 by the same full reconciliation, a batch of projects at a time with the event loop free between
-batches. A failed batch stays due and is tried again after a pause."""
+batches. A failed batch stays due and is tried again after a pause.
+
+What is due is memory only, so the change that left it is marked durably by its caller (the
+offer's view kept `pending`, `handlers.py`) and the mark cleared here once nothing is due: a
+crash before that leaves the mark, and the next start's catch-up (`loading.py`) reconciles
+every project of that offer again."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import Protocol
 
 from g60_chassis.tasks import cancel
@@ -33,10 +38,19 @@ class Settling:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        # key → what clears the durable mark of a change whose work is due here (the newest)
+        self._marks: dict[str, Callable[[], Awaitable[None]]] = {}
 
     @property
     def due(self) -> int:
         return len(self._due)
+
+    def marked(self, key: str) -> bool:
+        return key in self._marks
+
+    def mark(self, key: str, clear: Callable[[], Awaitable[None]]) -> None:
+        """Run `clear` once nothing is due (it replaces an earlier one of the same key)."""
+        self._marks[key] = clear
 
     def later(self, project_ids: Iterable[str], changed: Collection[str] | None) -> None:
         for pid in project_ids:
@@ -48,6 +62,20 @@ class Settling:
                 self._task = asyncio.create_task(self._run(), name="match-settling")
 
     async def _run(self) -> None:
+        while True:
+            await self._settle()
+            if not self._marks:
+                break
+            marks, self._marks = self._marks, {}
+            for key, clear in marks.items():
+                try:
+                    await clear()
+                except Exception:  # still marked: the next start redoes it, nothing is lost
+                    log.exception("matching: clearing the settling mark of %s failed", key)
+            # work that came while clearing is settled (and its marks cleared) in a new round
+        self._idle.set()
+
+    async def _settle(self) -> None:
         while self._due:
             ids = sorted(self._due)[: self.batch]
             taken = {pid: self._due.pop(pid) for pid in ids}
@@ -64,7 +92,6 @@ class Settling:
                 await asyncio.sleep(self.retry_s)
                 continue
             await asyncio.sleep(self.pause_s)
-        self._idle.set()
 
     async def settled(self) -> None:
         """Wait until nothing is due (tests and benchmarks)."""
