@@ -38,6 +38,7 @@ INDEXES = [
     ("matches", "offer_id"),
     ("matches", "status"),
     ("matches", "allocated"),
+    ("matches", "expiry_day"),
     ("project_views", "enterprise_id"),
     ("enterprise_views", "pending"),
     ("project_views", "pending"),

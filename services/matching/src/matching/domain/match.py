@@ -8,10 +8,10 @@ kinds it causes; repeating a transition that already happened returns none (idem
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 
 from matching.domain.audit import Decision
 from matching.domain.results import Proposal
@@ -57,6 +57,18 @@ class Match(BaseModel):
     # breakdowns are the match's own holds none (None): the breakdowns are stored once, not
     # once more per decision (they were two thirds of a match document); `records` fills them
     decisions: list[Decision] = []
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def expiry_day(self) -> str | None:
+        """The UTC day the expiry pass looks for this match on, stored (and indexed) with it:
+        the pass asks for the matches of one day by equality, which FerretDB 1.24 answers from
+        an index (a range, sort or limit it does not push down: it read every open match).
+        The day of its deadline, or of its last change if that came later (a match proposed
+        again after its deadline is then on a day the next pass reads)."""
+        if self.expires_at is None:
+            return None
+        return expiry_day(max(self.expires_at, self.updated_at))
 
     def record(self, decision: Decision, keep: int = 20) -> None:
         """Add a decision (once per id), keeping the first and the newest `keep - 1`."""
@@ -183,6 +195,11 @@ class Match(BaseModel):
             return False
         self.allocated, self.allocated_as_of = allocated, as_of
         return True
+
+
+def expiry_day(at: datetime) -> str:
+    """The bucket of an expiry time: its UTC day, ISO formatted."""
+    return (at.astimezone(UTC) if at.tzinfo else at).date().isoformat()
 
 
 def match_id(project_id: str, offer_id: str) -> str:
