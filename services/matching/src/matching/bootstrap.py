@@ -99,12 +99,14 @@ class MatchingApp(BuiltService[MatchingService]):
             return
 
     async def _expire_loop(self) -> None:
+        # the first pass (a full read of the open matches) at start, not an interval later
+        # mid-load; the later ones read by day (`Lifecycle.expire_due`)
         while True:
-            await asyncio.sleep(self.expiry_interval_s)
             try:
                 await self.service.lifecycle.expire_due()
             except Exception:
                 log.exception("matching: expiry pass failed")
+            await asyncio.sleep(self.expiry_interval_s)
 
     async def start(self) -> None:
         await super().start()

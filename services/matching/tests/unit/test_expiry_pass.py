@@ -64,11 +64,14 @@ async def test_later_passes_read_only_the_days_since_and_expire_what_is_due() ->
     for m in (match("a", timedelta(days=1)), match("b", timedelta(days=3))):
         await matches.add(m)
     # an older release's document: no `expiry_day`; the first pass reads every open match
-    old = match("c", timedelta(hours=-1)).model_dump(mode="json", exclude={"expiry_day"})
-    await store.insert("matches", {**old, "_id": old.pop("id")})
+    for id, expires_in in (("c", timedelta(hours=-1)), ("d", timedelta(days=2))):
+        old = match(id, expires_in).model_dump(mode="json", exclude={"expiry_day"})
+        await store.insert("matches", {**old, "_id": old.pop("id")})
 
     assert await life.expire_due() == 1
     assert all("status" in f for f in store.filters)
+    # the older document not yet due now has its day stored: the passes by day will find it
+    assert (await store.get("matches", "d"))["expiry_day"] == "2026-11-28"
     store.filters.clear()
 
     now[0] = T0 + timedelta(days=1, minutes=1)
@@ -76,6 +79,9 @@ async def test_later_passes_read_only_the_days_since_and_expire_what_is_due() ->
     assert [f for f in store.filters if "status" in f] == []  # no full read
     assert {f["expiry_day"] for f in store.filters} == {"2026-11-26", "2026-11-27"}
     assert [(await matches.get(i)).status for i in "abc"] == ["expired", "proposed", "expired"]
+    now[0] = T0 + timedelta(days=2, minutes=1)
+    assert await life.expire_due() == 1
+    assert (await matches.get("d")).status == "expired"
 
 
 async def test_a_match_proposed_again_after_its_deadline_is_still_found() -> None:

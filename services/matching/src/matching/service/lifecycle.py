@@ -3,12 +3,14 @@ capacity reservation, the funder closes, deadlines expire, withdrawals retract."
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from g60_chassis.aggregates import Aggregates, retry_on_conflict
 from g60_chassis.errors import Conflict, NotFound, Unprocessable
 from g60_chassis.principal import Principal
+from g60_chassis.store import VersionConflict
 from g60_contracts.enums import Role
 from matching.domain.match import OPEN, Match, Side, TransitionError, expiry_day
 from matching.service.ports import Clock, MatchEvents
@@ -128,6 +130,7 @@ class Lifecycle:
                 for status in sorted(OPEN)
                 for m in await self.matches.every({"status": status}, EXPIRY_PAGE)
             ]
+            await self._backfill(now)
         else:
             days = [self._swept + timedelta(days=i) for i in range((today - self._swept).days + 1)]
             due = [
@@ -143,3 +146,14 @@ class Lifecycle:
                 expired += 1
         self._swept = today
         return expired
+
+    async def _backfill(self, now: datetime) -> None:
+        """Store `expiry_day` on the open matches an older release wrote without it (not yet
+        due: the pass expires the others), so that the passes by day find them."""
+        for status in sorted(OPEN):
+            for match in await self.matches.every(
+                {"status": status, "expiry_day": None}, EXPIRY_PAGE
+            ):
+                if match.expires_at is not None and match.expires_at > now:
+                    with contextlib.suppress(VersionConflict):  # a write stored it meanwhile
+                        await self.matches.save(match)
