@@ -39,7 +39,7 @@ INDEXES = [
     ("matches", "offer_id"),
     ("matches", "status"),
     ("matches", "allocated"),
-    ("matches", "expires_on"),  # the expiry pass's day bucket (service/lifecycle.py)
+    ("matches", "expiry_day"),  # the expiry pass's day (service/lifecycle.py)
     ("project_views", "enterprise_id"),
     ("enterprise_views", "pending"),
     ("project_views", "pending"),
@@ -100,12 +100,14 @@ class MatchingApp(BuiltService[MatchingService]):
             return
 
     async def _expire_loop(self) -> None:
+        # the first pass (a full read of the open matches) at start, not an interval later
+        # mid-load; the later ones read by day (`Lifecycle.expire_due`)
         while True:
-            await asyncio.sleep(self.expiry_interval_s)
             try:
                 await self.service.lifecycle.expire_due()
             except Exception:
                 log.exception("matching: expiry pass failed")
+            await asyncio.sleep(self.expiry_interval_s)
 
     async def start(self) -> None:
         await super().start()

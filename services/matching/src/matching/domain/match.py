@@ -60,14 +60,15 @@ class Match(BaseModel):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
-    def expires_on(self) -> str | None:
-        """The UTC day its response deadline falls on, while the match is open (else None):
-        stored with it, so the expiry pass finds the day's due matches by equality on an
-        indexed field (FerretDB 1.24 answers an equality from an index; a range on
-        `expires_at` or a scan of the open statuses reads every document)."""
-        if self.status not in OPEN or self.expires_at is None:
+    def expiry_day(self) -> str | None:
+        """The UTC day the expiry pass looks for this match on, stored (and indexed) with it:
+        the pass asks for the matches of one day by equality, which FerretDB 1.24 answers from
+        an index (a range, sort or limit it does not push down: it read every open match).
+        The day of its deadline, or of its last change if that came later (a match proposed
+        again after its deadline is then on a day the next pass reads)."""
+        if self.expires_at is None:
             return None
-        return self.expires_at.astimezone(UTC).date().isoformat()
+        return expiry_day(max(self.expires_at, self.updated_at))
 
     def record(self, decision: Decision, keep: int = 20) -> None:
         """Add a decision (once per id), keeping the first and the newest `keep - 1`."""
@@ -198,6 +199,11 @@ class Match(BaseModel):
             return False
         self.allocated, self.allocated_as_of = allocated, as_of
         return True
+
+
+def expiry_day(at: datetime) -> str:
+    """The bucket of an expiry time: its UTC day, ISO formatted."""
+    return (at.astimezone(UTC) if at.tzinfo else at).date().isoformat()
 
 
 def match_id(project_id: str, offer_id: str) -> str:

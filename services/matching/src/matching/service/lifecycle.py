@@ -3,27 +3,25 @@ capacity reservation, the funder closes, deadlines expire, withdrawals retract."
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
-from datetime import UTC, date
+from datetime import date, datetime, timedelta
 
 from g60_chassis.aggregates import Aggregates, retry_on_conflict
 from g60_chassis.errors import Conflict, NotFound, Unprocessable
 from g60_chassis.principal import Principal
+from g60_chassis.store import VersionConflict
 from g60_contracts.enums import Role
-from matching.domain.match import OPEN, Match, Side, TransitionError
+from matching.domain.match import OPEN, Match, Side, TransitionError, expiry_day
 from matching.service.ports import Clock, MatchEvents
 
 Step = Callable[[Match], list[str]]
-# The expiry pass. The first pass of each UTC day (and the first after a start) reads every
-# open match; the others read only the matches whose deadline falls on the day, by equality on
-# their `expires_on` (an index FerretDB uses). A match due on an earlier day was due when the
-# day's full pass ran, so the day's bucket is all a later pass can find due; the full pass also
-# catches what a stopped service missed and documents written before `expires_on` existed.
-# Pages are large on purpose: FerretDB 1.24 pushes neither the `_id` cursor, the sort nor the
-# limit of a page down to PostgreSQL, so each page fetched and converted every open match of
-# the status (~2,300 open matches in pages of 200 after a burst of needs: FerretDB at 1.3
-# cores for 15-20 s of every 30 s, measured). The full pass of a day costs that once (~4
-# CPU-seconds of FerretDB at 2,300 open matches); the other passes read one day's bucket.
+# the expiry pass reads every open match of a status in pages of this size. Large on purpose:
+# FerretDB 1.24 pushes neither the `_id` cursor, the sort nor the limit of a page down to
+# PostgreSQL, so each page fetched and converted every open match of the status (~2,300 open
+# matches in pages of 200, after a burst of needs: FerretDB at 1.3 cores for 15-20 s of every
+# 30 s, with no need coming in; measured). In pages of 5,000 a pass reads each open match
+# about once (the same pass: ~4 CPU-seconds of FerretDB, then idle).
 EXPIRY_PAGE = 5_000
 
 
@@ -40,7 +38,9 @@ def party(principal: Principal, match: Match) -> bool:
 class Lifecycle:
     def __init__(self, matches: Aggregates[Match], events: MatchEvents, clock: Clock) -> None:
         self.matches, self.events, self.clock = matches, events, clock
-        self._full_pass_on: date | None = None  # the UTC day of the last full expiry pass
+        # every open match due before this UTC day has been expired: later passes read only
+        # the days since (by the indexed `expiry_day`); None until the first, full, pass
+        self._swept: date | None = None
 
     async def transition(self, id: str, step: Step) -> Match:
         async def attempt() -> Match:
@@ -116,21 +116,44 @@ class Lifecycle:
             return  # not ours
 
     async def expire_due(self) -> int:
-        """Expire the open matches whose deadline passed; returns how many."""
+        """Expire the open matches whose deadline passed. The first pass reads every open
+        match (documents of an older release have no `expiry_day`); later ones read only the
+        matches of each UTC day since the last pass up to today, by equality on the indexed
+        `expiry_day` (FerretDB 1.24 pushes an equality filter down to PostgreSQL, not a range:
+        the full pass fetched every open match, ~4 CPU-seconds of FerretDB per pass after a
+        burst of needs). Today's day is read again by the next pass (its later deadlines)."""
         now = self.clock()
-        today = now.astimezone(UTC).date()
-        if self._full_pass_on == today:
-            due = await self.matches.every({"expires_on": today.isoformat()}, EXPIRY_PAGE)
-        else:
+        today = date.fromisoformat(expiry_day(now))
+        if self._swept is None:
             due = [
                 m
-                for s in sorted(OPEN)
-                for m in await self.matches.every({"status": s}, EXPIRY_PAGE)
+                for status in sorted(OPEN)
+                for m in await self.matches.every({"status": status}, EXPIRY_PAGE)
+            ]
+            await self._backfill(now)
+        else:
+            days = [self._swept + timedelta(days=i) for i in range((today - self._swept).days + 1)]
+            due = [
+                m
+                for day in days
+                for m in await self.matches.every({"expiry_day": day.isoformat()}, EXPIRY_PAGE)
+                if m.status in OPEN
             ]
         expired = 0
         for match in due:
-            if match.status in OPEN and match.expires_at is not None and match.expires_at <= now:
+            if match.expires_at is not None and match.expires_at <= now:
                 await self.transition(match.id, lambda m: m.expire(now))
                 expired += 1
-        self._full_pass_on = today  # only once every due match of the pass expired
+        self._swept = today
         return expired
+
+    async def _backfill(self, now: datetime) -> None:
+        """Store `expiry_day` on the open matches an older release wrote without it (not yet
+        due: the pass expires the others), so that the passes by day find them."""
+        for status in sorted(OPEN):
+            for match in await self.matches.every(
+                {"status": status, "expiry_day": None}, EXPIRY_PAGE
+            ):
+                if match.expires_at is not None and match.expires_at > now:
+                    with contextlib.suppress(VersionConflict):  # a write stored it meanwhile
+                        await self.matches.save(match)
