@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import flow_clean
 import flow_cpu
 import httpx
 from aiokafka import AIOKafkaConsumer
@@ -295,6 +296,7 @@ async def run(
             await c.aclose()
         for service in list(p.procs):
             await asyncio.to_thread(p.stop, service)
+        await flow_clean.drop_run(p.env)
 
 
 async def drained(tr: Tracker, say: Say) -> None:

@@ -1,0 +1,32 @@
+"""Drop what one end-to-end run of bench-flow made on the shared infra: its databases (one per
+service, `G60_MONGO_DB_PREFIX`) and its topics (and their dead-letter topics). Runs piled up
+otherwise: every run leaves three databases in FerretDB and half a dozen topics in Kafka."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+
+from aiokafka.admin import AIOKafkaAdminClient
+from pymongo import AsyncMongoClient
+
+
+async def drop_run(env: Mapping[str, str]) -> None:
+    """Best effort: a bench that measured must not fail on its cleanup."""
+    prefix = env["G60_MONGO_DB_PREFIX"] + "_"
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(env["G60_MONGO_URL"])
+    with contextlib.suppress(Exception):
+        for name in await client.list_database_names():
+            if name.startswith(prefix):
+                await client.drop_database(name)
+    with contextlib.suppress(Exception):
+        await client.close()
+    ours = tuple(v for k, v in env.items() if k.startswith("G60_TOPIC_") and v.startswith("bench."))
+    admin = AIOKafkaAdminClient(bootstrap_servers=env["G60_KAFKA_BOOTSTRAP"])
+    with contextlib.suppress(Exception):
+        await admin.start()
+        topics = [t for t in await admin.list_topics() if t.startswith(ours)]
+        if topics:
+            await admin.delete_topics(topics)
+    with contextlib.suppress(Exception):
+        await admin.close()
