@@ -13,8 +13,9 @@ from pymongo import AsyncMongoClient
 
 async def drop_run(env: Mapping[str, str]) -> None:
     """Best effort: a bench that measured must not fail on its cleanup."""
-    prefix = env["G60_MONGO_DB_PREFIX"] + "_"
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(env["G60_MONGO_URL"])
+    prefix = env.get("G60_MONGO_DB_PREFIX", "bench-run-without-a-prefix") + "_"
+    url = env.get("G60_MONGO_URL", "mongodb://127.0.0.1:27017")
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(url)
     with contextlib.suppress(Exception):
         for name in await client.list_database_names():
             if name.startswith(prefix):
@@ -22,7 +23,7 @@ async def drop_run(env: Mapping[str, str]) -> None:
     with contextlib.suppress(Exception):
         await client.close()
     ours = tuple(v for k, v in env.items() if k.startswith("G60_TOPIC_") and v.startswith("bench."))
-    admin = AIOKafkaAdminClient(bootstrap_servers=env["G60_KAFKA_BOOTSTRAP"])
+    admin = AIOKafkaAdminClient(bootstrap_servers=env.get("G60_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     with contextlib.suppress(Exception):
         await admin.start()
         topics = [t for t in await admin.list_topics() if t.startswith(ours)]
