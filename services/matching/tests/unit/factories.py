@@ -4,7 +4,7 @@ the allocation written independently of the engine's algorithm."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from hypothesis import strategies as st
@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from matching.domain import uscc
 from matching.domain.audit import Decision, DecisionKind
 from matching.domain.engine import MatchEngine
+from matching.domain.match import Match
 from matching.domain.model import Offer, Project
 
 AS_OF = date(2026, 11, 26)
@@ -282,3 +283,20 @@ def decision(kind: DecisionKind, version: int, views: dict[str, object] | None =
         enterprise_view=views,
         funder_view={"f": views} if views else {},
     )
+
+
+def match(id: str = "m", **over: Any) -> Match:
+    """A proposed match of project `p` and offer `o`, made at AT and due 14 days later."""
+    fields: dict[str, Any] = dict(
+        id=id,
+        project_id="p",
+        offer_id="o",
+        enterprise_id="e",
+        funder_id="f",
+        instrument="credit_loan",
+        amount_cny=8_000_000,
+        created_at=AT,
+        updated_at=AT,
+        expires_at=AT + timedelta(days=14),
+    )
+    return Match(**{**fields, **over})

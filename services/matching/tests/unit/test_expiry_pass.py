@@ -11,6 +11,7 @@ from g60_chassis.aggregates import Aggregates
 from g60_chassis.store import MemoryDocumentStore
 from matching.domain.match import Match
 from matching.service.lifecycle import Lifecycle
+from services.matching.tests.unit import factories
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 
@@ -41,19 +42,7 @@ class Kinds:
 
 
 def match(id: str, expires_in: timedelta, **over: Any) -> Match:
-    fields: dict[str, Any] = dict(
-        id=id,
-        project_id=f"p-{id}",
-        offer_id="o",
-        enterprise_id="e",
-        funder_id="f",
-        instrument="credit_loan",
-        amount_cny=1_000_000,
-        created_at=T0,
-        updated_at=T0,
-        expires_at=T0 + expires_in,
-    )
-    return Match(**{**fields, **over})
+    return factories.match(id, project_id=f"p-{id}", expires_at=T0 + expires_in, **over)
 
 
 async def test_later_passes_read_only_the_days_since_and_expire_what_is_due() -> None:

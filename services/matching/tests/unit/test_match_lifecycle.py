@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from matching.domain.match import Match, TransitionError
 from matching.domain.results import Proposal
-from services.matching.tests.unit.factories import decision
+from services.matching.tests.unit.factories import decision, match
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 
 
-def proposed(**over) -> Match:
-    base = dict(
-        id="m",
-        project_id="p",
-        offer_id="o",
-        enterprise_id="e",
-        funder_id="f",
-        instrument="credit_loan",
-        amount_cny=8_000_000,
-        created_at=T0,
-        updated_at=T0,
-        expires_at=T0 + timedelta(days=14),
-    )
-    return Match(**{**base, **over})
+def proposed(**over: Any) -> Match:
+    return match(**over)
 
 
 def test_both_sides_accept_in_either_order_to_agree():

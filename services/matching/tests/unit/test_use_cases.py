@@ -4,7 +4,6 @@ consumers: message in → stored matches, outbox events and flags out."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,14 +47,14 @@ def offer_data(id: str, version: int, status: str = "active", **kw: Any) -> dict
 
 
 class Market:
-    def __init__(self, top_k: int = 3, clock: Callable[[], datetime] = lambda: T0) -> None:
+    def __init__(self, top_k: int = 3) -> None:
         self.store = MemoryDocumentStore()
         self.app: MatchingApp = bootstrap(
             PlatformSettings(store="memory", match_top_k=top_k),
             store=self.store,
             bus=MemoryBus(),
             keys=KeyStore(MemoryDocumentStore()),
-            clock=clock,
+            clock=lambda: T0,
         )
         self.svc = self.app.service
         self.projects: Handler = project_events(self.svc)
