@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import os
 import statistics
@@ -53,13 +54,14 @@ from subscriptions.bootstrap import bootstrap
 from subscriptions.entrypoints.app import create
 from subscriptions.service.ports import EndpointDraft
 from subscriptions.settings import WebhookSettings
-from tests.webhook_stub import StubPartner, eventually
+from tests.polling import eventually
+from tests.webhook_stub import StubPartner
 
 T = TypeVar("T")
 T0 = time.perf_counter()
 KAFKA = os.environ.get("G60_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 MONGO = os.environ.get("G60_MONGO_URL", "mongodb://127.0.0.1:27017")
-EXAMPLE = dict(ProjectOut.model_config["json_schema_extra"]["examples"][0])  # type: ignore[index]
+EXAMPLE = dict(ProjectOut.model_config["json_schema_extra"]["examples"][0])  # type: ignore[index, arg-type]
 
 
 def say(msg: str) -> None:
@@ -195,7 +197,7 @@ async def dispatcher_rate(stub: StubPartner, n: int, settings: PlatformSettings)
     start = time.perf_counter()
     await svc.dispatcher.start()
     try:
-        await eventually(lambda: len(stub.received) - before >= n, timeout=600, every=0.005)
+        await eventually(lambda: len(stub.received) - before >= n, timeout=600, interval=0.005)
         rate = n / (time.perf_counter() - start)
     finally:
         await svc.dispatcher.stop()
@@ -294,7 +296,7 @@ async def main(quick: bool) -> None:
                     settings = PlatformSettings(
                         store="mongo", mongo_url=MONGO, mongo_db_prefix=prefix
                     )
-                rate = await measure(lambda s=settings: dispatcher_rate(stub, n, s), stub)
+                rate = await measure(functools.partial(dispatcher_rate, stub, n, settings), stub)
                 if kind == "FerretDB":
                     await drop(settings)
                 raws.append(raw)

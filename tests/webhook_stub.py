@@ -14,6 +14,8 @@ from typing import Any
 
 import uvicorn
 
+from tests.polling import eventually
+
 
 @dataclass
 class Received:
@@ -87,18 +89,3 @@ class StubPartner:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._server = self._task = None
-
-
-async def eventually(check: Any, timeout: float = 120.0, every: float = 0.05) -> Any:
-    """Poll `check()` (sync or async) until it returns something truthy; generous timeout,
-    the machine is shared (never a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true after {timeout}s: {check}")
-        await asyncio.sleep(every)

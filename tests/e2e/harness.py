@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -66,18 +65,6 @@ class Platform:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-async def eventually(check, timeout: float = 30.0, interval: float = 0.25):
-    """Poll an async `check` until it returns a truthy value; fail after `timeout`."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    last = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"not within {timeout}s; last: {last!r}")
 
 
 def platform_env(prefix: str, data: Path) -> dict[str, str]:

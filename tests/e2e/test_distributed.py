@@ -13,7 +13,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from allinone.catalogue import uscc
-from tests.e2e.harness import ROOT, Platform, eventually
+from tests.e2e.harness import ROOT, Platform
+from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
 

@@ -20,8 +20,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.e2e.harness import ROOT, Platform, eventually
+from tests.e2e.harness import ROOT, Platform
 from tests.e2e.test_distributed import Client, _enterprise, _offer, _project
+from tests.polling import eventually
 
 pytestmark = pytest.mark.e2e
 SECTORS = ["integrated_circuits", "artificial_intelligence", "new_energy", "biomedicine"]
@@ -111,7 +112,7 @@ async def run_fault(platform: Platform, operator, fault: str, needs: int) -> Non
             await asyncio.sleep(0.1)
 
     loader = asyncio.create_task(load())
-    await eventually(lambda: _true(len(ids) >= needs // 3), timeout=300, interval=0.2)
+    await eventually(lambda: len(ids) >= needs // 3, timeout=300, interval=0.2)
     await asyncio.to_thread(stop)
     try:
         await asyncio.sleep(3)  # load keeps coming while it is down
@@ -144,10 +145,6 @@ async def run_fault(platform: Platform, operator, fault: str, needs: int) -> Non
         return await lag(platform.env["G60_KAFKA_BOOTSTRAP"], prefix) == 0
 
     await eventually(caught_up, timeout=300, interval=2.0)
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 @pytest.mark.parametrize("fault", ["postgres", "kill-projects"])

@@ -17,7 +17,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from g60_chassis.bus import Outgoing
 from g60_chassis.envelope import Envelope
 from g60_chassis.kafka import KafkaBus
-from tests.e2e.harness import ROOT, eventually
+from tests.e2e.harness import ROOT
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
 ENV = {**os.environ, "KAFKA_NODES": "3"}

@@ -17,8 +17,9 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.e2e.harness import ROOT, Platform, eventually
+from tests.e2e.harness import ROOT, Platform
 from tests.e2e.test_distributed import Client, _enterprise, _project
+from tests.polling import eventually
 from tests.webhook_stub import Received, StubPartner
 
 pytestmark = pytest.mark.e2e

@@ -16,7 +16,7 @@ from subscriptions.domain.delivery import Delivery, SendResult
 from subscriptions.entrypoints.cli import cli
 from subscriptions.service.journal import DeliveryJournal
 from subscriptions.service.ports import EndpointDraft
-from tests.webhook_stub import eventually
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration  # a real SQLite file
 

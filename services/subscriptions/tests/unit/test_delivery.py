@@ -16,7 +16,7 @@ from services.subscriptions.tests.unit.conftest import FAST, Env, FakeSender, st
 from subscriptions.domain.delivery import Delivery, SendResult
 from subscriptions.service.ports import EndpointDraft
 from subscriptions.settings import WebhookSettings
-from tests.webhook_stub import eventually
+from tests.polling import eventually
 
 
 async def _deliveries(env: Env, endpoint_id: str) -> list[Delivery]:

@@ -11,7 +11,7 @@ from g60_contracts.enums import Role
 from services.subscriptions.tests.unit.conftest import Env
 from subscriptions.adapters.sender import signed_headers
 from subscriptions.service.ports import WebhookRequest
-from tests.webhook_stub import eventually
+from tests.polling import eventually
 
 
 async def test_register_returns_a_standard_webhooks_secret_shown_once(env: Env) -> None:

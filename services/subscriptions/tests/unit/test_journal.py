@@ -20,7 +20,7 @@ from subscriptions.domain.delivery import Attempt, Delivery, RetryRules, SendRes
 from subscriptions.domain.records import log_id, logged_of
 from subscriptions.service.journal import LOG, MESSAGES, SCHEDULE, DeliveryJournal
 from subscriptions.service.outcomes import OutcomeWriter
-from tests.webhook_stub import eventually
+from tests.polling import eventually
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
