@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -77,12 +79,26 @@ class DeliveryPolicy:
     transient: Callable[[BaseException], bool] = unreachable
 
 
+def _time_ordered_id() -> str:
+    return f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+
+
 @dataclass
 class DeadLetter:
     topic: str
     key: str
     value: bytes
     headers: dict[str, str]
+    id: str = field(default_factory=_time_ordered_id)
+
+
+class DeadLetterKeeper(Protocol):
+    """Where an in-process bus's dead letters outlive the process (`g60_chassis.dead_letters`)."""
+
+    async def load(self) -> list[DeadLetter]: ...
+    async def put(self, letter: DeadLetter) -> None: ...
+    async def drop(self, letters: list[DeadLetter]) -> None: ...
+    async def close(self) -> None: ...
 
 
 @dataclass
@@ -211,6 +227,8 @@ class MemoryBus:
     log: list[tuple[str, Envelope]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     keep_log: bool = False
+    keeper: DeadLetterKeeper | None = None  # None: dead letters live as long as the process
+    _loaded: bool = False
 
     def subscribe(
         self, topic: str, group: str, handler: Handler, batch: BatchHandler | None = None
@@ -221,13 +239,26 @@ class MemoryBus:
         return None
 
     async def start(self) -> None:
-        return None
+        """Read back the dead letters a previous run kept (once: every service of the
+        all-in-one process starts the one bus)."""
+        if self.keeper is not None and not self._loaded:
+            self._loaded = True
+            self.dead_letters[:0] = await self.keeper.load()
 
     async def stop(self) -> None:
-        return None
+        if self.keeper is not None:
+            await self.keeper.close()
 
     async def ping(self) -> bool:
         return True
+
+    async def forget(self, letters: list[DeadLetter]) -> None:
+        """Remove dead letters (replayed or purged), from the keeper first: a crash between
+        the two leaves them listed, never lost."""
+        if self.keeper is not None:
+            await self.keeper.drop(letters)
+        gone = {d.id for d in letters}
+        self.dead_letters[:] = [d for d in self.dead_letters if d.id not in gone]
 
     @property
     def published(self) -> dict[str, int]:
@@ -282,4 +313,6 @@ class MemoryBus:
         return results
 
     async def _dead_letter(self, letter: DeadLetter) -> None:
+        if self.keeper is not None:
+            await self.keeper.put(letter)  # a failure here leaves the event to come again
         self.dead_letters.append(letter)

@@ -1,7 +1,7 @@
 """`/v1/bus` (operators): topics and dead letters of the in-process bus of the embedded
 platform, for `g60 topics` and `g60 dlq-list|dlq-replay|dlq-purge`. The in-process bus keeps
-its dead letters in memory (a restart forgets them, as it forgets nothing else: the outbox
-publishes again what was not delivered); on Kafka the CLI reads the broker itself and these
+its dead letters in the platform's store when that outlives the process (SQLite: a restart
+lists them again), in memory otherwise; on Kafka the CLI reads the broker itself and these
 routes only say `kafka`."""
 
 from __future__ import annotations
@@ -63,18 +63,20 @@ def bus_router(buses: Sequence[EventBus]) -> APIRouter:
     async def replay(topic: TopicQuery, who: OperatorPrincipal) -> CountOut:
         done = 0
         for b, d in letters(topic):
-            b.dead_letters.remove(d)  # a failure again dead-letters it anew
             headers = {k: v for k, v in d.headers.items() if not k.startswith("dlq_")}
             original = d.headers.get("dlq_original_topic", d.topic.removesuffix(DLQ))
+            # published before it is forgotten: a crash in between replays it twice (consumers
+            # are idempotent), never loses it; a failure again dead-letters it anew
             await b.publish(original, Envelope.from_kafka(headers, d.value))
+            await b.forget([d])
             done += 1
         return CountOut(count=done)
 
     @api.delete("/dead-letters", summary="Delete a topic's dead letters")
     async def purge(topic: TopicQuery, who: OperatorPrincipal) -> CountOut:
         found = letters(topic)
-        for b, d in found:
-            b.dead_letters.remove(d)
+        for b in memory:
+            await b.forget([d for owner, d in found if owner is b])
         return CountOut(count=len(found))
 
     return api

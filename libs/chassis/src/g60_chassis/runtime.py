@@ -64,7 +64,11 @@ def make_bus(settings: PlatformSettings, service: str) -> EventBus:
             send_timeout_s=settings.kafka_send_timeout_s,
             producer_stuck_s=settings.kafka_producer_stuck_s,
         )
-    return MemoryBus(policy=policy)
+    if settings.store == "memory":
+        return MemoryBus(policy=policy)
+    from g60_chassis.dead_letters import DeadLetterShelf
+
+    return MemoryBus(policy=policy, keeper=DeadLetterShelf(make_store(settings, "bus")))
 
 
 def make_limiter(settings: PlatformSettings, keys: KeyStore) -> RateLimiter | None:

@@ -3,13 +3,17 @@ lists it, replays it (delivered again once the cause is fixed) or purges it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
 from g60_chassis.auth import KeyStore
 from g60_chassis.bus import DeliveryPolicy, MemoryBus
 from g60_chassis.bus_api import bus_router
+from g60_chassis.dead_letters import DeadLetterShelf
 from g60_chassis.envelope import Envelope
 from g60_chassis.http import create_app
+from g60_chassis.sqlite import SqliteDocumentStore
 from g60_chassis.store import MemoryDocumentStore
 
 OP = "bootstrap-operator-key-for-tests-0123456789"
@@ -30,8 +34,8 @@ def _client(bus: MemoryBus) -> httpx.AsyncClient:
     )
 
 
-async def _poisoned() -> tuple[MemoryBus, list[str]]:
-    bus = MemoryBus(policy=DeliveryPolicy(max_attempts=1))
+async def _poisoned(keeper: DeadLetterShelf | None = None) -> tuple[MemoryBus, list[str]]:
+    bus = MemoryBus(policy=DeliveryPolicy(max_attempts=1), keeper=keeper)
     handled: list[str] = []
     broken = {"yes": True}
 
@@ -71,3 +75,28 @@ async def test_a_purge_deletes_them_and_only_operators_may():
         }
         assert (await c.get("/v1/bus/dead-letters", params={"topic": "t.x"})).json() == []
     assert handled == []
+
+
+async def test_dead_letters_kept_on_sqlite_outlive_a_restart_and_a_purge_removes_them(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bus.sqlite"
+    before, _ = await _poisoned(DeadLetterShelf(SqliteDocumentStore(path)))
+    [letter] = before.dead_letters
+    await before.stop()
+
+    after = MemoryBus(keeper=DeadLetterShelf(SqliteDocumentStore(path)))  # make run, again
+    await after.start()
+    await after.start()  # every service of the all-in-one process starts the one bus
+    assert [(d.id, d.topic, d.value, d.headers) for d in after.dead_letters] == [
+        (letter.id, "t.x.dlq", letter.value, letter.headers)
+    ]
+    async with _client(after) as c:
+        purged = await c.delete("/v1/bus/dead-letters", params={"topic": "t.x"})
+        assert purged.json() == {"count": 1}
+    await after.stop()
+
+    again = MemoryBus(keeper=DeadLetterShelf(SqliteDocumentStore(path)))
+    await again.start()
+    assert again.dead_letters == []
+    await again.stop()
