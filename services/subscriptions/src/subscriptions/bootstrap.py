@@ -25,6 +25,7 @@ from subscriptions.service.fanout import FanOut
 from subscriptions.service.journal import INDEXES as JOURNAL_INDEXES
 from subscriptions.service.journal import DeliveryJournal
 from subscriptions.service.ports import Sender, UrlGuard
+from subscriptions.service.retention import Retention
 from subscriptions.settings import WebhookSettings
 
 NAME = "subscriptions"
@@ -40,6 +41,7 @@ class Subscriptions:
     deliveries: Deliveries
     fanout: FanOut
     dispatcher: Dispatcher
+    retention: Retention
 
 
 @dataclass
@@ -51,8 +53,10 @@ class SubscriptionsApp(BuiltService[Subscriptions]):
     async def start(self) -> None:
         await super().start()
         await self.service.dispatcher.start()
+        await self.service.retention.start()
 
     async def stop(self) -> None:
+        await self.service.retention.stop()
         await self.service.dispatcher.stop()
         if self.close is not None:
             await self.close()
@@ -106,6 +110,13 @@ def bootstrap(
         deliveries,
         FanOut(endpoints, deliveries),
         dispatcher,
+        Retention(
+            delivery_store,
+            w.store,
+            timedelta(days=hooks.retention_days),
+            clock,
+            every_s=hooks.retention_every_s,
+        ),
     )
     handler = consumer.platform_events(service.fanout)
     batches = consumer.platform_batches(service.fanout)

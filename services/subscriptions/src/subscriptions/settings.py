@@ -29,10 +29,18 @@ class WebhookSettings(BaseSettings):
     max_connections: int = Field(200, ge=1)
     max_in_flight: int = Field(8, ge=1)  # per endpoint, unless it says otherwise
     rate_per_s: float = Field(50.0, gt=0)
+    # the delivery log keeps a delivery this long after its message was made
+    retention_days: float = Field(30.0, gt=0)
+    retention_every_s: float = Field(3600.0, gt=0)
 
     def checked(self, platform: PlatformSettings) -> WebhookSettings:
         if platform.environment == "production" and self.allow_loopback:
             raise ValueError("G60_WEBHOOK_ALLOW_LOOPBACK is not allowed in production")
+        if self.retention_days * 86400 <= self.disable_after_s:
+            raise ValueError(
+                "G60_WEBHOOK_RETENTION_DAYS must be longer than G60_WEBHOOK_DISABLE_AFTER_S: "
+                "a delivery still being retried would be deleted"
+            )
         return self
 
     def rules(self) -> Rules:

@@ -19,7 +19,7 @@ by the dispatcher's rescan (its `status` then reads "moved")."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
@@ -38,6 +38,7 @@ class Message(BaseModel):
     seq: int
     body: str
     created_at: datetime
+    day: str | None = None  # the UTC day of `created_at`: the retention reads by day (`day_of`)
     version: int = 0
     # the first layout's state (None / empty in documents written since)
     status: str | None = None
@@ -73,6 +74,12 @@ class Logged(BaseModel):
     version: int = 0
 
 
+def day_of(at: datetime) -> str:
+    """A message's day bucket ("2026-11-29", UTC): FerretDB 1.24 filters by equality with an
+    index but scans for a range, so the retention asks for whole days."""
+    return at.astimezone(UTC).date().isoformat()
+
+
 def log_id(delivery_id: str, seq: int) -> str:
     return f"{delivery_id}:{seq:020d}"
 
@@ -89,6 +96,7 @@ def split(d: Delivery) -> tuple[Message, Scheduled]:
         seq=d.seq,
         body=d.body,
         created_at=d.created_at,
+        day=day_of(d.created_at),
     )
     return message, scheduled_of(d)
 

@@ -29,6 +29,7 @@ MESSAGES, SCHEDULE, LOG = "deliveries", "delivery_schedule", "delivery_attempts"
 INDEXES = [
     (MESSAGES, "endpoint_id"),
     (MESSAGES, "status"),  # the first layout's pending documents, moved by the rescan
+    (MESSAGES, "day"),  # the retention's reads
     (SCHEDULE, "endpoint_id"),
     (LOG, "delivery_id"),
 ]
