@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from g60_chassis.settings import PlatformSettings
-from g60_chassis.store import MemoryDocumentStore
+from g60_chassis.store import DocumentStore, MemoryDocumentStore
 from subscriptions.domain.delivery import Delivery, RetryRules, SendResult
 from subscriptions.service.journal import LOG, MESSAGES, SCHEDULE, DeliveryJournal
 from subscriptions.service.retention import Retention
@@ -49,12 +49,13 @@ async def _sent(journal: DeliveryJournal, d: Delivery, status: int) -> None:
     await journal.record(working, SendResult(status_code=status), d.created_at, RetryRules())
 
 
-async def _ids(store: MemoryDocumentStore, collection: str) -> set[str]:
+async def _ids(store: DocumentStore, collection: str) -> set[str]:
     return {d["_id"] for d in await store.find(collection, limit=10_000)}
 
 
-async def test_deliveries_past_the_window_go_with_their_log_and_schedule_entry() -> None:
-    store, clock = MemoryDocumentStore(), Clock(NOW - timedelta(days=45))
+async def past_the_window(store: DocumentStore) -> None:
+    """Also run on SQLite and FerretDB (`tests/integration/test_retention_stores.py`)."""
+    clock = Clock(NOW - timedelta(days=45))
     journal = DeliveryJournal(store)
     retention = Retention(journal, store, KEEP, clock)
     assert await retention.run() == 0  # first pass: the platform's first day, nothing yet
@@ -75,6 +76,10 @@ async def test_deliveries_past_the_window_go_with_their_log_and_schedule_entry()
     clock.now = NOW + timedelta(days=21)  # the recent one's day is past the window now
     assert await retention.run() == 1
     assert await _ids(store, MESSAGES) == set() and await _ids(store, LOG) == set()
+
+
+async def test_deliveries_past_the_window_go_with_their_log_and_schedule_entry() -> None:
+    await past_the_window(MemoryDocumentStore())
 
 
 async def test_messages_of_older_releases_are_dated_or_deleted_on_the_first_pass() -> None:
