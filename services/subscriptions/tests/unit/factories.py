@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from g60_chassis.envelope import Envelope
@@ -9,6 +10,7 @@ from g60_contracts.events import EventType
 from g60_contracts.funding import OfferOut
 from g60_contracts.matching import MATCH_EXAMPLE
 from g60_contracts.projects import ProjectOut
+from subscriptions.domain.delivery import Delivery
 
 TOPIC = {"project": "g60.projects", "offer": "g60.funding", "match": "g60.matches"}
 
@@ -48,3 +50,19 @@ def capacity(offer_id: str = "off_1") -> Envelope:
 def topic_of(event: Envelope) -> str:
     family = event.type.split(".")[1]
     return TOPIC.get(family, "g60.funding")
+
+
+def delivery(n: int, at: datetime, id: str | None = None) -> Delivery:
+    """A new pending delivery made at `at`, due then."""
+    return Delivery(
+        id=id or f"msg_{n:04d}",
+        endpoint_id="whe_1",
+        event_id=f"evt_{n}",
+        event_type="g60.project.submitted.v1",
+        subject=f"prj_{n}",
+        seq=n,
+        body="{}",
+        next_attempt_at=at,
+        created_at=at,
+        updated_at=at,
+    )

@@ -54,18 +54,7 @@ class CountingStore(MemoryDocumentStore):
 
 
 def delivery(n: int) -> Delivery:
-    return Delivery(
-        id=f"msg_{n:04d}",
-        endpoint_id="whe_1",
-        event_id=f"evt_{n}",
-        event_type="g60.project.submitted.v1",
-        subject=f"prj_{n}",
-        seq=n,
-        body="{}",
-        next_attempt_at=NOW,
-        created_at=NOW,
-        updated_at=NOW,
-    )
+    return ev.delivery(n, NOW)
 
 
 async def test_outcomes_waiting_together_are_one_insert_and_one_delete() -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import DocumentStore, MemoryDocumentStore
+from services.subscriptions.tests.unit import factories as ev
 from subscriptions.domain.delivery import Delivery, RetryRules, SendResult
 from subscriptions.service.journal import LOG, MESSAGES, SCHEDULE, DeliveryJournal
 from subscriptions.service.retention import Retention
@@ -20,18 +21,7 @@ KEEP = timedelta(days=30)
 
 
 def delivery(n: int, at: datetime) -> Delivery:
-    return Delivery(
-        id=f"msg_{at:%Y%m%d%H%M%S%f}{n:04d}",
-        endpoint_id="whe_1",
-        event_id=f"evt_{n}",
-        event_type="g60.project.submitted.v1",
-        subject=f"prj_{n}",
-        seq=n,
-        body="{}",
-        next_attempt_at=at,
-        created_at=at,
-        updated_at=at,
-    )
+    return ev.delivery(n, at, id=f"msg_{at:%Y%m%d%H%M%S%f}{n:04d}")
 
 
 class Clock:
