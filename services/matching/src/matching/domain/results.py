@@ -90,8 +90,10 @@ class Allocation:
     assignments: list[Assignment]
     stable: bool
     blocking_pairs: list[Pair]
-    repair_rounds: int = 0
-    proposals_made: int = 0
+    # how the run went, not what it decided: the number of proposals depends on the order in
+    # which tied applicants come (two runs over the same market in another order differ here)
+    repair_rounds: int = field(default=0, compare=False)
+    proposals_made: int = field(default=0, compare=False)
     market_version: int = field(default=0, compare=False)  # the market version it holds at
 
     def offer_of(self, project_id: str) -> str | None:
