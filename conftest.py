@@ -20,6 +20,14 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# CI (`.ci/run` sets CI=true) draws the same examples every run: a red CI must mean the change
+# broke something, not that this run's draw found an old corner. Runs on a developer's machine
+# keep drawing new examples (and replay the failures they found, from `.hypothesis/`).
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 KAFKA_DEFAULT = "127.0.0.1:9092"
 MONGO_DEFAULT = "mongodb://127.0.0.1:27017"
