@@ -128,9 +128,14 @@ class Aggregates(Generic[M]):
         """Documents with no event are inserted alone; with events, through a batch."""
         if not any(entries for _, entries in rows):
             return await self.store.insert_many(self.collection, rows)
-        batch, existed = await batches.write(self.store, self.collection, rows)
-        self._notify(self.collection, batch=batch)
-        return existed
+        batch = Batch(batches.new_batch_id(), self.collection)
+        self._notify(self.collection, batch=batch)  # writing: the relay's scan leaves it to us
+        try:
+            return await batches.write(self.store, batch, rows)
+        finally:
+            if batch.state != "written":
+                batch.state = "abandoned"
+            self._notify(self.collection, batch=batch)
 
     async def save(self, obj: M, events: EventsOf[M] | None = None) -> M:
         """Compare-and-set on the version read; VersionConflict if someone wrote in between."""

@@ -35,6 +35,7 @@ import contextlib
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 from g60_chassis.store import BATCH, Doc, DocumentStore, DuplicateKey, VersionConflict
 
@@ -54,11 +55,15 @@ def new_batch_id() -> str:
 @dataclass
 class Batch:
     """The events of one insert call, as the relay publishes them: per created document (in
-    write order) its entries. `items` of the documents that existed already are left out."""
+    write order) its entries; the documents that existed already are left out. Its writer
+    hands it to the relay twice: when it starts writing (`state` "writing": the relay's scan
+    leaves it to its writer), and when done ("written": publish it) or failed ("abandoned":
+    the scan takes it over, creating its documents if the batch document was stored)."""
 
     id: str
     collection: str
     items: list[tuple[str, list[Doc]]] = field(default_factory=list)
+    state: Literal["writing", "written", "abandoned"] = "writing"
 
     @property
     def size(self) -> int:
@@ -71,69 +76,76 @@ async def ours(store: DocumentStore, collection: str, batch_id: str, ids: set[st
     return {str(d["_id"]) for d in found if d is not None and d.get(BATCH) == batch_id}
 
 
-async def write(
-    store: DocumentStore, collection: str, rows: list[tuple[Doc, list[Doc]]]
-) -> tuple[Batch, set[str]]:
-    """Steps 1 and 2: returns the batch to publish (its created documents' events) and the ids
-    that existed already. A clash under another unique index raises DuplicateKey, the batch
-    first cut down to what was created."""
-    batch_id = new_batch_id()
-    tagged = [{**doc, BATCH: batch_id} for doc, _ in rows]
-    items = [{"doc": doc, "events": events} for doc, (_, events) in zip(tagged, rows, strict=True)]
-    await store.insert(batch_collection(collection), {"_id": batch_id, "items": items})
+async def write(store: DocumentStore, batch: Batch, rows: list[tuple[Doc, list[Doc]]]) -> set[str]:
+    """Steps 1 and 2: fills `batch` with its created documents' events (state "written") and
+    returns the ids that existed already. A clash under another unique index raises
+    DuplicateKey, the batch first cut down to what was created (and then "written" too)."""
+    collection = batch.collection
+    tagged = [{**doc, BATCH: batch.id} for doc, _ in rows]
+    items: list[Doc] = [
+        {"doc": doc, "events": events} for doc, (_, events) in zip(tagged, rows, strict=True)
+    ]
+    await store.insert(batch_collection(collection), {"_id": batch.id, "items": items})
     try:
         existed = await store.insert_many(collection, [(doc, []) for doc in tagged])
     except DuplicateKey:
-        await _settle_refused(store, collection, batch_id, items)
+        created = await _settle_refused(store, batch, items)
+        _fill(batch, items, {str(i["doc"]["_id"]) for i in items} - created)
         raise
     if existed:  # a recovery of this very batch may have inserted some first
-        existed -= await ours(store, collection, batch_id, existed)
-    return _batch(batch_id, collection, items, existed), existed
+        existed -= await ours(store, collection, batch.id, existed)
+    _fill(batch, items, existed)
+    return existed
 
 
-async def _settle_refused(
-    store: DocumentStore, collection: str, batch_id: str, items: list[Doc]
-) -> None:
-    created = await ours(store, collection, batch_id, {str(i["doc"]["_id"]) for i in items})
-    where = batch_collection(collection)
+async def _settle_refused(store: DocumentStore, batch: Batch, items: list[Doc]) -> set[str]:
+    """After a unique clash: the batch document keeps only the documents created."""
+    created = await ours(store, batch.collection, batch.id, {str(i["doc"]["_id"]) for i in items})
+    where = batch_collection(batch.collection)
     if not created:
-        await store.delete_many(where, [batch_id])
-        return
+        await store.delete_many(where, [batch.id])
+        return created
     kept = [i for i in items if i["doc"]["_id"] in created]
     with contextlib.suppress(VersionConflict):  # a recovery published and deleted it already
-        await store.update(where, {"_id": batch_id, "items": kept}, 1)
+        await store.update(where, {"_id": batch.id, "items": kept}, 1)
+    return created
 
 
-def _batch(batch_id: str, collection: str, items: list[Doc], existed: set[str]) -> Batch:
-    return Batch(
-        batch_id,
-        collection,
-        [
-            (str(i["doc"]["_id"]), list(i["events"]))
-            for i in items
-            if i["events"] and i["doc"]["_id"] not in existed
-        ],
-    )
+def _fill(batch: Batch, items: list[Doc], existed: set[str]) -> None:
+    batch.items = [
+        (str(i["doc"]["_id"]), list(i["events"]))
+        for i in items
+        if i["events"] and i["doc"]["_id"] not in existed
+    ]
+    batch.state = "written"
 
 
 async def recover(store: DocumentStore, collection: str, stored: Doc) -> Batch:
     """A batch found by the scan: its writer may have died before inserting its documents, so
-    they are inserted if absent; its events are those of the documents that exist with its
-    tag (a clash, by id or under a unique index, means another write's document)."""
-    batch_id, items = str(stored["_id"]), list(stored["items"])
-    rows: list[tuple[Doc, list[Doc]]] = [(i["doc"], []) for i in items]
-    try:
-        existed = await store.insert_many(collection, rows)
-    except DuplicateKey:  # one by one, every clash counted (none of them is ours to insert)
-        existed = set()
-        for doc, _ in rows:
-            try:
-                await store.insert(collection, doc)
-            except DuplicateKey:
-                existed.add(str(doc["_id"]))
-    if existed:
-        existed -= await ours(store, collection, batch_id, existed)
-    return _batch(batch_id, collection, items, existed)
+    the missing ones are inserted; its events are those of the documents that exist with its
+    tag (a clash, by id or under a unique index, means another write's document). Read first:
+    FerretDB retries a batch insert that hit a duplicate one document at a time."""
+    batch = Batch(str(stored["_id"]), collection)
+    items = list(stored["items"])
+    ids = [str(i["doc"]["_id"]) for i in items]
+    found = await asyncio.gather(*(store.get(collection, id) for id in ids))
+    tagged = {id for id, f in zip(ids, found, strict=True) if f and f.get(BATCH) == batch.id}
+    missing = [i["doc"] for i, f in zip(items, found, strict=True) if f is None]
+    if missing:
+        try:
+            existed = await store.insert_many(collection, [(doc, []) for doc in missing])
+        except DuplicateKey:  # one by one, every clash counted (none of them is ours to insert)
+            existed = set()
+            for doc in missing:
+                try:
+                    await store.insert(collection, doc)
+                except DuplicateKey:
+                    existed.add(str(doc["_id"]))
+        tagged |= {str(d["_id"]) for d in missing} - existed
+        if existed:
+            tagged |= await ours(store, collection, batch.id, existed)
+    _fill(batch, items, set(ids) - tagged)
+    return batch
 
 
 async def waiting(

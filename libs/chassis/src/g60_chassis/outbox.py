@@ -68,8 +68,11 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._drain_lock = asyncio.Lock()
         self._dirty: dict[tuple[str, str], None] = {}  # updated aggregates, in write order
+        self._writing: set[str] = set()  # batches being written in this process
         self._handed: dict[str, Batch] = {}  # batches their writers handed over, in order
         self._gone: dict[str, None] = {}  # batches known deleted (bounded; oldest dropped)
+        # updated aggregates whose own events wait for a batch of this process: by batch id
+        self._after: dict[str, dict[tuple[str, str], None]] = {}
         self._full_scan_s = full_scan_s
         self._next_scan = 0.0  # a full scan first: whatever a previous run left behind
         self.published = 0
@@ -81,10 +84,23 @@ class OutboxRelay:
         With the aggregate named, only that document is read (no scan of the collection);
         a `batch` of inserted aggregates' events is published as handed."""
         if batch is not None:
-            self._handed[batch.id] = batch
+            if batch.state == "writing":
+                self._writing.add(batch.id)
+                return
+            self._writing.discard(batch.id)
+            if batch.state == "written":
+                self._handed[batch.id] = batch
+            else:  # its writer failed: the scan takes it over (and what waits for it)
+                self._release([batch.id])
+                self._next_scan = 0.0
         elif collection is not None and id is not None:
             self._dirty[(collection, id)] = None
         self._wake.set()
+
+    def _release(self, batch_ids: list[str]) -> None:
+        """The aggregates waiting for these batches are read again."""
+        for id in batch_ids:
+            self._dirty.update(self._after.pop(id, {}))
 
     def _forget(self, ids: list[str]) -> None:
         for id in ids:
@@ -118,6 +134,7 @@ class OutboxRelay:
         for collection, ids in done.items():
             await self._store.delete_many(batch_collection(collection), ids)
             self._forget(ids)
+        self._release([b.id for b in found])  # failed ones: blocked again, then scanned
         self.published += sent
         if first is not None:
             raise PublishFailed(failed, first)
@@ -125,17 +142,24 @@ class OutboxRelay:
 
     async def _unblocked(self, collection: str, docs: list[Doc]) -> list[Doc]:
         """The documents whose creating batch is gone (read after the documents were): their
-        own events may go out. The others wait for the next scan, which publishes the batch
-        first."""
-        unknown = {str(d[BATCH]) for d in docs if d.get(BATCH) and str(d[BATCH]) not in self._gone}
+        own events may go out. Those waiting for a batch of this process are read again once
+        it is published; for another's, the next scan publishes the batch first."""
+        local = self._writing.union(self._handed)
+        unknown = {str(d[BATCH]) for d in docs if d.get(BATCH)} - local - self._gone.keys()
         if unknown:
             where = batch_collection(collection)
             ids = sorted(unknown)
             found = await asyncio.gather(*(self._store.get(where, b) for b in ids))
             self._forget([b for b, f in zip(ids, found, strict=True) if f is None])
-        ready = [d for d in docs if not d.get(BATCH) or str(d[BATCH]) in self._gone]
-        if len(ready) < len(docs):
-            self._next_scan = min(self._next_scan, asyncio.get_running_loop().time() + 1.0)
+        ready = []
+        for doc in docs:
+            tag = doc.get(BATCH)
+            if not tag or tag in self._gone:
+                ready.append(doc)
+            elif tag in local:
+                self._after.setdefault(str(tag), {})[(collection, str(doc["_id"]))] = None
+            else:
+                self._next_scan = min(self._next_scan, asyncio.get_running_loop().time() + 1.0)
         return ready
 
     async def _publish(self, collection: str, docs: list[Doc]) -> int:
@@ -223,7 +247,12 @@ class OutboxRelay:
             stored = await batches.waiting(self._store, collection, BATCH_PAGE, after)
             if not stored:
                 return sent
-            found = [await batches.recover(self._store, collection, s) for s in stored]
+            local = self._writing.union(self._handed)  # left to their writers
+            found = [
+                await batches.recover(self._store, collection, s)
+                for s in stored
+                if str(s["_id"]) not in local
+            ]
             sent += await self._publish_batches(found)
             after = str(stored[-1]["_id"])
 

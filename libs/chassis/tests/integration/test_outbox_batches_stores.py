@@ -185,3 +185,29 @@ async def test_documents_of_the_old_layout_are_still_relayed(store):
     assert await relay.drain() == 2
     assert sorted(sent(bus)) == [("a", 1, 1), ("b", 2, 1)]
     assert await store.pending("things") == [] and await unsent(store, "things") == {}
+
+
+async def test_an_update_waits_for_a_batch_still_being_written_here_then_follows_it(store):
+    class Updating(Crashing):
+        """Between the documents' insert and the hand-over, the aggregate is updated and the
+        relay runs (another task of this process)."""
+
+        async def insert_many(self, collection: str, docs: list[tuple[Doc, list[Doc]]]) -> Any:
+            existed = await self.inner.insert_many(collection, docs)
+            if collection == "things":
+                thing = await things.get("a")
+                assert thing is not None
+                thing.n = 2
+                await things.save(thing, changed)
+                assert await relay.drain_written() == 0  # held: its batch is not out yet
+                assert await relay.drain() == 0  # nor does the scan take over the batch
+            return existed
+
+    bus = MemoryBus(keep_log=True)
+    updating = Updating(store)
+    relay = OutboxRelay(updating, bus, ["things"])
+    things = Aggregates(updating, "things", Thing, relay.notify)
+    await things.add(Thing(id="a", n=1), changed)
+    assert await relay.drain_written() == 2
+    assert sent(bus) == [("a", 1, 1), ("a", 2, 2)]
+    assert await unsent(store, "things") == {}
