@@ -1,7 +1,9 @@
 """The document store port. Each aggregate is one document: its state, a `version` for
 optimistic concurrency, and an `outbox` of events not yet published. Saving state and its events
 is one single-document write, which is atomic on every backend (FerretDB has no multi-document
-transactions), so an event is never lost nor published for a state that was not stored."""
+transactions), so an event is never lost nor published for a state that was not stored.
+`Aggregates` inserts keep their events in one batch document instead (`batches.py`: written
+first, as a redo record), and tag each document with it (`outbox_batch`, kept by updates)."""
 
 from __future__ import annotations
 
