@@ -33,7 +33,7 @@ from g60_chassis.envelope import Envelope
 from g60_chassis.store import BATCH, Doc, DocumentStore
 
 log = logging.getLogger(__name__)
-GONE_KEPT = 100_000  # batch ids remembered as deleted (an older one costs a read if seen again)
+GONE_KEPT = 10_000  # batch ids remembered as deleted (an older one costs a read if seen again)
 BATCH_PAGE = 20  # stored batches recovered per publish (each ~10 documents and their events)
 
 
@@ -100,7 +100,10 @@ class OutboxRelay:
     def _release(self, batch_ids: list[str]) -> None:
         """The aggregates waiting for these batches are read again."""
         for id in batch_ids:
-            self._dirty.update(self._after.pop(id, {}))
+            waiting = self._after.pop(id, None)
+            if waiting:
+                self._dirty.update(waiting)
+                self._wake.set()
 
     def _forget(self, ids: list[str]) -> None:
         for id in ids:

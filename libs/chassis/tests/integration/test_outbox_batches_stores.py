@@ -211,3 +211,15 @@ async def test_an_update_waits_for_a_batch_still_being_written_here_then_follows
     assert await relay.drain_written() == 2
     assert sent(bus) == [("a", 1, 1), ("a", 2, 2)]
     assert await unsent(store, "things") == {}
+
+
+async def test_a_batch_whose_writer_failed_is_taken_over_by_the_scan_of_its_own_process(store):
+    crashing, bus = Crashing(store), MemoryBus(keep_log=True)
+    relay = OutboxRelay(crashing, bus, ["things"])
+    things = Aggregates(crashing, "things", Thing, relay.notify)
+    crashing.fail.add(("insert_many", "things"))  # the store failed under the insert
+    with pytest.raises(Crash):
+        await things.add(Thing(id="a", n=1), changed)
+    assert await relay.drain_written() == 0  # nothing was handed over
+    assert await relay.drain() == 1 and sent(bus) == [("a", 1, 1)]  # not left to its writer
+    assert await store.get("things", "a") is not None
