@@ -19,7 +19,7 @@ import contextlib
 import inspect
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -266,12 +266,26 @@ async def consume_trials(
     return rates, cpus
 
 
-async def relay_drain(bootstrap: str, mongo_url: str, topic: str, docs: int) -> float:
+@contextlib.asynccontextmanager
+async def _relay_setup(
+    bootstrap: str, mongo_url: str, topic: str
+) -> AsyncIterator[tuple[MongoDocumentStore, KafkaBus]]:
+    """A fresh FerretDB database and a started bus; both cleaned up after."""
     store = MongoDocumentStore(mongo_url, f"bench_relay_{uuid.uuid4().hex[:6]}")
     bus = KafkaBus(bootstrap, client_id="bench")
     bus.declare(topic)
     await bus.start()
     try:
+        yield store, bus
+    finally:
+        await bus.stop()
+        with contextlib.suppress(Exception):
+            await store._client.drop_database(store._db.name)  # bench cleanup
+        await store.close()
+
+
+async def relay_drain(bootstrap: str, mongo_url: str, topic: str, docs: int) -> float:
+    async with _relay_setup(bootstrap, mongo_url, topic) as (store, bus):
         evs = envelopes(docs, subjects=docs)
         for e in evs:
             await store.insert("aggs", {"_id": e.subject, "n": 1}, [outbox_entry(topic, e)])
@@ -282,11 +296,6 @@ async def relay_drain(bootstrap: str, mongo_url: str, topic: str, docs: int) -> 
         assert sent == docs, (sent, docs)
         assert not await store.pending("aggs", 1)
         return docs / elapsed
-    finally:
-        await bus.stop()
-        with contextlib.suppress(Exception):
-            await store._client.drop_database(store._db.name)  # bench cleanup
-        await store.close()
 
 
 class _Agg(BaseModel):
@@ -298,11 +307,7 @@ class _Agg(BaseModel):
 async def relay_batches(bootstrap: str, mongo_url: str, topic: str, docs: int) -> float:
     """The insert path: aggregates added 10 at a time, each with one event; the relay drains
     the batches it was handed (publish, then one delete per batch)."""
-    store = MongoDocumentStore(mongo_url, f"bench_relay_{uuid.uuid4().hex[:6]}")
-    bus = KafkaBus(bootstrap, client_id="bench")
-    bus.declare(topic)
-    await bus.start()
-    try:
+    async with _relay_setup(bootstrap, mongo_url, topic) as (store, bus):
         by_id = {e.subject: e for e in envelopes(docs, subjects=docs)}
         relay = OutboxRelay(store, bus, ["aggs"])
         aggs = Aggregates(store, "aggs", _Agg, relay.notify)
@@ -315,11 +320,6 @@ async def relay_batches(bootstrap: str, mongo_url: str, topic: str, docs: int) -
         elapsed = time.perf_counter() - t0
         assert sent == docs, (sent, docs)
         return docs / elapsed
-    finally:
-        await bus.stop()
-        with contextlib.suppress(Exception):
-            await store._client.drop_database(store._db.name)  # bench cleanup
-        await store.close()
 
 
 async def run(bootstrap: str, mongo_url: str, n: int, relay_docs: int, say: Say) -> BusFigures:
