@@ -148,6 +148,11 @@ async def main() -> None:
         f"outbox relay, {bus.relay_docs:,} aggregates in FerretDB {bus.relay:>7,.0f} /s   "
         f"{ratio(bus.relay, bus.bus_publish_many)} of publish_many"
     )
+    print(
+        f"outbox relay, inserts' batches of 10     {bus.relay_batches:>7,.0f} /s   "
+        f"{ratio(bus.relay_batches, bus.bus_publish_many)} of publish_many, "
+        f"{ratio(bus.relay_batches, bus.relay)} the outboxes'"
+    )
     rtt99, wr99 = pct(rtt, 0.99), pct(wr, 0.99)
     print("\n== raw baseline ==")
     for label, xs in (("Kafka produce->consume round trip", rtt), ("one document write", wr)):

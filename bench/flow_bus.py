@@ -6,7 +6,10 @@ aggregates stored in FerretDB.
     raw consumer   AIOKafkaConsumer, a fresh group, getmany until every record came
     bus publish    KafkaBus.publish_many (what the relay calls), and KafkaBus.publish one at a time
     bus consume    KafkaBus.subscribe with a no-op handler (FastStream, commit after handling)
-    relay          OutboxRelay.drain over aggregates whose outbox holds one event each
+    relay          OutboxRelay.drain over aggregates whose outbox holds one event each (the
+                   layout of updates, and of inserts before batches); and drain_written of
+                   the batches Aggregates.add_many handed it (10 aggregates per batch: the
+                   layout of inserts, marked sent by one delete per batch)
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ import contextlib
 import inspect
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from pydantic import BaseModel
 
+from g60_chassis.aggregates import Aggregates
 from g60_chassis.bus import Outgoing
 from g60_chassis.envelope import Envelope
 from g60_chassis.kafka import KafkaBus
@@ -97,6 +102,7 @@ class BusFigures:
     bus_consume: float
     relay: float
     relay_docs: int
+    relay_batches: float
     # bus consume / raw consumer + parse, from trials taking turns on the same topic (one
     # trial each ranged 0.13-1.33x across runs: the broker's and the machine's noise)
     consume_ratios: list[float]
@@ -260,12 +266,26 @@ async def consume_trials(
     return rates, cpus
 
 
-async def relay_drain(bootstrap: str, mongo_url: str, topic: str, docs: int) -> float:
+@contextlib.asynccontextmanager
+async def _relay_setup(
+    bootstrap: str, mongo_url: str, topic: str
+) -> AsyncIterator[tuple[MongoDocumentStore, KafkaBus]]:
+    """A fresh FerretDB database and a started bus; both cleaned up after."""
     store = MongoDocumentStore(mongo_url, f"bench_relay_{uuid.uuid4().hex[:6]}")
     bus = KafkaBus(bootstrap, client_id="bench")
     bus.declare(topic)
     await bus.start()
     try:
+        yield store, bus
+    finally:
+        await bus.stop()
+        with contextlib.suppress(Exception):
+            await store._client.drop_database(store._db.name)  # bench cleanup
+        await store.close()
+
+
+async def relay_drain(bootstrap: str, mongo_url: str, topic: str, docs: int) -> float:
+    async with _relay_setup(bootstrap, mongo_url, topic) as (store, bus):
         evs = envelopes(docs, subjects=docs)
         for e in evs:
             await store.insert("aggs", {"_id": e.subject, "n": 1}, [outbox_entry(topic, e)])
@@ -276,11 +296,30 @@ async def relay_drain(bootstrap: str, mongo_url: str, topic: str, docs: int) -> 
         assert sent == docs, (sent, docs)
         assert not await store.pending("aggs", 1)
         return docs / elapsed
-    finally:
-        await bus.stop()
-        with contextlib.suppress(Exception):
-            await store._client.drop_database(store._db.name)  # bench cleanup
-        await store.close()
+
+
+class _Agg(BaseModel):
+    id: str
+    n: int = 1
+    version: int = 0
+
+
+async def relay_batches(bootstrap: str, mongo_url: str, topic: str, docs: int) -> float:
+    """The insert path: aggregates added 10 at a time, each with one event; the relay drains
+    the batches it was handed (publish, then one delete per batch)."""
+    async with _relay_setup(bootstrap, mongo_url, topic) as (store, bus):
+        by_id = {e.subject: e for e in envelopes(docs, subjects=docs)}
+        relay = OutboxRelay(store, bus, ["aggs"])
+        aggs = Aggregates(store, "aggs", _Agg, relay.notify)
+        ids = list(by_id)
+        for i in range(0, docs, 10):
+            batch = [_Agg(id=k) for k in ids[i : i + 10]]
+            await aggs.add_many(batch, lambda a: [(topic, by_id[a.id])])
+        t0 = time.perf_counter()
+        sent = await relay.drain_written()
+        elapsed = time.perf_counter() - t0
+        assert sent == docs, (sent, docs)
+        return docs / elapsed
 
 
 async def run(bootstrap: str, mongo_url: str, n: int, relay_docs: int, say: Say) -> BusFigures:
@@ -304,7 +343,9 @@ async def run(bootstrap: str, mongo_url: str, n: int, relay_docs: int, say: Say)
         ratios, cpus = await consume_trials(bootstrap, topics[1], n, TRIALS, say)
         say(f"  relay drain of {relay_docs:,} aggregates in FerretDB ...")
         rl = await relay_drain(bootstrap, mongo_url, topics[2], relay_docs)
-        say(f"  {rl:,.0f} events/s")
-        return BusFigures(rp, rc, rcp, pm, pe, bc, rl, relay_docs, ratios, cpus)
+        say(f"  {rl:,.0f} events/s; relay of {relay_docs:,} inserted aggregates' batches ...")
+        rb = await relay_batches(bootstrap, mongo_url, topics[2], relay_docs)
+        say(f"  {rb:,.0f} events/s")
+        return BusFigures(rp, rc, rcp, pm, pe, bc, rl, relay_docs, rb, ratios, cpus)
     finally:
         await drop_topics(bootstrap, topics)

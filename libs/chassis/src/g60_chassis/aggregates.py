@@ -1,6 +1,8 @@
 """A typed repository of one kind of aggregate over the DocumentStore port: the model is a
 pydantic model with `id` and `version`; saving it appends its outgoing events to the same
-document (the outbox) in the same write, then wakes the relay."""
+document (the outbox) in the same write, then wakes the relay. Inserting aggregates with
+events writes their events as one batch beside them (`batches.py`): no document rewrite is
+needed to mark a new aggregate's events sent."""
 
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from g60_chassis import batches
+from g60_chassis.batches import Batch
 from g60_chassis.envelope import Envelope
 from g60_chassis.errors import Conflict, Unprocessable
 from g60_chassis.outbox import outbox_entry
-from g60_chassis.store import DocumentStore, DuplicateKey, VersionConflict
+from g60_chassis.store import BATCH, Doc, DocumentStore, DuplicateKey, VersionConflict
 
 
 class AlreadyExists(Conflict):
@@ -33,14 +37,16 @@ class Versioned(Protocol):
 
 
 class Notify(Protocol):
-    """Wakes the outbox relay after a write that added events to the aggregate `id`; with
-    `inserted`, the document was created with exactly these outbox entries (so the relay can
-    publish them without reading the document back)."""
+    """Wakes the outbox relay after a write that added events to the aggregate `id` (its own
+    outbox), or that stored a `batch` of inserted aggregates' events (the relay publishes it
+    as handed, without reading anything back)."""
 
-    def __call__(self, collection: str, id: str, inserted: list[Any] | None = None) -> None: ...
+    def __call__(
+        self, collection: str, id: str | None = None, batch: Batch | None = None
+    ) -> None: ...
 
 
-def _no_relay(collection: str, id: str, inserted: list[Any] | None = None) -> None:
+def _no_relay(collection: str, id: str | None = None, batch: Batch | None = None) -> None:
     return None
 
 
@@ -73,7 +79,7 @@ class Aggregates(Generic[M]):
         self.store, self.collection, self.model, self._notify = store, collection, model, notify
 
     def _load(self, doc: dict[str, Any]) -> M:
-        data = {k: v for k, v in doc.items() if k not in ("_id", "outbox", "outbox_pending")}
+        data = {k: v for k, v in doc.items() if k not in ("_id", "outbox", "outbox_pending", BATCH)}
         return self.model.model_validate({**data, "id": doc["_id"]})
 
     @staticmethod
@@ -92,14 +98,16 @@ class Aggregates(Generic[M]):
     async def add(self, obj: M, events: EventsOf[M] | None = None) -> M:
         """Insert at version 1; `events(obj)` builds the outgoing events from the stored state."""
         obj.version = 1  # type: ignore[attr-defined]
-        outgoing = events(obj) if events else []
-        entries = [outbox_entry(t, e) for t, e in outgoing]
+        entries = [outbox_entry(t, e) for t, e in (events(obj) if events else [])]
         try:
-            await self.store.insert(self.collection, self._dump(obj), entries)
+            if not entries:
+                await self.store.insert(self.collection, self._dump(obj))
+                return obj
+            existed = await self._insert([(self._dump(obj), entries)])
         except DuplicateKey as exc:
             raise self._clash(obj, exc) from exc
-        if entries:
-            self._notify(self.collection, obj.id, entries)  # type: ignore[attr-defined]
+        if existed:
+            raise self._clash(obj, DuplicateKey(obj.id))  # type: ignore[attr-defined]
         return obj
 
     async def add_many(self, objs: builtins.list[M], events: EventsOf[M] | None = None) -> set[str]:
@@ -111,14 +119,23 @@ class Aggregates(Generic[M]):
             entries = [outbox_entry(t, e) for t, e in (events(obj) if events else [])]
             rows.append((self._dump(obj), entries))
         try:
-            existed = await self.store.insert_many(self.collection, rows)
+            return await self._insert(rows)
         except DuplicateKey as exc:
             clash = next((o for o in objs if o.id == exc.id), objs[0])  # type: ignore[attr-defined]
             raise self._clash(clash, exc) from exc
-        for doc, entries in rows:
-            if entries and doc["_id"] not in existed:
-                self._notify(self.collection, doc["_id"], entries)
-        return existed
+
+    async def _insert(self, rows: builtins.list[tuple[Doc, builtins.list[Doc]]]) -> set[str]:
+        """Documents with no event are inserted alone; with events, through a batch."""
+        if not any(entries for _, entries in rows):
+            return await self.store.insert_many(self.collection, rows)
+        batch = Batch(batches.new_batch_id(), self.collection)
+        self._notify(self.collection, batch=batch)  # writing: the relay's scan leaves it to us
+        try:
+            return await batches.write(self.store, batch, rows)
+        finally:
+            if batch.state != "written":
+                batch.state = "abandoned"
+            self._notify(self.collection, batch=batch)
 
     async def save(self, obj: M, events: EventsOf[M] | None = None) -> M:
         """Compare-and-set on the version read; VersionConflict if someone wrote in between."""

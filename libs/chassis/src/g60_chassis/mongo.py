@@ -33,7 +33,7 @@ from pymongo.errors import (
     PyMongoError,
 )
 
-from g60_chassis.store import Doc, DuplicateKey, VersionConflict
+from g60_chassis.store import BATCH, Doc, DuplicateKey, VersionConflict
 
 PENDING = "outbox_pending"  # a top-level flag: the outbox may hold events (indexed)
 MIGRATIONS = "_g60_migrations"  # markers of one-time data changes done in this database
@@ -109,7 +109,8 @@ class MongoDocumentStore:
     async def update(
         self, collection: str, doc: Doc, expected_version: int, events: list[Doc] | None = None
     ) -> int:
-        state = {k: v for k, v in doc.items() if k not in ("_id", "version", "outbox", PENDING)}
+        kept = ("_id", "version", "outbox", PENDING, BATCH)  # the store's, not the caller's
+        state = {k: v for k, v in doc.items() if k not in kept}
         change: dict[str, Any] = {"$set": {**state, "version": expected_version + 1}}
         if events:
             change["$push"] = {"outbox": {"$each": events}}

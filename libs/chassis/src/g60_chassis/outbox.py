@@ -1,16 +1,22 @@
-"""The outbox relay: publishes the events that aggregates stored in their own documents, then
-marks them sent. At-least-once: a crash between publish and mark re-publishes (consumers are
-idempotent); a bus that is down only delays publication.
+"""The outbox relay: publishes the events that writes stored beside their state, then marks
+them sent. At-least-once: a crash between publish and mark re-publishes (consumers are
+idempotent, event ids are stable); a bus that is down only delays publication.
 
-Batched: the pending events of many aggregates go to the bus in one `publish_many` (all in
-flight at once, one wait for the acknowledgements), then each aggregate's confirmed events leave
-its outbox in one write, the aggregates' writes concurrently. Per aggregate only the leading
-confirmed events are marked: an event is never marked while an earlier one of the same
-aggregate is to be published again. All those marks go to the store in one call.
+Two places hold events: the batches of inserted aggregates (`batches.py`: one document per
+insert call, deleted in one write once published) and each aggregate's own outbox (the events
+of its updates). Batched: the pending events of many aggregates go to the bus in one
+`publish_many` (all in flight at once, one wait for the acknowledgements); per aggregate only
+the leading confirmed events of its outbox are marked (an event is never marked while an
+earlier one of the same aggregate is to be published again), all those marks in one store
+call; a batch is deleted only once all its events were confirmed.
 
-A document just inserted is not read back: its writer hands the relay the outbox it wrote
-(`notify(..., inserted=...)`), since nothing else can have published or added to it yet
-except a later write, which makes the relay read it again."""
+Per aggregate order: batches go first; an aggregate's own outbox waits while the batch that
+created it (its `outbox_batch` tag) may still be pending: that is checked after reading the
+aggregate (a batch known gone, deleted here or found missing, stays gone).
+
+A batch just written is not read back: its writer hands it over (`notify(..., batch=)`). The
+scan (at start, every `full_scan_s`, after any failure) reads every waiting batch (creating
+documents a crashed writer left out) and every flagged outbox."""
 
 from __future__ import annotations
 
@@ -20,11 +26,15 @@ import itertools
 import logging
 from typing import Any
 
+from g60_chassis import batches
+from g60_chassis.batches import Batch, batch_collection
 from g60_chassis.bus import EventBus, Outgoing
 from g60_chassis.envelope import Envelope
-from g60_chassis.store import Doc, DocumentStore
+from g60_chassis.store import BATCH, Doc, DocumentStore
 
 log = logging.getLogger(__name__)
+GONE_KEPT = 10_000  # batch ids remembered as deleted (an older one costs a read if seen again)
+BATCH_PAGE = 20  # stored batches recovered per publish (each ~10 documents and their events)
 
 
 def outbox_entry(topic: str, envelope: Envelope) -> dict[str, Any]:
@@ -57,32 +67,109 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._drain_lock = asyncio.Lock()
-        # written aggregates, in write order; for one just inserted, its outbox as written
-        self._dirty: dict[tuple[str, str], list[dict[str, Any]] | None] = {}
+        self._dirty: dict[tuple[str, str], None] = {}  # updated aggregates, in write order
+        self._writing: set[str] = set()  # batches being written in this process
+        self._handed: dict[str, Batch] = {}  # batches their writers handed over, in order
+        self._gone: dict[str, None] = {}  # batches known deleted (bounded; oldest dropped)
+        # updated aggregates whose own events wait for a batch of this process: by batch id
+        self._after: dict[str, dict[tuple[str, str], None]] = {}
         self._full_scan_s = full_scan_s
         self._next_scan = 0.0  # a full scan first: whatever a previous run left behind
         self.published = 0
 
     def notify(
-        self,
-        collection: str | None = None,
-        id: str | None = None,
-        inserted: list[dict[str, Any]] | None = None,
+        self, collection: str | None = None, id: str | None = None, batch: Batch | None = None
     ) -> None:
         """Called after a write that added events, so they go out without waiting a tick.
         With the aggregate named, only that document is read (no scan of the collection);
-        with `inserted` (a new document and its whole outbox), not even that: these entries
-        are published as they are. A later write to it before the relay ran makes it read."""
-        if collection is not None and id is not None:
-            key = (collection, id)
-            self._dirty[key] = inserted if key not in self._dirty else None
+        a `batch` of inserted aggregates' events is published as handed."""
+        if batch is not None:
+            if batch.state == "writing":
+                self._writing.add(batch.id)
+                return
+            self._writing.discard(batch.id)
+            if batch.state == "written":
+                self._handed[batch.id] = batch
+            else:  # its writer failed: the scan takes it over (and what waits for it)
+                self._release([batch.id])
+                self._next_scan = 0.0
+        elif collection is not None and id is not None:
+            self._dirty[(collection, id)] = None
         self._wake.set()
+
+    def _release(self, batch_ids: list[str]) -> None:
+        """The aggregates waiting for these batches are read again."""
+        for id in batch_ids:
+            waiting = self._after.pop(id, None)
+            if waiting:
+                self._dirty.update(waiting)
+                self._wake.set()
+
+    def _forget(self, ids: list[str]) -> None:
+        for id in ids:
+            self._gone[id] = None
+        while len(self._gone) > GONE_KEPT:
+            del self._gone[next(iter(self._gone))]
+
+    async def _publish_batches(self, found: list[Batch]) -> int:
+        """Publish these batches' events in one go; delete the batches all confirmed.
+        Raises PublishFailed (after deleting what was confirmed) if anything was not."""
+        messages = [
+            Outgoing(entry["topic"], Envelope.from_dict(entry))
+            for b in found
+            for _, entries in b.items
+            for entry in entries
+        ]
+        results = await self._bus.publish_many(messages) if messages else []
+        done: dict[str, list[str]] = {}
+        i, sent, failed = 0, 0, 0
+        first: BaseException | None = None
+        for b in found:
+            outcome = results[i : i + b.size]
+            i += b.size
+            failures = [r for r in outcome if r is not None]
+            if failures:
+                failed += len(failures)
+                first = first or failures[0]
+            else:
+                done.setdefault(b.collection, []).append(b.id)
+                sent += b.size
+        for collection, ids in done.items():
+            await self._store.delete_many(batch_collection(collection), ids)
+            self._forget(ids)
+        self._release([b.id for b in found])  # failed ones: blocked again, then scanned
+        self.published += sent
+        if first is not None:
+            raise PublishFailed(failed, first)
+        return sent
+
+    async def _unblocked(self, collection: str, docs: list[Doc]) -> list[Doc]:
+        """The documents whose creating batch is gone (read after the documents were): their
+        own events may go out. Those waiting for a batch of this process are read again once
+        it is published; for another's, the next scan publishes the batch first."""
+        local = self._writing.union(self._handed)
+        unknown = {str(d[BATCH]) for d in docs if d.get(BATCH)} - local - self._gone.keys()
+        if unknown:
+            where = batch_collection(collection)
+            ids = sorted(unknown)
+            found = await asyncio.gather(*(self._store.get(where, b) for b in ids))
+            self._forget([b for b, f in zip(ids, found, strict=True) if f is None])
+        ready = []
+        for doc in docs:
+            tag = doc.get(BATCH)
+            if not tag or tag in self._gone:
+                ready.append(doc)
+            elif tag in local:
+                self._after.setdefault(str(tag), {})[(collection, str(doc["_id"]))] = None
+            else:
+                self._next_scan = min(self._next_scan, asyncio.get_running_loop().time() + 1.0)
+        return ready
 
     async def _publish(self, collection: str, docs: list[Doc]) -> int:
         """Publish the outboxes of `docs` in one batch; mark each one's confirmed prefix sent.
         Raises PublishFailed (after marking what was confirmed) if anything was not."""
         whole: dict[str, int] = {}  # documents whose whole outbox went out: id → version
-        docs = [d for d in docs if d.get("outbox")]
+        docs = await self._unblocked(collection, [d for d in docs if d.get("outbox")])
         messages = [
             Outgoing(entry["topic"], Envelope.from_dict(entry))
             for doc in docs
@@ -112,41 +199,65 @@ class OutboxRelay:
             raise PublishFailed(failed, first)
         return sent
 
-    async def drain_written(self) -> int:
-        """Publish the events of the aggregates written since the last call."""
+    async def _drain_handed(self) -> int:
         sent = 0
+        while self._handed:
+            chunk: list[Batch] = []
+            size = 0
+            while self._handed and (not chunk or size < self._batch):
+                batch = self._handed.pop(next(iter(self._handed)))
+                chunk.append(batch)
+                size += batch.size
+            sent += await self._publish_batches(chunk)
+        return sent
+
+    async def drain_written(self) -> int:
+        """Publish the batches handed over and the events of the aggregates updated since the
+        last call (the batches first: an update's events never before its insert's)."""
         async with self._drain_lock:
+            sent = await self._drain_handed()
             while self._dirty:
                 keys = list(itertools.islice(self._dirty, self._batch))
-                known = {key: self._dirty.pop(key) for key in keys}
-                unknown = [key for key in keys if known[key] is None]
-                read = await asyncio.gather(*(self._store.get(c, id) for c, id in unknown))
-                docs = dict(zip(unknown, read, strict=True))
-                by_collection: dict[str, list[Doc]] = {}
                 for key in keys:
-                    entries = known[key]
-                    doc = (
-                        docs.get(key)
-                        if entries is None
-                        else {"_id": key[1], "version": 1, "outbox": entries}  # as inserted
-                    )
+                    del self._dirty[key]
+                read = await asyncio.gather(*(self._store.get(c, id) for c, id in keys))
+                by_collection: dict[str, list[Doc]] = {}
+                for (collection, _), doc in zip(keys, read, strict=True):
                     if doc and doc.get("outbox"):
-                        by_collection.setdefault(key[0], []).append(doc)
+                        by_collection.setdefault(collection, []).append(doc)
                 for collection, found in by_collection.items():
                     sent += await self._publish(collection, found)
         return sent
 
     async def drain(self) -> int:
         """Publish everything pending now; returns how many events went out."""
-        sent = 0
         async with self._drain_lock:
+            self._dirty.clear()  # the scan covers them
+            sent = await self._drain_handed()
             for collection in self._collections:
+                sent += await self._drain_stored_batches(collection)
                 while True:
                     docs = await self._store.pending(collection, self._batch)
-                    sent += await self._publish(collection, docs)
-                    if len(docs) < self._batch:
+                    out = await self._publish(collection, docs)
+                    sent += out
+                    if len(docs) < self._batch or not out:  # not out: all wait for a batch
                         break
         return sent
+
+    async def _drain_stored_batches(self, collection: str) -> int:
+        sent, after = 0, None
+        while True:
+            stored = await batches.waiting(self._store, collection, BATCH_PAGE, after)
+            if not stored:
+                return sent
+            local = self._writing.union(self._handed)  # left to their writers
+            found = [
+                await batches.recover(self._store, collection, s)
+                for s in stored
+                if str(s["_id"]) not in local
+            ]
+            sent += await self._publish_batches(found)
+            after = str(stored[-1]["_id"])
 
     async def _run(self) -> None:
         backoff = self._interval
@@ -155,9 +266,8 @@ class OutboxRelay:
             try:
                 loop = asyncio.get_running_loop()
                 if loop.time() >= self._next_scan:
-                    self._dirty.clear()  # the scan covers them
-                    await self.drain()
                     self._next_scan = loop.time() + self._full_scan_s
+                    await self.drain()
                 else:
                     await self.drain_written()
                 backoff = self._interval

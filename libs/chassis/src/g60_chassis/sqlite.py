@@ -12,7 +12,7 @@ from typing import Any
 
 import aiosqlite
 
-from g60_chassis.store import Doc, DuplicateKey, VersionConflict, insert_each
+from g60_chassis.store import BATCH, Doc, DuplicateKey, VersionConflict, insert_each
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -89,18 +89,22 @@ class SqliteDocumentStore:
         t = _table(collection)
         async with self._lock:
             async with db.execute(
-                f"SELECT version, outbox FROM {t} WHERE id = ?", (doc["_id"],)
+                f"SELECT version, outbox, json_extract(doc, '$.{BATCH}') FROM {t} WHERE id = ?",
+                (doc["_id"],),
             ) as cur:
                 row = await cur.fetchone()
             if row is None or row[0] != expected_version:
                 raise VersionConflict(doc["_id"])
             outbox = json.loads(row[1]) + (events or [])
+            state = {k: v for k, v in doc.items() if k != BATCH}
+            if row[2] is not None:  # the batch that created it stays (`batches.py`)
+                state[BATCH] = row[2]
             try:
                 await db.execute(
                     f"UPDATE {t} SET version = ?, doc = ?, outbox = ?, pending = ? WHERE id = ?",
                     (
                         expected_version + 1,
-                        self._state(doc),
+                        self._state(state),
                         json.dumps(outbox),
                         int(bool(outbox)),
                         doc["_id"],

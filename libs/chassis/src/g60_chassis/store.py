@@ -1,7 +1,9 @@
 """The document store port. Each aggregate is one document: its state, a `version` for
 optimistic concurrency, and an `outbox` of events not yet published. Saving state and its events
 is one single-document write, which is atomic on every backend (FerretDB has no multi-document
-transactions), so an event is never lost nor published for a state that was not stored."""
+transactions), so an event is never lost nor published for a state that was not stored.
+`Aggregates` inserts keep their events in one batch document instead (`batches.py`: written
+first, as a redo record), and tag each document with it (`outbox_batch`, kept by updates)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any, Protocol
 from g60_chassis.errors import Conflict
 
 Doc = dict[str, Any]
+BATCH = "outbox_batch"  # the insert batch that created a document (`batches.py`); kept by updates
 
 
 class StoreError(Exception):
@@ -48,7 +51,8 @@ class DocumentStore(Protocol):
         self, collection: str, doc: Doc, expected_version: int, events: list[Doc] = ...
     ) -> int:
         """Replace the state of `doc["_id"]` if its version is still `expected_version`, append
-        `events` to its outbox, and return the new version. VersionConflict otherwise."""
+        `events` to its outbox, and return the new version. VersionConflict otherwise. The
+        document's `outbox_batch` tag stays as stored (whatever `doc` holds there)."""
 
     async def delete_many(self, collection: str, ids: list[str]) -> None:
         """Remove these documents (ids not stored are ignored), in one call. For documents
@@ -189,8 +193,10 @@ class MemoryDocumentStore:
         if current is None or current["version"] != expected_version:
             raise VersionConflict(doc["_id"])
         self._check_unique(collection, doc)
-        state = {k: v for k, v in _copy(doc).items() if k not in ("version", "outbox")}
+        state = {k: v for k, v in _copy(doc).items() if k not in ("version", "outbox", BATCH)}
         new = {**state, "version": expected_version + 1}
+        if BATCH in current:
+            new[BATCH] = current[BATCH]
         new["outbox"] = current["outbox"] + _copy(events or [])
         self._store(collection, new)
         return expected_version + 1

@@ -13,24 +13,9 @@ from pydantic import BaseModel
 from g60_chassis.aggregates import Aggregates, retry_on_conflict
 from g60_chassis.mongo import MongoDocumentStore
 from g60_chassis.ratelimit import Rate, SharedBuckets
-from g60_chassis.sqlite import SqliteDocumentStore
-from g60_chassis.store import DuplicateKey, MemoryDocumentStore, VersionConflict
+from g60_chassis.store import DuplicateKey, VersionConflict
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(params=["memory", "sqlite", "mongo"])
-async def store(request, tmp_path):
-    if request.param == "memory":
-        s = MemoryDocumentStore()
-    elif request.param == "sqlite":
-        s = SqliteDocumentStore(tmp_path / "t.sqlite")
-    else:
-        url = os.environ.get("G60_MONGO_URL", "mongodb://127.0.0.1:27017")
-        s = MongoDocumentStore(url, f"test_{uuid.uuid4().hex[:10]}", timeout_ms=3000)
-        assert await s.ping(), f"no MongoDB-wire server at {url}: run `make infra-up`"
-    yield s
-    await s.close()
 
 
 async def test_insert_get_and_duplicate(store):

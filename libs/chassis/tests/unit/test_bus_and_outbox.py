@@ -6,6 +6,7 @@ import pytest
 from pydantic import BaseModel
 
 from g60_chassis.aggregates import Aggregates, retry_on_conflict
+from g60_chassis.batches import unsent
 from g60_chassis.bus import DeliveryPolicy, MemoryBus, PermanentError
 from g60_chassis.envelope import Envelope
 from g60_chassis.outbox import OutboxRelay, PublishFailed
@@ -89,11 +90,11 @@ async def test_outbox_keeps_events_while_the_bus_is_down_and_publishes_them_once
     with pytest.raises(PublishFailed) as failed:
         await relay.drain()
     assert isinstance(failed.value.first, ConnectionError) and failed.value.failed == 5
-    assert len(await store.pending("things")) == 5  # nothing lost
+    assert len(await unsent(store, "things")) == 5  # nothing lost
     bus.down = False
     assert await relay.drain() == 5
     assert sorted(e.subject for _, e in bus.log) == [f"t{i}" for i in range(5)]
-    assert await store.pending("things") == []
+    assert await unsent(store, "things") == {}
     assert await relay.drain() == 0  # published once
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from g60_chassis.batches import unsent
 from g60_chassis.envelope import Envelope
 from g60_contracts.projects import ENTERPRISE_EXAMPLE, PROJECT_EXAMPLE
 from matching.entrypoints.consumer import project_batches
@@ -46,7 +47,11 @@ STREAM = [
 
 async def outcome(market: Market) -> dict[str, tuple[str, int | None, list[str]]]:
     docs = await market.store.find("matches", limit=1000)
-    return {d["_id"]: (d["status"], d["rank"], [e["type"] for e in d["outbox"]]) for d in docs}
+    events = await unsent(market.store, "matches")  # its insert's batch, then its own outbox
+    return {
+        d["_id"]: (d["status"], d["rank"], [e["type"] for e in events.get(d["_id"], [])])
+        for d in docs
+    }
 
 
 async def seeded() -> Market:

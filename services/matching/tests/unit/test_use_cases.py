@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from g60_chassis.auth import KeyStore
+from g60_chassis.batches import unsent
 from g60_chassis.bus import Handler, MemoryBus
 from g60_chassis.envelope import Envelope
 from g60_chassis.errors import Conflict
@@ -100,9 +101,9 @@ class Market:
         return found
 
     async def events(self, project_id: str, offer_id: str) -> list[str]:
-        doc = await self.store.get("matches", match_id(project_id, offer_id))
-        assert doc is not None
-        return [e["type"] for e in doc["outbox"]]
+        id = match_id(project_id, offer_id)
+        assert await self.store.get("matches", id) is not None
+        return [e["type"] for e in (await unsent(self.store, "matches")).get(id, [])]
 
 
 @pytest.fixture

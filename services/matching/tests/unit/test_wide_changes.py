@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from g60_chassis.auth import KeyStore
+from g60_chassis.batches import unsent
 from g60_chassis.bus import MemoryBus
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import MemoryDocumentStore
@@ -37,8 +38,12 @@ async def _markets() -> tuple[Market, Market]:
 
 async def _stored(m: Market) -> dict[str, dict[str, Any]]:
     docs = await m.store.find("matches", None, limit=10**6)
+    events = await unsent(m.store, "matches")  # its insert's batch, then its own outbox
     return {
-        d["_id"]: {k: [e["type"] for e in d[k]] if k == "outbox" else d[k] for k in KEPT}
+        d["_id"]: {
+            k: [e["type"] for e in events.get(d["_id"], [])] if k == "outbox" else d[k]
+            for k in KEPT
+        }
         for d in docs
     }
 
@@ -98,9 +103,8 @@ async def test_a_changed_offer_and_its_withdrawal_settle_to_what_reconciling_all
         assert (await wide.match(pid, "off-c")).status == "proposed"
         assert (await wide.match(pid, "new")).status == "retracted"
     await _agree(inline, wide)
-    doc = await wide.store.get("matches", match_id(PROJECTS[0], "off-c"))
-    assert doc is not None
-    assert [e["type"] for e in doc["outbox"]][-2:] == [
+    events = (await unsent(wide.store, "matches"))[match_id(PROJECTS[0], "off-c")]
+    assert [e["type"] for e in events][-2:] == [
         "g60.match.retracted.v1",
         "g60.match.proposed.v1",
     ]
