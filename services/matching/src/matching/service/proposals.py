@@ -106,12 +106,15 @@ class Proposals:
         stale: dict[str, set[str]] | None = None,
         known: dict[str, ProjectSnapshot] | None = None,
         changed: Collection[str] | None = None,
+        fresh: Collection[str] = (),
     ) -> None:
         """`known`: snapshots of these projects the caller just stored (not read again).
         `changed`: the ids of the projects and offers whose data the change moved (None: any
-        may have). The engine is asked without breakdowns; they are computed, for the batch in
-        one pass, only for the pairs whose stored match cannot keep its own (`_with_views`):
-        an offer entering a hundred top ks used to compute a thousand, for one new pair each."""
+        may have). `fresh`: projects whose view the caller just created: no match of theirs
+        can be stored (none is made before its project's view), so none is read. The engine
+        is asked without breakdowns; they are computed, for the batch in one pass, only for
+        the pairs whose stored match cannot keep its own (`_with_views`): an offer entering a
+        hundred top ks used to compute a thousand, for one new pair each."""
         ids = sorted(set(project_ids))
         for i in range(0, len(ids), BATCH):
             batch = ids[i : i + BATCH]
@@ -127,7 +130,7 @@ class Proposals:
                     )
                     mine = [*mine, extra] if extra is not None else mine
                 plan[project_id] = mine
-            await self._projects(plan, stale or {}, known or {}, changed)
+            await self._projects(plan, stale or {}, known or {}, changed, fresh=fresh)
             await asyncio.sleep(0)
 
     async def _projects(
@@ -137,6 +140,7 @@ class Proposals:
         known: dict[str, ProjectSnapshot],
         changed: Collection[str] | None,
         by_pair: bool = False,
+        fresh: Collection[str] = (),
     ) -> None:
         """Bring the stored matches of these projects in line with `plan`, the batch's store
         calls together: each project's matches in one read (by the indexed `project_id`),
@@ -148,7 +152,7 @@ class Proposals:
         mine = [pid for pid in plan if pid not in self._busy]
         self._busy.update(dict.fromkeys(mine, done))
         try:
-            await self._reconcile(plan, stale, known, changed, by_pair)
+            await self._reconcile(plan, stale, known, changed, by_pair, fresh)
         finally:
             for pid in mine:
                 del self._busy[pid]
@@ -161,9 +165,10 @@ class Proposals:
         known: dict[str, ProjectSnapshot],
         changed: Collection[str] | None,
         by_pair: bool,
+        fresh: Collection[str],
     ) -> None:
         now, as_of = self.clock(), self.as_of
-        held = await self._held(plan, stale, by_pair)
+        held = await self._held(plan, stale, by_pair, fresh)
         plan = self._with_views(plan, held, changed)
         new: list[tuple[Proposal, bool]] = []
         writes: list[Awaitable[None]] = []
@@ -198,13 +203,20 @@ class Proposals:
             await busy[0].wait()
 
     async def _held(
-        self, plan: dict[str, list[Proposal]], stale: dict[str, set[str]], by_pair: bool
+        self,
+        plan: dict[str, list[Proposal]],
+        stale: dict[str, set[str]],
+        by_pair: bool,
+        fresh: Collection[str] = (),
     ) -> dict[str, dict[str, Match]]:
         """The stored matches of these projects by offer: all of each (by the indexed
-        `project_id`), or `by_pair` only those of the pairs in `plan` and `stale` (by id)."""
+        `project_id`), or `by_pair` only those of the pairs in `plan` and `stale` (by id);
+        none of a `fresh` project (see `reconcile`)."""
         if not by_pair:
-            found = await asyncio.gather(*(self.matches.every({"project_id": p}) for p in plan))
-            return {pid: {m.offer_id: m for m in ms} for pid, ms in zip(plan, found, strict=True)}
+            ids = [p for p in plan if p not in fresh]
+            found = await asyncio.gather(*(self.matches.every({"project_id": p}) for p in ids))
+            by_project = dict(zip(ids, found, strict=True))
+            return {pid: {m.offer_id: m for m in by_project.get(pid, [])} for pid in plan}
         pairs = [
             (pid, oid)
             for pid, mine in plan.items()
