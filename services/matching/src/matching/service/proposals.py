@@ -5,8 +5,8 @@ from the pair, so reconciling twice, or after a crash, creates nothing twice.
 
 The event path never computes the allocation: the `allocated` flag of a match comes from the
 latest allocation computed in the background (`allocator.py`), with the market version it holds
-as of; when a newer allocation is ready, `flag` updates every match whose flag changed.
-`allocated` is what the stored flags say (seeded from the store on start)."""
+as of; when a newer allocation is ready, `flag` (`flags.py`) updates every match whose flag
+changed. `allocated` is what the stored flags say (seeded from the store on start)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ import asyncio
 from collections.abc import Awaitable, Collection, Iterable
 from typing import TYPE_CHECKING
 
-from g60_chassis.aggregates import Aggregates, retry_on_conflict
+from g60_chassis.aggregates import Aggregates
 from g60_contracts.events import ProjectSnapshot
 from matching.domain.match import Match, match_id
-from matching.domain.results import Allocation, Delta, Proposal
+from matching.domain.results import Delta, Proposal
+from matching.service.flags import AllocationFlags
 from matching.service.ports import Clock, Engine, MatchEvents
 from matching.service.proposing import NewMatches
 from matching.service.readmodel import ReadModel
@@ -29,10 +30,9 @@ if TYPE_CHECKING:
 INLINE = 8  # a change touching more projects stores what moved now, the rest in `Settling`
 BATCH = 64  # projects reconciled in one engine pass and one round of store calls; the event
 # loop is free between batches (an offer entering hundreds of top ks is written in several)
-FLAG_BATCH = 32  # projects whose allocation flags are written at once
 
 
-class Proposals:
+class Proposals(AllocationFlags):
     def __init__(
         self,
         matches: Aggregates[Match],
@@ -261,69 +261,3 @@ class Proposals:
     async def _save(self, match: Match, kinds: list[str]) -> None:
         events = (lambda m: [e for k in kinds for e in self.events.match(k, m)]) if kinds else None
         await self.matches.save(match, events)
-
-    # the allocation's flags ----------------------------------------------------------------------
-    async def flag(self, allocation: Allocation) -> int:
-        """Set the `allocated` flag of every match whose pair entered or left the allocation
-        since the one the stored flags say; a newly allocated pair without a match is proposed.
-        The new map applies at once to the event path (which may reconcile a project while this
-        runs); returns how many projects moved. The writes go in batches, the event loop free
-        between them (HTTP and the consumers are served while a large move is written)."""
-        before, after, as_of = self.allocated, allocation.as_map(), allocation.market_version
-        self.allocated, self.as_of = after, as_of
-        moved = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
-        for i in range(0, len(moved), FLAG_BATCH):  # distinct matches: their writes overlap
-            batch = moved[i : i + FLAG_BATCH]
-            cited = self._cited([(pid, after[pid]) for pid in batch if pid in after])
-            flags = [
-                self._flag(pid, offers[pid], pair_in, as_of, cited)
-                for pid in batch
-                for offers, pair_in in ((before, False), (after, True))
-                if pid in offers
-            ]
-            await asyncio.gather(*flags)
-            await asyncio.sleep(0)
-        self.settled_as_of = as_of
-        return len(moved)
-
-    def _cited(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Proposal]:
-        """The allocated pairs' proposals with the breakdowns their decisions cite, in one
-        vectorised pass for a batch of flags (one `engine.proposal` with breakdowns per flag
-        was the largest share of the matcher's CPU in bench-flow: ~10%, py-spy)."""
-        if self.audit is None:
-            return {}
-        found = [
-            self.engine.proposal(pid, oid, breakdowns=False, allocated=False) for pid, oid in pairs
-        ]
-        viewed = self.engine.with_breakdowns([p for p in found if p is not None])
-        return {(p.project_id, p.offer_id): p for p in viewed}
-
-    async def _flag(
-        self,
-        project_id: str,
-        offer_id: str,
-        allocated: bool,
-        as_of: int,
-        cited: dict[tuple[str, str], Proposal] | None = None,
-    ) -> None:
-        while (busy := self._busy.get(project_id)) is not None:
-            await busy.wait()
-
-        async def attempt() -> None:
-            match = await self.matches.get(match_id(project_id, offer_id))
-            if match is None:
-                if allocated and self.engine.has_project(project_id):
-                    p = self.engine.proposal(project_id, offer_id, allocated=False)
-                    if p is not None:  # `allocated` says this pair now: proposed allocated
-                        await self.new.insert(await self.new.make([(p, True)], as_of, {}))
-                return
-            if match.flag(allocated, as_of):
-                if allocated and self.audit is not None:
-                    p = (cited or {}).get((project_id, offer_id)) or self.engine.proposal(
-                        project_id, offer_id, allocated=False
-                    )
-                    if p is not None:
-                        await self.audit.decided("allocated", match, p)
-                await self.matches.save(match)
-
-        await retry_on_conflict(attempt)
