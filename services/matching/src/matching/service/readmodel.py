@@ -24,7 +24,8 @@ from matching.service.ports import View
 
 LOAD_PAGE = 2_000  # documents per read when the engine loads (~0.1 s of the event loop each)
 LOAD_PAUSE = 0.02  # s between them: the API and the consumers run meanwhile (see `every`)
-REMEMBERED = 20_000  # views of one collection kept in memory (the least recently used go)
+REMEMBERED = 10_000  # views of one collection kept in memory (the least recently used go):
+# every offer and enterprise of the corridor, the newest needs (~2.6 KB a project view: ~26 MB)
 
 
 class Views:
