@@ -13,6 +13,7 @@ from g60_chassis.store import MemoryDocumentStore
 from g60_contracts.events import ProjectSnapshot
 from matching.entrypoints.consumer import project_batches
 from services.matching.tests.unit.test_project_batches import project
+from services.matching.tests.unit.test_restart import restarted
 from services.matching.tests.unit.test_use_cases import Market
 
 OFFERS = 12
@@ -106,3 +107,18 @@ async def test_a_view_changed_behind_the_memory_is_read_again_and_kept() -> None
     old = ProjectSnapshot.model_validate({**data, "version": 2})
     assert not await market.svc.read.keep(market.svc.read.projects, old, False)
     assert not store.calls
+
+
+async def test_a_batch_whose_first_delivery_died_after_its_views_is_proposed_once() -> None:
+    market, _ = await counted_market()
+    batch = [project(f"p-{i}", 1) for i in range(4)]
+    snapshots = [ProjectSnapshot.model_validate(e.data) for e in batch]
+    # the first delivery stored the views, then its process died before the proposals
+    await market.svc.read.keep_new(market.svc.read.projects, snapshots)
+    app = restarted(market, top_k=10)  # its memory is empty: the views exist, none is fresh
+    await app.service.rebuild()
+    await project_batches(app.service)(batch)
+    proposed = await market.store.find("matches", limit=1000)
+    assert len(proposed) == 4 * 10
+    await project_batches(app.service)(batch)  # and redelivered once more: nothing new
+    assert await market.store.find("matches", limit=1000) == proposed
