@@ -8,12 +8,10 @@ version beside (`decision_inputs`), so a decision can be replayed from exactly w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import date
 
 from g60_chassis.aggregates import Aggregates
-from g60_chassis.errors import Conflict
 from g60_chassis.principal import Principal
 from g60_contracts.audit import AuditOut, DecisionOut
 from g60_contracts.enums import Role
@@ -77,15 +75,30 @@ class DecisionLog:
     async def keep_inputs(self, project: ProjectSnapshot, offer: OfferSnapshot) -> None:
         """Store these versions of the inputs (and the enterprise) unless already stored;
         before the decision that refers to them."""
-        todo = [
-            self._keep(input_id("project", project.id, project.version), project),
-            self._keep(input_id("offer", offer.id, offer.version), offer),
-        ]
-        if input_id("enterprise", project.enterprise_id, 0) not in self._stored:
-            enterprise = await self.read.enterprise(project.enterprise_id)
-            if enterprise is not None:
-                todo.append(self._keep(input_id("enterprise", enterprise.id, 0), enterprise))
-        await asyncio.gather(*todo)
+        await self.keep_inputs_of([(project, offer)])
+
+    async def keep_inputs_of(self, pairs: list[tuple[ProjectSnapshot, OfferSnapshot]]) -> None:
+        """`keep_inputs` for the pairs of a batch of decisions: the inputs not stored yet in
+        one insert (they were one insert each: a batch of ten needs, ~110 round trips)."""
+        todo: dict[str, ProjectSnapshot | OfferSnapshot | EnterpriseRegistered] = {}
+        for project, offer in pairs:
+            todo[input_id("project", project.id, project.version)] = project
+            todo[input_id("offer", offer.id, offer.version)] = offer
+        for enterprise_id in sorted({p.enterprise_id for p, _ in pairs}):
+            if input_id("enterprise", enterprise_id, 0) not in self._stored:
+                enterprise = await self.read.enterprise(enterprise_id)
+                if enterprise is not None:
+                    todo[input_id("enterprise", enterprise.id, 0)] = enterprise
+        waits = [self._storing[i] for i in todo if i in self._storing]
+        new = {i: s for i, s in todo.items() if i not in self._stored and i not in self._storing}
+        if new:
+            storing = asyncio.ensure_future(self._store(new))
+            for id in new:
+                self._storing[id] = storing
+            storing.add_done_callback(lambda _: [self._storing.pop(i, None) for i in new])
+            waits.append(storing)
+        for waiting in waits:  # a cancelled caller does not cancel the others' write
+            await asyncio.shield(waiting)
 
     async def decided(self, kind: DecisionKind, match: Match, p: Proposal) -> None:
         """Record a decision on an existing `match`: the allocation gave its project this
@@ -97,27 +110,14 @@ class DecisionLog:
             await self.keep_inputs(project, offer)
             match.record(self.decision(kind, match.id, p, project, offer))
 
-    async def _keep(
-        self, id: str, snapshot: ProjectSnapshot | OfferSnapshot | EnterpriseRegistered
-    ) -> None:
-        if id in self._stored:
-            return
-        storing = self._storing.get(id)
-        if storing is None:
-            storing = asyncio.ensure_future(self._store(id, snapshot))
-            self._storing[id] = storing
-            storing.add_done_callback(lambda _: self._storing.pop(id, None))
-        await asyncio.shield(storing)  # a cancelled caller does not cancel the others' write
-
     async def _store(
-        self, id: str, snapshot: ProjectSnapshot | OfferSnapshot | EnterpriseRegistered
+        self, todo: dict[str, ProjectSnapshot | OfferSnapshot | EnterpriseRegistered]
     ) -> None:
-        view = View(id=id, data=snapshot.model_dump(mode="json"))
-        with contextlib.suppress(Conflict):  # stored by another decision or an earlier run
-            await self.inputs.add(view)
-        if len(self._stored) >= REMEMBERED:
+        views = [View(id=id, data=s.model_dump(mode="json")) for id, s in todo.items()]
+        await self.inputs.add_many(views)  # those stored by an earlier run are left as they are
+        if len(self._stored) + len(todo) >= REMEMBERED:
             self._stored.clear()
-        self._stored.add(id)
+        self._stored.update(todo)
 
     async def record(self, principal: Principal, match: Match) -> AuditOut:
         """The match's decisions, oldest first, each with the inputs it judged (for

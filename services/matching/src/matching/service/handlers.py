@@ -121,7 +121,7 @@ class MatchingService:
         projects = list(newest.values())
         if not projects:
             return
-        await asyncio.gather(*(self.read.keep(self.read.projects, p, False) for p in projects))
+        _, created = await self.read.keep_new(self.read.projects, projects)
         ids = sorted({p.enterprise_id for p in projects})
         found = await asyncio.gather(*(self.read.enterprise(e) for e in ids))
         enterprises = dict(zip(ids, found, strict=True))
@@ -133,7 +133,7 @@ class MatchingService:
             delta = self.engine.upsert_project(self.translate.project(p, enterprise))
             stale[p.id] = {o for _, o in delta.removed}
         if stale:
-            await self.proposals.reconcile(stale, stale, newest, changed=stale)
+            await self.proposals.reconcile(stale, stale, newest, changed=stale, fresh=created)
             self.allocation.changed()
 
     async def on_offer(self, offer: OfferSnapshot) -> None:

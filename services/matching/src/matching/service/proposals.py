@@ -5,8 +5,8 @@ from the pair, so reconciling twice, or after a crash, creates nothing twice.
 
 The event path never computes the allocation: the `allocated` flag of a match comes from the
 latest allocation computed in the background (`allocator.py`), with the market version it holds
-as of; when a newer allocation is ready, `flag` updates every match whose flag changed.
-`allocated` is what the stored flags say (seeded from the store on start)."""
+as of; when a newer allocation is ready, `flag` (`flags.py`) updates every match whose flag
+changed. `allocated` is what the stored flags say (seeded from the store on start)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ import asyncio
 from collections.abc import Awaitable, Collection, Iterable
 from typing import TYPE_CHECKING
 
-from g60_chassis.aggregates import Aggregates, retry_on_conflict
+from g60_chassis.aggregates import Aggregates
 from g60_contracts.events import ProjectSnapshot
 from matching.domain.match import Match, match_id
-from matching.domain.results import Allocation, Delta, Proposal
+from matching.domain.results import Delta, Proposal
+from matching.service.flags import AllocationFlags
 from matching.service.ports import Clock, Engine, MatchEvents
 from matching.service.proposing import NewMatches
 from matching.service.readmodel import ReadModel
@@ -29,10 +30,9 @@ if TYPE_CHECKING:
 INLINE = 8  # a change touching more projects stores what moved now, the rest in `Settling`
 BATCH = 64  # projects reconciled in one engine pass and one round of store calls; the event
 # loop is free between batches (an offer entering hundreds of top ks is written in several)
-FLAG_BATCH = 32  # projects whose allocation flags are written at once
 
 
-class Proposals:
+class Proposals(AllocationFlags):
     def __init__(
         self,
         matches: Aggregates[Match],
@@ -106,12 +106,15 @@ class Proposals:
         stale: dict[str, set[str]] | None = None,
         known: dict[str, ProjectSnapshot] | None = None,
         changed: Collection[str] | None = None,
+        fresh: Collection[str] = (),
     ) -> None:
         """`known`: snapshots of these projects the caller just stored (not read again).
         `changed`: the ids of the projects and offers whose data the change moved (None: any
-        may have). The engine is asked without breakdowns; they are computed, for the batch in
-        one pass, only for the pairs whose stored match cannot keep its own (`_with_views`):
-        an offer entering a hundred top ks used to compute a thousand, for one new pair each."""
+        may have). `fresh`: projects whose view the caller just created: no match of theirs
+        can be stored (none is made before its project's view), so none is read. The engine
+        is asked without breakdowns; they are computed, for the batch in one pass, only for
+        the pairs whose stored match cannot keep its own (`_with_views`): an offer entering a
+        hundred top ks used to compute a thousand, for one new pair each."""
         ids = sorted(set(project_ids))
         for i in range(0, len(ids), BATCH):
             batch = ids[i : i + BATCH]
@@ -127,7 +130,7 @@ class Proposals:
                     )
                     mine = [*mine, extra] if extra is not None else mine
                 plan[project_id] = mine
-            await self._projects(plan, stale or {}, known or {}, changed)
+            await self._projects(plan, stale or {}, known or {}, changed, fresh=fresh)
             await asyncio.sleep(0)
 
     async def _projects(
@@ -137,6 +140,7 @@ class Proposals:
         known: dict[str, ProjectSnapshot],
         changed: Collection[str] | None,
         by_pair: bool = False,
+        fresh: Collection[str] = (),
     ) -> None:
         """Bring the stored matches of these projects in line with `plan`, the batch's store
         calls together: each project's matches in one read (by the indexed `project_id`),
@@ -148,7 +152,7 @@ class Proposals:
         mine = [pid for pid in plan if pid not in self._busy]
         self._busy.update(dict.fromkeys(mine, done))
         try:
-            await self._reconcile(plan, stale, known, changed, by_pair)
+            await self._reconcile(plan, stale, known, changed, by_pair, fresh)
         finally:
             for pid in mine:
                 del self._busy[pid]
@@ -161,9 +165,10 @@ class Proposals:
         known: dict[str, ProjectSnapshot],
         changed: Collection[str] | None,
         by_pair: bool,
+        fresh: Collection[str],
     ) -> None:
         now, as_of = self.clock(), self.as_of
-        held = await self._held(plan, stale, by_pair)
+        held = await self._held(plan, stale, by_pair, fresh)
         plan = self._with_views(plan, held, changed)
         new: list[tuple[Proposal, bool]] = []
         writes: list[Awaitable[None]] = []
@@ -198,13 +203,20 @@ class Proposals:
             await busy[0].wait()
 
     async def _held(
-        self, plan: dict[str, list[Proposal]], stale: dict[str, set[str]], by_pair: bool
+        self,
+        plan: dict[str, list[Proposal]],
+        stale: dict[str, set[str]],
+        by_pair: bool,
+        fresh: Collection[str] = (),
     ) -> dict[str, dict[str, Match]]:
         """The stored matches of these projects by offer: all of each (by the indexed
-        `project_id`), or `by_pair` only those of the pairs in `plan` and `stale` (by id)."""
+        `project_id`), or `by_pair` only those of the pairs in `plan` and `stale` (by id);
+        none of a `fresh` project (see `reconcile`)."""
         if not by_pair:
-            found = await asyncio.gather(*(self.matches.every({"project_id": p}) for p in plan))
-            return {pid: {m.offer_id: m for m in ms} for pid, ms in zip(plan, found, strict=True)}
+            ids = [p for p in plan if p not in fresh]
+            found = await asyncio.gather(*(self.matches.every({"project_id": p}) for p in ids))
+            by_project = dict(zip(ids, found, strict=True))
+            return {pid: {m.offer_id: m for m in by_project.get(pid, [])} for pid in plan}
         pairs = [
             (pid, oid)
             for pid, mine in plan.items()
@@ -249,46 +261,3 @@ class Proposals:
     async def _save(self, match: Match, kinds: list[str]) -> None:
         events = (lambda m: [e for k in kinds for e in self.events.match(k, m)]) if kinds else None
         await self.matches.save(match, events)
-
-    # the allocation's flags ----------------------------------------------------------------------
-    async def flag(self, allocation: Allocation) -> int:
-        """Set the `allocated` flag of every match whose pair entered or left the allocation
-        since the one the stored flags say; a newly allocated pair without a match is proposed.
-        The new map applies at once to the event path (which may reconcile a project while this
-        runs); returns how many projects moved. The writes go in batches, the event loop free
-        between them (HTTP and the consumers are served while a large move is written)."""
-        before, after, as_of = self.allocated, allocation.as_map(), allocation.market_version
-        self.allocated, self.as_of = after, as_of
-        moved = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
-        for i in range(0, len(moved), FLAG_BATCH):  # distinct matches: their writes overlap
-            flags = [
-                self._flag(pid, offers[pid], pair_in, as_of)
-                for pid in moved[i : i + FLAG_BATCH]
-                for offers, pair_in in ((before, False), (after, True))
-                if pid in offers
-            ]
-            await asyncio.gather(*flags)
-            await asyncio.sleep(0)
-        self.settled_as_of = as_of
-        return len(moved)
-
-    async def _flag(self, project_id: str, offer_id: str, allocated: bool, as_of: int) -> None:
-        while (busy := self._busy.get(project_id)) is not None:
-            await busy.wait()
-
-        async def attempt() -> None:
-            match = await self.matches.get(match_id(project_id, offer_id))
-            if match is None:
-                if allocated and self.engine.has_project(project_id):
-                    p = self.engine.proposal(project_id, offer_id, allocated=False)
-                    if p is not None:  # `allocated` says this pair now: proposed allocated
-                        await self.new.insert(await self.new.make([(p, True)], as_of, {}))
-                return
-            if match.flag(allocated, as_of):
-                if allocated and self.audit is not None:
-                    p = self.engine.proposal(project_id, offer_id, allocated=False)
-                    if p is not None:
-                        await self.audit.decided("allocated", match, p)
-                await self.matches.save(match)
-
-        await retry_on_conflict(attempt)

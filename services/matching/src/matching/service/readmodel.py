@@ -1,18 +1,56 @@
 """The read model: the newest snapshot of every enterprise, project and offer the matching
-service heard of, stored as it came (contract JSON) and read back as contract models."""
+service heard of, stored as it came (contract JSON) and read back as contract models.
+
+This process is the only writer of its views (one consumer of the projects and funding topics),
+so it keeps the views it wrote or read in memory (`Views`) and reads the store only for the
+others: per need, the matcher used to read its project's view before writing it, its
+enterprise's view once per batch and once per proposal, and each proposed offer's view (~6
+reads of FerretDB per need). A view in memory that is stale all the same (another instance
+wrote it) costs nothing but a retry: every write is a compare-and-set on the stored version,
+and a lost one drops the memory and reads the store again."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
 from g60_chassis.aggregates import Aggregates, retry_on_conflict
+from g60_chassis.store import VersionConflict
 from g60_contracts.events import EnterpriseRegistered, OfferSnapshot, ProjectSnapshot
 from matching.service.ports import View
 
 LOAD_PAGE = 2_000  # documents per read when the engine loads (~0.1 s of the event loop each)
 LOAD_PAUSE = 0.02  # s between them: the API and the consumers run meanwhile (see `every`)
+REMEMBERED = 10_000  # views of one collection kept in memory (the least recently used go):
+# every offer and enterprise of the corridor, the newest needs (~2.6 KB a project view: ~26 MB)
+
+
+class Views:
+    """The views of one collection this process last wrote or read, the least recently used
+    dropped past `size` (an `OrderedDict`: the few lines of an LRU are not worth a dependency).
+    Callers get and put whole `View`s and never change one they got (they change a copy)."""
+
+    def __init__(self, size: int = REMEMBERED) -> None:
+        self.size = size
+        self._views: OrderedDict[str, View] = OrderedDict()
+
+    def get(self, id: str) -> View | None:
+        view = self._views.get(id)
+        if view is not None:
+            self._views.move_to_end(id)
+        return view
+
+    def put(self, view: View) -> None:
+        self._views[view.id] = view
+        self._views.move_to_end(view.id)
+        while len(self._views) > self.size:
+            self._views.popitem(last=False)
+
+    def drop(self, id: str) -> None:
+        self._views.pop(id, None)
 
 
 @dataclass
@@ -20,6 +58,20 @@ class ReadModel:
     enterprises: Aggregates[View]
     projects: Aggregates[View]
     offers: Aggregates[View]
+    _memory: dict[str, Views] = field(default_factory=dict)
+
+    def _views(self, views: Aggregates[View]) -> Views:
+        return self._memory.setdefault(views.collection, Views())
+
+    async def _get(self, views: Aggregates[View], id: str) -> View | None:
+        """The view from memory, else from the store (then remembered)."""
+        memory = self._views(views)
+        view = memory.get(id)
+        if view is None:
+            view = await views.get(id)
+            if view is not None:
+                memory.put(view)
+        return view
 
     async def keep(
         self, views: Aggregates[View], snapshot: BaseModel, removed: bool, pending: bool = False
@@ -30,45 +82,54 @@ class ReadModel:
         until the load's catch-up has applied and reconciled it. A newer snapshot kept without
         `pending` is applied by its own handler (or redelivered), so it clears the mark."""
         data = snapshot.model_dump(mode="json")
-        version = int(data.get("version", 0))
+        memory = self._views(views)
 
         async def attempt() -> bool:
-            current = await views.get(data["id"])
-            if current is None:
-                await views.add(
-                    View(
-                        id=data["id"],
-                        data=data,
-                        source_version=version,
-                        removed=removed,
-                        enterprise_id=data.get("enterprise_id"),
-                        pending=pending,
-                    )
-                )
-                return True
-            if version <= current.source_version:
-                if pending and not current.pending:
-                    current.pending = True
-                    await views.save(current)
-                return False
-            current.data, current.source_version, current.removed = data, version, removed
-            current.pending = pending
-            await views.save(current)
-            return True
+            current = await self._get(views, data["id"])
+            try:
+                stored, newer = await _keep(views, current, data, removed, pending)
+            except VersionConflict:
+                memory.drop(data["id"])  # stale: the retry reads the store
+                raise
+            if stored is not None:
+                memory.put(stored)
+            return newer
 
         kept: bool = await retry_on_conflict(attempt)
         return kept
 
+    async def keep_new(
+        self, views: Aggregates[View], snapshots: Sequence[BaseModel]
+    ) -> tuple[set[str], set[str]]:
+        """`keep` for a batch of snapshots not removed, in one insert for those this process
+        does not hold (a snapshot whose view exists is then kept alone, by `keep`). Returns the
+        ids kept (newer than stored) and, among them, those whose view was created by this call
+        (nothing else of theirs can be stored yet: no match was made before its view)."""
+        memory = self._views(views)
+        datas = [s.model_dump(mode="json") for s in snapshots]
+        unknown = [d for d in datas if memory.get(str(d["id"])) is None]
+        rows = [_view(d, int(str(d.get("version", 0))), False, False) for d in unknown]
+        existed = await views.add_many(rows) if rows else set()
+        created = {r.id for r in rows if r.id not in existed}
+        for row in rows:
+            if row.id in created:
+                memory.put(row)
+        kept = set(created)
+        for snapshot, data in zip(snapshots, datas, strict=True):
+            if data["id"] not in created and await self.keep(views, snapshot, False):
+                kept.add(str(data["id"]))
+        return kept, created
+
     async def enterprise(self, id: str) -> EnterpriseRegistered | None:
-        view = await self.enterprises.get(id)
+        view = await self._get(self.enterprises, id)
         return None if view is None else EnterpriseRegistered.model_validate(view.data)
 
     async def project(self, id: str) -> ProjectSnapshot | None:
-        view = await self.projects.get(id)
+        view = await self._get(self.projects, id)
         return None if view is None else ProjectSnapshot.model_validate(view.data)
 
     async def offer(self, id: str) -> OfferSnapshot | None:
-        view = await self.offers.get(id)
+        view = await self._get(self.offers, id)
         return None if view is None else OfferSnapshot.model_validate(view.data)
 
     async def waiting_for(self, enterprise_id: str) -> list[ProjectSnapshot]:
@@ -94,19 +155,54 @@ class ReadModel:
             await self.offers.every(where, LOAD_PAGE),
         )
 
-    @staticmethod
-    async def applied(views: Aggregates[View], id: str, source_version: int) -> None:
+    async def applied(self, views: Aggregates[View], id: str, source_version: int) -> None:
         """Clear the pending mark of this version of a view (a newer one stays marked)."""
+        memory = self._views(views)
 
         async def attempt() -> None:
-            current = await views.get(id)
+            current = await self._get(views, id)
             if current is None or not current.pending:
                 return
             if current.source_version == source_version:
-                current.pending = False
-                await views.save(current)
+                try:
+                    memory.put(await views.save(current.model_copy(update={"pending": False})))
+                except VersionConflict:
+                    memory.drop(id)
+                    raise
 
         await retry_on_conflict(attempt)
+
+
+async def _keep(
+    views: Aggregates[View],
+    current: View | None,
+    data: dict[str, object],
+    removed: bool,
+    pending: bool,
+) -> tuple[View | None, bool]:
+    """One attempt of `ReadModel.keep` against `current` (as stored, or None): the view as
+    stored after it (None: nothing written), and whether the snapshot was newer."""
+    version = int(str(data.get("version", 0)))
+    if current is None:
+        return await views.add(_view(data, version, removed, pending)), True
+    if version <= current.source_version:
+        if pending and not current.pending:
+            return await views.save(current.model_copy(update={"pending": True})), False
+        return None, False
+    update = {"data": data, "source_version": version, "removed": removed, "pending": pending}
+    return await views.save(current.model_copy(update=update)), True
+
+
+def _view(data: dict[str, object], version: int, removed: bool, pending: bool) -> View:
+    enterprise_id = data.get("enterprise_id")
+    return View(
+        id=str(data["id"]),
+        data=data,
+        source_version=version,
+        removed=removed,
+        enterprise_id=None if enterprise_id is None else str(enterprise_id),
+        pending=pending,
+    )
 
 
 def snapshots(
