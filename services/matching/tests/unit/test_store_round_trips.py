@@ -1,6 +1,7 @@
 """What the matcher asks of its store per consumed batch of new needs (issue 8: on FerretDB each
 call is a round trip and a PostgreSQL statement or more). A batch of new projects costs one
-insert of their views, one of the decisions' inputs and one of their matches, whatever its size;
+insert of their views, one of the decisions' inputs, one of their matches and one of the batch
+document holding the matches' events (`g60_chassis.batches`), whatever its size;
 nothing it already holds in its read model is read again; a redelivered batch writes nothing."""
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ async def consumed(market: Market, store: CountingStore, ids: list[str]) -> Coun
     return Counter(store.calls)
 
 
-async def test_a_batch_of_new_needs_costs_three_store_calls_whatever_its_size() -> None:
+async def test_a_batch_of_new_needs_costs_four_store_calls_whatever_its_size() -> None:
     market, store = await counted_market()
     for size in (1, 16):
         ids = [f"p{size}-{i}" for i in range(size)]
@@ -70,6 +71,7 @@ async def test_a_batch_of_new_needs_costs_three_store_calls_whatever_its_size() 
             ("insert_many", "project_views"): 1,
             ("insert_many", "decision_inputs"): 1,
             ("insert_many", "matches"): 1,
+            ("insert", "_outbox_matches"): 1,  # their events, one document for the batch
         }
         for pid in ids:  # and each need got its top k of proposals
             assert len(await market.store.find("matches", {"project_id": pid})) == 10
