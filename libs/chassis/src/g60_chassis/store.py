@@ -116,6 +116,16 @@ def _copy(value: Any) -> Any:
     return pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
 
 
+def _read(doc: Doc) -> Doc:
+    """A stored document as a reader gets it: its state copied, its outbox a new list of the
+    stored entries (never changed in place: `mark_sent` builds a new list). Copying every
+    entry made reads of matches cost their outbox, often larger than the match itself."""
+    outbox = doc.get("outbox")
+    if outbox is None:
+        return _copy(doc)
+    return {**_copy({k: v for k, v in doc.items() if k != "outbox"}), "outbox": list(outbox)}
+
+
 def _key(value: Any) -> Any:
     """A hashable stand-in for an indexed value (lists and dicts compare as their repr)."""
     try:
@@ -170,7 +180,7 @@ class MemoryDocumentStore:
 
     async def get(self, collection: str, id: str) -> Doc | None:
         doc = self._data[collection].get(id)
-        return _copy(doc) if doc is not None else None
+        return _read(doc) if doc is not None else None
 
     async def insert(self, collection: str, doc: Doc, events: list[Doc] | None = None) -> None:
         if doc["_id"] in self._data[collection]:
@@ -218,14 +228,14 @@ class MemoryDocumentStore:
                 continue
             doc = self._data[collection][id]
             if all(doc.get(k) == v for k, v in (where or {}).items()):
-                out.append(_copy(doc))
+                out.append(_read(doc))
                 if len(out) >= limit:
                     break
         return out
 
     async def pending(self, collection: str, limit: int = 100) -> list[Doc]:
         docs = [d for _, d in sorted(self._data[collection].items()) if d.get("outbox")]
-        return [_copy(d) for d in docs[:limit]]
+        return [_read(d) for d in docs[:limit]]
 
     async def prepare_outbox(self, collection: str) -> None:
         return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import date
 
 from g60_chassis.aggregates import Aggregates
@@ -86,6 +86,24 @@ class DecisionLog:
             if enterprise is not None:
                 todo.append(self._keep(input_id("enterprise", enterprise.id, 0), enterprise))
         await asyncio.gather(*todo)
+
+    async def keep_all(self, inputs: Collection[tuple[ProjectSnapshot, OfferSnapshot]]) -> None:
+        """`keep_inputs` for many pairs at once, each distinct input once (an offer entering
+        a hundred top ks shares its snapshot between all its new matches)."""
+        todo: dict[str, ProjectSnapshot | OfferSnapshot | EnterpriseRegistered] = {}
+        enterprises: set[str] = set()
+        for project, offer in inputs:
+            todo[input_id("project", project.id, project.version)] = project
+            todo[input_id("offer", offer.id, offer.version)] = offer
+            if input_id("enterprise", project.enterprise_id, 0) not in self._stored:
+                enterprises.add(project.enterprise_id)
+        ids = sorted(enterprises)
+        found = await asyncio.gather(*(self.read.enterprise(e) for e in ids))
+        for enterprise in found:
+            if enterprise is not None:
+                todo[input_id("enterprise", enterprise.id, 0)] = enterprise
+        missing = [(k, v) for k, v in todo.items() if k not in self._stored]
+        await asyncio.gather(*(self._keep(k, v) for k, v in missing))
 
     async def decided(self, kind: DecisionKind, match: Match, p: Proposal) -> None:
         """Record a decision on an existing `match`: the allocation gave its project this

@@ -5,6 +5,7 @@ once with its `proposed` events (a match that exists already is left as it was).
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -45,15 +46,16 @@ class NewMatches:
         found_projects, found_offers = await asyncio.gather(read_projects, read_offers)
         projects = dict(zip(project_ids, found_projects, strict=True))
         offers = dict(zip(offer_ids, found_offers, strict=True))
-        made = await asyncio.gather(  # each may store its inputs (audit): together, not in turn
-            *(
-                self._match(p, project, offer, allocated, as_of)
-                for p, allocated in new
-                if (project := projects[p.project_id]) is not None
-                and (offer := offers[p.offer_id]) is not None
-            )
-        )
-        return list(made)
+        todo = [
+            (p, project, offer, allocated)
+            for p, allocated in new
+            if (project := projects[p.project_id]) is not None
+            and (offer := offers[p.offer_id]) is not None
+        ]
+        if self.audit is not None:  # the inputs are stored before the decisions that cite them
+            await self.audit.keep_all([(t[1], t[2]) for t in todo])
+        now = self.clock()
+        return [self._match(*t, as_of, now) for t in todo]
 
     async def _project_view(
         self, project_id: str, known: ProjectSnapshot | None
@@ -64,13 +66,14 @@ class NewMatches:
         # a match that exists was proposed by an earlier delivery of this change: left alone
         await self.matches.add_many(matches, partial(self.events.match, "proposed"))
 
-    async def _match(
+    def _match(
         self,
         p: Proposal,
         project: ProjectSnapshot,
         offer: OfferSnapshot,
         allocated: bool,
         as_of: int | None,
+        now: datetime,
     ) -> Match:
         match = propose(
             p,
@@ -81,10 +84,9 @@ class NewMatches:
             response_days=int(offer.response_deadline_days or 14),
             allocated=allocated,
             as_of=as_of,
-            now=self.clock(),
+            now=now,
         )
-        if self.audit is not None:  # the inputs are stored before the decision that cites them
-            await self.audit.keep_inputs(project, offer)
+        if self.audit is not None:
             match.record(self.audit.decision("proposed", match.id, p, project, offer))
             if allocated:
                 match.record(self.audit.decision("allocated", match.id, p, project, offer))
