@@ -226,7 +226,8 @@ async def run(
         full = sum(1 for g, _ in pauses if g == 2)
         say(
             f"    garbage collections here: {len(pauses)} ({full} full), "
-            f"longest {worst * 1e3:.0f} ms"
+            f"longest {worst * 1e3:.0f} ms; {len(gc.get_objects()):,} objects a full one "
+            "walks (the rest frozen with the engine)"
         )
     say(
         f"  market version {alloc.market_version}: {len(alloc.assignments):,} assignments, "

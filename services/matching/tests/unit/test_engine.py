@@ -163,3 +163,31 @@ def test_the_allocation_is_cached_until_something_changes() -> None:
     assert e.allocation() is first
     e.upsert_project(project("prj-2"))
     assert e.allocation() is not first and len(e.allocation().assignments) == 2
+
+
+def test_offers_of_equal_score_rank_by_id_when_one_enters_the_lists() -> None:
+    """Copies of one offer tie in every project that lists the original: each enters below
+    the lower ids and above the higher, as if the lists were built from scratch."""
+    projects = [project(f"prj-{i}") for i in range(3)]
+    e = engine(cheap("o-b", 300), cheap("o-d", 300), *projects, top_k=4)
+    for id in ("o-c", "o-a", "o-e"):  # o-e would be fifth: beyond the top k
+        delta = e.upsert_offer(cheap(id, 300))
+        entered = {f"prj-{i}" for i in range(3)} if id != "o-e" else set()
+        assert {pid for pid, _ in delta.added} == entered
+    fresh = engine(*(cheap(i, 300) for i in ("o-a", "o-b", "o-c", "o-d", "o-e")), *projects)
+    for i in range(3):
+        got = [p.offer_id for p in e.proposals_for_project(f"prj-{i}", breakdowns=False)]
+        assert got == ["o-a", "o-b", "o-c", "o-d"]
+        want = fresh.proposals_for_project(f"prj-{i}", breakdowns=False)
+        assert got == [p.offer_id for p in want[:4]]
+
+
+def test_proposals_of_chosen_pairs_are_those_of_the_whole_top_k() -> None:
+    e = engine(
+        cheap("o1", 300), cheap("o2", 350), cheap("o3", 400), project("p1"), project("p2"), top_k=3
+    )
+    whole = e.proposals_for_projects(["p1", "p2"], breakdowns=False, allocated=False)
+    only = {"p1": {"o2", "o9"}, "p2": set[str]()}
+    some = e.proposals_for_projects(["p1", "p2"], breakdowns=False, allocated=False, only=only)
+    assert some == {"p1": [p for p in whole["p1"] if p.offer_id == "o2"]}
+    assert some["p1"][0].rank == 2

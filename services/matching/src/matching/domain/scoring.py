@@ -119,7 +119,16 @@ def combined(e_q: int, f_q: int) -> float:
 # ---- breakdowns for explanations (a handful of pairs at a time) ---------------------------------
 
 
-def _enterprise_notes(P: Cols, O: Cols, i: int) -> dict[str, str]:
+Row = dict[str, list[Any]]  # columns as plain Python values, for the loops below
+
+
+def _plain(cols: Cols, names: list[str], n: int) -> Row:
+    """These columns as lists of Python values (one conversion per column: reading numpy
+    scalars one pair and field at a time was most of the breakdowns' cost)."""
+    return {k: np.broadcast_to(cols[k], (n,)).tolist() for k in names}
+
+
+def _enterprise_notes(P: Row, O: Row, i: int) -> dict[str, str]:
     rate, share, days = float(O["rate"][i]), float(O["eq_share"][i]), float(O["days"][i])
     place, n = int(P["instr_rank"][i]) >> (4 * int(O["instr"][i])) & 15, int(P["n_instr"][i])
     a, amount = min(int(P["amount"][i]), int(O["tmax"][i])), int(P["amount"][i])
@@ -135,14 +144,15 @@ def _enterprise_notes(P: Cols, O: Cols, i: int) -> dict[str, str]:
     }
 
 
-def _funder_notes(P: Cols, O: Cols, i: int) -> dict[str, str]:
+def _funder_notes(P: Row, O: Row, i: int) -> dict[str, str]:
     quals = members(int(P["quals"][i]), QUALIFICATIONS)
     prio_city, prio_sector = int(O["prio_city"][i]), int(O["prio_sector"][i])
+    stage = float(O["stage_center"][i])
     return {
         "sector": "priority sector"
         if prio_sector & int(P["sector_bit"][i])
         else ("within the offer's sectors" if bool(O["sector_explicit"][i]) else "open to all"),
-        "stage": "open to all stages" if np.isnan(O["stage_center"][i]) else "within the stages",
+        "stage": "open to all stages" if stage != stage else "within the stages",
         "city": "no priority cities"
         if prio_city == 0
         else ("priority city" if prio_city & int(P["city_bit"][i]) else "not a priority city"),
@@ -152,21 +162,32 @@ def _funder_notes(P: Cols, O: Cols, i: int) -> dict[str, str]:
     }
 
 
+P_NOTES = ["instr_rank", "n_instr", "amount", "quals", "sector_bit", "city_bit"]
+O_NOTES = ["rate", "eq_share", "days", "instr", "tmax", "tmin", "coll_req", "prio_city"]
+O_NOTES += ["prio_sector", "sector_explicit", "stage_center"]
+
+
 def breakdowns(P: Cols, O: Cols) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """For aligned pairs P[i], O[i]: (enterprise view, funder view), each
     `{"total", "terms": [{"criterion", "score", "weight", "unknown", "note"}]}`."""
     e_q, f_q = totals(P, O)
-    # each term as a list of floats once (a broadcast per pair and term was most of the cost)
+    n = len(e_q)
+    # each term, weight and note input as a list once (a broadcast per pair and term was
+    # most of the cost, then reading numpy scalars one at a time)
     et, ft = (
         {k: np.broadcast_to(v, e_q.shape).astype(np.float64).tolist() for k, v in t.items()}
         for t in (enterprise_terms(P, O), funder_terms(P, O))
     )
+    ew = _plain(P, [f"ew_{c}" for c in ENTERPRISE_CRITERIA], n)
+    fw = _plain(O, [f"fw_{c}" for c in FUNDER_CRITERIA], n)
+    Pn, On = _plain(P, P_NOTES, n), _plain(O, O_NOTES, n)
+    eq, fq = e_q.tolist(), f_q.tolist()
     out = []
-    for i in range(len(e_q)):
+    for i in range(n):
         views = []
-        for terms, side, prefix, criteria, notes, q in (
-            (et, P, "ew_", ENTERPRISE_CRITERIA, _enterprise_notes(P, O, i), e_q),
-            (ft, O, "fw_", FUNDER_CRITERIA, _funder_notes(P, O, i), f_q),
+        for terms, weights, prefix, criteria, notes, q in (
+            (et, ew, "ew_", ENTERPRISE_CRITERIA, _enterprise_notes(Pn, On, i), eq),
+            (ft, fw, "fw_", FUNDER_CRITERIA, _funder_notes(Pn, On, i), fq),
         ):
             rows = []
             for name in criteria:
@@ -176,11 +197,11 @@ def breakdowns(P: Cols, O: Cols) -> list[tuple[dict[str, Any], dict[str, Any]]]:
                     {
                         "criterion": name,
                         "score": round(value, 4) if known else None,
-                        "weight": round(float(side[f"{prefix}{name}"][i]), 4),
+                        "weight": round(float(weights[f"{prefix}{name}"][i]), 4),
                         "unknown": not known,
                         "note": notes[name] if known else "data missing: counted as neutral 0.5",
                     }
                 )
-            views.append({"total": as_score(int(q[i])), "terms": rows})
+            views.append({"total": as_score(q[i]), "terms": rows})
         out.append((views[0], views[1]))
     return out

@@ -102,15 +102,18 @@ class TopCache:
             return rows
         d, listed = self.depth, self.key[rows]
         pos = (listed > keys[:, None]).sum(axis=1)
-        ties = np.flatnonzero((listed == keys[:, None]).any(axis=1))
-        me = ids[offer] or ""
-        for t in ties.tolist():  # equal scores: the lower offer id first
-            row = int(rows[t])
-            pos[t] += sum(
-                1
-                for j in range(int(self.count[row]))
-                if self.key[row, j] == keys[t] and (ids[int(self.off[row, j])] or "") < me
-            )
+        same = listed == keys[:, None]  # equal scores: the lower offer id first
+        if same.any():
+            same &= np.arange(d) < self.count[rows][:, None]
+            tied = self.off[rows][same]
+            # each tied offer's id compared once (a copy of an offer ties in every row that
+            # lists the original: one comparison per entry was most of an upsert's time)
+            offers, back = np.unique(tied, return_inverse=True)
+            me = ids[offer] or ""
+            before = np.asarray([(ids[int(o)] or "") < me for o in offers.tolist()], dtype=bool)
+            below = np.zeros(same.shape, dtype=np.int64)
+            below[same] = before[back.reshape(-1)]
+            pos += below.sum(axis=1)
         cnt, exh = self.count[rows], self.exhaustive[rows]
         put = (pos < cnt) | (exh & (cnt < d))
         overflow = exh & ~put  # a full, exhaustive row: the offer falls just beyond it

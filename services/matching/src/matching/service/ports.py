@@ -3,7 +3,7 @@ the engine's domain objects, the events it publishes, the clock."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -54,7 +54,11 @@ class Engine(Protocol):
     def has_project(self, project_id: str) -> bool: ...
     def has_offer(self, offer_id: str) -> bool: ...
     def proposals_for_projects(
-        self, project_ids: Iterable[str], breakdowns: bool = True, allocated: bool = True
+        self,
+        project_ids: Iterable[str],
+        breakdowns: bool = True,
+        allocated: bool = True,
+        only: Mapping[str, Collection[str]] | None = None,
     ) -> dict[str, list[Proposal]]: ...
     def proposals_for_offer(
         self,

@@ -84,7 +84,10 @@ class Proposals(AllocationFlags):
         for i in range(0, len(ids), BATCH):
             batch = ids[i : i + BATCH]
             await self._free(batch)
-            wanted = self.engine.proposals_for_projects(batch, breakdowns=False, allocated=False)
+            asked = {pid: moved.get(pid, set()) | stale.get(pid, set()) for pid in batch}
+            wanted = self.engine.proposals_for_projects(
+                batch, breakdowns=False, allocated=False, only=asked
+            )
             plan = {
                 pid: [p for p in wanted.get(pid, []) if p.offer_id in moved.get(pid, ())]
                 for pid in batch

@@ -5,6 +5,7 @@ once with its `proposed` events (a match that exists already is left as it was).
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -53,7 +54,8 @@ class NewMatches:
         ]
         if self.audit is not None:  # the inputs are stored before the decisions that cite them
             await self.audit.keep_inputs_of([(project, offer) for _, project, offer, _ in todo])
-        return [self._match(*row, as_of) for row in todo]
+        now = self.clock()
+        return [self._match(*row, as_of, now) for row in todo]
 
     async def _project_view(
         self, project_id: str, known: ProjectSnapshot | None
@@ -71,6 +73,7 @@ class NewMatches:
         offer: OfferSnapshot,
         allocated: bool,
         as_of: int | None,
+        now: datetime,
     ) -> Match:
         match = propose(
             p,
@@ -81,7 +84,7 @@ class NewMatches:
             response_days=int(offer.response_deadline_days or 14),
             allocated=allocated,
             as_of=as_of,
-            now=self.clock(),
+            now=now,
         )
         if self.audit is not None:
             match.record(self.audit.decision("proposed", match.id, p, project, offer))
