@@ -20,8 +20,9 @@ FLAG_BATCH = 32  # projects whose allocation flags are written at once
 
 
 class AllocationFlags:
-    """Mixed into `Proposals`, whose state it shares: the flags wait for a reconciliation of
-    their project (`_busy`), and the map they write is the one the event path reads."""
+    """Mixed into `Proposals`, whose state it shares: a flag and a reconciliation of the same
+    project wait for each other (`_busy`), and the map they write is the one the event path
+    reads."""
 
     matches: Aggregates[Match]
     engine: Engine
@@ -95,4 +96,13 @@ class AllocationFlags:
                         await self.audit.decided("allocated", match, p)
                 await self.matches.save(match)
 
-        await retry_on_conflict(attempt)
+        # held like a reconciliation holds it: a rematch or an event reconciling the project
+        # meanwhile read the match this flag was about to save, and lost the compare-and-set
+        # with a 409 (seen once in `g60 rematch` against the embedded platform)
+        done = asyncio.Event()
+        self._busy[project_id] = done
+        try:
+            await retry_on_conflict(attempt)
+        finally:
+            del self._busy[project_id]
+            done.set()
