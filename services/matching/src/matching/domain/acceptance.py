@@ -26,6 +26,7 @@ from matching.domain.topcache import I64, B
 
 Pairs = dict[tuple[int, int], int]  # (p, o) → place of o in p's list
 HELD, APPS = 4096, 1 << 16  # first sizes of the holdings' and the applicants' arrays
+NO_MOVES = np.zeros((0, 3), np.int64)
 
 
 def _ints(x: Sequence[int] | I64) -> I64:
@@ -131,14 +132,16 @@ class Acceptance:
         return dict(zip(ps.tolist(), self.assign[ps].tolist(), strict=True))
 
     # ---- proposing ------------------------------------------------------------------------------
-    def _kernel(self, queue: I64, limit: int, first: I64) -> tuple[int, I64]:
-        L = self.lists
+    def _kernel(self, queue: I64, moves: I64, check: bool, limit: int) -> tuple[int, I64, int]:
+        """The kernel until it is done or hits `limit`: (status, the queue left, moves made)."""
+        L, moved = self.lists, 0
         while True:
-            status, what, queue, made = kernels.run(
+            status, what, queue, made, k, n = kernels.run(
                 queue,
+                moves,
+                check,
                 limit,
                 self.proposals,
-                first,
                 self.ptr,
                 self.assign,
                 L.start,
@@ -149,6 +152,8 @@ class Acceptance:
                 self.amount,
                 self.tmax,
                 self.rank,
+                self.cap,
+                self.deals,
                 self.room,
                 self.slots,
                 self.hstart,
@@ -169,7 +174,7 @@ class Acceptance:
                 self.touched_o,
                 self.watch,
             )
-            self.proposals = int(made)
+            self.proposals, moves, moved = int(made), moves[k:], moved + int(n)
             if status == kernels.EXTEND:
                 also = np.flatnonzero(self.watch)
                 self.watch[:] = False
@@ -182,23 +187,23 @@ class Acceptance:
             elif status == kernels.APPS_FULL:
                 self._compact_applicants()
             else:
-                return int(status), queue
+                return int(status), queue, moved
 
     def run(self, queue: Iterable[int], limit: int | None = None) -> bool:
         """Propose until no one is left to (true), or until `proposals` passes `limit` (false:
         the state is then mid-run and must be restored). ~700,000 proposals at 100,000 ×
-        10,000 (compiled: ~0.1 µs each)."""
+        10,000, compiled."""
         q = np.fromiter(queue, np.int64)
-        none = np.full(3, -1, np.int64)
-        return self._kernel(q, -1 if limit is None else limit, none)[0] == kernels.DONE
+        done = self._kernel(q, NO_MOVES, False, -1 if limit is None else limit)[0]
+        return done == kernels.DONE
 
-    def move(self, p: int, o: int, j: int) -> list[int]:
-        """p leaves what it holds for o (place j of its list); the projects o rejects."""
-        self.leave(p)
-        self.ptr[p] = j + 1
-        first = np.asarray([p, o, j], np.int64)
-        _, rejected = self._kernel(np.zeros(0, np.int64), self.proposals, first)
-        return [int(p) for p in rejected]
+    def moves(self, moves: I64, limit: int | None = None) -> tuple[bool, int]:
+        """Each of `moves` (rows p, o, j) that still blocks, in order: p leaves what it holds
+        for o (place j of its list); then deferred acceptance for whoever was let go, as `run`.
+        (done, how many moved)."""
+        empty = np.zeros(0, np.int64)
+        status, _, moved = self._kernel(empty, moves, True, -1 if limit is None else limit)
+        return status == kernels.DONE, moved
 
     def _grow_held(self, want: int) -> None:
         size = max(2 * self.hk.size, self.hk.size + 2 * want + 4)
@@ -357,11 +362,25 @@ class Acceptance:
     # ---- stability -------------------------------------------------------------------------------
     def keeps(self, o: int, p: int, j: int) -> bool:
         """Would o, choosing from what it holds plus p (o at place j of p's list), keep p?"""
-        k, s, n = self.key(p, self.score(p, j)), int(self.hstart[o]), int(self.hn[o])
-        run = self.hk[s : s + n]
-        i = int(np.searchsorted(run, k))
-        room = int(self.cap[o]) - int(self.ha[s : s + i].sum())
-        return min(int(self.amount[p]), int(self.tmax[o])) <= room and int(self.deals[o]) - i > 0
+        L = self.lists
+        return bool(
+            kernels._keeps(
+                p,
+                o,
+                j,
+                L.start,
+                L.pool_f,
+                self.amount,
+                self.tmax,
+                self.rank,
+                self.cap,
+                self.deals,
+                self.hstart,
+                self.hn,
+                self.hk,
+                self.ha,
+            )
+        )
 
     def upto(self, p: int) -> int:
         """How many offers of its list p prefers to what it holds."""
@@ -403,3 +422,15 @@ class Acceptance:
             self.e_head,
         )
         return dict(zip(zip(bp.tolist(), bo.tolist(), strict=True), bj.tolist(), strict=True))
+
+
+def warm_up() -> None:
+    """Compile every kernel (or load it from numba's cache) on a tiny instance, so that the
+    first allocation does not wait for it; where the allocation runs calls this as it starts."""
+    pool = Pool.of({0: [0, 1], 1: [0], 2: [0, 1]}, {0: [5, 3], 1: [4], 2: [6, 1]})
+    s = Acceptance(pool, [2, 2, 3], [9, 9], [4, 3], [9, 9], [0, 1, 2])
+    s.run([0, 1, 2])
+    s.blocking([0, 1, 2], [0, 1], {(1, 0): 0})
+    s.unsettle({0, 1}, 8)
+    s.moves(np.asarray([[1, 0, 0]], np.int64))
+    s._compact_applicants()

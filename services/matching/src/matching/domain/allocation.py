@@ -27,6 +27,7 @@ from functools import cached_property
 import numpy as np
 
 from matching.domain.acceptance import Acceptance, Pairs
+from matching.domain.kernels import KEY_BITS
 from matching.domain.preferences import Pool
 from matching.domain.topcache import I64
 
@@ -110,15 +111,15 @@ def repair(
         if at_best:
             saved = s.save()  # a later round may be worse: come back to this one
         s.clear_marks()
-        by_offer: dict[int, list[tuple[int, int, int]]] = {}
-        for (p, o), j in blocking.items():
-            by_offer.setdefault(o, []).append((s.key(p, s.score(p, j)), p, j))
-        queue: list[int] = []
-        for o in sorted(by_offer):
-            for _, p, j in sorted(by_offer[o]):
-                if s.upto(p) > j and s.keeps(o, p, j):  # still blocking after earlier moves
-                    queue += s.move(p, o, j)
-        if not s.run(queue, limit):
+        # offer by offer, each in its order of preference; a move is made only if its pair
+        # still blocks after the moves before it (checked in the kernel)
+        n = len(blocking)
+        po = np.fromiter((x for pair in blocking for x in pair), np.int64, 2 * n).reshape(n, 2)
+        bp, bo, bj = po[:, 0], po[:, 1], np.fromiter(blocking.values(), np.int64, n)
+        f = s.lists.pool_f[s.lists.start[bp] + bj]
+        key = ((1 << KEY_BITS) - f) << KEY_BITS | s.rank[bp]
+        order = np.lexsort((key, bo))
+        if not s.moves(np.stack([bp[order], bo[order], bj[order]], axis=1), limit)[0]:
             assert saved is not None
             s.restore(saved)  # the best state seen; the rounds stop there
             return result(s, best, rounds)
@@ -204,11 +205,12 @@ def settle(
             if (p, o) not in blocking:  # resolved by a move before
                 continue
             s.clear_marks()
-            if not (s.upto(p) > j and s.keeps(o, p, j)):
+            move = np.asarray([[p, o, j]], np.int64)
+            done, moved = s.moves(move, min(end, s.proposals + 1 + per_try))
+            if not moved:  # no longer blocks
                 continue
             left -= 1
-            queue = s.move(p, o, j)
-            now = since(s, blocking) if s.run(queue, min(end, s.proposals + per_try)) else None
+            now = since(s, blocking) if done else None
             if now is not None and len(now) < len(blocking):
                 s.copy_marked(base, keep=True)
                 blocking, better = now, True

@@ -24,22 +24,27 @@ KEY_BITS = 31  # a key: (2^31 - the funder's score) << 31 | the rank of the proj
 DONE, LIMIT, EXTEND, HELD_FULL, APPS_FULL = 0, 1, 2, 3, 4
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy")
 def _push(buf: Any, head: int, tail: int, x: int) -> Any:
     if tail == buf.size:
-        if head > buf.size // 2:
-            n = tail - head
-            buf[:n] = buf[head:tail]
-            head, tail = 0, n
-        else:
-            grown = np.empty(buf.size * 2, np.int64)
-            grown[: tail - head] = buf[head:tail]
-            buf, tail, head = grown, tail - head, 0
+        n = tail - head
+        grown = np.empty(buf.size if head > buf.size // 2 else buf.size * 2, np.int64)
+        for y in range(n):
+            grown[y] = buf[head + y]
+        buf, head, tail = grown, 0, n
     buf[tail] = x
     return buf, head, tail + 1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
+def _rest(buf: Any, head: int, tail: int) -> Any:
+    out = np.empty(tail - head, np.int64)
+    for x in range(tail - head):
+        out[x] = buf[head + x]
+    return out
+
+
+@njit(cache=True, error_model="numpy")
 def _room_for(
     o: int, hstart: Any, hcap: Any, hn: Any, hk: Any, hp: Any, ha: Any, hj: Any, hused: Any
 ) -> bool:
@@ -50,17 +55,15 @@ def _room_for(
     if hused[0] + want > hk.size:
         return False
     s, n, to = hstart[o], hn[o], hused[0]
-    hk[to : to + n] = hk[s : s + n]
-    hp[to : to + n] = hp[s : s + n]
-    ha[to : to + n] = ha[s : s + n]
-    hj[to : to + n] = hj[s : s + n]
+    for x in range(n):
+        hk[to + x], hp[to + x], ha[to + x], hj[to + x] = hk[s + x], hp[s + x], ha[s + x], hj[s + x]
     hstart[o], hcap[o] = to, want
     hused[0] += want
     hused[1] += 1  # the layout changed
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _propose(
     p: int,
     o: int,
@@ -129,7 +132,9 @@ def _propose(
     ck, cp = np.empty(m, np.int64), np.empty(m, np.int64)
     ca, cj = np.empty(m, np.int64), np.empty(m, np.int64)
     ck[0], cp[0], ca[0], cj[0] = k, p, a, i
-    ck[1:], cp[1:], ca[1:], cj[1:] = hk[lo : s + n], hp[lo : s + n], ha[lo : s + n], hj[lo : s + n]
+    for x in range(1, m):
+        h = lo + x - 1
+        ck[x], cp[x], ca[x], cj[x] = hk[h], hp[h], ha[h], hj[h]
     at = lo
     for x in range(m):
         if ca[x] <= left and free > 0:
@@ -151,12 +156,77 @@ def _propose(
     return buf, head, tail
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
+def _leave(
+    p: int,
+    assign: Any,
+    room: Any,
+    slots: Any,
+    hstart: Any,
+    hn: Any,
+    hk: Any,
+    hp: Any,
+    ha: Any,
+    hj: Any,
+    dirty_p: Any,
+    dirty_o: Any,
+    touched_o: Any,
+) -> None:
+    """p lets go of what it holds."""
+    dirty_p[p] = True
+    o = assign[p]
+    if o < 0:
+        return
+    assign[p] = -1
+    dirty_o[o] = touched_o[o] = True
+    s, n = hstart[o], hn[o]
+    at = s
+    while hp[at] != p:
+        at += 1
+    room[o] += ha[at]
+    slots[o] += 1
+    for x in range(at, s + n - 1):
+        hk[x], hp[x], ha[x], hj[x] = hk[x + 1], hp[x + 1], ha[x + 1], hj[x + 1]
+    hn[o] = n - 1
+
+
+@njit(cache=True, error_model="numpy")
+def _keeps(
+    p: int,
+    o: int,
+    j: int,
+    start: Any,
+    pool_f: Any,
+    amount: Any,
+    tmax: Any,
+    rank: Any,
+    cap: Any,
+    deals: Any,
+    hstart: Any,
+    hn: Any,
+    hk: Any,
+    ha: Any,
+) -> Any:
+    """Would o, choosing from what it holds plus p (o at place j of p's list), keep p? What o
+    holds is a greedy choice, so it keeps all of it up to p's place in its order: p is kept
+    exactly when the capacity and deals left after the holdings o prefers to p admit p."""
+    k = (((1 << KEY_BITS) - pool_f[start[p] + j]) << KEY_BITS) | rank[p]
+    left, count, s = cap[o], 0, hstart[o]
+    for h in range(s, s + hn[o]):
+        if hk[h] >= k:
+            break
+        left -= ha[h]
+        count += 1
+    return min(amount[p], tmax[o]) <= left and deals[o] - count > 0
+
+
+@njit(cache=True, error_model="numpy")
 def run(
     queue: Any,
+    moves: Any,
+    check: bool,
     limit: int,
     made: int,
-    first: Any,
     ptr: Any,
     assign: Any,
     start: Any,
@@ -167,6 +237,8 @@ def run(
     amount: Any,
     tmax: Any,
     rank: Any,
+    cap: Any,
+    deals: Any,
     room: Any,
     slots: Any,
     hstart: Any,
@@ -187,73 +259,58 @@ def run(
     touched_o: Any,
     watch: Any,
 ) -> Any:
-    """Propose until the queue is empty (DONE), or `made` passes `limit` (LIMIT, if limit ≥ 0),
-    or the arrays need the caller (EXTEND p's list, HELD_FULL, APPS_FULL). `first` (p, o, j),
-    if p ≥ 0: a proposal made before the queue's (a repair's move). Returns (status, what,
-    the queue left, proposals made)."""
+    """First the `moves` (rows p, o, j), in order: p leaves what it holds and proposes to o
+    (place j of its list), if `check` is false or the pair still blocks; then proposals from
+    the queue until it is empty (DONE), or `made` passes `limit` (LIMIT, if limit ≥ 0), or the
+    arrays need the caller (EXTEND p's list, HELD_FULL, APPS_FULL: nothing of that step was
+    done). Returns (status, what, the queue left, proposals made, moves gone through, moved)."""
     n = queue.size
     buf = np.empty(max(16, 2 * n), np.int64)
     buf[:n] = queue
-    head, tail = 0, n
-    if first[0] >= 0:
-        p, o, j = first[0], first[1], first[2]
-        if not _room_for(o, hstart, hcap, hn, hk, hp, ha, hj, hused):
-            return HELD_FULL, o, buf[head:tail].copy(), made
-        if e_used[0] >= e_p.size:
-            return APPS_FULL, o, buf[head:tail].copy(), made
-        made += 1
-        buf, head, tail = _propose(
-            p,
-            o,
-            j,
-            pool_f[start[p] + j],
-            buf,
-            head,
-            tail,
-            assign,
-            amount,
-            tmax,
-            rank,
-            room,
-            slots,
-            hstart,
-            hn,
-            hk,
-            hp,
-            ha,
-            hj,
-            e_p,
-            e_j,
-            e_next,
-            e_head,
-            e_used,
-            dirty_p,
-            dirty_o,
-            touched_o,
-        )
-        first[0] = -1
-    while head < tail:
-        if limit >= 0 and made > limit:
-            return LIMIT, -1, buf[head:tail].copy(), made
-        p = buf[head]
-        if assign[p] >= 0:  # moved by a repair while it waited
-            head += 1
-            continue
-        i, size = ptr[p], length[p]
-        if i >= size:
-            if complete[p]:
+    head, tail, k, moved = 0, n, 0, 0
+    while True:
+        if k < moves.shape[0]:
+            p, o, i = moves[k, 0], moves[k, 1], moves[k, 2]
+            if check and not (
+                _upto(p, ptr, assign) > i
+                and _keeps(
+                    p, o, i, start, pool_f, amount, tmax, rank, cap, deals, hstart, hn, hk, ha
+                )
+            ):
+                k += 1
+                continue
+            if not _room_for(o, hstart, hcap, hn, hk, hp, ha, hj, hused):
+                return HELD_FULL, o, _rest(buf, head, tail), made, k, moved
+            if e_used[0] >= e_p.size:
+                return APPS_FULL, o, _rest(buf, head, tail), made, k, moved
+            _leave(p, assign, room, slots, hstart, hn, hk, hp, ha, hj, dirty_p, dirty_o, touched_o)
+            ptr[p] = i + 1
+            k += 1
+            moved += 1
+        else:
+            if head >= tail:
+                break
+            if limit >= 0 and made > limit:
+                return LIMIT, -1, _rest(buf, head, tail), made, k, moved
+            p = buf[head]
+            if assign[p] >= 0:  # moved by a repair while it waited
                 head += 1
                 continue
-            return EXTEND, p, buf[head:tail].copy(), made
-        o = pool_o[start[p] + i]
-        if not _room_for(o, hstart, hcap, hn, hk, hp, ha, hj, hused):
-            return HELD_FULL, o, buf[head:tail].copy(), made
-        if e_used[0] >= e_p.size:
-            return APPS_FULL, o, buf[head:tail].copy(), made
-        head += 1
-        ptr[p] = i + 1
-        if i + 2 >= size and not complete[p]:
-            watch[p] = True  # lengthened together with the next one that runs out
+            i, size = ptr[p], length[p]
+            if i >= size:
+                if complete[p]:
+                    head += 1
+                    continue
+                return EXTEND, p, _rest(buf, head, tail), made, k, moved
+            o = pool_o[start[p] + i]
+            if not _room_for(o, hstart, hcap, hn, hk, hp, ha, hj, hused):
+                return HELD_FULL, o, _rest(buf, head, tail), made, k, moved
+            if e_used[0] >= e_p.size:
+                return APPS_FULL, o, _rest(buf, head, tail), made, k, moved
+            head += 1
+            ptr[p] = i + 1
+            if i + 2 >= size and not complete[p]:
+                watch[p] = True  # lengthened together with the next one that runs out
         made += 1
         buf, head, tail = _propose(
             p,
@@ -284,15 +341,15 @@ def run(
             dirty_o,
             touched_o,
         )
-    return DONE, -1, buf[head:tail].copy(), made
+    return DONE, -1, _rest(buf, head, tail), made, k, moved
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy")
 def _upto(p: int, ptr: Any, assign: Any) -> Any:
     return ptr[p] - (1 if assign[p] >= 0 else 0)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def applicants(
     o: int,
     ptr: Any,
@@ -331,7 +388,7 @@ def applicants(
     return ps[:n], js[:n]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def among(
     projects: Any,
     offers: Any,
@@ -398,32 +455,24 @@ def among(
                 n += 1
     bp, bo, bj = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
     m = 0
-    top = 1 << KEY_BITS
     for x in range(n):
         p, o, j = qp[x], qo[x], qj[x]
-        if j >= length[p]:
-            continue
-        k = ((top - pool_f[start[p] + j]) << KEY_BITS) | rank[p]
-        left, count, s = cap[o], 0, hstart[o]
-        for h in range(s, s + hn[o]):
-            if hk[h] >= k:
-                break
-            left -= ha[h]
-            count += 1
-        if min(amount[p], tmax[o]) <= left and deals[o] - count > 0:
+        if j < length[p] and _keeps(
+            p, o, j, start, pool_f, amount, tmax, rank, cap, deals, hstart, hn, hk, ha
+        ):
             bp[m], bo[m], bj[m] = p, o, j
             m += 1
     return bp[:m], bo[:m], bj[:m]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _grow3(a: Any, b: Any, c: Any, n: int, size: int) -> Any:
     a2, b2, c2 = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size, np.int64)
     a2[:n], b2[:n], c2[:n] = a[:n], b[:n], c[:n]
     return a2, b2, c2
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def compact_applicants(
     n_offers: int,
     ptr: Any,
