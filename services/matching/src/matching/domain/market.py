@@ -138,8 +138,7 @@ class MarketAllocation:
         k = len(old.project_ids)
         same = np.zeros(live.size, dtype=bool)
         inside = live < k
-        was, now = changes.ids(old.project_ids), changes.ids(m.project_ids)
-        same[inside] = was[live[inside]] == now[live[inside]]
+        same[inside] = changes.same_ids(old.project_ids, m.project_ids, live[inside])
         came, stayed = live[~same], live[same]
         rank = np.zeros(len(m.project_ids), np.int64)
         n = min(rank.size, s.rank.size)
@@ -182,10 +181,12 @@ class MarketAllocation:
         deep = self.lists.deep
         if not deep or reset.size == 0:
             return np.zeros(0, dtype=np.int64)
-        out = set[int]()
-        gone = set(reset.tolist())
-        out.update(p for p in deep if not gone.isdisjoint(self.lists.offers(p).tolist()))
         rows = np.fromiter(deep, dtype=np.int64, count=len(deep))
+        L = self.lists
+        n = L.length[rows]
+        at = np.repeat(L.start[rows], n) + np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+        hit = np.isin(L.pool_o[at], reset)  # the offers of every deep list, at once
+        out = set(np.repeat(rows, n)[hit].tolist())
         for o in reset.tolist():
             O1 = {k: v[o : o + 1] for k, v in m.offers.items()}
             eligible, _, _ = pairs.offer_vs_projects(m.projects, O1, m.as_of_ord)

@@ -34,7 +34,7 @@ def unmoved(
     rows = c.projects
     k = min(len(old.project_ids), len(m.project_ids))
     rows = rows[rows < k]
-    rows = rows[changes.ids(old.project_ids)[rows] == changes.ids(m.project_ids)[rows]]
+    rows = rows[changes.same_ids(old.project_ids, m.project_ids, rows)]
     P0, P1 = old.projects, m.projects
     rows = rows[P0["active"][rows] & P1["active"][rows]]
     rows = rows[P0["amount"][rows] == P1["amount"][rows]]
