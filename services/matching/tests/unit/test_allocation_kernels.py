@@ -44,7 +44,7 @@ def _check(inst: Instance, r: Result) -> None:
     assert all(amount[p] <= cap[o] for p, o in r.assignment.items())
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(edgy())
 def test_edge_cases_against_the_definition_whatever_the_array_sizes(inst: Instance) -> None:
     r, tiny = run(inst), _tiny(inst)
@@ -71,7 +71,7 @@ def test_repair_and_settle_with_tiny_arrays_give_the_same_allocation() -> None:
     """Mixed amounts on larger instances: the repair's moves and settle's undone tries restore
     the holdings' runs by copy, also after a run moved or the arrays grew."""
     rng, tried = random.Random(11), 0
-    for _ in range(300):
+    for _ in range(150):
         n_p, n_o = rng.randint(20, 40), rng.randint(3, 6)
         amount = [rng.randint(1, 5) for _ in range(n_p)]
         cap = [rng.randint(4, 12) for _ in range(n_o)]
