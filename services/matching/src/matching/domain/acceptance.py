@@ -135,6 +135,7 @@ class Acceptance:
     def _kernel(self, queue: I64, moves: I64, check: bool, limit: int) -> tuple[int, I64, int]:
         """The kernel until it is done or hits `limit`: (status, the queue left, moves made)."""
         L, moved = self.lists, 0
+        self.watch[:] = False  # (lists about to run out are lengthened together within a run)
         while True:
             status, what, queue, made, k, n = kernels.run(
                 queue,
