@@ -7,25 +7,17 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections import deque
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from matching.domain.allocation import Acceptance, Result, allocate, repair, result, settle
+from matching.domain.allocation import Acceptance, Pool, Result, allocate, repair, result, settle
 
 
-class Lists:
-    """Complete lists; `extend` is never needed."""
-
-    def __init__(self, lists: dict[int, list[int]], f: dict[tuple[int, int], int]) -> None:
-        self.offers = {p: list(v) for p, v in lists.items()}
-        self.scores = {p: [f[(p, o)] for o in v] for p, v in lists.items()}
-        self.complete = dict.fromkeys(lists, True)
-
-    def extend(self, p: int, also: set[int]) -> None:
-        raise AssertionError("complete lists are never lengthened")
+def Lists(lists: dict[int, list[int]], f: dict[tuple[int, int], int]) -> Pool:
+    """Complete lists (`extend` is never needed)."""
+    return Pool.of(lists, {p: [f[(p, o)] for o in v] for p, v in lists.items()})
 
 
 Instance = tuple[list[int], list[int], list[int], dict[int, list[int]], dict[tuple[int, int], int]]
@@ -200,7 +192,7 @@ def test_one_pair_at_a_time_lowers_the_residual_pairs_and_lists_them_exactly() -
         amount, cap, deals, lists, f = inst
         n = len(amount)
         s = Acceptance(Lists(lists, f), amount, [10**9] * len(cap), cap, deals, list(range(n)))
-        s.run(deque(range(n)))
+        s.run(range(n))
         rounds = repair(s, s.blocking(range(n)), 8, 3)
         assert sorted(rounds.blocking) == blocking(inst, rounds.assignment)
         if rounds.stable:

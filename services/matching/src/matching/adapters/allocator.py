@@ -1,8 +1,10 @@
-"""Where the allocation runs. In a child process by default: the deferred acceptance is pure
-Python, so in a thread it would hold the service's GIL for seconds at a time and trigger its
-garbage collections over every object of the loaded market (pauses of a second and more were
-measured at 100,000 × 10,000 with a thread). The snapshot goes over as numpy buffers; the
-allocation comes back as plain dataclasses. A thread is kept for tests and the memory store.
+"""Where the allocation runs. In a child process by default: besides the compiled deferred
+acceptance the allocation still runs Python (preference lists, repair bookkeeping), which in a
+thread would hold the service's GIL and trigger its garbage collections over every object of the
+loaded market (pauses of a second and more were measured at 100,000 × 10,000 with a thread).
+Either way the kernels are compiled (or loaded from numba's cache) as it starts (`warm_up`).
+The snapshot goes over as numpy buffers; the allocation comes back as plain dataclasses. A
+thread is kept for tests and the memory store.
 
 Both keep the deferred-acceptance state between runs (`MarketAllocation`, where the allocation
 runs: in the child, a module-level one), so a run after a few changes continues from the last
@@ -19,6 +21,7 @@ import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from matching.domain.acceptance import warm_up
 from matching.domain.market import MarketAllocation
 from matching.domain.results import Allocation
 from matching.domain.snapshot import MarketSnapshot
@@ -32,7 +35,9 @@ def _allocate(snapshot: MarketSnapshot) -> Allocation:
 
 
 def _ready() -> None:
-    """Run in the child to start it (unpickling this reference imports the engine)."""
+    """Run in the child to start it: imports the engine and compiles the allocation's kernels
+    (or loads them from numba's cache), so that the first allocation does not wait for them."""
+    warm_up()
 
 
 class InProcess:
@@ -40,12 +45,21 @@ class InProcess:
 
     def __init__(self) -> None:
         self.kept = MarketAllocation()
+        self._warm: threading.Thread | None = None
 
     async def __call__(self, snapshot: MarketSnapshot) -> Allocation:
-        return await asyncio.to_thread(self.kept, snapshot)
+        return await asyncio.to_thread(self._run, snapshot)
+
+    def _run(self, snapshot: MarketSnapshot) -> Allocation:
+        if self._warm is not None:
+            self._warm.join()  # (the kernels are being compiled or loaded)
+        return self.kept(snapshot)
 
     def start(self) -> None:
-        return None
+        """Compile or load the allocation's kernels in a thread now (returns at once)."""
+        if self._warm is None:
+            self._warm = threading.Thread(target=warm_up, name="allocation-warm-up", daemon=True)
+            self._warm.start()
 
     def close(self) -> None:
         return None

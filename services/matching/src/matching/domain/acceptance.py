@@ -5,306 +5,433 @@ offer holds the projects it prefers that fit: from what it holds plus the newcom
 its order of preference (the funder's view, ties by project id), each project whose amount fits
 the capacity left and while deals are left; the rest are rejected and propose further down.
 
-Besides proposing (`run`), the state can take projects out (`drop`), re-choose an offer's
-holdings under a new capacity (`recap`), and find the projects whose past rejections no longer
-hold because an offer gained room (`unsettle`): what an incremental run needs (`incremental.py`).
-`blocking` tests many pairs at once with the vectorised kernel of `blocking.py`."""
+The state is arrays (see `kernels.py` for the layout) and the proposing runs compiled there
+(`run`); this class grows the arrays and lengthens the lists when the kernel asks. Besides
+proposing, the state can take projects out (`drop`), re-choose an offer's holdings under a new
+capacity (`recap`), and find the projects whose past rejections no longer hold because an offer
+gained room (`unsettle`): what an incremental run needs (`market.py`). `blocking` tests many
+pairs at once (`kernels.among`)."""
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
-from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass, fields
 
-from matching.domain import blocking
-from matching.domain.blocking import I64, KEY_BITS
+import numpy as np
 
-Entry = tuple[int, int, int, int]  # (the offer's key for p, p, amount, place of o in p's list)
+from matching.domain import kernels
+from matching.domain.kernels import KEY_BITS
+from matching.domain.preferences import Pool
+from matching.domain.topcache import I64, B
+
 Pairs = dict[tuple[int, int], int]  # (p, o) → place of o in p's list
+HELD, APPS = 4096, 1 << 16  # first sizes of the holdings' and the applicants' arrays
+NO_MOVES = np.zeros((0, 3), np.int64)
 
 
-class Lists(Protocol):
-    """Each project's eligible offers, best first, and the funder's score of each pair; a list
-    may be a prefix (`complete` false) until `extend` lengthens it, keeping its order."""
-
-    offers: dict[int, list[int]]
-    scores: dict[int, list[int]]
-    complete: dict[int, bool]
-
-    def extend(self, p: int, also: set[int]) -> None:
-        """Lengthen p's list (and, as a batch, those of `also`)."""
+def _ints(x: Sequence[int] | I64) -> I64:
+    return np.asarray(x, dtype=np.int64).copy()
 
 
-Saved = tuple[
-    dict[int, int], dict[int, int], dict[int, list[Entry]], dict[int, int], dict[int, int]
-]
+def _fit(a: I64, n: int, fill: int) -> I64:
+    return a if a.size >= n else np.r_[a, np.full(n - a.size, fill, dtype=np.int64)]
+
+
+def _fit_b(a: B, n: int) -> B:
+    return a if a.size >= n else np.r_[a, np.zeros(n - a.size, dtype=bool)]
 
 
 @dataclass
+class Saved:
+    """A copy of the allocation's part of the state (the applicants need none: an entry holds
+    only while its project's pointer is past it)."""
+
+    ptr: I64
+    assign: I64
+    room: I64
+    slots: I64
+    hstart: I64
+    hcap: I64
+    hn: I64
+    hk: I64
+    hp: I64
+    ha: I64
+    hj: I64
+    hused: I64
+
+
 class Acceptance:
-    lists: Lists
-    amount: Sequence[int]  # per project: its amount
-    tmax: Sequence[int]  # per offer: ticket maximum
-    cap: Sequence[int]  # per offer: capacity left
-    deals: Sequence[int]  # per offer: deals left
-    rank: Sequence[int]  # per project: place of its id in sorted order
-    ptr: dict[int, int] = field(default_factory=dict)
-    assign: dict[int, int] = field(default_factory=dict)
-    held: dict[int, list[Entry]] = field(default_factory=dict)  # what each offer holds
-    room: dict[int, int] = field(default_factory=dict)
-    slots: dict[int, int] = field(default_factory=dict)
-    # o → {p: place << KEY_BITS | the funder's score}: the blocking test reads both at once
-    applicants: dict[int, dict[int, int]] = field(default_factory=dict)
-    dirty_p: set[int] = field(default_factory=set)  # projects whose standing changed
-    dirty_o: set[int] = field(default_factory=set)  # offers that let a project go
-    touched_o: set[int] = field(default_factory=set)  # offers whose holdings changed at all
-    arrays: list[I64] = field(default_factory=list)  # rank, amount, tmax, cap, deals
-    proposals: int = 0
+    def __init__(
+        self,
+        lists: Pool,
+        amount: Sequence[int] | I64,  # per project row: its amount
+        tmax: Sequence[int] | I64,  # per offer row: ticket maximum
+        cap: Sequence[int] | I64,  # per offer row: capacity left
+        deals: Sequence[int] | I64,  # per offer row: deals left
+        rank: Sequence[int] | I64,  # per project row: place of its id in sorted order
+    ) -> None:
+        self.lists = lists
+        self.ptr, self.assign = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        self.room, self.slots = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        self.hstart, self.hcap, self.hn = (np.zeros(0, np.int64) for _ in range(3))
+        self.hk, self.hp, self.ha, self.hj = (np.zeros(HELD, np.int64) for _ in range(4))
+        self.hused = np.zeros(2, np.int64)  # [slots used, layout version]
+        self.e_p, self.e_j, self.e_next = (np.zeros(APPS, np.int64) for _ in range(3))
+        self.e_head, self.e_used = np.zeros(0, np.int64), np.zeros(1, np.int64)
+        self.dirty_p: B = np.zeros(0, bool)  # projects whose standing changed
+        self.dirty_o: B = np.zeros(0, bool)  # offers that let a project go
+        self.touched_o: B = np.zeros(0, bool)  # offers whose holdings changed at all
+        self.watch: B = np.zeros(0, bool)
+        self.proposals = 0
+        self.columns(amount, tmax, cap, deals, rank)
+
+    # ---- the market's columns ----------------------------------------------------------------
+    def columns(
+        self,
+        amount: Sequence[int] | I64,
+        tmax: Sequence[int] | I64,
+        cap: Sequence[int] | I64,
+        deals: Sequence[int] | I64,
+        rank: Sequence[int] | I64,
+    ) -> None:
+        """Take the market's columns; rows beyond the state's are new (nothing held, proposed)."""
+        self.amount, self.tmax, self.rank = _ints(amount), _ints(tmax), _ints(rank)
+        self.cap, self.deals = _ints(cap), _ints(deals)
+        n_p = max(self.amount.size, self.rank.size, self.lists.start.size)
+        self.lists.ensure(n_p)
+        self.amount, self.rank = _fit(self.amount, n_p, 0), _fit(self.rank, n_p, 0)
+        self.ptr, self.assign = _fit(self.ptr, n_p, 0), _fit(self.assign, n_p, -1)
+        self.dirty_p, self.watch = _fit_b(self.dirty_p, n_p), _fit_b(self.watch, n_p)
+        n_o, old = self.cap.size, self.room.size
+        self.room, self.slots = _fit(self.room, n_o, 0), _fit(self.slots, n_o, 0)
+        self.room[old:], self.slots[old:] = self.cap[old:], self.deals[old:]
+        self.hstart, self.hcap = _fit(self.hstart, n_o, 0), _fit(self.hcap, n_o, 0)
+        self.hn, self.e_head = _fit(self.hn, n_o, 0), _fit(self.e_head, n_o, -1)
+        self.dirty_o, self.touched_o = _fit_b(self.dirty_o, n_o), _fit_b(self.touched_o, n_o)
 
     def key(self, p: int, f_q: int) -> int:
         """p's place in an offer's order: lower is preferred (higher score, then lower id)."""
-        return ((1 << KEY_BITS) - f_q) << KEY_BITS | self.rank[p]
+        return ((1 << KEY_BITS) - f_q) << KEY_BITS | int(self.rank[p])
+
+    def score(self, p: int, j: int) -> int:
+        return int(self.lists.pool_f[self.lists.start[p] + j])
 
     def clear_marks(self) -> None:
-        self.dirty_p.clear()
-        self.dirty_o.clear()
-        self.touched_o.clear()
+        self.dirty_p[:] = False
+        self.dirty_o[:] = False
+        self.touched_o[:] = False
 
-    def _holdings(self, o: int) -> list[Entry]:
-        held = self.held.get(o)
-        if held is None:
-            held = self.held[o] = []
-            self.room[o], self.slots[o] = self.cap[o], self.deals[o]
-        return held
-
-    def propose(self, p: int, o: int, f_q: int, j: int) -> list[int]:
-        """o (place j in p's list) chooses from what it holds plus p; the projects it rejects."""
-        self.proposals += 1
-        self.applicants.setdefault(o, {})[p] = j << KEY_BITS | f_q
-        self.dirty_p.add(p)
-        k, a = self.key(p, f_q), min(self.amount[p], self.tmax[o])
-        held = self._holdings(o)
-        if a <= self.room[o] and self.slots[o] > 0:
-            # p fits in what is left: choosing again keeps everyone (each held project's room
-            # at its turn shrinks by p's amount at most, and all of them fit with p)
-            insort(held, (k, p, a, j))
-            self.touched_o.add(o)
-            self.room[o] -= a
-            self.slots[o] -= 1
-            self.assign[p] = o
+    def held_by(self, o: int) -> list[int]:
+        if o >= self.hn.size:  # a new offer row
             return []
-        return self._choose(p, o, k, a, j, held)
+        s = int(self.hstart[o])
+        return [int(p) for p in self.hp[s : s + int(self.hn[o])]]
 
-    def _choose(self, p: int, o: int, k: int, a: int, j: int, held: list[Entry]) -> list[int]:
-        """o chooses from what it holds plus p (key k, amount a, place j), p not fitting in
-        what is left; the projects it rejects."""
-        if not held or k > held[-1][0]:  # p comes last and does not fit
-            return [p]
-        i = bisect_left(held, (k,))
-        room = self.room[o] + sum(x[2] for x in held[i:])
-        slots = self.slots[o] + len(held) - i
-        kept_, rejected = [], []
-        for entry in [(k, p, a, j), *held[i:]]:
-            if entry[2] <= room and slots > 0:
-                kept_.append(entry)
-                room -= entry[2]
-                slots -= 1
+    def assignment(self) -> dict[int, int]:
+        ps = np.flatnonzero(self.assign >= 0)
+        return dict(zip(ps.tolist(), self.assign[ps].tolist(), strict=True))
+
+    # ---- proposing ------------------------------------------------------------------------------
+    def _kernel(self, queue: I64, moves: I64, check: bool, limit: int) -> tuple[int, I64, int]:
+        """The kernel until it is done or hits `limit`: (status, the queue left, moves made)."""
+        L, moved = self.lists, 0
+        self.watch[:] = False  # (lists about to run out are lengthened together within a run)
+        while True:
+            status, what, queue, made, k, n = kernels.run(
+                queue,
+                moves,
+                check,
+                limit,
+                self.proposals,
+                self.ptr,
+                self.assign,
+                L.start,
+                L.length,
+                L.complete,
+                L.pool_o,
+                L.pool_f,
+                self.amount,
+                self.tmax,
+                self.rank,
+                self.cap,
+                self.deals,
+                self.room,
+                self.slots,
+                self.hstart,
+                self.hcap,
+                self.hn,
+                self.hk,
+                self.hp,
+                self.ha,
+                self.hj,
+                self.hused,
+                self.e_p,
+                self.e_j,
+                self.e_next,
+                self.e_head,
+                self.e_used,
+                self.dirty_p,
+                self.dirty_o,
+                self.touched_o,
+                self.watch,
+            )
+            self.proposals, moves, moved = int(made), moves[k:], moved + int(n)
+            if status == kernels.EXTEND:
+                also = np.flatnonzero(self.watch)
+                self.watch[:] = False
+                L.extend(int(what), also)
+                self.columns(self.amount, self.tmax, self.cap, self.deals, self.rank)
+                if L.length[what] <= self.ptr[what]:
+                    L.complete[what] = True  # nothing more (never asked again)
+            elif status == kernels.HELD_FULL:
+                self._grow_held(int(self.hcap[what]))
+            elif status == kernels.APPS_FULL:
+                self._compact_applicants()
             else:
-                rejected.append(entry)
-        held[i:] = kept_
-        self.touched_o.add(o)
-        self.room[o], self.slots[o] = room, slots
-        for entry in kept_:
-            self.assign[entry[1]] = o
-        for entry in rejected:
-            if self.assign.get(entry[1]) == o:
-                del self.assign[entry[1]]
-                self.dirty_p.add(entry[1])
-                self.dirty_o.add(o)
-        return [entry[1] for entry in rejected]
+                return int(status), queue, moved
 
-    def run(self, queue: deque[int], limit: int | None = None) -> bool:
+    def run(self, queue: Iterable[int], limit: int | None = None) -> bool:
         """Propose until no one is left to (true), or until `proposals` passes `limit` (false:
-        the state is then mid-run and must be restored).
+        the state is then mid-run and must be restored). ~700,000 proposals at 100,000 ×
+        10,000, compiled."""
+        q = np.fromiter(queue, np.int64)
+        done = self._kernel(q, NO_MOVES, False, -1 if limit is None else limit)[0]
+        return done == kernels.DONE
 
-        The hot loop of every allocation (~700,000 proposals at 100,000 × 10,000): `propose`'s
-        common case, a project that fits in what the offer has left, is written out here with
-        local names (a method call, `key` and `setdefault` per proposal cost ~40 % of the run)."""
-        offers, scores, complete = self.lists.offers, self.lists.scores, self.lists.complete
-        ptr, assign, watch = self.ptr, self.assign, set[int]()
-        held_, room_, slots_ = self.held, self.room, self.slots
-        applicants, dirty_p, touched_o = self.applicants, self.dirty_p, self.touched_o
-        amount, tmax, rank, cap, deals = self.amount, self.tmax, self.rank, self.cap, self.deals
-        top = 1 << KEY_BITS
-        stop = -1 if limit is None else limit
-        made = self.proposals
-        popleft, extend = queue.popleft, queue.extend
-        while queue:
-            if made > stop >= 0:
-                self.proposals = made
-                return False
-            p = popleft()
-            if p in assign:  # moved by a repair while it waited
-                continue
-            i, offs = ptr.get(p, 0), offers[p]
-            if i >= len(offs):
-                if complete[p]:
-                    continue
-                watch.discard(p)
-                self.lists.extend(p, watch)
-                watch.clear()
-                offs = offers[p]
-                if i >= len(offs):
-                    continue
-            ptr[p] = i + 1
-            if i + 2 >= len(offs) and not complete[p]:
-                watch.add(p)  # lengthened together with the next one that runs out
-            o, f_q = offs[i], scores[p][i]
-            made += 1
-            mine = applicants.get(o)
-            if mine is None:
-                mine = applicants[o] = {}
-            mine[p] = i << KEY_BITS | f_q
-            dirty_p.add(p)
-            a = amount[p]
-            t = tmax[o]
-            if t < a:
-                a = t
-            held = held_.get(o)
-            if held is None:
-                held = held_[o] = []
-                room_[o], slots_[o] = cap[o], deals[o]
-            if a <= room_[o] and slots_[o] > 0:  # fits in what is left (see `propose`)
-                insort(held, ((top - f_q) << KEY_BITS | rank[p], p, a, i))
-                touched_o.add(o)
-                room_[o] -= a
-                slots_[o] -= 1
-                assign[p] = o
-                continue
-            self.proposals = made
-            extend(self._choose(p, o, (top - f_q) << KEY_BITS | rank[p], a, i, held))
-        self.proposals = made
-        return True
+    def moves(self, moves: I64, limit: int | None = None) -> tuple[bool, int]:
+        """Each of `moves` (rows p, o, j) that still blocks, in order: p leaves what it holds
+        for o (place j of its list); then deferred acceptance for whoever was let go, as `run`.
+        (done, how many moved)."""
+        empty = np.zeros(0, np.int64)
+        status, _, moved = self._kernel(empty, moves, True, -1 if limit is None else limit)
+        return status == kernels.DONE, moved
+
+    def _grow_held(self, want: int) -> None:
+        size = max(2 * self.hk.size, self.hk.size + 2 * want + 4)
+        for name in ("hk", "hp", "ha", "hj"):
+            a = getattr(self, name)
+            setattr(self, name, np.r_[a, np.zeros(size - a.size, np.int64)])
+        self.hused[1] += 1
+
+    def _compact_applicants(self) -> None:
+        L = self.lists
+        self.e_p, self.e_j, self.e_next, self.e_head, used = kernels.compact_applicants(
+            self.e_head.size,
+            self.ptr,
+            L.start,
+            L.length,
+            L.pool_o,
+            self.e_p,
+            self.e_j,
+            self.e_next,
+            self.e_head,
+        )
+        self.e_used[0] = used
 
     def leave(self, p: int) -> int | None:
         """p lets go of its offer (returned)."""
-        o = self.assign.pop(p, None)
-        self.dirty_p.add(p)
-        if o is not None:
-            self.dirty_o.add(o)
-            self.touched_o.add(o)
-            held = self.held[o]
-            j = next(j for j, x in enumerate(held) if x[1] == p)
-            self.room[o] += held[j][2]
-            self.slots[o] += 1
-            del held[j]
+        o = int(self.assign[p])
+        self.dirty_p[p] = True
+        if o < 0:
+            return None
+        self.assign[p] = -1
+        self.dirty_o[o] = self.touched_o[o] = True
+        s, n = int(self.hstart[o]), int(self.hn[o])
+        at = s + int(np.flatnonzero(self.hp[s : s + n] == p)[0])
+        self.room[o] += self.ha[at]
+        self.slots[o] += 1
+        for a in (self.hk, self.hp, self.ha, self.hj):
+            a[at : s + n - 1] = a[at + 1 : s + n]
+        self.hn[o] = n - 1
         return o
 
     # ---- between runs ----------------------------------------------------------------------------
     def drop(self, projects: Iterable[int]) -> set[int]:
-        """Take projects out as if they had never proposed (their lists must still be the ones
-        they proposed from); the offers they held."""
-        freed, applicants = set[int](), self.applicants
+        """Take projects out as if they had never proposed; the offers they held."""
+        freed = set[int]()
         for p in set(projects):
+            if p >= self.ptr.size:
+                continue
             o = self.leave(p)
             if o is not None:
                 freed.add(o)
-            for a in self.lists.offers.get(p, ()):  # p applied to some of them
-                mine = applicants.get(a)
-                if mine:
-                    mine.pop(p, None)
-            self.ptr.pop(p, None)
+            self.ptr[p] = 0
         return freed
+
+    def reset_offer(self, o: int) -> None:
+        """o's terms changed: it holds nobody (its holders were dropped) and starts over."""
+        self.hn[o] = 0
+        self.room[o], self.slots[o] = self.cap[o], self.deals[o]
 
     def recap(self, o: int) -> list[int]:
         """o's capacity or deals changed: choose again from what it holds; the rejected."""
-        held = self.held.pop(o, None)
-        self.room.pop(o, None)
-        self.slots.pop(o, None)
-        out = []
-        for entry in held or ():
-            del self.assign[entry[1]]
-        for entry in held or ():
-            p = entry[1]
-            h = self._holdings(o)
-            if entry[2] <= self.room[o] and self.slots[o] > 0:
-                h.append(entry)
-                self.room[o] -= entry[2]
-                self.slots[o] -= 1
-                self.assign[p] = o
+        s, n = int(self.hstart[o]), int(self.hn[o])
+        run = [a[s : s + n].tolist() for a in (self.hk, self.hp, self.ha, self.hj)]
+        room, slots, at, out = int(self.cap[o]), int(self.deals[o]), s, []
+        for k, p, a, j in zip(*run, strict=True):
+            if a <= room and slots > 0:
+                self.hk[at], self.hp[at], self.ha[at], self.hj[at] = k, p, a, j
+                at += 1
+                room -= a
+                slots -= 1
             else:
+                self.assign[p] = -1
                 out.append(p)
-                self.dirty_p.add(p)
-                self.dirty_o.add(o)
-        self.touched_o.add(o)
+                self.dirty_p[p] = self.dirty_o[o] = True
+        self.hn[o], self.room[o], self.slots[o] = at - s, room, slots
+        self.touched_o[o] = True
         return out
+
+    def applicants(self, o: int) -> tuple[I64, I64]:
+        """o's applicants that prefer it to what they hold: (projects, places)."""
+        L = self.lists
+        stamp = np.full(self.ptr.size, -1, np.int64)
+        ps, js = kernels.applicants(
+            o,
+            self.ptr,
+            self.assign,
+            L.start,
+            L.length,
+            L.pool_o,
+            self.e_p,
+            self.e_j,
+            self.e_next,
+            self.e_head,
+            stamp,
+        )
+        return ps, js
 
     def unsettle(self, opened: set[int], limit: int) -> set[int] | None:
         """Offers in `opened` gained room: the projects they rejected that are worse off now may
         be kept there. Those projects, and transitively the projects rejected by the offers they
         would leave, must propose again from the top (deferred acceptance from a state whose
         every rejection still holds gives the batch result). None if more than `limit` would."""
-        out, stack = set[int](), list(opened)
+        out, stack = set[int](), sorted(opened, reverse=True)
         seen = set(opened)
         while stack:
             o = stack.pop()
-            for p, v in self.applicants.get(o, {}).items():
-                if p in out or self.assign.get(p) == o or v >> KEY_BITS >= self.upto(p):
+            for p in self.applicants(o)[0].tolist():
+                if p in out:
                     continue
                 out.add(p)
                 if len(out) > limit:
                     return None
-                mine = self.assign.get(p)
-                if mine is not None and mine not in seen:
+                mine = int(self.assign[p])
+                if mine >= 0 and mine not in seen:
                     seen.add(mine)
                     stack.append(mine)
         return out
 
-    def rekey(self, moved: set[int]) -> None:
-        """The id ranks of `moved` projects changed (ids were added or removed); their order
-        among themselves did not, so each offer's holdings stay sorted."""
-        scores = self.lists.scores
-        for o, held in self.held.items():
-            for i, (_, p, a, j) in enumerate(held):
-                if p in moved:
-                    held[i] = (self.key(p, scores[p][j]), p, a, j)
-            self.held[o] = held
+    def rekey(self) -> None:
+        """The id ranks changed (ids came or went): every holding's key again (the order of an
+        offer's holdings does not change: ranks only order ids)."""
+        n = self.hn
+        hit = np.repeat(self.hstart, n) + np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+        p = self.hp[hit]
+        f = self.lists.pool_f[self.lists.start[p] + self.hj[hit]]
+        self.hk[hit] = ((1 << KEY_BITS) - f) << KEY_BITS | self.rank[p]
 
     def save(self) -> Saved:
-        return (
-            dict(self.ptr),
-            dict(self.assign),
-            {o: list(h) for o, h in self.held.items()},
-            dict(self.room),
-            dict(self.slots),
-        )
+        return Saved(*(getattr(self, f.name).copy() for f in fields(Saved)))
 
     def restore(self, saved: Saved) -> None:
-        ptr, assign, held, room, slots = saved
-        self.ptr, self.assign, self.held = (
-            dict(ptr),
-            dict(assign),
-            {o: list(h) for o, h in held.items()},
-        )
-        self.room, self.slots = dict(room), dict(slots)
+        for f in fields(Saved):
+            setattr(self, f.name, getattr(saved, f.name).copy())
+
+    def copy_marked(self, base: Saved, keep: bool) -> None:
+        """Between the state and `base`, what the marks name: into `base` (keep the move) or
+        back into the state (undo it). Projects: `dirty_p`; offers: `touched_o` (every offer
+        that let a project go was touched), their runs of holdings where the layout is the same,
+        else every run."""
+        now = Saved(*(getattr(self, f.name) for f in fields(Saved)))
+        src, dst = (now, base) if keep else (base, now)
+        ps = np.flatnonzero(self.dirty_p)
+        dst.ptr[ps], dst.assign[ps] = src.ptr[ps], src.assign[ps]
+        os_ = np.flatnonzero(self.touched_o)
+        if src.hused[1] == dst.hused[1] and src.hk.size == dst.hk.size:
+            dst.room[os_], dst.slots[os_], dst.hn[os_] = src.room[os_], src.slots[os_], src.hn[os_]
+            for o in os_.tolist():
+                s, e = int(src.hstart[o]), int(src.hstart[o] + src.hn[o])
+                dst.hk[s:e], dst.hp[s:e] = src.hk[s:e], src.hp[s:e]
+                dst.ha[s:e], dst.hj[s:e] = src.ha[s:e], src.hj[s:e]
+            return
+        target = base if keep else self
+        for f in fields(Saved):
+            if f.name not in ("ptr", "assign"):
+                setattr(target, f.name, getattr(src, f.name).copy())
 
     # ---- stability -------------------------------------------------------------------------------
-    def keeps(self, o: int, p: int, f_q: int) -> bool:
-        """Would o, choosing from what it holds plus p, keep p?"""
-        held = self.held.get(o, [])
-        i = bisect_left(held, (self.key(p, f_q),))
-        room = self.cap[o] - sum(x[2] for x in held[:i])
-        return min(self.amount[p], self.tmax[o]) <= room and self.deals[o] - i > 0
+    def keeps(self, o: int, p: int, j: int) -> bool:
+        """Would o, choosing from what it holds plus p (o at place j of p's list), keep p?"""
+        L = self.lists
+        return bool(
+            kernels._keeps(
+                p,
+                o,
+                j,
+                L.start,
+                L.pool_f,
+                self.amount,
+                self.tmax,
+                self.rank,
+                self.cap,
+                self.deals,
+                self.hstart,
+                self.hn,
+                self.hk,
+                self.ha,
+            )
+        )
 
     def upto(self, p: int) -> int:
         """How many offers of its list p prefers to what it holds."""
-        return self.ptr.get(p, 0) - (1 if p in self.assign else 0)
+        return int(self.ptr[p]) - (1 if self.assign[p] >= 0 else 0)
 
     def blocking(
         self, projects: Iterable[int], offers: Iterable[int] = (), pairs: Pairs | None = None
     ) -> Pairs:
         """The blocking pairs among all preferred offers of `projects`, all applicants of
         `offers` and the given `pairs`: {(p, o): place of o in p's list}."""
-        return blocking.among(self, projects, offers, pairs)
+        L, given = self.lists, pairs or {}
+        gp = np.fromiter((p for p, _ in given), np.int64, len(given))
+        go = np.fromiter((o for _, o in given), np.int64, len(given))
+        gj = np.fromiter(given.values(), np.int64, len(given))
+        bp, bo, bj = kernels.among(
+            np.fromiter(projects, np.int64),
+            np.unique(np.fromiter(offers, np.int64)),
+            gp,
+            go,
+            gj,
+            self.ptr,
+            self.assign,
+            L.start,
+            L.length,
+            L.pool_o,
+            L.pool_f,
+            self.amount,
+            self.tmax,
+            self.rank,
+            self.cap,
+            self.deals,
+            self.hstart,
+            self.hn,
+            self.hk,
+            self.ha,
+            self.e_p,
+            self.e_j,
+            self.e_next,
+            self.e_head,
+        )
+        return dict(zip(zip(bp.tolist(), bo.tolist(), strict=True), bj.tolist(), strict=True))
+
+
+def warm_up() -> None:
+    """Compile every kernel (or load it from numba's cache) on a tiny instance, so that the
+    first allocation does not wait for it; where the allocation runs calls this as it starts."""
+    pool = Pool.of({0: [0, 1], 1: [0], 2: [0, 1]}, {0: [5, 3], 1: [4], 2: [6, 1]})
+    s = Acceptance(pool, [2, 2, 3], [9, 9], [4, 3], [9, 9], [0, 1, 2])
+    s.run([0, 1, 2])
+    s.blocking([0, 1, 2], [0, 1], {(1, 0): 0})
+    s.unsettle({0, 1}, 8)
+    s.moves(np.asarray([[1, 0, 0]], np.int64))
+    s._compact_applicants()

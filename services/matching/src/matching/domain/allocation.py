@@ -20,34 +20,45 @@ the same input gives the same output."""
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
-from matching.domain.acceptance import Acceptance, Lists, Pairs, Saved
+import numpy as np
 
-__all__ = ["Acceptance", "Lists", "Result", "allocate", "repair", "settle"]
+from matching.domain.acceptance import Acceptance, Pairs
+from matching.domain.kernels import KEY_BITS
+from matching.domain.preferences import Pool
+from matching.domain.topcache import I64
+
+__all__ = ["Acceptance", "Pool", "Result", "allocate", "repair", "settle"]
 Progress = Callable[[str, int, int], None]
 SETTLE = 400_000  # proposals the one-at-a-time search after the batch's repair may make
 
 
 @dataclass
 class Result:
-    assignment: dict[int, int]  # project → offer
+    assign: I64  # per project row: its offer row, -1 for none (a copy)
     blocking: list[tuple[int, int]]
     rounds: int
     proposals: int
     pairs: Pairs  # the blocking pairs with the place of the offer in the project's list
-    amount: Sequence[int]  # per project row
-    tmax: Sequence[int]  # per offer row
+    amount: I64  # per project row
+    tmax: I64  # per offer row
 
     @property
     def stable(self) -> bool:
         return not self.blocking
 
+    @cached_property
+    def assignment(self) -> dict[int, int]:
+        """project row → offer row"""
+        ps = np.flatnonzero(self.assign >= 0)
+        return dict(zip(ps.tolist(), self.assign[ps].tolist(), strict=True))
+
     def amount_of(self, p: int) -> int:
         """What p gets where it is allocated."""
-        return min(self.amount[p], self.tmax[self.assignment[p]])
+        return int(min(self.amount[p], self.tmax[self.assign[p]]))
 
     @property
     def amounts(self) -> dict[int, int]:
@@ -56,7 +67,7 @@ class Result:
 
 def allocate(
     order: Sequence[int],
-    lists: Lists,
+    lists: Pool,
     amount: Sequence[int],
     tmax: Sequence[int],
     cap: Sequence[int],
@@ -69,7 +80,7 @@ def allocate(
     """`order`: the projects, by id. Per project row: `amount`, `rank` (of its id); per offer
     row: `tmax`, `cap` (capacity left) and `deals` (deals left)."""
     s = Acceptance(lists, amount, tmax, cap, deals, rank)
-    s.run(deque(order))
+    s.run(order)
     blocking = s.blocking(order)
     if progress:
         progress("deferred acceptance: proposals, blocking pairs", s.proposals, len(blocking))
@@ -91,7 +102,6 @@ def repair(
     one change stays bounded whatever chains its moves set off. A set of blocking pairs seen
     before ends the rounds too: they cycle (15 → 144 → 245 → 15 at 30,000 × 3,000), and each
     round at 100,000 × 10,000 costs ~0.1-0.2 s."""
-    lists = s.lists
     best, saved, at_best = blocking, None, True
     seen = {frozenset(blocking)}
     rounds = stale = 0
@@ -101,18 +111,15 @@ def repair(
         if at_best:
             saved = s.save()  # a later round may be worse: come back to this one
         s.clear_marks()
-        by_offer: dict[int, list[tuple[int, int, int]]] = {}
-        for (p, o), j in blocking.items():
-            by_offer.setdefault(o, []).append((s.key(p, lists.scores[p][j]), p, j))
-        queue: deque[int] = deque()
-        for o in sorted(by_offer):
-            for _, p, j in sorted(by_offer[o]):
-                f_q = lists.scores[p][j]
-                if s.upto(p) > j and s.keeps(o, p, f_q):  # still blocking after earlier moves
-                    s.leave(p)
-                    s.ptr[p] = j + 1
-                    queue.extend(s.propose(p, o, f_q, j))
-        if not s.run(queue, limit):
+        # offer by offer, each in its order of preference; a move is made only if its pair
+        # still blocks after the moves before it (checked in the kernel)
+        n = len(blocking)
+        po = np.fromiter((x for pair in blocking for x in pair), np.int64, 2 * n).reshape(n, 2)
+        bp, bo, bj = po[:, 0], po[:, 1], np.fromiter(blocking.values(), np.int64, n)
+        f = s.lists.pool_f[s.lists.start[bp] + bj]
+        key = ((1 << KEY_BITS) - f) << KEY_BITS | s.rank[bp]
+        order = np.lexsort((key, bo))
+        if not s.moves(np.stack([bp[order], bo[order], bj[order]], axis=1), limit)[0]:
             assert saved is not None
             s.restore(saved)  # the best state seen; the rounds stop there
             return result(s, best, rounds)
@@ -137,18 +144,19 @@ def since(s: Acceptance, blocking: Pairs) -> Pairs:
     project that lost ground or an offer that let one go; old ones may also have been resolved
     by an offer taking someone in."""
     dp, do, to = s.dirty_p, s.dirty_o, s.touched_o
-    took = to - do  # offers that only took projects in
-    recheck = {x: j for x, j in blocking.items() if x[0] not in dp and x[1] in took}
-    out = {x: j for x, j in blocking.items() if x[0] not in dp and x[1] not in to}
-    rank = s.rank
-    out.update(s.blocking(sorted(dp, key=lambda q: rank[q]), sorted(do), recheck))
+    took = to & ~do  # offers that only took projects in
+    recheck = {x: j for x, j in blocking.items() if not dp[x[0]] and took[x[1]]}
+    out = {x: j for x, j in blocking.items() if not dp[x[0]] and not to[x[1]]}
+    ps = np.flatnonzero(dp)
+    ps = ps[np.argsort(s.rank[ps], kind="stable")]
+    out.update(s.blocking(ps, np.flatnonzero(do), recheck))
     return out
 
 
 def result(s: Acceptance, blocking: Pairs, rounds: int) -> Result:
     rank = s.rank
     return Result(
-        assignment=dict(s.assign),
+        assign=s.assign.copy(),
         blocking=sorted(blocking, key=lambda x: (rank[x[0]], blocking[x])),
         rounds=rounds,
         proposals=s.proposals,
@@ -183,7 +191,7 @@ def settle(
     if not blocking or (focus is not None and not focus):
         return blocking
     base = s.save()
-    scores, rank = s.lists.scores, s.rank
+    rank = s.rank
     end, left = s.proposals + budget, -1 if tries is None else tries
     for _ in range(PASSES):
         better = False
@@ -197,40 +205,17 @@ def settle(
             if (p, o) not in blocking:  # resolved by a move before
                 continue
             s.clear_marks()
-            f_q = scores[p][j]
-            if not (s.upto(p) > j and s.keeps(o, p, f_q)):
+            move = np.asarray([[p, o, j]], np.int64)
+            done, moved = s.moves(move, min(end, s.proposals + 1 + per_try))
+            if not moved:  # no longer blocks
                 continue
             left -= 1
-            s.leave(p)
-            s.ptr[p] = j + 1
-            queue = deque(s.propose(p, o, f_q, j))
-            now = since(s, blocking) if s.run(queue, min(end, s.proposals + per_try)) else None
+            now = since(s, blocking) if done else None
             if now is not None and len(now) < len(blocking):
-                _copy(s, base, keep=True)
+                s.copy_marked(base, keep=True)
                 blocking, better = now, True
             else:
-                _copy(s, base, keep=False)
+                s.copy_marked(base, keep=False)
         if not better:
             break
     return blocking
-
-
-def _copy(s: Acceptance, base: Saved, keep: bool) -> None:
-    """Between the state and `base`, the entries the marks name: into `base` (keep the move)
-    or back into the state (undo it)."""
-    now: Saved = (s.ptr, s.assign, s.held, s.room, s.slots)
-    (ptr, assign, held, room, slots), to = (now, base) if keep else (base, now)
-    for p in s.dirty_p:
-        for a, b in ((ptr, to[0]), (assign, to[1])):
-            if p in a:
-                b[p] = a[p]
-            else:
-                b.pop(p, None)
-    for o in s.touched_o:  # (every offer that let a project go was touched)
-        if o in held:
-            to[2][o] = list(held[o])
-            to[3][o], to[4][o] = room[o], slots[o]
-        else:
-            to[2].pop(o, None)
-            to[3].pop(o, None)
-            to[4].pop(o, None)

@@ -50,6 +50,17 @@ def ids(values: tuple[str | None, ...]) -> npt.NDArray[np.object_]:
     return out
 
 
+def same_ids(old: tuple[str | None, ...], new: tuple[str | None, ...], rows: I64) -> B:
+    """For each row (below both lengths): is its id the same in both? (Mostly all are: one
+    comparison of the tuples then, not two object arrays of 100,000 ids.)"""
+    k = min(len(old), len(new))
+    if old[:k] == new[:k]:
+        out: B = np.ones(rows.size, dtype=bool)
+        return out
+    same: B = ids(old[:k])[rows] == ids(new[:k])[rows]
+    return same
+
+
 def _rows(
     old: Cols,
     new: Cols,
@@ -61,7 +72,9 @@ def _rows(
     n_old, n = len(old_ids), len(new_ids)
     k = min(n_old, n)
     out = np.ones(n, dtype=bool)
-    diff: B = ids(old_ids[:k]) != ids(new_ids[:k])
+    diff: B = np.zeros(k, dtype=bool)
+    if old_ids[:k] != new_ids[:k]:  # (mostly equal: one comparison of the tuples)
+        diff = ids(old_ids[:k]) != ids(new_ids[:k])
     for name in keys:
         diff |= _differs(old[name][:k], new[name][:k])
     out[:k] = diff

@@ -93,6 +93,7 @@ class Table:
         self.row: dict[str, int] = {}
         self.ids: list[str | None] = [None] * capacity
         self.free: list[int] = []
+        self._order: npt.NDArray[np.int64] | None = None  # `id_order`, until an id comes or goes
 
     def _grow(self, need: int) -> None:
         new = max(self.capacity * 2, need)
@@ -116,6 +117,7 @@ class Table:
                 self.size += 1
             self.row[id] = row
             self.ids[row] = id
+            self._order = None
         return row
 
     def put(self, id: str, values: dict[str, Any]) -> int:
@@ -140,6 +142,7 @@ class Table:
             self.cols["active"][row] = False
             self.ids[row] = None
             self.free.append(row)
+            self._order = None
         return row
 
     def view(self) -> Cols:
@@ -152,11 +155,15 @@ class Table:
         return {name: col[row : row + 1] for name, col in self.cols.items()}
 
     def id_order(self) -> npt.NDArray[np.int64]:
-        """Each row's position in the sorted order of live ids (tie breaks); free rows last."""
-        rank = np.full(self.size, self.size, dtype=np.int64)
-        order = sorted(self.row)
-        rank[[self.row[i] for i in order]] = np.arange(len(order))
-        return rank
+        """Each row's position in the sorted order of live ids (tie breaks); free rows last.
+        Kept until an id comes or goes (sorting 100,000 ids took ~50 ms of every snapshot);
+        never changed in place, so callers may keep it."""
+        if self._order is None or self._order.size != self.size:
+            rank = np.full(self.size, self.size, dtype=np.int64)
+            order = sorted(self.row)
+            rank[[self.row[i] for i in order]] = np.arange(len(order))
+            self._order = rank
+        return self._order
 
 
 class OfferTable(Table):

@@ -30,7 +30,6 @@ of the projects, 64 offers) or a new "as of" day run the batch."""
 from __future__ import annotations
 
 import gc
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -83,7 +82,7 @@ class MarketAllocation:
         self.reopened = 0  # projects the last incremental run let propose again
         self.exact = True  # the last run is the batch's result, were amounts equal
         self._made: dict[int, Assignment] = {}  # unchanged assignments are not made again
-        self._assigned: dict[int, int] = {}  # project row → offer row, of the last run
+        self._assigned = np.zeros(0, np.int64)  # project row → offer row (-1), of the last run
         self.batch_pairs = 0  # the residual blocking pairs the last batch's rounds left
         self._order: list[int] = []  # its project rows in id order
         self._rewind: dict[int, int] = {}  # project row → place it proposes from again
@@ -114,25 +113,23 @@ class MarketAllocation:
         for p, n in zip(rows.tolist(), m.pref_count[rows].tolist(), strict=True):
             if p in lists.deep:
                 continue
-            if s.ptr.get(p, 0) > n:
+            if s.ptr[p] > n:
                 out.append(p)
             else:
-                del lists.offers[p][n:], lists.scores[p][n:]
-                lists.complete[p] = False
+                lists.cut(p, n)
         return np.asarray(out, dtype=np.int64)
 
-    def _arrays(self, s: Acceptance, m: MarketSnapshot, rank: list[int] | None = None) -> None:
+    def _arrays(self, s: Acceptance, m: MarketSnapshot, rank: I64 | None = None) -> None:
         P, O = m.projects, m.offers
-        s.amount, s.tmax = P["amount"].tolist(), O["tmax"].tolist()
-        s.rank = m.project_rank.tolist() if rank is None else rank
-        s.cap, s.deals = O["cap"].tolist(), O["deals_left"].tolist()
-        i64 = np.int64
-        s.arrays = [
-            np.asarray(s.rank, dtype=i64),
-            *(x.astype(i64) for x in (P["amount"], O["tmax"], O["cap"], O["deals_left"])),
-        ]
+        s.columns(
+            P["amount"],
+            O["tmax"],
+            O["cap"],
+            O["deals_left"],
+            m.project_rank if rank is None else rank,
+        )
 
-    def _ranks(self, s: Acceptance, old: MarketSnapshot, m: MarketSnapshot) -> list[int] | None:
+    def _ranks(self, s: Acceptance, old: MarketSnapshot, m: MarketSnapshot) -> I64 | None:
         """The ranks the state goes on with: ranks only order ids, so the old ones hold while
         no id came, or every id that came sorts after all others (new ids usually do); then
         they get the next ranks. None: the ids' order changed, the state takes the new ranks
@@ -141,27 +138,27 @@ class MarketAllocation:
         k = len(old.project_ids)
         same = np.zeros(live.size, dtype=bool)
         inside = live < k
-        was, now = changes.ids(old.project_ids), changes.ids(m.project_ids)
-        same[inside] = was[live[inside]] == now[live[inside]]
+        same[inside] = changes.same_ids(old.project_ids, m.project_ids, live[inside])
         came, stayed = live[~same], live[same]
-        rank = list(s.rank) + [0] * (len(m.project_ids) - len(s.rank))
+        rank = np.zeros(len(m.project_ids), np.int64)
+        n = min(rank.size, s.rank.size)
+        rank[:n] = s.rank[:n]
         if came.size == 0:
             return rank
         new_rank = m.project_rank
         if stayed.size and int(new_rank[came].min()) < int(new_rank[stayed].max()):
             return None
-        top = max((rank[p] for p in stayed.tolist()), default=-1)
-        for i, p in enumerate(came[np.argsort(new_rank[came])].tolist()):
-            rank[p] = top + 1 + i
+        top = int(rank[stayed].max()) if stayed.size else -1
+        rank[came[np.argsort(new_rank[came])]] = top + 1 + np.arange(came.size)
         return rank
 
     def _batch(self, m: MarketSnapshot, progress: Progress | None) -> Allocation:
         live = m.live
         order = live[np.argsort(m.project_rank[live])].tolist()
         lists = SnapshotLists(m, live, progress)
-        s = Acceptance(lists, [], [], [], [], [])
-        self._arrays(s, m)
-        s.run(deque(order))
+        P, O = m.projects, m.offers
+        s = Acceptance(lists, P["amount"], O["tmax"], O["cap"], O["deals_left"], m.project_rank)
+        s.run(order)
         blocking = s.blocking(order)
         if progress:
             progress("deferred acceptance: proposals, blocking pairs", s.proposals, len(blocking))
@@ -184,10 +181,12 @@ class MarketAllocation:
         deep = self.lists.deep
         if not deep or reset.size == 0:
             return np.zeros(0, dtype=np.int64)
-        out = set[int]()
-        gone = set(reset.tolist())
-        out.update(p for p in deep if not gone.isdisjoint(self.lists.offers[p]))
         rows = np.fromiter(deep, dtype=np.int64, count=len(deep))
+        L = self.lists
+        n = L.length[rows]
+        at = np.repeat(L.start[rows], n) + np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+        hit = np.isin(L.pool_o[at], reset)  # the offers of every deep list, at once
+        out = set(np.repeat(rows, n)[hit].tolist())
         for o in reset.tolist():
             O1 = {k: v[o : o + 1] for k, v in m.offers.items()}
             eligible, _, _ = pairs.offer_vs_projects(m.projects, O1, m.as_of_ord)
@@ -204,7 +203,7 @@ class MarketAllocation:
         live = m.projects["active"]
         out = set(changed.tolist())
         for o in c.reset.tolist():
-            out.update(e[1] for e in s.held.get(o, ()))
+            out.update(s.held_by(o))
         opened = s.drop(out)  # with the lists they proposed from
         self._rewind = {p: q for p, q in self._rewind.items() if p not in out}
         opened |= rewind.rewound(s, lists, m, self._rewind)
@@ -213,17 +212,16 @@ class MarketAllocation:
         kept_ranks = self._ranks(s, self.market, m) if self.market is not None else None
         self._arrays(s, m, kept_ranks)
         for o in c.reset.tolist():
-            s.held.pop(o, None)
-            s.room.pop(o, None)
-            s.slots.pop(o, None)
+            s.reset_offer(o)
         if kept_ranks is None:
-            s.rekey({p for held in s.held.values() for _, p, _, _ in held})
+            s.rekey()
         rejected = list[int]()
         for o in c.recap.tolist():
             rejected += s.recap(o)
         opened.update(c.reset.tolist(), c.grew.tolist())
-        s.dirty_o.update(opened)
-        s.touched_o.update(opened, c.recap.tolist())
+        s.dirty_o[list(opened)] = True
+        s.touched_o[list(opened)] = True
+        s.touched_o[c.recap] = True
         reopen = s.unsettle(opened, REOPEN)
         self.exact = reopen is not None
         again = reopen or set()  # too many: the blocking pairs and repair move them instead
@@ -232,7 +230,7 @@ class MarketAllocation:
         queue = sorted(
             (out | again | set(rejected) | self._rewind.keys()) - set(gone), key=lambda p: rank[p]
         )
-        s.run(deque(queue))
+        s.run(queue)
         self.mode, self.reopened = "incremental", len(again)
         out |= self._rewind.keys()
         old = {x: j for x, j in self.pairs.items() if x[0] not in out and x[0] not in again}
@@ -263,21 +261,25 @@ class MarketAllocation:
         differ) only the assignments that differ are made again."""
         self.market, self.state, self.lists, self.pairs = m, s, lists, r.pairs
         pid, oid, made = m.project_ids, m.offer_ids, self._made
-        before, now = self._assigned, r.assignment
+        now = r.assign
         if changed is None:
             made.clear()
-            redo: set[int] = set(now)
+            redo = np.flatnonzero(now >= 0)
         else:
-            redo = {p for p, _ in before.items() ^ now.items()} | changed
-        for p in redo:
-            if p in now:
-                made[p] = Assignment(str(pid[p]), str(oid[now[p]]), r.amount_of(p))
+            before = np.full(now.size, -1, np.int64)
+            n = min(now.size, self._assigned.size)
+            before[:n] = self._assigned[:n]
+            moved = np.flatnonzero(before != now)
+            redo = np.union1d(moved, np.fromiter(changed, np.int64, len(changed)))
+        for p, o in zip(redo.tolist(), now[redo].tolist() if redo.size else [], strict=True):
+            if o >= 0:
+                made[p] = Assignment(str(pid[p]), str(oid[o]), r.amount_of(p))
             else:
                 made.pop(p, None)
         # the id order, always recomputed (a few ms): a new project's row can shift the ranks of
         # the others while the assigned rows stay the same (the property test caught it)
-        ps = np.fromiter(now, dtype=np.int64, count=len(now))
-        self._order = ps[np.argsort(np.asarray(s.rank)[ps])].tolist()
+        ps = np.flatnonzero(now >= 0)
+        self._order = ps[np.argsort(s.rank[ps])].tolist()
         self._assigned = now
         out = [made[p] for p in self._order]
         return Allocation(

@@ -1,10 +1,12 @@
-"""The allocation's preference lists, read from a market snapshot's copy of the engine's cache
-(each project's best offers by the enterprise's view, with the funder's score of each pair) and
-lengthened on demand.
+"""The allocation's preference lists: each project's eligible offers, best first by the
+enterprise's view, with the funder's score of each pair, as runs of one pool of arrays (what the
+compiled deferred acceptance reads, `kernels.py`).
 
-A list that runs out is recomputed deeper (four times as deep, or complete), in one block for
-the project that needs it and the projects about to need it. Lengthening only reveals more of
-the same order, so the allocation never depends on how deep a list happened to be cached."""
+`SnapshotLists` reads them from a market snapshot's copy of the engine's cache and lengthens
+them on demand: a list that runs out is recomputed deeper (four times as deep, or complete), in
+one block for the project that needs it and the projects about to need it. Lengthening only
+reveals more of the same order, so the allocation never depends on how deep a list happened to
+be cached."""
 
 from __future__ import annotations
 
@@ -14,24 +16,105 @@ import numpy as np
 
 from matching.domain import pairs
 from matching.domain.snapshot import MarketSnapshot
-from matching.domain.topcache import I64
+from matching.domain.topcache import I64, B
 
 BATCH = 256  # projects lengthened together
 MIN_DEPTH = 128
 
 
-class SnapshotLists:
+class Pool:
+    """Per project row a run of `pool_o`/`pool_f` (`start`, `length`) and whether the list is
+    complete; a row never set has an empty, complete list. A list written again goes to the
+    end of the pool; the pool is compacted when most of it is stale."""
+
+    def __init__(self, rows: int = 0) -> None:
+        self.pool_o, self.pool_f = np.zeros(1024, np.int64), np.zeros(1024, np.int64)
+        self.used = 0
+        self.start, self.length = np.zeros(rows, np.int64), np.zeros(rows, np.int64)
+        self.complete: B = np.ones(rows, bool)
+
+    def ensure(self, rows: int) -> None:
+        n = self.start.size
+        if rows > n:
+            self.start = np.r_[self.start, np.zeros(rows - n, np.int64)]
+            self.length = np.r_[self.length, np.zeros(rows - n, np.int64)]
+            self.complete = np.r_[self.complete, np.ones(rows - n, bool)]
+
+    def offers(self, p: int) -> I64:
+        s = int(self.start[p])
+        return self.pool_o[s : s + int(self.length[p])]
+
+    def put(self, rows: I64, offs: I64, scores: I64, count: I64, complete: B) -> None:
+        """These rows' lists: the first `count` of each row of `offs` / `scores`."""
+        if rows.size == 0:
+            return
+        self.ensure(int(rows.max()) + 1)
+        width = offs.shape[1]
+        self._reserve(rows.size * width)
+        base = self.used + np.arange(rows.size, dtype=np.int64) * width
+        at = (base[:, None] + np.arange(width, dtype=np.int64)[None, :]).ravel()
+        self.pool_o[at], self.pool_f[at] = offs.ravel(), scores.ravel()
+        self.used += rows.size * width
+        self.start[rows], self.length[rows] = base, np.minimum(count, width)
+        self.complete[rows] = complete
+
+    def gone(self, rows: Iterable[int]) -> None:
+        ps = np.fromiter(rows, np.int64)
+        ps = ps[ps < self.start.size]
+        self.length[ps], self.complete[ps] = 0, True
+
+    def cut(self, p: int, n: int) -> None:
+        """p's list is only known this deep now."""
+        self.length[p] = min(int(self.length[p]), n)
+        self.complete[p] = False
+
+    def _reserve(self, need: int) -> None:
+        if self.used + need <= self.pool_o.size:
+            return
+        live = int(self.length.sum())
+        if self.used > 2 * live + need:  # mostly stale: compact
+            n = self.length
+            rows = np.flatnonzero(n)
+            new_start = np.zeros_like(self.start)
+            new_start[rows] = np.cumsum(n[rows]) - n[rows]
+            at = np.repeat(self.start[rows] - new_start[rows], n[rows]) + np.arange(live)
+            size = max(2 * (live + need), 1024)
+            po, pf = np.zeros(size, np.int64), np.zeros(size, np.int64)
+            po[:live], pf[:live] = self.pool_o[at], self.pool_f[at]
+            self.pool_o, self.pool_f, self.start, self.used = po, pf, new_start, live
+            return
+        size = max(2 * self.pool_o.size, self.used + need)
+        self.pool_o = np.r_[self.pool_o, np.zeros(size - self.pool_o.size, np.int64)]
+        self.pool_f = np.r_[self.pool_f, np.zeros(size - self.pool_f.size, np.int64)]
+
+    def extend(self, p: int, also: I64) -> None:
+        """Lengthen p's list (and, as a batch, those of `also`)."""
+        raise NotImplementedError("these lists are complete")
+
+    @classmethod
+    def of(cls, lists: dict[int, list[int]], scores: dict[int, list[int]]) -> Pool:
+        """Complete lists given directly (abstract instances)."""
+        rows = max(lists, default=-1) + 1
+        pool = cls(rows)
+        width = max((len(v) for v in lists.values()), default=0) or 1
+        offs, fs = np.zeros((rows, width), np.int64), np.zeros((rows, width), np.int64)
+        count = np.zeros(rows, np.int64)
+        for p, v in lists.items():
+            offs[p, : len(v)], fs[p, : len(v)], count[p] = v, scores[p], len(v)
+        pool.put(np.arange(rows, dtype=np.int64), offs, fs, count, np.ones(rows, bool))
+        return pool
+
+
+class SnapshotLists(Pool):
     def __init__(
         self,
         market: MarketSnapshot,
         rows: I64,
         progress: Callable[[str, int, int], None] | None = None,
     ) -> None:
+        super().__init__(len(market.project_ids))
         self.market = market
         self.progress = progress
-        self.offers: dict[int, list[int]] = {}
-        self.scores: dict[int, list[int]] = {}
-        self.complete: dict[int, bool] = {}
         self.deep: set[int] = set()  # rows lengthened beyond the snapshot's cache
         self.extended = 0  # projects lengthened (for progress and benchmarks)
         self._offers: pairs.OfferGroups | None = None  # of `market`, made on the first extend
@@ -42,39 +125,35 @@ class SnapshotLists:
         if market is not self.market:
             self._offers = None
         self.market, m = market, market
-        for p in gone:
-            self.offers.pop(p, None)
-            self.scores.pop(p, None)
-            self.complete.pop(p, None)
-            self.deep.discard(p)
-        count = m.pref_count[rows].tolist()
-        offs, scores = m.pref_off[rows].tolist(), m.pref_aux[rows].tolist()
-        ps = rows.tolist()
-        self.offers.update((p, o[:n]) for p, o, n in zip(ps, offs, count, strict=True))
-        self.scores.update((p, f[:n]) for p, f, n in zip(ps, scores, count, strict=True))
-        self.complete.update(zip(ps, m.pref_complete[rows].tolist(), strict=True))
-        self.deep.difference_update(ps)
+        self.ensure(len(m.project_ids))
+        gone = list(gone)
+        self.gone(gone)
+        self.deep.difference_update(gone)
+        rows = np.asarray(rows, dtype=np.int64)
+        self.put(
+            rows, m.pref_off[rows], m.pref_aux[rows], m.pref_count[rows], m.pref_complete[rows]
+        )
+        self.deep.difference_update(rows.tolist())
 
-    def extend(self, p: int, also: set[int]) -> None:
-        rows = [p, *sorted(q for q in also if q != p and not self.complete[q])[: BATCH - 1]]
-        depth = max(MIN_DEPTH, 4 * max(len(self.offers[q]) for q in rows))
+    def extend(self, p: int, also: I64) -> None:
+        more = also[(also != p) & ~self.complete[also]]
+        rows = np.r_[np.int64(p), np.sort(more)[: BATCH - 1]].astype(np.int64)
+        depth = max(MIN_DEPTH, 4 * int(self.length[rows].max()))
         mk = self.market
         P, O, rank = mk.projects, mk.offers, mk.offer_rank
         if self._offers is None:
             self._offers = pairs.OfferGroups.of(O, mk.as_of_ord)
-        prows = np.asarray(rows, dtype=np.int64)
-        for ch in pairs.blocks(P, prows, O, mk.as_of_ord, offers=self._offers):
+        for ch in pairs.blocks(P, rows, O, mk.as_of_ord, offers=self._offers):
             n, m = ch.rows.size, ch.offers.size
             cols, _, count = pairs.top_per_row(n, m, ch.ri, ch.ci, ch.e_q, rank[ch.offers], depth)
             aux = np.zeros((n, max(m, 1)), dtype=np.int64)
             aux[ch.ri, ch.ci] = ch.f_q
-            for i, row in enumerate(ch.rows.tolist()):
-                k = int(min(count[i], depth))
-                c = cols[i, :k]
-                self.offers[row] = (ch.offers[c] if m else c).tolist()
-                self.scores[row] = (aux[i, c] if m else c).tolist()
-                self.complete[row] = bool(count[i] <= depth)
-        self.extended += len(rows)
-        self.deep.update(rows)
+            c = np.maximum(cols, 0)
+            offs = ch.offers[c] if m else np.zeros_like(c)
+            scores = np.take_along_axis(aux, c, axis=1)
+            full = np.asarray(count, dtype=np.int64)
+            self.put(ch.rows, offs, scores, np.minimum(full, depth), full <= depth)
+        self.extended += rows.size
+        self.deep.update(rows.tolist())
         if self.progress:
             self.progress("lengthening preference lists", self.extended, 0)

@@ -34,13 +34,14 @@ def unmoved(
     rows = c.projects
     k = min(len(old.project_ids), len(m.project_ids))
     rows = rows[rows < k]
-    rows = rows[changes.ids(old.project_ids)[rows] == changes.ids(m.project_ids)[rows]]
+    rows = rows[changes.same_ids(old.project_ids, m.project_ids, rows)]
     P0, P1 = old.projects, m.projects
     rows = rows[P0["active"][rows] & P1["active"][rows]]
     rows = rows[P0["amount"][rows] == P1["amount"][rows]]
     ps = rows.tolist()
-    rows = rows[np.fromiter((p in s.assign and p not in lists.deep for p in ps), bool)]
-    ptr = np.fromiter((s.ptr.get(p, 0) for p in rows.tolist()), np.int64, rows.size)
+    deep = np.fromiter((p in lists.deep for p in ps), bool, len(ps))
+    rows = rows[(s.assign[rows] >= 0) & ~deep]
+    ptr = s.ptr[rows]
     inside = ptr <= old.pref_off.shape[1]  # (deeper ones are in `lists.deep`)
     rows, ptr = rows[inside], ptr[inside]
     if rows.size == 0:
@@ -66,10 +67,6 @@ def rewound(
         o = s.leave(p)
         if o is not None:
             freed.add(o)
-        for a in lists.offers[p][q:]:
-            mine = s.applicants.get(a)
-            if mine:
-                mine.pop(p, None)
-        s.ptr[p] = q
+        s.ptr[p] = q  # (its proposals from q on no longer count as applications)
     lists.take(m, np.fromiter(back, np.int64, len(back)))
     return freed

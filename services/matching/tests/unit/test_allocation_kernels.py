@@ -1,0 +1,93 @@
+"""The compiled deferred acceptance (`kernels.py`) on its edge cases, against the brute-force
+definition of blocking pairs (`test_allocation.blocking`): ties in the funders' scores, offers
+without capacity or deals, amounts larger than every capacity, projects with empty lists; and
+with arrays so small that every growth path runs (an offer's holdings moved to the end of the
+arrays, the arrays grown, the applicants compacted), which must not change the outcome."""
+
+from __future__ import annotations
+
+import random
+from unittest.mock import patch
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from matching.domain import acceptance
+from matching.domain.allocation import Acceptance, Result, repair, result, settle
+from services.matching.tests.unit.test_allocation import Instance, Lists, blocking, run
+
+
+@st.composite
+def edgy(draw: st.DrawFn) -> Instance:
+    n_p, n_o = draw(st.integers(1, 7)), draw(st.integers(1, 3))
+    amount = [draw(st.sampled_from([1, 2, 3, 9])) for _ in range(n_p)]  # 9: beyond every cap
+    cap = [draw(st.sampled_from([0, 4, 6, 8])) for _ in range(n_o)]
+    deals = [draw(st.sampled_from([0, 1, 2, 9])) for _ in range(n_o)]
+    lists = {p: draw(st.permutations(range(n_o)))[: draw(st.integers(0, n_o))] for p in range(n_p)}
+    f = {(p, o): draw(st.integers(0, 1)) for p in range(n_p) for o in range(n_o)}  # ties
+    return amount, cap, deals, lists, f
+
+
+def _tiny(inst: Instance) -> Result:
+    """The same run with arrays of one slot: every growth path of the kernels runs."""
+    with patch.object(acceptance, "HELD", 1), patch.object(acceptance, "APPS", 1):
+        return run(inst)
+
+
+def _check(inst: Instance, r: Result) -> None:
+    amount, cap, deals, lists, _ = inst
+    assert sorted(r.blocking) == blocking(inst, r.assignment)
+    for o in range(len(cap)):
+        mine = [p for p, x in r.assignment.items() if x == o]
+        assert sum(amount[p] for p in mine) <= cap[o] and len(mine) <= deals[o]
+    assert all(o in lists[p] for p, o in r.assignment.items())
+    assert all(amount[p] <= cap[o] for p, o in r.assignment.items())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edgy())
+def test_edge_cases_against_the_definition_whatever_the_array_sizes(inst: Instance) -> None:
+    r, tiny = run(inst), _tiny(inst)
+    _check(inst, r)
+    assert tiny.assignment == r.assignment and tiny.blocking == r.blocking
+    assert (tiny.rounds, tiny.proposals) == (r.rounds, r.proposals)
+
+
+def test_equal_scores_go_to_the_lower_project_id_in_every_offer() -> None:
+    """Ties everywhere: each offer keeps the lowest ids that fit, in id order."""
+    inst: Instance = ([2] * 6, [4, 4], [9, 9], {p: [0, 1] for p in range(6)}, {})
+    inst[4].update({(p, o): 7 for p in range(6) for o in range(2)})
+    assert run(inst).assignment == {0: 0, 1: 0, 2: 1, 3: 1}
+
+
+def test_nothing_fits_anywhere() -> None:
+    inst: Instance = ([9, 9], [8, 0], [9, 9], {0: [0, 1], 1: [1, 0]}, {})
+    inst[4].update({(p, o): 1 for p in range(2) for o in range(2)})
+    r = run(inst)
+    assert r.assignment == {} and r.stable and r.proposals == 4
+
+
+def test_repair_and_settle_with_tiny_arrays_give_the_same_allocation() -> None:
+    """Mixed amounts on larger instances: the repair's moves and settle's undone tries restore
+    the holdings' runs by copy, also after a run moved or the arrays grew."""
+    rng, tried = random.Random(11), 0
+    for _ in range(150):
+        n_p, n_o = rng.randint(20, 40), rng.randint(3, 6)
+        amount = [rng.randint(1, 5) for _ in range(n_p)]
+        cap = [rng.randint(4, 12) for _ in range(n_o)]
+        deals = [rng.choice([9, 3, 2]) for _ in range(n_o)]
+        lists = {p: rng.sample(range(n_o), rng.randint(1, n_o)) for p in range(n_p)}
+        f = {(p, o): rng.randint(0, 100) for p in range(n_p) for o in range(n_o)}
+        inst: Instance = (amount, cap, deals, lists, f)
+        out = []
+        for held, apps in ((4096, 1 << 16), (1, 1)):
+            with patch.object(acceptance, "HELD", held), patch.object(acceptance, "APPS", apps):
+                s = Acceptance(Lists(lists, f), amount, [10**9] * n_o, cap, deals, range(n_p))
+                s.run(range(n_p))
+                rounds = repair(s, s.blocking(range(n_p)), 8, 3)
+                r = result(s, settle(s, rounds.pairs, 10_000, per_try=50), rounds.rounds)
+                _check(inst, r)
+                out.append((r.assignment, r.blocking, r.proposals))
+        tried += bool(out[0][1]) or rounds.rounds > 0
+        assert out[0] == out[1]
+    assert tried > 10
