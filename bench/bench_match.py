@@ -41,7 +41,7 @@ import bench_service  # the service's section (bench/ is on the path when run as
 import numpy as np
 
 from matching.domain import scoring, uscc
-from matching.domain.acceptance import warm_up
+from matching.domain.allocation import warm_up
 from matching.domain.columns import Cols
 from matching.domain.engine import MatchEngine
 from matching.domain.market import MarketAllocation, allocate_market
@@ -691,7 +691,7 @@ def compile_time() -> float:
     """The kernels' first call in a fresh interpreter with an empty numba cache: what a fresh
     clone (CI) pays once, timed inside that interpreter (its imports excluded)."""
     code = (
-        "import time; from matching.domain.acceptance import warm_up; "
+        "import time; from matching.domain.allocation import warm_up; "
         "t = time.perf_counter(); warm_up(); print(time.perf_counter() - t)"
     )
     with tempfile.TemporaryDirectory() as cache:

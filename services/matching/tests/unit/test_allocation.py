@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from matching.domain import stability
 from matching.domain.allocation import Acceptance, Pool, Result, allocate, repair, result, settle
 
 
@@ -193,7 +194,7 @@ def test_one_pair_at_a_time_lowers_the_residual_pairs_and_lists_them_exactly() -
         n = len(amount)
         s = Acceptance(Lists(lists, f), amount, [10**9] * len(cap), cap, deals, list(range(n)))
         s.run(range(n))
-        rounds = repair(s, s.blocking(range(n)), 8, 3)
+        rounds = repair(s, stability.blocking(s, range(n)), 8, 3)
         assert sorted(rounds.blocking) == blocking(inst, rounds.assignment)
         if rounds.stable:
             continue

@@ -1,4 +1,4 @@
-"""The compiled deferred acceptance (`kernels.py`) on its edge cases, against the brute-force
+"""The compiled deferred acceptance (`kernels`) on its edge cases, against the brute-force
 definition of blocking pairs (`test_allocation.blocking`): ties in the funders' scores, offers
 without capacity or deals, amounts larger than every capacity, projects with empty lists; and
 with arrays so small that every growth path runs (an offer's holdings moved to the end of the
@@ -12,7 +12,7 @@ from unittest.mock import patch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from matching.domain import acceptance
+from matching.domain import acceptance, stability
 from matching.domain.allocation import Acceptance, Result, repair, result, settle
 from services.matching.tests.unit.test_allocation import Instance, Lists, blocking, run
 
@@ -84,7 +84,7 @@ def test_repair_and_settle_with_tiny_arrays_give_the_same_allocation() -> None:
             with patch.object(acceptance, "HELD", held), patch.object(acceptance, "APPS", apps):
                 s = Acceptance(Lists(lists, f), amount, [10**9] * n_o, cap, deals, range(n_p))
                 s.run(range(n_p))
-                rounds = repair(s, s.blocking(range(n_p)), 8, 3)
+                rounds = repair(s, stability.blocking(s, range(n_p)), 8, 3)
                 r = result(s, settle(s, rounds.pairs, 10_000, per_try=50), rounds.rounds)
                 _check(inst, r)
                 out.append((r.assignment, r.blocking, r.proposals))

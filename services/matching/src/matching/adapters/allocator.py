@@ -21,7 +21,7 @@ import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from matching.domain.acceptance import warm_up
+from matching.domain.allocation import warm_up
 from matching.domain.market import MarketAllocation
 from matching.domain.results import Allocation
 from matching.domain.snapshot import MarketSnapshot

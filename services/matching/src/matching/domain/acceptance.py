@@ -5,12 +5,12 @@ offer holds the projects it prefers that fit: from what it holds plus the newcom
 its order of preference (the funder's view, ties by project id), each project whose amount fits
 the capacity left and while deals are left; the rest are rejected and propose further down.
 
-The state is arrays (see `kernels.py` for the layout) and the proposing runs compiled there
+The state is arrays (see `kernels` for the layout) and the proposing runs compiled there
 (`run`); this class grows the arrays and lengthens the lists when the kernel asks. Besides
 proposing, the state can take projects out (`drop`), re-choose an offer's holdings under a new
 capacity (`recap`), and find the projects whose past rejections no longer hold because an offer
-gained room (`unsettle`): what an incremental run needs (`market.py`). `blocking` tests many
-pairs at once (`kernels.among`)."""
+gained room (`stability.unsettle`): what an incremental run needs (`market.py`).
+`stability.blocking` tests many pairs at once (`kernels.among`)."""
 
 from __future__ import annotations
 
@@ -282,46 +282,6 @@ class Acceptance:
         self.touched_o[o] = True
         return out
 
-    def applicants(self, o: int) -> tuple[I64, I64]:
-        """o's applicants that prefer it to what they hold: (projects, places)."""
-        L = self.lists
-        stamp = np.full(self.ptr.size, -1, np.int64)
-        ps, js = kernels.applicants(
-            o,
-            self.ptr,
-            self.assign,
-            L.start,
-            L.length,
-            L.pool_o,
-            self.e_p,
-            self.e_j,
-            self.e_next,
-            self.e_head,
-            stamp,
-        )
-        return ps, js
-
-    def unsettle(self, opened: set[int], limit: int) -> set[int] | None:
-        """Offers in `opened` gained room: the projects they rejected that are worse off now may
-        be kept there. Those projects, and transitively the projects rejected by the offers they
-        would leave, must propose again from the top (deferred acceptance from a state whose
-        every rejection still holds gives the batch result). None if more than `limit` would."""
-        out, stack = set[int](), sorted(opened, reverse=True)
-        seen = set(opened)
-        while stack:
-            o = stack.pop()
-            for p in self.applicants(o)[0].tolist():
-                if p in out:
-                    continue
-                out.add(p)
-                if len(out) > limit:
-                    return None
-                mine = int(self.assign[p])
-                if mine >= 0 and mine not in seen:
-                    seen.add(mine)
-                    stack.append(mine)
-        return out
-
     def rekey(self) -> None:
         """The id ranks changed (ids came or went): every holding's key again (the order of an
         offer's holdings does not change: ranks only order ids)."""
@@ -360,78 +320,6 @@ class Acceptance:
             if f.name not in ("ptr", "assign"):
                 setattr(target, f.name, getattr(src, f.name).copy())
 
-    # ---- stability -------------------------------------------------------------------------------
-    def keeps(self, o: int, p: int, j: int) -> bool:
-        """Would o, choosing from what it holds plus p (o at place j of p's list), keep p?"""
-        L = self.lists
-        return bool(
-            kernels._keeps(
-                p,
-                o,
-                j,
-                L.start,
-                L.pool_f,
-                self.amount,
-                self.tmax,
-                self.rank,
-                self.cap,
-                self.deals,
-                self.hstart,
-                self.hn,
-                self.hk,
-                self.ha,
-            )
-        )
-
     def upto(self, p: int) -> int:
         """How many offers of its list p prefers to what it holds."""
         return int(self.ptr[p]) - (1 if self.assign[p] >= 0 else 0)
-
-    def blocking(
-        self, projects: Iterable[int], offers: Iterable[int] = (), pairs: Pairs | None = None
-    ) -> Pairs:
-        """The blocking pairs among all preferred offers of `projects`, all applicants of
-        `offers` and the given `pairs`: {(p, o): place of o in p's list}."""
-        L, given = self.lists, pairs or {}
-        gp = np.fromiter((p for p, _ in given), np.int64, len(given))
-        go = np.fromiter((o for _, o in given), np.int64, len(given))
-        gj = np.fromiter(given.values(), np.int64, len(given))
-        bp, bo, bj = kernels.among(
-            np.fromiter(projects, np.int64),
-            np.unique(np.fromiter(offers, np.int64)),
-            gp,
-            go,
-            gj,
-            self.ptr,
-            self.assign,
-            L.start,
-            L.length,
-            L.pool_o,
-            L.pool_f,
-            self.amount,
-            self.tmax,
-            self.rank,
-            self.cap,
-            self.deals,
-            self.hstart,
-            self.hn,
-            self.hk,
-            self.ha,
-            self.e_p,
-            self.e_j,
-            self.e_next,
-            self.e_head,
-        )
-        return dict(zip(zip(bp.tolist(), bo.tolist(), strict=True), bj.tolist(), strict=True))
-
-
-def warm_up() -> None:
-    """Compile every kernel (or load it from numba's cache) on a tiny instance, so that the
-    first allocation does not wait for it; where the allocation runs calls this as it starts."""
-    pool = Pool.of({0: [0, 1], 1: [0], 2: [0, 1]}, {0: [5, 3], 1: [4], 2: [6, 1]})
-    s = Acceptance(pool, [2, 2, 3], [9, 9], [4, 3], [9, 9], [0, 1, 2])
-    s.run([0, 1, 2])
-    s.blocking([0, 1, 2], [0, 1], {(1, 0): 0})
-    s.unsettle({0, 1}, 8)
-    s.moves(np.asarray([[1, 0, 0]], np.int64))
-    s._compact_applicants()

@@ -26,6 +26,7 @@ from functools import cached_property
 
 import numpy as np
 
+from matching.domain import stability
 from matching.domain.acceptance import Acceptance, Pairs
 from matching.domain.kernels import KEY_BITS
 from matching.domain.preferences import Pool
@@ -81,7 +82,7 @@ def allocate(
     row: `tmax`, `cap` (capacity left) and `deals` (deals left)."""
     s = Acceptance(lists, amount, tmax, cap, deals, rank)
     s.run(order)
-    blocking = s.blocking(order)
+    blocking = stability.blocking(s, order)
     if progress:
         progress("deferred acceptance: proposals, blocking pairs", s.proposals, len(blocking))
     r = repair(s, blocking, max_repair_rounds, patience, progress)
@@ -149,7 +150,7 @@ def since(s: Acceptance, blocking: Pairs) -> Pairs:
     out = {x: j for x, j in blocking.items() if not dp[x[0]] and not to[x[1]]}
     ps = np.flatnonzero(dp)
     ps = ps[np.argsort(s.rank[ps], kind="stable")]
-    out.update(s.blocking(ps, np.flatnonzero(do), recheck))
+    out.update(stability.blocking(s, ps, np.flatnonzero(do), recheck))
     return out
 
 
@@ -219,3 +220,15 @@ def settle(
         if not better:
             break
     return blocking
+
+
+def warm_up() -> None:
+    """Compile every kernel (or load it from numba's cache) on a tiny instance, so that the
+    first allocation does not wait for it; where the allocation runs calls this as it starts."""
+    pool = Pool.of({0: [0, 1], 1: [0], 2: [0, 1]}, {0: [5, 3], 1: [4], 2: [6, 1]})
+    s = Acceptance(pool, [2, 2, 3], [9, 9], [4, 3], [9, 9], [0, 1, 2])
+    s.run([0, 1, 2])
+    stability.blocking(s, [0, 1, 2], [0, 1], {(1, 0): 0})
+    stability.unsettle(s, {0, 1}, 8)
+    s.moves(np.asarray([[1, 0, 0]], np.int64))
+    s._compact_applicants()

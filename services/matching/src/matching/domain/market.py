@@ -7,7 +7,7 @@ snapshots: the first call is the batch allocation; each later one reads what cha
 previous snapshot (`changes.py`) and continues from the state. Projects that changed, came or
 went, and the holders of offers whose terms changed, are taken out and propose again from the
 top; an offer whose capacity changed chooses again from what it holds; every offer that gained
-room reopens the projects it rejected, transitively (`Acceptance.unsettle`), so every rejection
+room reopens the projects it rejected, transitively (`stability.unsettle`), so every rejection
 left in the state still holds and deferred acceptance continued from it ends where the batch run
 does: exactly the batch's allocation when amounts are equal (one outcome whatever the order of
 proposals; the property tests hold it to that). With mixed amounts the outcome depends on the
@@ -35,7 +35,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from matching.domain import changes, pairs, rewind
+from matching.domain import changes, pairs, rewind, stability
 from matching.domain.acceptance import Acceptance, Pairs
 from matching.domain.allocation import SETTLE, Result, repair, result, settle, since
 from matching.domain.preferences import SnapshotLists
@@ -159,7 +159,7 @@ class MarketAllocation:
         P, O = m.projects, m.offers
         s = Acceptance(lists, P["amount"], O["tmax"], O["cap"], O["deals_left"], m.project_rank)
         s.run(order)
-        blocking = s.blocking(order)
+        blocking = stability.blocking(s, order)
         if progress:
             progress("deferred acceptance: proposals, blocking pairs", s.proposals, len(blocking))
         self.mode, self.reopened, self.exact = "batch", 0, True
@@ -222,7 +222,7 @@ class MarketAllocation:
         s.dirty_o[list(opened)] = True
         s.touched_o[list(opened)] = True
         s.touched_o[c.recap] = True
-        reopen = s.unsettle(opened, REOPEN)
+        reopen = stability.unsettle(s, opened, REOPEN)
         self.exact = reopen is not None
         again = reopen or set()  # too many: the blocking pairs and repair move them instead
         s.drop(again)
@@ -244,7 +244,7 @@ class MarketAllocation:
             made = {x: j for x, j in now.items() if x not in old}
             r = repair(s, made, ROUNDS, PATIENCE, None, BUDGET)
             left = {x: j for x, j in old.items() if x in now and j < s.upto(x[0])}
-            every = {**s.blocking((), (), left), **r.pairs}
+            every = {**stability.blocking(s, (), (), left), **r.pairs}
             made_now = every.keys() - old.keys()
             r = result(s, settle(s, every, SETTLE_STEP, focus=made_now, tries=TRIES), r.rounds)
         return self._done(m, s, lists, r, out | again | set(rejected))

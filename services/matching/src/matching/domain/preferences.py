@@ -1,6 +1,6 @@
 """The allocation's preference lists: each project's eligible offers, best first by the
 enterprise's view, with the funder's score of each pair, as runs of one pool of arrays (what the
-compiled deferred acceptance reads, `kernels.py`).
+compiled deferred acceptance reads, `kernels`).
 
 `SnapshotLists` reads them from a market snapshot's copy of the engine's cache and lengthens
 them on demand: a list that runs out is recomputed deeper (four times as deep, or complete), in

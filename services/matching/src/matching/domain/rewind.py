@@ -6,7 +6,7 @@ it ranks differently), mostly below where those projects got. Taking each of the
 letting it propose again from the top cost tens of thousands of proposals per change (and the
 batch beyond 5 % of the market). Instead: a project holding an offer whose list changed only
 from place q on was rejected by the offers before q, and still would be (an offer that gained
-room is reopened anyway, `Acceptance.unsettle`). With q beyond what it proposed from, the state
+room is reopened anyway, `stability.unsettle`). With q beyond what it proposed from, the state
 holds for it as it is; otherwise it lets go and proposes again from q. An unallocated project
 ran out of its list, so any new entry counts: it is left to the general path."""
 
