@@ -4,18 +4,29 @@ otherwise: every run leaves three databases in FerretDB and half a dozen topics 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Mapping
 
 from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 
+TIMEOUT_S = 60.0  # a hung FerretDB (its pool deadlock) must not hang the bench with it
+
 
 async def drop_run(env: Mapping[str, str]) -> None:
-    """Best effort: a bench that measured must not fail on its cleanup."""
+    """Best effort and bounded: a bench that measured must not fail, or hang, on its cleanup."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(TIMEOUT_S):
+            await _drop(env)
+
+
+async def _drop(env: Mapping[str, str]) -> None:
     prefix = env.get("G60_MONGO_DB_PREFIX", "bench-run-without-a-prefix") + "_"
     url = env.get("G60_MONGO_URL", "mongodb://127.0.0.1:27017")
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(url)
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        url, serverSelectionTimeoutMS=5000, socketTimeoutMS=20000
+    )
     with contextlib.suppress(Exception):
         for name in await client.list_database_names():
             if name.startswith(prefix):
