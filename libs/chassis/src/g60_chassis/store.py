@@ -116,6 +116,8 @@ async def insert_each(
 
 ATOMIC = (str, int, float, bool, type(None))
 BLOB = "\x00state"  # the key of a stored document's pickled state (no field is named so)
+NESTED = "\x00nested"  # the names of its top-level values only in the blob, "\x00"-separated
+# (a string, not a set: a set would be one more object for the garbage collector per document)
 
 
 def _pack(doc: Doc, outbox: list[bytes]) -> Doc:
@@ -127,6 +129,7 @@ def _pack(doc: Doc, outbox: list[bytes]) -> Doc:
     state = {k: v for k, v in doc.items() if k != "outbox"}
     stored: Doc = {k: v for k, v in state.items() if isinstance(v, ATOMIC)}
     stored[BLOB] = pickle.dumps(state, pickle.HIGHEST_PROTOCOL)
+    stored[NESTED] = "\x00" + "".join(f"{k}\x00" for k in state if k not in stored)
     stored["outbox"] = outbox
     return stored
 
@@ -148,7 +151,9 @@ _MISSING = object()
 def _field(stored: Doc, name: str, default: Any = None) -> Any:
     if name in stored:
         return stored[name]
-    return pickle.loads(stored[BLOB]).get(name, default)  # a nested value: not kept beside
+    if f"\x00{name}\x00" in stored[NESTED]:  # a list or a dict: only in the blob
+        return pickle.loads(stored[BLOB])[name]
+    return default  # not a field of this document: nothing to unpickle
 
 
 def _key(value: Any) -> Any:
