@@ -9,6 +9,14 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 INFRA  := bash deploy/local/infra.sh
 G60    := $(VENV)/bin/g60
 
+# The local servers' addresses in one place: infra.sh listens on KAFKA_PORT / FERRETDB_PORT, and
+# the tests, benches and services started from here get the same addresses unless
+# G60_KAFKA_BOOTSTRAP / G60_MONGO_URL say otherwise (`KAFKA_PORT=19092 make test` just works).
+KAFKA_PORT    ?= 9092
+FERRETDB_PORT ?= 27017
+export G60_KAFKA_BOOTSTRAP ?= 127.0.0.1:$(KAFKA_PORT)
+export G60_MONGO_URL       ?= mongodb://127.0.0.1:$(FERRETDB_PORT)
+
 .PHONY: help install run demo test test-unit test-integration test-e2e lint fmt \
         infra-up infra-down infra-status infra-logs up down run-projects run-funding run-matching \
         bench-match bench-service bench-flow chaos allocate clean dlq-replay keys keys-create keys-list \
