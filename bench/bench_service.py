@@ -6,7 +6,10 @@ a client in another process) while that allocation runs, each with its baseline.
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import gc
+import io
+import pstats
 import subprocess
 import sys
 import time
@@ -88,6 +91,7 @@ async def run(
     say: Callable[[str], None],
     line: Line,
     get_seconds: float,
+    profile: str | None = None,
 ) -> None:
     at = datetime.combine(e.as_of, datetime.min.time(), UTC)
     store = MemoryDocumentStore()
@@ -138,7 +142,7 @@ async def run(
         f"{pct(lat, 99) / engine_p99:5.2f}× the engine's upsert + proposals p99",
     )
     say(f"  {stored:,} matches stored for {len(events)} projects; the allocation was not computed")
-    await offer_events(svc, offers, at, line, say)
+    await offer_events(svc, offers, at, line, say, profile=profile)
     t = time.perf_counter()
     await svc.allocation.refresh()
     line("first allocation run (a full one, in the child)", f"{time.perf_counter() - t:9.2f} s")
@@ -249,13 +253,16 @@ async def offer_events(
     line: Line,
     say: Callable[[str], None],
     samples: int = 30,
+    profile: str | None = None,
 ) -> None:
     """A new offer's event → the proposals of every project whose top k it entered stored
     (a copy of a stored offer under a new id: it competes for the same projects), against the
     engine's own upsert of the same offer; each is withdrawn again after. The projects it
     touches get their views and current proposals stored first (not timed), as in a running
-    service, so the event writes what changed: its new proposals and the retractions."""
+    service, so the event writes what changed: its new proposals and the retractions.
+    `profile`: a file to write the timed events' cProfile to (its top printed)."""
     funding = funding_events(svc)
+    prof = cProfile.Profile() if profile else None
     pauses: list[tuple[int, float]] = []  # the collector's pauses inside the timed events
     began, timing = [0.0], [False]
 
@@ -266,7 +273,7 @@ async def offer_events(
             pauses.append((info["generation"], time.perf_counter() - began[0]))
 
     gc.callbacks.append(on_gc)
-    engine_t, event_t, settle_t, touched, proposed = [], [], [], [], []
+    engine_t, event_t, settle_t, touched, proposed, cpu_t = [], [], [], [], [], []
     step = max(1, len(offers) // samples)
     for o in offers[::step][:samples]:
         copy = o.model_copy(update={"id": f"{o.id}-again"})
@@ -282,12 +289,16 @@ async def offer_events(
         await svc.proposals.reconcile(delta.projects)
         await svc.proposals.settling.settled()  # an idle service: nothing left for later
         data = snapshot.model_dump(mode="json")
-        t, timing[0] = time.perf_counter(), True
-        await funding(
-            Envelope(type="g60.offer.published.v1", source="/b", subject=copy.id, data=data)
-        )
+        published = Envelope(type="g60.offer.published.v1", source="/b", subject=copy.id, data=data)
+        if prof is not None:
+            prof.enable()
+        t, c, timing[0] = time.perf_counter(), time.process_time(), True
+        await funding(published)
         event_t.append(time.perf_counter() - t)
+        cpu_t.append(time.process_time() - c)
         timing[0] = False
+        if prof is not None:
+            prof.disable()
         await svc.proposals.settling.settled()  # ranks shifted etc., in the background
         settle_t.append(time.perf_counter() - t)
         touched.append(len(delta.projects))
@@ -304,6 +315,12 @@ async def offer_events(
         f"{pct(event_t, 99) * 1e3:7.2f} ms",
         "[≤ 50 ms]",
         f"{pct(event_t, 99) / e99:5.2f}× the engine's upsert of the offer p99 ({e99 * 1e3:.1f} ms)",
+    )
+    line(
+        "  CPU time of the offer event, p50 / p99",
+        f"{pct(cpu_t, 50) * 1e3:.1f} / {pct(cpu_t, 99) * 1e3:.1f} ms",
+        "",
+        f"wide ones (≥ 60 projects): {_per_project(cpu_t, touched) * 1e3:.3f} ms per project",
     )
     line(
         "  the rest settled (background), p50 / p99",
@@ -323,6 +340,18 @@ async def offer_events(
         f"{sum(touched) / n:.1f}, max {max(touched, default=0)}; proposed: mean "
         f"{sum(proposed) / n:.1f}"
     )
+    if prof is not None and profile:
+        prof.dump_stats(profile)
+        out = io.StringIO()
+        pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(15)
+        say(f"  cProfile of the timed offer events ({profile}), by own time:")
+        say("\n".join("    " + x for x in out.getvalue().splitlines() if x.strip()))
+
+
+def _per_project(cpu: list[float], touched: list[int], wide: int = 60) -> float:
+    """CPU time per touched project over the wide events (the p99 are those)."""
+    rows = [(c, n) for c, n in zip(cpu, touched, strict=True) if n >= wide]
+    return sum(c for c, _ in rows) / max(sum(n for _, n in rows), 1)
 
 
 async def restart(
@@ -463,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-service", action="store_true", help="skip the loaded service")
     ap.add_argument("--no-restart", action="store_true", help="skip the restart")
     ap.add_argument("--seed", type=int, default=60)
+    ap.add_argument("--profile", help="write a cProfile of the timed offer events to this file")
     args = ap.parse_args(argv)
     n_p = args.projects or (10_000 if args.quick else 100_000)
     n_o = args.offers or (1_000 if args.quick else 10_000)
@@ -481,7 +511,18 @@ def main(argv: list[str] | None = None) -> int:
             e.proposals_for_project(p.id, breakdowns=True, allocated=False)
             lat.append(time.perf_counter() - t)
             e.remove_project(p.id)
-        asyncio.run(run(e, offers, new_projects, pct(lat, 99), bm.say, bm.line, args.get_seconds))
+        asyncio.run(
+            run(
+                e,
+                offers,
+                new_projects,
+                pct(lat, 99),
+                bm.say,
+                bm.line,
+                args.get_seconds,
+                profile=args.profile,
+            )
+        )
         del e
         gc.unfreeze()
         gc.collect()
