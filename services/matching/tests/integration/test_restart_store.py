@@ -7,7 +7,6 @@ and nothing is proposed twice; and what a match document holds. The bus is the i
 from __future__ import annotations
 
 import json
-
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
