@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import builtins
-import json
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
+from pydantic_core import from_json, to_json
 
 from g60_chassis import batches
 from g60_chassis.batches import Batch
@@ -86,7 +86,7 @@ class Aggregates(Generic[M]):
         data = {k: v for k, v in doc.items() if k not in ("_id", "outbox", "outbox_pending", BATCH)}
         for k in self.packed:  # a document an older release wrote holds the value itself
             if isinstance(data.get(k), str):
-                data[k] = json.loads(data[k])
+                data[k] = from_json(data[k])
         return self.model.model_validate({**data, "id": doc["_id"]})
 
     def _dump(self, obj: M) -> dict[str, Any]:
@@ -100,7 +100,7 @@ class Aggregates(Generic[M]):
         data["_id"] = data.pop("id")
         for k in self.packed:
             if k in data:
-                data[k] = json.dumps(data[k], separators=(",", ":"), ensure_ascii=False)
+                data[k] = to_json(data[k]).decode()
         return data
 
     async def get(self, id: str) -> M | None:
