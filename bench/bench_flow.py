@@ -111,7 +111,7 @@ async def main() -> None:
     e2e = None
     if not args.skip_e2e:
         offers = 200 if args.quick else 1_000
-        rates = [5, 10, 20, 40, 80, 160] if not args.quick else [5, 10, 20, 40]
+        rates = [5, 10, 20, 40, 80, 160] if not args.quick else [5, 10, 20, 40, 80]
         seconds = 5.0 if args.quick else 10.0
         with tempfile.TemporaryDirectory(prefix="bench-flow-") as logs:
             say(f"end to end: {offers:,} offers, needs at {rates} /s, {seconds:g} s each")

@@ -20,7 +20,8 @@
 #
 # Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), FERRETDB_PORT (27017),
 # POSTGRES_PORT (54329), KAFKA_VERSION (4.1.1), FERRETDB_VERSION (v1.24.2), INFRA_DIR,
-# INFRA_WAIT (90 s), KAFKA_HEAP (-Xmx768m), JAVA_HOME, PG_BIN (the newest
+# INFRA_WAIT (90 s), KAFKA_HEAP (-Xmx768m), KAFKA_JVM (-XX:+UseG1GC),
+# JAVA_HOME, PG_BIN (the newest
 # /usr/lib/postgresql/*/bin, else the directory of pg_ctl on PATH),
 # PY (python with aiokafka + pymongo: .venv/bin/python).
 # Docker users: deploy/compose.yaml instead.
@@ -239,8 +240,15 @@ prepare() {  # prepare kafka ferretdb: fetch/build what is missing, in parallel,
 # ---- start ---------------------------------------------------------------------------------
 
 kafka_java_opts() {  # kafka_java_opts LOGDIR
+  # KAFKA_JVM: the broker's GC and JIT (G1 and both JIT tiers by default). Measured on a broker
+  # just started (docs/decisions.md, stored forms and fetches): C1 only
+  # (-XX:TieredStopAtLevel=1) halved its CPU in its first minutes (idle 36-41 -> 22 ms/s; at 40
+  # needs/s 8-11 -> 5-6 ms per need) but a warm default broker does better (3-5 ms per need) and
+  # bench-flow's raw consumer baseline read half as fast (one run): not the default. SerialGC: no
+  # difference from G1.
   # shellcheck disable=SC2206
-  JAVA_OPTS=(-Xms256m ${KAFKA_HEAP:--Xmx768m} -XX:+UseG1GC -Djava.awt.headless=true
+  JAVA_OPTS=(-Xms256m ${KAFKA_HEAP:--Xmx768m} ${KAFKA_JVM:--XX:+UseG1GC}
+             -Djava.awt.headless=true
              "-Dlog4j2.configurationFile=$HERE/kafka/log4j2.xml" "-Dkafka.logs.dir=$1")
 }
 

@@ -37,6 +37,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pydantic_core import from_json, to_json
+
 from g60_chassis.store import BATCH, Doc, DocumentStore, DuplicateKey, VersionConflict
 
 PREFIX = "_outbox_"
@@ -50,6 +52,20 @@ def batch_collection(collection: str) -> str:
 def new_batch_id() -> str:
     """Time-ordered (the scan publishes older batches first), unique across processes."""
     return f"{time.time_ns():016x}{os.urandom(6).hex()}"
+
+
+def _packed(items: list[Doc]) -> str:
+    """A batch document's items as one JSON text: the store never looks inside them, and
+    FerretDB on PostgreSQL converts every nested value with its type schema on each write (a
+    batch of ten matches and their events was ~100 KB of JSONB; as text, a third of that).
+    pydantic-core's encoder: twice as fast as `json.dumps` here, the same text."""
+    return to_json(items).decode()
+
+
+def items_of(stored: Doc) -> list[Doc]:
+    """The items of a stored batch document: JSON text, or (an older release's) the list."""
+    items = stored["items"]
+    return list(from_json(items) if isinstance(items, str) else items)
 
 
 @dataclass
@@ -85,7 +101,7 @@ async def write(store: DocumentStore, batch: Batch, rows: list[tuple[Doc, list[D
     items: list[Doc] = [
         {"doc": doc, "events": events} for doc, (_, events) in zip(tagged, rows, strict=True)
     ]
-    await store.insert(batch_collection(collection), {"_id": batch.id, "items": items})
+    await store.insert(batch_collection(collection), {"_id": batch.id, "items": _packed(items)})
     try:
         existed = await store.insert_many(collection, [(doc, []) for doc in tagged])
     except DuplicateKey:
@@ -107,7 +123,7 @@ async def _settle_refused(store: DocumentStore, batch: Batch, items: list[Doc]) 
         return created
     kept = [i for i in items if i["doc"]["_id"] in created]
     with contextlib.suppress(VersionConflict):  # a recovery published and deleted it already
-        await store.update(where, {"_id": batch.id, "items": kept}, 1)
+        await store.update(where, {"_id": batch.id, "items": _packed(kept)}, 1)
     return created
 
 
@@ -126,7 +142,7 @@ async def recover(store: DocumentStore, collection: str, stored: Doc) -> Batch:
     tag (a clash, by id or under a unique index, means another write's document). Read first:
     FerretDB retries a batch insert that hit a duplicate one document at a time."""
     batch = Batch(str(stored["_id"]), collection)
-    items = list(stored["items"])
+    items = items_of(stored)
     ids = [str(i["doc"]["_id"]) for i in items]
     found = await asyncio.gather(*(store.get(collection, id) for id in ids))
     tagged = {id for id, f in zip(ids, found, strict=True) if f and f.get(BATCH) == batch.id}
@@ -151,8 +167,9 @@ async def recover(store: DocumentStore, collection: str, stored: Doc) -> Batch:
 async def waiting(
     store: DocumentStore, collection: str, limit: int, after: str | None = None
 ) -> list[Doc]:
-    """Batch documents not yet published, oldest first."""
-    return await store.find(batch_collection(collection), None, after_id=after, limit=limit)
+    """Batch documents not yet published, oldest first (their items read: `items_of`)."""
+    found = await store.find(batch_collection(collection), None, after_id=after, limit=limit)
+    return [{**stored, "items": items_of(stored)} for stored in found]
 
 
 async def unsent(store: DocumentStore, collection: str) -> dict[str, list[Doc]]:

@@ -63,6 +63,8 @@ def make_bus(settings: PlatformSettings, service: str) -> EventBus:
             min_insync_replicas=settings.kafka_min_insync_replicas,
             send_timeout_s=settings.kafka_send_timeout_s,
             producer_stuck_s=settings.kafka_producer_stuck_s,
+            fetch_min_bytes=settings.kafka_fetch_min_bytes,
+            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         )
     if settings.store == "memory":
         return MemoryBus(policy=policy)

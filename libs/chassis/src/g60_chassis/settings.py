@@ -48,6 +48,11 @@ class PlatformSettings(BaseSettings):
     # confirmed nothing for `kafka_producer_stuck_s` while the broker answers is replaced
     kafka_send_timeout_s: float = 20.0
     kafka_producer_stuck_s: float = 30.0
+    # a consumer's fetch waits on the broker until this many bytes are there or this long
+    # (aiokafka: 1 byte, 500 ms): under load one fetch per few records instead of one per
+    # produce request (`docs/decisions.md`, Kafka consumer groups)
+    kafka_fetch_min_bytes: int = Field(16_384, ge=1)
+    kafka_fetch_max_wait_ms: int = Field(200, ge=0)
     outbox_interval_s: float = 1.0
     max_body_bytes: int = 1_000_000
     # Accepted as an operator key, e.g. for a first login; never a default outside development.

@@ -46,6 +46,9 @@ INDEXES = [
     ("offer_views", "pending"),
 ]
 COLLECTIONS = ["matches"]
+# stored as JSON text (`Aggregates(packed=)`): nested, large, never filtered on
+PACKED = ("enterprise_view", "funder_view", "decisions")
+VIEW_PACKED = ("data",)  # a view's snapshot; its filtered fields are beside it
 
 
 @dataclass
@@ -138,19 +141,20 @@ def bootstrap(
     w = wire(NAME, COLLECTIONS, settings, store=store, bus=bus, keys=keys)
     market = engine or new_engine(clock().date(), w.settings.match_top_k)
     read = ReadModel(
-        Aggregates(w.store, "enterprise_views", View),
-        Aggregates(w.store, "project_views", View),
-        Aggregates(w.store, "offer_views", View),
+        Aggregates(w.store, "enterprise_views", View, packed=VIEW_PACKED),
+        Aggregates(w.store, "project_views", View, packed=VIEW_PACKED),
+        Aggregates(w.store, "offer_views", View, packed=VIEW_PACKED),
     )
     audit = DecisionLog(
-        Aggregates(w.store, "decision_inputs", View),
+        Aggregates(w.store, "decision_inputs", View, packed=VIEW_PACKED),
         read,
         lambda: (market.version, market.as_of),
         engine_version(),
         clock,
     )
     service = MatchingService(
-        Aggregates(w.store, "matches", Match, w.relay.notify),
+        # a match's breakdowns and decisions as JSON text: ~3x less FerretDB CPU per match
+        Aggregates(w.store, "matches", Match, w.relay.notify, packed=PACKED),
         read,
         market,
         EngineTranslator(),

@@ -6,6 +6,7 @@ and nothing is proposed twice; and what a match document holds. The bus is the i
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -138,18 +139,17 @@ async def test_a_match_document_holds_its_breakdowns_once_and_its_record_reads_w
         await project_events(app.service)(project("prj-0"))
         await app.service.allocation.refresh()  # an "allocated" decision on the same match
         doc = await app.store.get("matches", mid)
-        assert doc is not None and [d["kind"] for d in doc["decisions"]] == [
-            "proposed",
-            "allocated",
-        ]
-        assert all(d["enterprise_view"] is None for d in doc["decisions"])
-        assert all(d["funder_view"] is None for d in doc["decisions"])
-        # an older release's document: each decision with its own copy
+        assert doc is not None and isinstance(doc["decisions"], str)  # stored as JSON text
+        decisions = json.loads(doc["decisions"])
+        assert [d["kind"] for d in decisions] == ["proposed", "allocated"]
+        assert all(d["enterprise_view"] is None for d in decisions)
+        assert all(d["funder_view"] is None for d in decisions)
+        # an older release's document: nested values, each decision with its own copy
         match = await app.service.matches.get(mid)
         assert match is not None and match.enterprise_view
         views = {"enterprise_view": match.enterprise_view, "funder_view": match.funder_view}
-        old = [{**d, **views} for d in doc["decisions"]]
-        await app.store.update("matches", {**doc, "decisions": old}, doc["version"])
+        old = [{**d, **views} for d in decisions]
+        await app.store.update("matches", {**doc, "decisions": old, **views}, doc["version"])
 
     async with running(mongo_url, database, ready_wait_s=0.0) as again:
         await again.service.loaded.wait()

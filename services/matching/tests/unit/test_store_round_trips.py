@@ -6,6 +6,7 @@ nothing it already holds in its read model is read again; a redelivered batch wr
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -103,7 +104,7 @@ async def test_a_view_changed_behind_the_memory_is_read_again_and_kept() -> None
     )
     stored = await market.store.get("project_views", "p-1")
     assert kept and stored is not None
-    assert (stored["source_version"], stored["data"]["amount_cny"]) == (3, 90_000_000)
+    assert (stored["source_version"], json.loads(stored["data"])["amount_cny"]) == (3, 90_000_000)
     # a redelivery of version 2 is recognised from memory, without a read
     store.calls.clear()
     old = ProjectSnapshot.model_validate({**data, "version": 2})

@@ -1,0 +1,83 @@
+"""Stored forms that keep FerretDB's work per write small, on each store: an aggregate's
+`packed` fields and a batch document's items are stored as JSON text; documents an older
+release wrote (nested values) still read and relay the same."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from g60_chassis.aggregates import Aggregates
+from g60_chassis.batches import batch_collection, unsent, waiting
+from g60_chassis.bus import MemoryBus
+from g60_chassis.envelope import Envelope
+from g60_chassis.outbox import OutboxRelay, outbox_entry
+from g60_chassis.store import BATCH
+
+pytestmark = pytest.mark.integration
+
+
+class Scored(BaseModel):
+    id: str
+    owner: str
+    view: dict[str, Any] = {}
+    log: list[dict[str, Any]] = []
+    version: int = 0
+
+
+def made(s: Scored) -> list[tuple[str, Envelope]]:
+    data = {"owner": s.owner, "view": s.view}
+    return [("t", Envelope(type="scored.v1", source="/t", subject=s.id, data=data))]
+
+
+VIEW = {"total": 0.75, "terms": [{"criterion": "cost", "score": 0.5, "note": "301 bp, 年"}]}
+
+
+async def test_packed_fields_are_stored_as_text_and_read_back_as_values(store):
+    scored = Aggregates(store, "scored", Scored, packed=("view", "log"))
+    await scored.add(Scored(id="a", owner="o1", view=VIEW, log=[{"kind": "proposed"}]))
+    raw = await store.get("scored", "a")
+    assert raw is not None and isinstance(raw["view"], str) and isinstance(raw["log"], str)
+    assert raw["owner"] == "o1"  # the fields filtered on stay values
+    got = await scored.get("a")
+    assert got == Scored(id="a", owner="o1", view=VIEW, log=[{"kind": "proposed"}], version=1)
+    got.log = [*got.log, {"kind": "flagged"}]
+    await scored.save(got)
+    assert (await scored.get("a")).log == [{"kind": "proposed"}, {"kind": "flagged"}]  # type: ignore[union-attr]
+    [listed] = (await scored.list({"owner": "o1"}))[0]
+    assert listed.view == VIEW
+
+
+async def test_a_document_an_older_release_wrote_unpacked_reads_the_same(store):
+    await store.insert("scored", {"_id": "old", "owner": "o1", "view": VIEW, "log": []})
+    scored = Aggregates(store, "scored", Scored, packed=("view", "log"))
+    old = await scored.get("old")
+    assert old == Scored(id="old", owner="o1", view=VIEW, version=1)
+    await scored.save(old)  # written again: packed from now on
+    raw = await store.get("scored", "old")
+    assert raw is not None and isinstance(raw["view"], str)
+    assert await scored.get("old") == Scored(id="old", owner="o1", view=VIEW, version=2)
+
+
+async def test_batch_items_are_one_text_and_an_old_batch_of_values_is_still_relayed(store):
+    bus = MemoryBus(keep_log=True)
+    relay = OutboxRelay(store, bus, ["scored"])
+    scored = Aggregates(store, "scored", Scored, packed=("view",))
+    await scored.add_many([Scored(id="n1", owner="o"), Scored(id="n2", owner="o")], made)
+    [stored] = await store.find(batch_collection("scored"))
+    assert isinstance(stored["items"], str)
+    assert [len(b["items"]) for b in await waiting(store, "scored", 10)] == [2]
+    # a batch document of the older layout (items as values) whose writer died before the
+    # documents were written: the scan creates the document and publishes its event
+    doc = {"_id": "o1", "owner": "o", "view": VIEW, "log": [], BATCH: "0000old"}
+    events = [outbox_entry(t, e) for t, e in made(Scored(id="o1", owner="o", view=VIEW))]
+    await store.insert(
+        batch_collection("scored"), {"_id": "0000old", "items": [{"doc": doc, "events": events}]}
+    )
+    assert set(await unsent(store, "scored")) == {"n1", "n2"}  # o1 does not exist yet
+    assert await relay.drain() == 3
+    assert sorted(e.subject for _, e in bus.log) == ["n1", "n2", "o1"]
+    assert (await scored.get("o1")) == Scored(id="o1", owner="o", view=VIEW, version=1)
+    assert await waiting(store, "scored", 10) == [] and await unsent(store, "scored") == {}
