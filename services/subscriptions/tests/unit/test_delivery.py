@@ -279,7 +279,9 @@ async def test_after_a_restart_a_new_event_does_not_overtake_an_older_pending_on
     subject fanned out while the restarted service is still reading its backlog."""
     store = GatedScan()
     down = FakeSender(answer=lambda r: SendResult(error="connection refused"))
-    schedule = WebhookSettings(retry_schedule_s=(0.0, 0.05, 0.05), rescan_s=30.0)
+    # the retry falls due after the restart: with 50 ms between attempts a busy machine used
+    # them all before the first service stopped, and nothing was left pending to order by
+    schedule = WebhookSettings(retry_schedule_s=(0.0, 2.0, 2.0), rescan_s=30.0)
     built, bus, _ = await start(store, down, schedule)
     await built.start()
     try:
