@@ -238,7 +238,8 @@ async def test_a_restart_loses_no_pending_delivery_and_keeps_its_id() -> None:
     the same webhook-id, at the time the first one had planned."""
     store = MemoryDocumentStore()
     down = FakeSender(answer=lambda r: SendResult(error="connection refused"))
-    schedule = WebhookSettings(retry_schedule_s=(0.0, 0.3, 0.3), rescan_s=0.2)
+    # the retry is due after the restart: a stop slower than 0.6 s used every attempt before it
+    schedule = WebhookSettings(retry_schedule_s=(0.0, 2.0, 2.0), rescan_s=0.2)
     built, bus, _ = await start(store, down, schedule)
     await built.start()
     try:
