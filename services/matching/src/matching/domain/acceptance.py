@@ -186,7 +186,7 @@ class Acceptance:
             elif status == kernels.HELD_FULL:
                 self._grow_held(int(self.hcap[what]))
             elif status == kernels.APPS_FULL:
-                self._compact_applicants()
+                self.compact_applicants()
             else:
                 return int(status), queue, moved
 
@@ -213,7 +213,7 @@ class Acceptance:
             setattr(self, name, np.r_[a, np.zeros(size - a.size, np.int64)])
         self.hused[1] += 1
 
-    def _compact_applicants(self) -> None:
+    def compact_applicants(self) -> None:
         L = self.lists
         self.e_p, self.e_j, self.e_next, self.e_head, used = kernels.compact_applicants(
             self.e_head.size,

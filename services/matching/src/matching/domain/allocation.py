@@ -23,10 +23,11 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import chain, compress
 
 import numpy as np
 
-from matching.domain import stability
+from matching.domain import kernels, stability
 from matching.domain.acceptance import Acceptance, Pairs
 from matching.domain.kernels import KEY_BITS
 from matching.domain.preferences import Pool
@@ -145,12 +146,17 @@ def since(s: Acceptance, blocking: Pairs) -> Pairs:
     project that lost ground or an offer that let one go; old ones may also have been resolved
     by an offer taking someone in."""
     dp, do, to = s.dirty_p, s.dirty_o, s.touched_o
-    took = to & ~do  # offers that only took projects in
-    recheck = {x: j for x, j in blocking.items() if not dp[x[0]] and took[x[1]]}
-    out = {x: j for x, j in blocking.items() if not dp[x[0]] and not to[x[1]]}
+    n = len(blocking)
+    keys, places = list(blocking), list(blocking.values())
+    po = np.fromiter(chain.from_iterable(keys), np.int64, 2 * n).reshape(n, 2)
+    stays, touched = ~dp[po[:, 0]], to[po[:, 1]]
+    keep = (stays & ~touched).tolist()  # (masks over arrays: thousands of pairs per call)
+    again = stays & touched & ~do[po[:, 1]]  # offers that only took projects in
+    out = dict(zip(compress(keys, keep), compress(places, keep), strict=True))
     ps = np.flatnonzero(dp)
     ps = ps[np.argsort(s.rank[ps], kind="stable")]
-    out.update(stability.blocking(s, ps, np.flatnonzero(do), recheck))
+    gj = np.fromiter(places, np.int64, n)[again]
+    out.update(stability.among(s, ps, np.flatnonzero(do), po[again], gj))
     return out
 
 
@@ -231,4 +237,6 @@ def warm_up() -> None:
     stability.blocking(s, [0, 1, 2], [0, 1], {(1, 0): 0})
     stability.unsettle(s, {0, 1}, 8)
     s.moves(np.asarray([[1, 0, 0]], np.int64))
-    s._compact_applicants()
+    s.compact_applicants()
+    c, lists = np.ones(2, np.int64), np.zeros((2, 2), np.int64)
+    kernels.lists_differ(2, c, c, lists, lists, lists, lists, c > 0, c > 0)
