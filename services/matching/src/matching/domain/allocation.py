@@ -28,6 +28,7 @@ from itertools import chain, compress
 import numpy as np
 
 from matching.domain import kernels, stability
+from matching.domain import saved as saving
 from matching.domain.acceptance import Acceptance, Pairs
 from matching.domain.kernels import KEY_BITS
 from matching.domain.preferences import Pool
@@ -111,7 +112,7 @@ def repair(
     while blocking and rounds < max_repair_rounds and stale < patience:
         rounds += 1
         if at_best:
-            saved = s.save()  # a later round may be worse: come back to this one
+            saved = saving.save(s)  # a later round may be worse: come back to this one
         s.clear_marks()
         # offer by offer, each in its order of preference; a move is made only if its pair
         # still blocks after the moves before it (checked in the kernel)
@@ -123,7 +124,7 @@ def repair(
         order = np.lexsort((key, bo))
         if not s.moves(np.stack([bp[order], bo[order], bj[order]], axis=1), limit)[0]:
             assert saved is not None
-            s.restore(saved)  # the best state seen; the rounds stop there
+            saving.restore(s, saved)  # the best state seen; the rounds stop there
             return result(s, best, rounds)
         blocking = since(s, blocking)
         if progress:
@@ -136,7 +137,7 @@ def repair(
             break
         seen.add(frozenset(blocking))
     if not at_best and saved is not None:
-        s.restore(saved)
+        saving.restore(s, saved)
     return result(s, best, rounds)
 
 
@@ -197,7 +198,7 @@ def settle(
     changed), so a try costs what its chain costs, not a copy of 100,000 projects."""
     if not blocking or (focus is not None and not focus):
         return blocking
-    base = s.save()
+    base = saving.save(s)
     rank = s.rank
     end, left = s.proposals + budget, -1 if tries is None else tries
     for _ in range(PASSES):
@@ -219,10 +220,10 @@ def settle(
             left -= 1
             now = since(s, blocking) if done else None
             if now is not None and len(now) < len(blocking):
-                s.copy_marked(base, keep=True)
+                saving.copy_marked(s, base, keep=True)
                 blocking, better = now, True
             else:
-                s.copy_marked(base, keep=False)
+                saving.copy_marked(s, base, keep=False)
         if not better:
             break
     return blocking
