@@ -9,10 +9,11 @@ from __future__ import annotations
 import random
 from unittest.mock import patch
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from matching.domain import acceptance, stability
+from matching.domain import acceptance, kernels, stability
 from matching.domain.allocation import Acceptance, Result, repair, result, settle
 from services.matching.tests.unit.test_allocation import Instance, Lists, blocking, run
 
@@ -91,3 +92,26 @@ def test_repair_and_settle_with_tiny_arrays_give_the_same_allocation() -> None:
         tried += bool(out[0][1]) or rounds.rounds > 0
         assert out[0] == out[1]
     assert tried > 10
+
+
+def _lists_differ_numpy(k, c0, c1, o0, o1, f0, f1, x0, x1):  # type: ignore[no-untyped-def]
+    """The masks `changes` computed before the kernel (the reference)."""
+    common = np.arange(o0.shape[1])[None, :] < np.minimum(c0[:k], c1[:k])[:, None]
+    out = (((o0[:k] != o1[:k]) | (f0[:k] != f1[:k])) & common).any(axis=1)
+    out |= x0[:k] & ((c1[:k] > c0[:k]) | ~x1[:k])
+    out |= x1[:k] & (c1[:k] < c0[:k])
+    return out, ~out & (c1[:k] < c0[:k])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 6), st.integers(0, 4), st.integers(0, 2**32 - 1))
+def test_changed_lists_are_those_of_the_masks(rows: int, width: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    c0, c1 = (rng.integers(0, width + 1, rows) for _ in range(2))
+    o0, f0 = (rng.integers(0, 3, (rows, width)) for _ in range(2))
+    o1 = np.where(rng.random((rows, width)) < 0.2, rng.integers(0, 3, (rows, width)), o0)
+    f1 = np.where(rng.random((rows, width)) < 0.2, rng.integers(0, 3, (rows, width)), f0)
+    x0, x1 = (rng.random(rows) < 0.5 for _ in range(2))
+    args = (rng.integers(0, rows + 1), c0, c1, o0, o1, f0, f1, x0, x1)
+    got, want = kernels.lists_differ(*args), _lists_differ_numpy(*args)
+    assert got[0].tolist() == want[0].tolist() and got[1].tolist() == want[1].tolist()

@@ -15,7 +15,6 @@ gained room (`stability.unsettle`): what an incremental run needs (`market.py`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -39,25 +38,6 @@ def _fit(a: I64, n: int, fill: int) -> I64:
 
 def _fit_b(a: B, n: int) -> B:
     return a if a.size >= n else np.r_[a, np.zeros(n - a.size, dtype=bool)]
-
-
-@dataclass
-class Saved:
-    """A copy of the allocation's part of the state (the applicants need none: an entry holds
-    only while its project's pointer is past it)."""
-
-    ptr: I64
-    assign: I64
-    room: I64
-    slots: I64
-    hstart: I64
-    hcap: I64
-    hn: I64
-    hk: I64
-    hp: I64
-    ha: I64
-    hj: I64
-    hused: I64
 
 
 class Acceptance:
@@ -186,7 +166,7 @@ class Acceptance:
             elif status == kernels.HELD_FULL:
                 self._grow_held(int(self.hcap[what]))
             elif status == kernels.APPS_FULL:
-                self._compact_applicants()
+                self.compact_applicants()
             else:
                 return int(status), queue, moved
 
@@ -213,7 +193,7 @@ class Acceptance:
             setattr(self, name, np.r_[a, np.zeros(size - a.size, np.int64)])
         self.hused[1] += 1
 
-    def _compact_applicants(self) -> None:
+    def compact_applicants(self) -> None:
         L = self.lists
         self.e_p, self.e_j, self.e_next, self.e_head, used = kernels.compact_applicants(
             self.e_head.size,
@@ -290,35 +270,6 @@ class Acceptance:
         p = self.hp[hit]
         f = self.lists.pool_f[self.lists.start[p] + self.hj[hit]]
         self.hk[hit] = ((1 << KEY_BITS) - f) << KEY_BITS | self.rank[p]
-
-    def save(self) -> Saved:
-        return Saved(*(getattr(self, f.name).copy() for f in fields(Saved)))
-
-    def restore(self, saved: Saved) -> None:
-        for f in fields(Saved):
-            setattr(self, f.name, getattr(saved, f.name).copy())
-
-    def copy_marked(self, base: Saved, keep: bool) -> None:
-        """Between the state and `base`, what the marks name: into `base` (keep the move) or
-        back into the state (undo it). Projects: `dirty_p`; offers: `touched_o` (every offer
-        that let a project go was touched), their runs of holdings where the layout is the same,
-        else every run."""
-        now = Saved(*(getattr(self, f.name) for f in fields(Saved)))
-        src, dst = (now, base) if keep else (base, now)
-        ps = np.flatnonzero(self.dirty_p)
-        dst.ptr[ps], dst.assign[ps] = src.ptr[ps], src.assign[ps]
-        os_ = np.flatnonzero(self.touched_o)
-        if src.hused[1] == dst.hused[1] and src.hk.size == dst.hk.size:
-            dst.room[os_], dst.slots[os_], dst.hn[os_] = src.room[os_], src.slots[os_], src.hn[os_]
-            for o in os_.tolist():
-                s, e = int(src.hstart[o]), int(src.hstart[o] + src.hn[o])
-                dst.hk[s:e], dst.hp[s:e] = src.hk[s:e], src.hp[s:e]
-                dst.ha[s:e], dst.hj[s:e] = src.ha[s:e], src.hj[s:e]
-            return
-        target = base if keep else self
-        for f in fields(Saved):
-            if f.name not in ("ptr", "assign"):
-                setattr(target, f.name, getattr(src, f.name).copy())
 
     def upto(self, p: int) -> int:
         """How many offers of its list p prefers to what it holds."""

@@ -23,10 +23,12 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from itertools import chain, compress
 
 import numpy as np
 
-from matching.domain import stability
+from matching.domain import kernels, stability
+from matching.domain import saved as saving
 from matching.domain.acceptance import Acceptance, Pairs
 from matching.domain.kernels import KEY_BITS
 from matching.domain.preferences import Pool
@@ -110,7 +112,7 @@ def repair(
     while blocking and rounds < max_repair_rounds and stale < patience:
         rounds += 1
         if at_best:
-            saved = s.save()  # a later round may be worse: come back to this one
+            saved = saving.save(s)  # a later round may be worse: come back to this one
         s.clear_marks()
         # offer by offer, each in its order of preference; a move is made only if its pair
         # still blocks after the moves before it (checked in the kernel)
@@ -122,7 +124,7 @@ def repair(
         order = np.lexsort((key, bo))
         if not s.moves(np.stack([bp[order], bo[order], bj[order]], axis=1), limit)[0]:
             assert saved is not None
-            s.restore(saved)  # the best state seen; the rounds stop there
+            saving.restore(s, saved)  # the best state seen; the rounds stop there
             return result(s, best, rounds)
         blocking = since(s, blocking)
         if progress:
@@ -135,7 +137,7 @@ def repair(
             break
         seen.add(frozenset(blocking))
     if not at_best and saved is not None:
-        s.restore(saved)
+        saving.restore(s, saved)
     return result(s, best, rounds)
 
 
@@ -145,12 +147,17 @@ def since(s: Acceptance, blocking: Pairs) -> Pairs:
     project that lost ground or an offer that let one go; old ones may also have been resolved
     by an offer taking someone in."""
     dp, do, to = s.dirty_p, s.dirty_o, s.touched_o
-    took = to & ~do  # offers that only took projects in
-    recheck = {x: j for x, j in blocking.items() if not dp[x[0]] and took[x[1]]}
-    out = {x: j for x, j in blocking.items() if not dp[x[0]] and not to[x[1]]}
+    n = len(blocking)
+    keys, places = list(blocking), list(blocking.values())
+    po = np.fromiter(chain.from_iterable(keys), np.int64, 2 * n).reshape(n, 2)
+    stays, touched = ~dp[po[:, 0]], to[po[:, 1]]
+    keep = (stays & ~touched).tolist()  # (masks over arrays: thousands of pairs per call)
+    again = stays & touched & ~do[po[:, 1]]  # offers that only took projects in
+    out = dict(zip(compress(keys, keep), compress(places, keep), strict=True))
     ps = np.flatnonzero(dp)
     ps = ps[np.argsort(s.rank[ps], kind="stable")]
-    out.update(stability.blocking(s, ps, np.flatnonzero(do), recheck))
+    gj = np.fromiter(places, np.int64, n)[again]
+    out.update(stability.among(s, ps, np.flatnonzero(do), po[again], gj))
     return out
 
 
@@ -191,7 +198,7 @@ def settle(
     changed), so a try costs what its chain costs, not a copy of 100,000 projects."""
     if not blocking or (focus is not None and not focus):
         return blocking
-    base = s.save()
+    base = saving.save(s)
     rank = s.rank
     end, left = s.proposals + budget, -1 if tries is None else tries
     for _ in range(PASSES):
@@ -213,10 +220,10 @@ def settle(
             left -= 1
             now = since(s, blocking) if done else None
             if now is not None and len(now) < len(blocking):
-                s.copy_marked(base, keep=True)
+                saving.copy_marked(s, base, keep=True)
                 blocking, better = now, True
             else:
-                s.copy_marked(base, keep=False)
+                saving.copy_marked(s, base, keep=False)
         if not better:
             break
     return blocking
@@ -231,4 +238,6 @@ def warm_up() -> None:
     stability.blocking(s, [0, 1, 2], [0, 1], {(1, 0): 0})
     stability.unsettle(s, {0, 1}, 8)
     s.moves(np.asarray([[1, 0, 0]], np.int64))
-    s._compact_applicants()
+    s.compact_applicants()
+    c, lists = np.ones(2, np.int64), np.zeros((2, 2), np.int64)
+    kernels.lists_differ(2, c, c, lists, lists, lists, lists, c > 0, c > 0)

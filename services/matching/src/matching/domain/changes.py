@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from matching.domain import kernels
 from matching.domain.columns import Cols
 from matching.domain.snapshot import MarketSnapshot
 from matching.domain.topcache import I64, B
@@ -86,15 +87,18 @@ def _lists_differ(old: MarketSnapshot, new: MarketSnapshot, k: int) -> tuple[B, 
     only got shorter. The allocation holds a prefix of each project's true list, so a list that
     only grew (the old one not complete) still holds; one that only got shorter holds as far as
     the new one goes (an offer came and went and pushed the last entry out, say)."""
-    c0, c1 = old.pref_count[:k], new.pref_count[:k]
-    o0, o1, f0, f1 = old.pref_off[:k], new.pref_off[:k], old.pref_aux[:k], new.pref_aux[:k]
-    col = np.arange(o0.shape[1] if o0.ndim == 2 else 0)
-    common = col[None, :] < np.minimum(c0, c1)[:, None]
-    out: B = (((o0 != o1) | (f0 != f1)) & common).any(axis=1)
-    out |= old.pref_complete[:k] & ((c1 > c0) | ~new.pref_complete[:k])
-    out |= new.pref_complete[:k] & (c1 < c0)
-    shrunk: B = ~out & (c1 < c0)
-    return out, shrunk
+    differ, shrunk = kernels.lists_differ(
+        k,
+        old.pref_count,
+        new.pref_count,
+        old.pref_off,
+        new.pref_off,
+        old.pref_aux,
+        new.pref_aux,
+        old.pref_complete,
+        new.pref_complete,
+    )
+    return differ, shrunk
 
 
 def between(old: MarketSnapshot, new: MarketSnapshot) -> Changes:

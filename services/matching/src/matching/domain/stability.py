@@ -6,6 +6,7 @@ it to what they hold, the projects whose rejections no longer hold once offers g
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import chain
 
 import numpy as np
 
@@ -61,15 +62,21 @@ def blocking(
 ) -> Pairs:
     """The blocking pairs among all preferred offers of `projects`, all applicants of
     `offers` and the given `pairs`: {(p, o): place of o in p's list}."""
-    L, given = s.lists, pairs or {}
-    gp = np.fromiter((p for p, _ in given), np.int64, len(given))
-    go = np.fromiter((o for _, o in given), np.int64, len(given))
-    gj = np.fromiter(given.values(), np.int64, len(given))
+    given = pairs or {}
+    n = len(given)
+    po = np.fromiter(chain.from_iterable(given), np.int64, 2 * n).reshape(n, 2)
+    gj = np.fromiter(given.values(), np.int64, n)
+    return among(s, np.fromiter(projects, np.int64), np.fromiter(offers, np.int64), po, gj)
+
+
+def among(s: Acceptance, projects: I64, offers: I64, po: I64, gj: I64) -> Pairs:
+    """`blocking` with the given pairs as arrays: rows (p, o) of `po`, places `gj`."""
+    L = s.lists
     bp, bo, bj = kernels.among(
-        np.fromiter(projects, np.int64),
-        np.unique(np.fromiter(offers, np.int64)),
-        gp,
-        go,
+        projects,
+        np.unique(offers),
+        np.ascontiguousarray(po[:, 0]),
+        np.ascontiguousarray(po[:, 1]),
         gj,
         s.ptr,
         s.assign,

@@ -14,6 +14,7 @@ caller grows the arrays or lengthens the list and calls it again with the queue 
 semantics are exactly those of the Python loop they replace (documented in `acceptance.py`)."""
 
 from matching.domain.kernels.applicants import among, applicants, compact_applicants
+from matching.domain.kernels.lists import lists_differ
 from matching.domain.kernels.primitives import (
     APPS_FULL,
     DONE,
@@ -34,5 +35,6 @@ __all__ = [
     "among",
     "applicants",
     "compact_applicants",
+    "lists_differ",
     "run",
 ]
