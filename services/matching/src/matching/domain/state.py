@@ -19,6 +19,7 @@ import numpy as np
 from matching.domain import eligibility, pairs, snapshot
 from matching.domain.columns import OfferTable, ProjectTable
 from matching.domain.model import Offer, Project
+from matching.domain.pairkernels import top_per_row
 from matching.domain.results import Delta
 from matching.domain.snapshot import MarketSnapshot
 from matching.domain.topcache import I64, TopCache
@@ -194,18 +195,16 @@ class MarketState:
         rank, done = self.offers.id_order(), 0
         for ch in pairs.blocks(P, rows, O, self.as_of_ord):
             n, m, col_rank = ch.rows.size, ch.offers.size, rank[ch.offers]
-            cols, keys, count = pairs.top_per_row(
-                n, m, ch.ri, ch.ci, ch.e_q + ch.f_q, col_rank, self.ranked.depth
+            zero = np.zeros_like(ch.e_q)
+            cols, keys, _, count = top_per_row(
+                n, ch.ri, ch.ci, ch.e_q + ch.f_q, zero, col_rank, self.ranked.depth
             )
             offs = np.where(cols >= 0, ch.offers[np.maximum(cols, 0)] if m else -1, -1)
             self.ranked.set_rows(ch.rows, offs, keys, np.zeros_like(keys), count)
-            cols, keys, count = pairs.top_per_row(
-                n, m, ch.ri, ch.ci, ch.e_q, col_rank, self.prefs.depth
+            cols, keys, f, count = top_per_row(
+                n, ch.ri, ch.ci, ch.e_q, ch.f_q, col_rank, self.prefs.depth
             )
-            aux = np.zeros((n, max(m, 1)), dtype=np.int64)
-            aux[ch.ri, ch.ci] = ch.f_q
             offs = np.where(cols >= 0, ch.offers[np.maximum(cols, 0)] if m else -1, -1)
-            f = np.where(cols >= 0, np.take_along_axis(aux, np.maximum(cols, 0), axis=1), 0)
             self.prefs.set_rows(ch.rows, offs, keys, f, count)
             done += n
             if progress:
