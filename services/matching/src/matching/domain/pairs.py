@@ -20,6 +20,9 @@ I64 = npt.NDArray[np.int64]
 MAX_CELLS = 1 << 20  # project × offer cells per chunk
 
 
+_NEEDED_P = tuple(dict.fromkeys(eligibility.NUMERIC_P + scoring.P_COLUMNS))
+
+
 def take(cols: Cols, idx: Arr, names: Iterable[str] | None = None) -> Cols:
     """These rows of the columns (of the named columns only, if given)."""
     return {k: cols[k][idx] for k in (cols if names is None else names)}
@@ -43,7 +46,7 @@ def offer_vs_projects(P: Cols, O1: Cols, as_of: int) -> tuple[I64, I64, I64]:
     cand = np.flatnonzero(eligibility.categorical(P, O1) & P["active"])
     if cand.size == 0:
         return _empty()
-    Pc = take(P, cand)
+    Pc = take(P, cand, _NEEDED_P)  # the columns the rules and the scores read, no others
     ok = eligibility.numeric(Pc, O1, as_of)
     e_q, f_q = scoring.totals(take(Pc, ok), O1)
     return cand[ok], e_q, f_q

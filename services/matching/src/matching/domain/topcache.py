@@ -9,13 +9,32 @@ not listed therefore ranks below every listed one, unless the row is exhaustive.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 B = npt.NDArray[np.bool_]
+
+
+@njit(cache=True)
+def _find(off: Any, offer: int, rows: int, upto: int) -> tuple[Any, Any]:  # pragma: no cover
+    """(rows, positions) of `offer` among the first `upto` entries of the first `rows` rows, in
+    one pass without temporaries (numpy compared all 100,000 x depth entries into a boolean
+    array, then scanned that: most of an offer's upsert, twice per upsert)."""
+    r, c, k = np.empty(16, np.int64), np.empty(16, np.int64), 0
+    for i in range(rows):
+        for j in range(upto):
+            if off[i, j] == offer:
+                if k == r.size:
+                    r, c = np.concatenate((r, r)), np.concatenate((c, c))
+                r[k], c[k] = i, j
+                k += 1
+                break  # an offer is listed once per row
+    return r[:k].copy(), c[:k].copy()
 
 
 class TopCache:
@@ -76,11 +95,9 @@ class TopCache:
     ) -> tuple[I64, I64]:
         """(rows, positions) of the rows (of the first `rows`) that list `offer` within their
         first `upto` entries."""
-        flat = np.flatnonzero(self.off[:rows].ravel() == offer)  # faster than a 2-D nonzero
-        r, c = np.divmod(flat, self.depth)
-        if upto is not None:
-            r, c = r[c < upto], c[c < upto]
-        return r, c
+        n = self.rows if rows is None else min(rows, self.rows)
+        found: tuple[I64, I64] = _find(self.off, offer, n, self.depth if upto is None else upto)
+        return found
 
     def remove(self, offer: int, found: tuple[I64, I64] | None = None) -> I64:
         """Drop `offer` from every row (`found`: its holders, if already known); the rows it
