@@ -8,7 +8,8 @@ import pytest
 
 from matching.domain import eligibility
 from matching.domain.columns import INSTRUMENTS, NO_LIMIT, Cols
-from matching.domain.pairkernels import eligible_block, top_per_row
+from matching.domain.pairkernels import eligible_block, top_per_row, warm_up
+from matching.domain.topcache import TopCache
 
 AS_OF = 740_000
 
@@ -98,3 +99,18 @@ def test_top_per_row_keeps_each_rows_best_by_key_then_rank(seed: int) -> None:
     for r in range(n):
         for c, p in zip(cols[r].tolist(), pays[r].tolist(), strict=True):
             assert p == (payload[(r, c)] if c >= 0 else 0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_holders_finds_every_row_listing_the_offer(seed: int) -> None:
+    rng = np.random.default_rng(200 + seed)
+    cache = TopCache(depth=int(rng.integers(1, 9)), rows=int(rng.integers(1, 200)))
+    for r in range(cache.rows):  # distinct offers per row, -1 padded
+        k = int(rng.integers(0, cache.depth + 1))
+        cache.off[r, :k] = rng.permutation(12)[:k]
+    for offer in range(12):
+        upto, rows = int(rng.integers(1, cache.depth + 1)), int(rng.integers(0, cache.rows + 1))
+        want_r, want_c = np.nonzero(cache.off[:rows, :upto] == offer)
+        r, c = cache.holders(offer, upto, rows)
+        assert (r.tolist(), c.tolist()) == (want_r.tolist(), want_c.tolist())
+    warm_up()  # the load's kernels compile (or load) on the tiny input
