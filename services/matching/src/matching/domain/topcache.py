@@ -21,20 +21,29 @@ B = npt.NDArray[np.bool_]
 
 
 @njit(cache=True)
-def _find(off: Any, offer: int, rows: int, upto: int) -> tuple[Any, Any]:  # pragma: no cover
-    """(rows, positions) of `offer` among the first `upto` entries of the first `rows` rows, in
-    one pass without temporaries (numpy compared all 100,000 x depth entries into a boolean
-    array, then scanned that: most of an offer's upsert, twice per upsert)."""
-    r, c, k = np.empty(16, np.int64), np.empty(16, np.int64), 0
+def _count(off: Any, offer: int, rows: int, upto: int) -> int:  # pragma: no cover - compiled
+    k = 0
     for i in range(rows):
         for j in range(upto):
+            k += off[i, j] == offer
+    return k
+
+
+@njit(cache=True)
+def _find(off: Any, offer: int, rows: int, upto: int, k: int) -> Any:  # pragma: no cover
+    """(rows, positions) of the `k` entries equal to `offer` among the first `upto` of the
+    first `rows` rows (numpy compared all 100,000 x depth entries into a boolean array, then
+    scanned that: most of an offer's upsert, twice per upsert)."""
+    out = np.empty((2, k), np.int64)
+    x = 0
+    for i in range(rows):
+        if x == k:
+            break
+        for j in range(upto):
             if off[i, j] == offer:
-                if k == r.size:
-                    r, c = np.concatenate((r, r)), np.concatenate((c, c))
-                r[k], c[k] = i, j
-                k += 1
-                break  # an offer is listed once per row
-    return r[:k].copy(), c[:k].copy()
+                out[0, x], out[1, x] = i, j
+                x += 1
+    return out
 
 
 class TopCache:
@@ -96,8 +105,9 @@ class TopCache:
         """(rows, positions) of the rows (of the first `rows`) that list `offer` within their
         first `upto` entries."""
         n = self.rows if rows is None else min(rows, self.rows)
-        found: tuple[I64, I64] = _find(self.off, offer, n, self.depth if upto is None else upto)
-        return found
+        d = self.depth if upto is None else max(min(upto, self.depth), 0)
+        found = _find(self.off, offer, n, d, _count(self.off, offer, n, d))
+        return found[0], found[1]
 
     def remove(self, offer: int, found: tuple[I64, I64] | None = None) -> I64:
         """Drop `offer` from every row (`found`: its holders, if already known); the rows it
