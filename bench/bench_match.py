@@ -465,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     e = MatchEngine(AS_OF, top_k=10)
     t = time.perf_counter()
     warm_up()  # the kernels from numba's cache (compiled if none), as the allocator's start does
-    load_kernels_warm_up()  # the batch load's and the lists' scan (else the load pays ~0.3 s)
+    load_kernels_warm_up()  # the batch load's (else the load pays ~0.3 s)
     t_cached = time.perf_counter() - t
     t0 = time.perf_counter()
     e.load(projects, offers, delta=False)

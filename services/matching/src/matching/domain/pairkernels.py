@@ -17,7 +17,6 @@ import numpy as np
 from numba import njit
 
 from matching.domain.columns import INSTRUMENTS, Arr, Cols
-from matching.domain.topcache import TopCache
 
 RANK_BITS = 31  # composite keys: key << 31 | (2**31 - 1 - column rank)
 _PI = ("instr_mask", "amount", "floor", "quals", "coll", "deadline")
@@ -141,9 +140,8 @@ def top_per_row(
 
 
 def warm_up() -> None:
-    """Compile (or load from numba's cache) the load's kernels and the lists' scan on a tiny
-    input (else the first load or offer change pays it: ~0.3 s from the cache)."""
-    TopCache(1).holders(0)
+    """Compile (or load from numba's cache) the load's kernels on a tiny input (else the first
+    load pays it: ~0.3 s from the cache)."""
     z = np.zeros(1, np.int64)
     _eligible_block(
         np.zeros((1, 6), np.int64), np.zeros((1, 5)), np.zeros((1, 8), np.int64),

@@ -9,41 +9,13 @@ not listed therefore ranks below every listed one, unless the row is exhaustive.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 B = npt.NDArray[np.bool_]
-
-
-@njit(cache=True)
-def _count(off: Any, offer: int, rows: int, upto: int) -> int:  # pragma: no cover - compiled
-    k = 0
-    for i in range(rows):
-        for j in range(upto):
-            k += off[i, j] == offer
-    return k
-
-
-@njit(cache=True)
-def _find(off: Any, offer: int, rows: int, upto: int, k: int) -> Any:  # pragma: no cover
-    """(rows, positions) of the `k` entries equal to `offer` among the first `upto` of the
-    first `rows` rows (numpy compared all 100,000 x depth entries into a boolean array, then
-    scanned that: most of an offer's upsert, twice per upsert)."""
-    out = np.empty((2, k), np.int64)
-    x = 0
-    for i in range(rows):
-        if x == k:
-            break
-        for j in range(upto):
-            if off[i, j] == offer:
-                out[0, x], out[1, x] = i, j
-                x += 1
-    return out
 
 
 class TopCache:
@@ -104,10 +76,11 @@ class TopCache:
     ) -> tuple[I64, I64]:
         """(rows, positions) of the rows (of the first `rows`) that list `offer` within their
         first `upto` entries."""
-        n = self.rows if rows is None else min(rows, self.rows)
-        d = self.depth if upto is None else max(min(upto, self.depth), 0)
-        found = _find(self.off, offer, n, d, _count(self.off, offer, n, d))
-        return found[0], found[1]
+        flat = np.flatnonzero(self.off[:rows].ravel() == offer)  # faster than a 2-D nonzero
+        r, c = np.divmod(flat, self.depth)
+        if upto is not None:
+            r, c = r[c < upto], c[c < upto]
+        return r, c
 
     def remove(self, offer: int, found: tuple[I64, I64] | None = None) -> I64:
         """Drop `offer` from every row (`found`: its holders, if already known); the rows it
