@@ -90,6 +90,12 @@ def categorical(P: Cols, O: Cols) -> Arr:
     return ok
 
 
+NUMERIC_P = (  # the project columns `numeric` reads
+    "amount", "floor", "quals", "coll", "revenue", "years", "debt", "max_cost", "max_dil",
+    "deadline",
+)  # fmt: skip
+
+
 def numeric(P: Cols, O: Cols, as_of: int) -> Arr:
     """The rules over amounts, requirements, cost and time (pairs already live and fitting)."""
     with np.errstate(invalid="ignore"):

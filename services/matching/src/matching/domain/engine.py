@@ -1,22 +1,21 @@
 """The incremental matching engine: what the matching service asks of the market's state
-(`state.py`, composed, not inherited) — ranked proposals on both sides with score breakdowns,
-the "why (not)" of a pair, what-if advice, and the stable, capacity-aware allocation (computed
-from a snapshot: here when asked, or elsewhere and adopted; kept until the market changes)."""
+(`state.py`, composed, not inherited) — ranked proposals on both sides with score breakdowns
+(read from the state's caches by `ranking.py`, composed too), the "why (not)" of a pair,
+what-if advice, and the stable, capacity-aware allocation (computed from a snapshot: here when
+asked, or elsewhere and adopted; kept until the market changes)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import replace
 from datetime import date
 
-import numpy as np
-
-from matching.domain import eligibility, pairs, scoring
+from matching.domain import eligibility, scoring
 from matching.domain.advice import what_if
-from matching.domain.columns import Cols, OfferTable, ProjectTable
+from matching.domain.columns import OfferTable, ProjectTable
 from matching.domain.latest import LatestAllocation
 from matching.domain.market import allocate_market
 from matching.domain.model import Offer, Project
+from matching.domain.ranking import Ranking
 from matching.domain.results import (
     Advice,
     Allocation,
@@ -37,6 +36,7 @@ class MatchEngine:
     ) -> None:
         self.market = MarketState(as_of, top_k, depth, pref_depth)
         self._alloc = LatestAllocation()
+        self._ranking = Ranking(self.market, self.allocation_map)
 
     # ---- the market's state: its changes, and what the queries read ---------------------------
     def upsert_project(self, project: Project) -> Delta:
@@ -107,45 +107,10 @@ class MatchEngine:
     def offer_models(self) -> dict[str, Offer]:
         return self.market.offer_models
 
-    # ---- queries -------------------------------------------------------------------------------
-    def _pairs(self, prows: list[int], orows: list[int]) -> tuple[Cols, Cols]:
-        return self.projects.take(np.asarray(prows)), self.offers.take(np.asarray(orows))
-
+    # ---- queries: the proposals (`ranking.py`), the "why (not)", advice ------------------------
     def pair_scores(self, project_id: str, offer_id: str) -> tuple[int, int] | None:
         """Both views' quantised totals of an eligible pair (None if not eligible)."""
-        P, O = self._pairs([self.projects.row[project_id]], [self.offers.row[offer_id]])
-        if not bool(eligibility.eligible(P, O, self.as_of_ord)[0]):
-            return None
-        e_q, f_q = scoring.totals(P, O)
-        return int(e_q[0]), int(f_q[0])
-
-    def _proposals(
-        self, prows: list[int], orows: list[int], ranks: list[int], views: bool, marked: bool
-    ) -> list[Proposal]:
-        if not prows:
-            return []
-        P, O = self._pairs(prows, orows)
-        e_q, f_q = scoring.totals(P, O)
-        bd = scoring.breakdowns(P, O) if views else [(None, None)] * len(prows)
-        alloc = self.allocation_map() if marked else None
-        pid, oid = self.projects.ids, self.offers.ids
-        combined, as_score = scoring.combined, scoring.as_score
-        return [  # plain ints from `tolist`: a numpy scalar per field was half the cost
-            Proposal(
-                project_id=str(pid[p]),
-                offer_id=str(oid[o]),
-                rank=rank,
-                score=combined(e, f),
-                enterprise_score=as_score(e),
-                funder_score=as_score(f),
-                allocated=None if alloc is None else alloc.get(str(pid[p])) == oid[o],
-                enterprise_view=ev,
-                funder_view=fv,
-            )
-            for p, o, rank, e, f, (ev, fv) in zip(
-                prows, orows, ranks, e_q.tolist(), f_q.tolist(), bd, strict=True
-            )
-        ]
+        return self._ranking.pair_scores(project_id, offer_id)
 
     def proposals_for_project(
         self, project_id: str, breakdowns: bool = True, allocated: bool = True
@@ -166,52 +131,13 @@ class MatchEngine:
         """`proposals_for_project` for many projects in one vectorised pass; with `only`,
         just the proposals of those offers of each project (the rest are not built: a wide
         change stores the few pairs that moved in each of a hundred top ks)."""
-        alloc = self.allocation_map() if allocated else {}
-        prows, orows, ranks = list[int](), list[int](), list[int]()
-        oid = self.offers.ids
-        for project_id in project_ids:
-            row = self.projects.row.get(project_id)
-            if row is None:
-                continue
-            n = int(min(self.ranked.count[row], self.top_k))
-            mine = self.ranked.off[row, :n].tolist()
-            if only is None:
-                prows += [row] * n
-                orows += mine
-                ranks += range(1, n + 1)
-            else:
-                wanted = only.get(project_id, ())
-                picked = [(i, o) for i, o in enumerate(mine, 1) if oid[o] in wanted]
-                prows += [row] * len(picked)
-                orows += [o for _, o in picked]
-                ranks += [i for i, _ in picked]
-            held = alloc.get(project_id)
-            if only is not None and held not in only.get(project_id, ()):
-                continue
-            if held is not None and self.offers.row[held] not in mine:
-                prows.append(row)
-                orows.append(self.offers.row[held])
-                ranks.append(self._rank_of(row, orows[-1]))
-        out: dict[str, list[Proposal]] = {}
-        for p in self._proposals(prows, orows, ranks, breakdowns, allocated):
-            out.setdefault(p.project_id, []).append(p)
-        return out
+        return self._ranking.for_projects(project_ids, breakdowns, allocated, only)
 
     def allocated_proposals(
         self, project_ids: Iterable[str], breakdowns: bool = True
     ) -> list[Proposal]:
         """The allocated pair of each of these projects that has one, as a proposal."""
-        alloc = self.allocation_map()
-        prows, orows, ranks = list[int](), list[int](), list[int]()
-        for project_id in project_ids:
-            if project_id in alloc:
-                row, orow = self.projects.row[project_id], self.offers.row[alloc[project_id]]
-                n = int(min(self.ranked.count[row], self.top_k))
-                mine = self.ranked.off[row, :n].tolist()
-                prows.append(row)
-                orows.append(orow)
-                ranks.append(mine.index(orow) + 1 if orow in mine else self._rank_of(row, orow))
-        return self._proposals(prows, orows, ranks, breakdowns, True)
+        return self._ranking.allocated(project_ids, breakdowns)
 
     def proposal(
         self, project_id: str, offer_id: str, breakdowns: bool = True, allocated: bool = True
@@ -223,32 +149,13 @@ class MatchEngine:
         if self.pair_scores(project_id, offer_id) is None:
             return None
         row, orow = self.projects.row[project_id], self.offers.row[offer_id]
-        visible = self.ranked.off[row, : min(int(self.ranked.count[row]), self.top_k)].tolist()
-        rank = visible.index(orow) + 1 if orow in visible else self._rank_of(row, orow)
-        return self._proposals([row], [orow], [rank], breakdowns, allocated)[0]
+        rank = self._ranking.rank(row, orow)
+        return self._ranking.proposals([row], [orow], [rank], breakdowns, allocated)[0]
 
     def with_breakdowns(self, proposals: list[Proposal]) -> list[Proposal]:
         """These proposals (asked without breakdowns) with their score breakdowns, in one
         vectorised pass: the service computes them only for the pairs that are new or moved."""
-        if not proposals:
-            return []
-        rows = [self.projects.row[p.project_id] for p in proposals]
-        P, O = self._pairs(rows, [self.offers.row[p.offer_id] for p in proposals])
-        views = scoring.breakdowns(P, O)
-        return [
-            replace(p, enterprise_view=e, funder_view=f)
-            for p, (e, f) in zip(proposals, views, strict=True)
-        ]
-
-    def _rank_of(self, row: int, orow: int) -> int:
-        orows, e_q, f_q = pairs.project_vs_offers(
-            self.projects.one(row), self.offers.view(), self.as_of_ord
-        )
-        c = e_q + f_q
-        mine = int(c[orows == orow][0])
-        me, ids = self.offers.ids[orow] or "", self.offers.ids
-        ties = [ids[o] or "" for o in orows[c == mine].tolist()]
-        return int((c > mine).sum()) + sum(1 for t in ties if t < me) + 1
+        return self._ranking.with_breakdowns(proposals)
 
     def proposals_for_offer(
         self,
@@ -258,21 +165,7 @@ class MatchEngine:
         allocated: bool = True,
     ) -> list[Proposal]:
         """The projects that have this offer among their proposals, best first (ties by id)."""
-        row = self.offers.row.get(offer_id)
-        if row is None:
-            return []
-        prows, pos = self.ranked.holders(row, self.top_k, self.projects.size)
-        keys = self.ranked.key[prows, pos]
-        pid = self.projects.ids
-        order = sorted(range(prows.size), key=lambda i: (-int(keys[i]), pid[int(prows[i])] or ""))
-        order = order[:limit] if limit is not None else order
-        return self._proposals(
-            [int(prows[i]) for i in order],
-            [row] * len(order),
-            [int(pos[i]) + 1 for i in order],
-            breakdowns,
-            allocated,
-        )
+        return self._ranking.for_offer(offer_id, breakdowns, limit, allocated)
 
     def explain(self, project_id: str, offer_id: str, fresh: bool = True) -> Explanation:
         """Why (not) this pair; `allocated` as in `allocation_map(fresh)`."""
@@ -281,11 +174,11 @@ class MatchEngine:
         if offer_id not in self.offers.row:
             raise KeyError(f"unknown offer {offer_id!r}")
         prow, orow = self.projects.row[project_id], self.offers.row[offer_id]
-        P, O = self._pairs([prow], [orow])
+        P, O = self._ranking.pairs([prow], [orow])
         failed = eligibility.failed_rules(P, O, self.as_of_ord)
         ((ev, fv),) = scoring.breakdowns(P, O)
         e_q, f_q = scoring.totals(P, O)
-        visible = self.ranked.off[prow, : min(int(self.ranked.count[prow]), self.top_k)].tolist()
+        visible = self._ranking.visible(prow)
         return Explanation(
             project_id=project_id,
             offer_id=offer_id,

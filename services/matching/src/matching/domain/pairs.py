@@ -7,22 +7,25 @@ it, and are cut into chunks of bounded size (memory stays flat whatever the inst
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from matching.domain import eligibility, scoring
+from matching.domain import eligibility, pairkernels, scoring
 from matching.domain.columns import Arr, Cols
 
 I64 = npt.NDArray[np.int64]
 MAX_CELLS = 1 << 20  # project × offer cells per chunk
-RANK_BITS = 31  # composite sort keys: score << 31 | (2**31 - 1 - id rank)
 
 
-def take(cols: Cols, idx: Arr) -> Cols:
-    return {k: v[idx] for k, v in cols.items()}
+_NEEDED_P = tuple(dict.fromkeys(eligibility.NUMERIC_P + scoring.P_COLUMNS))
+
+
+def take(cols: Cols, idx: Arr, names: Iterable[str] | None = None) -> Cols:
+    """These rows of the columns (of the named columns only, if given)."""
+    return {k: cols[k][idx] for k in (cols if names is None else names)}
 
 
 def project_vs_offers(P1: Cols, O: Cols, as_of: int) -> tuple[I64, I64, I64]:
@@ -43,7 +46,7 @@ def offer_vs_projects(P: Cols, O1: Cols, as_of: int) -> tuple[I64, I64, I64]:
     cand = np.flatnonzero(eligibility.categorical(P, O1) & P["active"])
     if cand.size == 0:
         return _empty()
-    Pc = take(P, cand)
+    Pc = take(P, cand, _NEEDED_P)  # the columns the rules and the scores read, no others
     ok = eligibility.numeric(Pc, O1, as_of)
     e_q, f_q = scoring.totals(take(Pc, ok), O1)
     return cand[ok], e_q, f_q
@@ -127,12 +130,11 @@ def blocks(
                 z = np.zeros(0, dtype=np.int64)
                 yield Chunk(rows, live[cand], z, z, z, z)
                 continue
-            Pb = {k: v[rows][:, None] for k, v in P.items()}
-            m = (Oc["instr_bit"] & Pb["instr_mask"]) != 0
-            m &= eligibility.numeric(Pb, Oc, as_of)
-            ri, ci = np.nonzero(m)
-            e_q, f_q = scoring.totals(take(P, rows[ri]), take(Oc, ci))
-            yield Chunk(rows, live[cand], ri.astype(np.int64), ci.astype(np.int64), e_q, f_q)
+            ri, ci = pairkernels.eligible_block(P, rows, Oc, as_of)
+            e_q, f_q = scoring.totals(
+                take(P, rows[ri], scoring.P_COLUMNS), take(Oc, ci, scoring.O_COLUMNS)
+            )
+            yield Chunk(rows, live[cand], ri, ci, e_q, f_q)
 
 
 def top_per_row(
@@ -141,18 +143,8 @@ def top_per_row(
     """Each row's best `depth` columns by key (high first), ties by column rank (low first):
     (columns n_rows×depth, padded with -1; their keys, -1 padded; eligible count per row).
     Works on the eligible pairs only, never on the dense block."""
-    count = np.bincount(ri, minlength=n_rows).astype(np.int64)
-    cols = np.full((n_rows, depth), -1, dtype=np.int64)
-    keys = np.full((n_rows, depth), -1, dtype=np.int64)
-    if ri.size == 0 or n_cols == 0:
-        return cols, keys, count
-    composite = key << RANK_BITS | ((1 << RANK_BITS) - 1 - col_rank[ci])
-    order = np.lexsort((-composite, ri))
-    r = ri[order]
-    starts = np.searchsorted(r, np.arange(n_rows))
-    pos = np.arange(r.size) - starts[r]
-    keep = pos < depth
-    sel = order[keep]
-    cols[r[keep], pos[keep]] = ci[sel]
-    keys[r[keep], pos[keep]] = key[sel]
+    zero = np.zeros(ri.size if n_cols else 0, dtype=np.int64)
+    cols, keys, _, count = pairkernels.top_per_row(
+        n_rows, ri[: zero.size], ci[: zero.size], key[: zero.size], zero, col_rank, depth
+    )
     return cols, keys, count

@@ -24,6 +24,16 @@ DEFAULT_RATE_REF_BP = 1000.0  # a rate's reference when the project states no ma
 DEFAULT_DILUTION_REF = 0.5
 RD_FULL_MARKS = 0.10  # R&D intensity that scores 1
 I64 = npt.NDArray[np.int64]
+P_COLUMNS = (  # the project columns the totals read (a block gathers only these per pair)
+    "amount", "city_bit", "debt", "instr_rank", "max_cost", "max_dil", "n_instr",
+    "qual_strength", "rd", "revenue", "sector_bit", "stage_idx",
+    *(f"ew_{c}" for c in ENTERPRISE_CRITERIA),
+)  # fmt: skip
+O_COLUMNS = (  # the offer columns the totals read
+    "coll_req", "days", "edge", "eq_share", "instr", "mid", "prio_city", "prio_sector", "rate",
+    "sector_explicit", "stage_center", "stage_half", "tmax", "tmin",
+    *(f"fw_{c}" for c in FUNDER_CRITERIA),
+)  # fmt: skip
 
 
 def _amount(P: Cols, O: Cols) -> Arr:

@@ -19,6 +19,7 @@ import numpy as np
 from matching.domain import eligibility, pairs, snapshot
 from matching.domain.columns import OfferTable, ProjectTable
 from matching.domain.model import Offer, Project
+from matching.domain.pairkernels import top_per_row
 from matching.domain.results import Delta
 from matching.domain.snapshot import MarketSnapshot
 from matching.domain.topcache import I64, TopCache
@@ -83,9 +84,10 @@ class MarketState:
 
     # ---- offers --------------------------------------------------------------------------------
     def upsert_offer(self, offer: Offer) -> Delta:
+        listed = offer.id in self.offers.row  # a new offer's row is in no list (see remove)
         self.offer_models[offer.id] = offer
         row = self.offers.put(offer.id, OfferTable.encode(offer))
-        return self._offer_changed(row)
+        return self._offer_changed(row, listed=listed)
 
     def remove_offer(self, offer_id: str) -> Delta:
         row = self.offers.row.get(offer_id)
@@ -106,14 +108,18 @@ class MarketState:
             update["deals_taken"] = max(int(deals_taken), 0)
         return self.upsert_offer(Offer.model_validate({**offer.model_dump(), **update}))
 
-    def _offer_changed(self, row: int, offer_names: dict[int, str] | None = None) -> Delta:
-        """Score one offer against every project; touch only the lists it enters or leaves."""
+    def _offer_changed(
+        self, row: int, offer_names: dict[int, str] | None = None, listed: bool = True
+    ) -> Delta:
+        """Score one offer against every project; touch only the lists it enters or leaves
+        (`listed` false: the offer is in no list, none is scanned for it)."""
         P, O1 = self.projects.view(), self.offers.one(row)
         prows, e_q, f_q = pairs.offer_vs_projects(P, O1, self.as_of_ord)
         c_q = e_q + f_q
         maybe = prows[self.ranked.candidates(prows, c_q)]
-        in_ranked = self.ranked.holders(row, rows=self.projects.size)
-        in_prefs = self.prefs.holders(row, rows=self.projects.size)
+        nowhere = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        in_ranked = self.ranked.holders(row, rows=self.projects.size) if listed else nowhere
+        in_prefs = self.prefs.holders(row, rows=self.projects.size) if listed else nowhere
         affected = np.union1d(np.union1d(in_ranked[0], maybe), in_prefs[0])
         before = self._snapshot(affected)
         self.ranked.remove(row, in_ranked)
@@ -194,18 +200,16 @@ class MarketState:
         rank, done = self.offers.id_order(), 0
         for ch in pairs.blocks(P, rows, O, self.as_of_ord):
             n, m, col_rank = ch.rows.size, ch.offers.size, rank[ch.offers]
-            cols, keys, count = pairs.top_per_row(
-                n, m, ch.ri, ch.ci, ch.e_q + ch.f_q, col_rank, self.ranked.depth
+            zero = np.zeros_like(ch.e_q)
+            cols, keys, _, count = top_per_row(
+                n, ch.ri, ch.ci, ch.e_q + ch.f_q, zero, col_rank, self.ranked.depth
             )
             offs = np.where(cols >= 0, ch.offers[np.maximum(cols, 0)] if m else -1, -1)
             self.ranked.set_rows(ch.rows, offs, keys, np.zeros_like(keys), count)
-            cols, keys, count = pairs.top_per_row(
-                n, m, ch.ri, ch.ci, ch.e_q, col_rank, self.prefs.depth
+            cols, keys, f, count = top_per_row(
+                n, ch.ri, ch.ci, ch.e_q, ch.f_q, col_rank, self.prefs.depth
             )
-            aux = np.zeros((n, max(m, 1)), dtype=np.int64)
-            aux[ch.ri, ch.ci] = ch.f_q
             offs = np.where(cols >= 0, ch.offers[np.maximum(cols, 0)] if m else -1, -1)
-            f = np.where(cols >= 0, np.take_along_axis(aux, np.maximum(cols, 0), axis=1), 0)
             self.prefs.set_rows(ch.rows, offs, keys, f, count)
             done += n
             if progress:
@@ -224,6 +228,8 @@ class MarketState:
         offer_names: dict[int, str] | None = None,
     ) -> Delta:
         (bo, bk), (ao, ak) = before, after
+        moved = np.flatnonzero((ao != bo).any(axis=1) | (ak != bk).any(axis=1))
+        rows, ao, ak, bo, bk = rows[moved], ao[moved], ak[moved], bo[moved], bk[moved]
         if rows.size == 0:
             return Delta()
         same = ao[:, :, None] == bo[:, None, :]  # after entry i is before entry j
@@ -231,15 +237,13 @@ class MarketState:
         removed = (bo >= 0) & ~same.any(axis=1)
         old_key = np.where(same, bk[:, None, :], 0).sum(axis=2)
         changed = (ao >= 0) & same.any(axis=2) & (old_key != ak)
-        pid = [project_names.get(r) if project_names else None for r in rows.tolist()]
-        pid = [n or self.projects.ids[r] for n, r in zip(pid, rows.tolist(), strict=True)]
-        oid = self.offers.ids
+        rid, oid = rows.tolist(), self.offers.ids
+        pnames, onames = project_names or {}, offer_names or {}
 
         def pairs_of(mask: Any, offs: I64) -> list[tuple[str, str]]:
-            r, c = np.nonzero(mask)
-            names = offer_names or {}
+            r, c = np.nonzero(mask)  # names looked up for these pairs only (a few of the rows)
             return [
-                (str(pid[i]), str(names.get(o) or oid[o]))
+                (str(pnames.get(rid[i]) or self.projects.ids[rid[i]]), str(onames.get(o) or oid[o]))
                 for i, o in zip(r.tolist(), offs[r, c].tolist(), strict=True)
             ]
 

@@ -1,0 +1,170 @@
+"""The proposals, read from the market's top-k caches: each project's ranked offers, each
+offer's projects, one pair's rank among all a project's eligible offers, and the proposals'
+scores and breakdowns computed a batch of pairs at a time. Composed by `MatchEngine`, which
+gives it the market's state and the allocation to mark."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import replace
+
+import numpy as np
+
+from matching.domain import eligibility, pairs, scoring
+from matching.domain.columns import Cols
+from matching.domain.results import Proposal
+from matching.domain.state import MarketState
+
+AllocationMap = Callable[[], dict[str, str]]  # project id → allocated offer id, fresh
+
+
+class Ranking:
+    def __init__(self, market: MarketState, allocation_map: AllocationMap) -> None:
+        self.market = market
+        self.allocation_map = allocation_map
+
+    def pairs(self, prows: list[int], orows: list[int]) -> tuple[Cols, Cols]:
+        m = self.market
+        return m.projects.take(np.asarray(prows)), m.offers.take(np.asarray(orows))
+
+    def pair_scores(self, project_id: str, offer_id: str) -> tuple[int, int] | None:
+        """Both views' quantised totals of an eligible pair (None if not eligible)."""
+        m = self.market
+        P, O = self.pairs([m.projects.row[project_id]], [m.offers.row[offer_id]])
+        if not bool(eligibility.eligible(P, O, m.as_of_ord)[0]):
+            return None
+        e_q, f_q = scoring.totals(P, O)
+        return int(e_q[0]), int(f_q[0])
+
+    def visible(self, row: int) -> list[int]:
+        """The offer rows of a project row's top k, best first."""
+        ranked = self.market.ranked
+        mine: list[int] = ranked.off[row, : min(int(ranked.count[row]), self.market.top_k)].tolist()
+        return mine
+
+    def rank(self, row: int, orow: int) -> int:
+        """The rank of an eligible offer among all the project's eligible offers."""
+        mine = self.visible(row)
+        return mine.index(orow) + 1 if orow in mine else self._rank_beyond(row, orow)
+
+    def _rank_beyond(self, row: int, orow: int) -> int:
+        m = self.market
+        orows, e_q, f_q = pairs.project_vs_offers(m.projects.one(row), m.offers.view(), m.as_of_ord)
+        c = e_q + f_q
+        mine = int(c[orows == orow][0])
+        me, ids = m.offers.ids[orow] or "", m.offers.ids
+        ties = [ids[o] or "" for o in orows[c == mine].tolist()]
+        return int((c > mine).sum()) + sum(1 for t in ties if t < me) + 1
+
+    def proposals(
+        self, prows: list[int], orows: list[int], ranks: list[int], views: bool, marked: bool
+    ) -> list[Proposal]:
+        if not prows:
+            return []
+        P, O = self.pairs(prows, orows)
+        e_q, f_q = scoring.totals(P, O)
+        bd = scoring.breakdowns(P, O) if views else [(None, None)] * len(prows)
+        alloc = self.allocation_map() if marked else None
+        pid, oid = self.market.projects.ids, self.market.offers.ids
+        combined, as_score = scoring.combined, scoring.as_score
+        return [  # plain ints from `tolist`: a numpy scalar per field was half the cost
+            Proposal(
+                project_id=str(pid[p]),
+                offer_id=str(oid[o]),
+                rank=rank,
+                score=combined(e, f),
+                enterprise_score=as_score(e),
+                funder_score=as_score(f),
+                allocated=None if alloc is None else alloc.get(str(pid[p])) == oid[o],
+                enterprise_view=ev,
+                funder_view=fv,
+            )
+            for p, o, rank, e, f, (ev, fv) in zip(
+                prows, orows, ranks, e_q.tolist(), f_q.tolist(), bd, strict=True
+            )
+        ]
+
+    def for_projects(
+        self,
+        project_ids: Iterable[str],
+        breakdowns: bool,
+        allocated: bool,
+        only: Mapping[str, Collection[str]] | None,
+    ) -> dict[str, list[Proposal]]:
+        """See `MatchEngine.proposals_for_projects`."""
+        alloc = self.allocation_map() if allocated else {}
+        prows, orows, ranks = list[int](), list[int](), list[int]()
+        projects, offers = self.market.projects, self.market.offers
+        for project_id in project_ids:
+            row = projects.row.get(project_id)
+            if row is None:
+                continue
+            mine = self.visible(row)
+            if only is None:
+                prows += [row] * len(mine)
+                orows += mine
+                ranks += range(1, len(mine) + 1)
+            else:
+                wanted = only.get(project_id, ())
+                picked = [(i, o) for i, o in enumerate(mine, 1) if offers.ids[o] in wanted]
+                prows += [row] * len(picked)
+                orows += [o for _, o in picked]
+                ranks += [i for i, _ in picked]
+            held = alloc.get(project_id)
+            if only is not None and held not in only.get(project_id, ()):
+                continue
+            if held is not None and offers.row[held] not in mine:
+                prows.append(row)
+                orows.append(offers.row[held])
+                ranks.append(self._rank_beyond(row, orows[-1]))
+        out: dict[str, list[Proposal]] = {}
+        for p in self.proposals(prows, orows, ranks, breakdowns, allocated):
+            out.setdefault(p.project_id, []).append(p)
+        return out
+
+    def allocated(self, project_ids: Iterable[str], breakdowns: bool) -> list[Proposal]:
+        """The allocated pair of each of these projects that has one, as a proposal."""
+        alloc = self.allocation_map()
+        prows, orows, ranks = list[int](), list[int](), list[int]()
+        m = self.market
+        for project_id in project_ids:
+            if project_id in alloc:
+                row, orow = m.projects.row[project_id], m.offers.row[alloc[project_id]]
+                prows.append(row)
+                orows.append(orow)
+                ranks.append(self.rank(row, orow))
+        return self.proposals(prows, orows, ranks, breakdowns, True)
+
+    def with_breakdowns(self, proposals: list[Proposal]) -> list[Proposal]:
+        """See `MatchEngine.with_breakdowns`."""
+        if not proposals:
+            return []
+        m = self.market
+        rows = [m.projects.row[p.project_id] for p in proposals]
+        P, O = self.pairs(rows, [m.offers.row[p.offer_id] for p in proposals])
+        views = scoring.breakdowns(P, O)
+        return [
+            replace(p, enterprise_view=e, funder_view=f)
+            for p, (e, f) in zip(proposals, views, strict=True)
+        ]
+
+    def for_offer(
+        self, offer_id: str, breakdowns: bool, limit: int | None, allocated: bool
+    ) -> list[Proposal]:
+        """See `MatchEngine.proposals_for_offer`."""
+        m = self.market
+        row = m.offers.row.get(offer_id)
+        if row is None:
+            return []
+        prows, pos = m.ranked.holders(row, m.top_k, m.projects.size)
+        keys = m.ranked.key[prows, pos]
+        pid = m.projects.ids
+        order = sorted(range(prows.size), key=lambda i: (-int(keys[i]), pid[int(prows[i])] or ""))
+        order = order[:limit] if limit is not None else order
+        return self.proposals(
+            [int(prows[i]) for i in order],
+            [row] * len(order),
+            [int(pos[i]) + 1 for i in order],
+            breakdowns,
+            allocated,
+        )
