@@ -81,13 +81,7 @@ def test_an_event_carries_the_type_subject_and_payload_of_its_transition() -> No
 
 async def test_the_events_a_wide_change_stores_are_the_contract_s() -> None:
     m = Market()
-    m.svc.proposals.inline = 0  # the wide way: what moved now, the rest settled after
-    await m.enterprise()
-    for id, rate in (("off-a", 420), ("off-b", 400), ("off-c", 440)):
-        await m.offer(id, pricing={"rate_bp": rate})
-    for id in PROJECTS:
-        await m.project(id)
-    await m.svc.proposals.settling.settled()
+    await m.wide(PROJECTS)
     await m.offer("new", pricing={"rate_bp": 300})  # enters every top k, displaces one of each
     await m.offer("off-b", status="withdrawn")
     await m.svc.lifecycle.accept(OPERATOR, match_id(PROJECTS[0], "new"), "enterprise")

@@ -13,13 +13,7 @@ PROJECTS = [f"prj-{i:02d}" for i in range(12)]
 
 async def test_an_offer_entering_many_top_ks_stores_each_input_once() -> None:
     m = Market()
-    m.svc.proposals.inline = 0  # any change goes the wide way
-    await m.enterprise()
-    for id, rate in (("off-a", 420), ("off-b", 400), ("off-c", 440)):
-        await m.offer(id, pricing={"rate_bp": rate})
-    for id in PROJECTS:
-        await m.project(id)
-    await m.svc.proposals.settling.settled()
+    await m.wide(PROJECTS)
     stored_before = {d["_id"] for d in await m.store.find("decision_inputs", None, limit=10**6)}
 
     await m.offer("new", pricing={"rate_bp": 300})  # the best offer of every project

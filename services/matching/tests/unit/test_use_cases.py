@@ -95,6 +95,17 @@ class Market:
             Envelope(type=f"g60.offer.{kind}.v1", source="/t", subject=id, data=data)
         )
 
+    async def wide(self, projects: list[str]) -> None:
+        """Every change goes the wide way (what moved now, the rest settled after), over three
+        offers and `projects`, all settled."""
+        self.svc.proposals.inline = 0
+        await self.enterprise()
+        for id, rate in (("off-a", 420), ("off-b", 400), ("off-c", 440)):
+            await self.offer(id, pricing={"rate_bp": rate})
+        for id in projects:
+            await self.project(id)
+        await self.svc.proposals.settling.settled()
+
     async def match(self, project_id: str, offer_id: str) -> Match:
         found = await self.svc.matches.get(match_id(project_id, offer_id))
         assert found is not None, (project_id, offer_id)
