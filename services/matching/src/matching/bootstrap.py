@@ -19,7 +19,7 @@ from g60_chassis.bus import EventBus
 from g60_chassis.runtime import BuiltService, wire
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import DocumentStore
-from g60_chassis.tasks import cancel
+from g60_chassis.tasks import cancel, every
 from matching.adapters.allocator import InProcess
 from matching.adapters.engine import EngineTranslator, engine_version, new_engine
 from matching.adapters.events import ContractMatchEvents
@@ -102,19 +102,12 @@ class MatchingApp(BuiltService[MatchingService]):
             )
             return
 
-    async def _expire_loop(self) -> None:
-        # the first pass (a full read of the open matches) at start, not an interval later
-        # mid-load; the later ones read by day (`Lifecycle.expire_due`)
-        while True:
-            try:
-                await self.service.lifecycle.expire_due()
-            except Exception:
-                log.exception("matching: expiry pass failed")
-            await asyncio.sleep(self.expiry_interval_s)
-
     async def start(self) -> None:
         await super().start()
-        self._expiry = asyncio.create_task(self._expire_loop(), name="match-expiry")
+        # the first pass (a full read of the open matches) at start, not an interval later
+        # mid-load; the later ones read by day (`Lifecycle.expire_due`)
+        expiry = every(self.expiry_interval_s, self.service.lifecycle.expire_due, "match expiry")
+        self._expiry = asyncio.create_task(expiry, name="match-expiry")
 
     async def stop(self) -> None:
         await cancel(self._expiry, self._load)

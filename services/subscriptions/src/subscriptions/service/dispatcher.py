@@ -14,7 +14,7 @@ import time
 
 from g60_chassis.aggregates import Aggregates, retry_on_conflict
 from g60_chassis.store import VersionConflict
-from g60_chassis.tasks import cancel
+from g60_chassis.tasks import cancel, every
 from subscriptions.domain.delivery import Delivery, SendResult
 from subscriptions.domain.endpoint import Endpoint
 from subscriptions.domain.records import Scheduled
@@ -131,16 +131,13 @@ class Dispatcher:
             task.cancel()
 
     async def _rescanning(self) -> None:
-        while True:
-            try:
-                await self.rescan()
-            except Exception:  # the store is down: the next rescan catches up
-                log.exception("rescan of pending deliveries failed; next in %.0f s", self.rescan_s)
-            else:
-                if not self.loaded:
-                    self.loaded = True
-                    self._wake.set()
-            await asyncio.sleep(self.rescan_s)
+        await every(self.rescan_s, self._rescan_pass, "rescan of pending deliveries")
+
+    async def _rescan_pass(self) -> None:
+        await self.rescan()
+        if not self.loaded:
+            self.loaded = True
+            self._wake.set()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -25,7 +25,7 @@ from pydantic import BaseModel
 
 from g60_chassis.aggregates import Aggregates, retry_on_conflict
 from g60_chassis.store import DocumentStore, VersionConflict
-from g60_chassis.tasks import cancel
+from g60_chassis.tasks import cancel, every
 from subscriptions.domain.records import Message, day_of
 from subscriptions.service.journal import DeliveryJournal
 
@@ -57,18 +57,11 @@ class Retention:
         self.purged = 0
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="webhook-retention")
+        loop = every(self._every, self.run, "webhook log retention")
+        self._task = asyncio.create_task(loop, name="webhook-retention")
 
     async def stop(self) -> None:
         await cancel(self._task)
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run()
-            except Exception:  # the store is down: the next pass catches up
-                log.exception("webhook log retention failed; next pass in %.0f s", self._every)
-            await asyncio.sleep(self._every)
 
     async def run(self) -> int:
         """One pass; the number of deliveries deleted."""
