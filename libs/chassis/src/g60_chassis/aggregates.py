@@ -174,6 +174,35 @@ class Aggregates(Generic[M]):
             self._notify(self.collection, obj.id)  # type: ignore[attr-defined]
         return obj
 
+    async def save_many(
+        self, objs: builtins.list[tuple[M, EventsOf[M] | None]]
+    ) -> builtins.list[M]:
+        """`save` for many aggregates (each with its events) in one store call. Returns those
+        whose compare-and-set lost (left at the version read, nothing of theirs written): the
+        caller reads them again, as after a VersionConflict of `save`."""
+        rows, updates = [], []
+        for obj, events in objs:
+            expected: int = obj.version  # type: ignore[attr-defined]
+            obj.version = expected + 1  # type: ignore[attr-defined]
+            entries = [outbox_entry(t, e) for t, e in (events(obj) if events else [])]
+            rows.append((obj, expected, bool(entries)))
+            updates.append((self._dump(obj), expected, entries))
+        try:
+            lost = await self.store.update_many(self.collection, updates)
+        except DuplicateKey as exc:
+            for obj, expected, _ in rows:
+                obj.version = expected  # type: ignore[attr-defined]
+            clash = next((o for o, _, _ in rows if o.id == exc.id), rows[0][0])  # type: ignore[attr-defined]
+            raise self._clash(clash, exc) from exc
+        failed = []
+        for obj, expected, sent in rows:
+            if obj.id in lost:  # type: ignore[attr-defined]
+                obj.version = expected  # type: ignore[attr-defined]
+                failed.append(obj)
+            elif sent:
+                self._notify(self.collection, obj.id)  # type: ignore[attr-defined]
+        return failed
+
     async def remove_many(self, ids: builtins.list[str]) -> None:
         """Delete these aggregates in one store call (for records of work to do, such as a
         schedule; an aggregate with events to publish is never removed)."""

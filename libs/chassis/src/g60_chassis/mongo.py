@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient, DeleteOne, UpdateOne
@@ -33,7 +33,7 @@ from pymongo.errors import (
     PyMongoError,
 )
 
-from g60_chassis.store import BATCH, Doc, DuplicateKey, VersionConflict
+from g60_chassis.store import BATCH, Doc, DuplicateKey, Update, VersionConflict
 
 PENDING = "outbox_pending"  # a top-level flag: the outbox may hold events (indexed)
 MIGRATIONS = "_g60_migrations"  # markers of one-time data changes done in this database
@@ -42,6 +42,20 @@ _UNIQUE_BROKEN = re.compile(
     r"UNIQUE constraint failed: index '\w*?_(\w+)_unique'"  # SQLite
     r'|unique constraint "\w*?_(\w+)_unique_[0-9a-f]+_idx"'  # PostgreSQL (SQLSTATE 23505)
 )
+
+
+def _written(stored: Doc | None, doc: Doc, expected_version: int, events: list[Doc]) -> bool:
+    """Whether `stored` is what an update of `doc` read at `expected_version` wrote (a bulk
+    write counts its matches without naming them): the version after it, our state, and our
+    events (their ids are unique) in the outbox. An identical write by someone else reads as
+    ours; nothing tells the two apart and both leave the same state."""
+    if stored is None or stored.get("version") != expected_version + 1:
+        return False
+    skip = ("_id", "version", "outbox", PENDING, BATCH)
+    if any(stored.get(k) != v for k, v in doc.items() if k not in skip):
+        return False
+    sent = {e.get("id") for e in stored.get("outbox", [])}
+    return all(e.get("id") in sent for e in events)
 
 
 def unavailable(exc: BaseException) -> bool:
@@ -75,6 +89,16 @@ class MongoDocumentStore:
     def _lock(self, collection: str, id: str) -> asyncio.Lock:
         return self._stripes[hash((collection, id)) % len(self._stripes)]
 
+    @contextlib.asynccontextmanager
+    async def _locked(self, collection: str, ids: Iterable[str]) -> AsyncIterator[None]:
+        """The locks of all these documents, taken in one order (no deadlock with another
+        taker of several; a single-lock writer holds no other)."""
+        locks = {id(self._lock(collection, k)): self._lock(collection, k) for k in ids}
+        async with contextlib.AsyncExitStack() as stack:
+            for _, lock in sorted(locks.items()):
+                await stack.enter_async_context(lock)
+            yield
+
     async def get(self, collection: str, id: str) -> Doc | None:
         return await self._db[collection].find_one({"_id": id})
 
@@ -106,15 +130,32 @@ class MongoDocumentStore:
             return existed
         return set()
 
-    async def update(
-        self, collection: str, doc: Doc, expected_version: int, events: list[Doc] | None = None
-    ) -> int:
+    @staticmethod
+    def _change(doc: Doc, expected_version: int, events: list[Doc] | None) -> dict[str, Any]:
         kept = ("_id", "version", "outbox", PENDING, BATCH)  # the store's, not the caller's
         state = {k: v for k, v in doc.items() if k not in kept}
         change: dict[str, Any] = {"$set": {**state, "version": expected_version + 1}}
         if events:
             change["$push"] = {"outbox": {"$each": events}}
             change["$set"][PENDING] = True
+        return change
+
+    async def _unique_broken(self, collection: str, doc: Doc, exc: OperationFailure) -> None:
+        """FerretDB 1.24 reports a unique index broken by an update as an internal error
+        (code 1) naming its backend's index: `<collection>_<hash>_<field>_unique` on SQLite,
+        `<collection>_<hash>_<field>_unique_<hash>_idx` on PostgreSQL: raised as DuplicateKey."""
+        found = _UNIQUE_BROKEN.search(str(exc))
+        if found is None:
+            return
+        unique = self._unique.get(collection, [])
+        named = found.group(1) or found.group(2)
+        field = next((f for f in unique if named.endswith(f)), named)
+        raise DuplicateKey(doc["_id"], field) from exc
+
+    async def update(
+        self, collection: str, doc: Doc, expected_version: int, events: list[Doc] | None = None
+    ) -> int:
+        change = self._change(doc, expected_version, events)
         async with self._lock(collection, doc["_id"]):
             try:
                 result = await self._db[collection].update_one(
@@ -124,19 +165,51 @@ class MongoDocumentStore:
                 field = await self._culprit(collection, doc, exc, id_known=True)
                 raise DuplicateKey(doc["_id"], field) from exc
             except OperationFailure as exc:
-                # FerretDB 1.24 reports a unique index broken by an update as an internal
-                # error (code 1) naming its backend's index: `<collection>_<hash>_<field>_unique`
-                # on SQLite, `<collection>_<hash>_<field>_unique_<hash>_idx` on PostgreSQL
-                found = _UNIQUE_BROKEN.search(str(exc))
-                if found is None:
-                    raise
-                unique = self._unique.get(collection, [])
-                named = found.group(1) or found.group(2)
-                field = next((f for f in unique if named.endswith(f)), named)
-                raise DuplicateKey(doc["_id"], field) from exc
+                await self._unique_broken(collection, doc, exc)
+                raise
         if result.matched_count != 1:
             raise VersionConflict(doc["_id"])
         return expected_version + 1
+
+    async def update_many(self, collection: str, updates: list[Update]) -> set[str]:
+        """One bulk write of compare-and-sets, under the locks of all its documents (taken in
+        one order, as `mark_sent_many` takes them). The bulk result counts matches but does
+        not say which: if some missed, the versions are read back (under the locks, no write
+        of this process moved them since) and those not at the new version are the conflicts."""
+        if not updates:
+            return set()
+        ids = [doc["_id"] for doc, _, _ in updates]
+        coll = self._db[collection]
+        writes = [
+            UpdateOne({"_id": doc["_id"], "version": v}, self._change(doc, v, events))
+            for doc, v, events in updates
+        ]
+        async with self._locked(collection, ids):
+            try:
+                done = await coll.bulk_write(writes, ordered=False)
+            except BulkWriteError as exc:
+                error = (exc.details.get("writeErrors") or [{}])[0]
+                doc = updates[error.get("index", 0)][0]
+                if error.get("code") == 11000:
+                    failure = DuplicateKeyError(error.get("errmsg", ""), 11000, error)
+                    field = await self._culprit(collection, doc, failure, id_known=True)
+                    raise DuplicateKey(doc["_id"], field) from exc
+                await self._unique_broken(
+                    collection, doc, OperationFailure(error.get("errmsg", ""), error.get("code"))
+                )
+                raise
+            except OperationFailure as exc:
+                await self._unique_broken(collection, updates[0][0], exc)
+                raise
+            if done.matched_count == len(writes):
+                return set()
+            # one get per document (FerretDB 1.24 scans for `_id: {$in: ...}`, see delete_many)
+            found = await asyncio.gather(*(coll.find_one({"_id": k}) for k in ids))
+        return {
+            doc["_id"]
+            for (doc, v, events), now in zip(updates, found, strict=True)
+            if not _written(now, doc, v, events)
+        }
 
     async def delete_many(self, collection: str, ids: list[str]) -> None:
         # one DeleteOne per id in one bulk write, not `_id: {$in: ids}`: FerretDB 1.24 does
@@ -144,12 +217,7 @@ class MongoDocumentStore:
         # against 1,780/s, measured over a 1,000-document collection)
         if not ids:
             return
-        locks = sorted(
-            {id(self._lock(collection, k)): self._lock(collection, k) for k in ids}.items()
-        )
-        async with contextlib.AsyncExitStack() as stack:
-            for _, lock in locks:
-                await stack.enter_async_context(lock)
+        async with self._locked(collection, ids):
             await self._db[collection].bulk_write(
                 [DeleteOne({"_id": k}) for k in ids], ordered=False
             )
@@ -232,12 +300,7 @@ class MongoDocumentStore:
         if not clears and not pulls:
             return
         keys = {*sent, *whole}
-        locks = sorted(
-            {id(self._lock(collection, k)): self._lock(collection, k) for k in keys}.items()
-        )
-        async with contextlib.AsyncExitStack() as stack:
-            for _, lock in locks:
-                await stack.enter_async_context(lock)
+        async with self._locked(collection, keys):
             coll = self._db[collection]
             if clears:
                 done = await coll.bulk_write(clears, ordered=False)

@@ -12,7 +12,7 @@ from typing import Any
 
 import aiosqlite
 
-from g60_chassis.store import BATCH, Doc, DuplicateKey, VersionConflict, insert_each
+from g60_chassis.store import BATCH, Doc, DuplicateKey, Update, VersionConflict, insert_each
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -85,36 +85,48 @@ class SqliteDocumentStore:
     async def update(
         self, collection: str, doc: Doc, expected_version: int, events: list[Doc] | None = None
     ) -> int:
+        if await self.update_many(collection, [(doc, expected_version, events or [])]):
+            raise VersionConflict(doc["_id"])
+        return expected_version + 1
+
+    async def update_many(self, collection: str, updates: list[Update]) -> set[str]:
+        """One transaction for the batch (rolled back whole on a DuplicateKey)."""
+        if not updates:
+            return set()
         db = await self._conn(collection)
         t = _table(collection)
+        conflicts = set()
         async with self._lock:
-            async with db.execute(
-                f"SELECT version, outbox, json_extract(doc, '$.{BATCH}') FROM {t} WHERE id = ?",
-                (doc["_id"],),
-            ) as cur:
-                row = await cur.fetchone()
-            if row is None or row[0] != expected_version:
-                raise VersionConflict(doc["_id"])
-            outbox = json.loads(row[1]) + (events or [])
-            state = {k: v for k, v in doc.items() if k != BATCH}
-            if row[2] is not None:  # the batch that created it stays (`batches.py`)
-                state[BATCH] = row[2]
-            try:
-                await db.execute(
-                    f"UPDATE {t} SET version = ?, doc = ?, outbox = ?, pending = ? WHERE id = ?",
-                    (
-                        expected_version + 1,
-                        self._state(state),
-                        json.dumps(outbox),
-                        int(bool(outbox)),
-                        doc["_id"],
-                    ),
-                )
-            except aiosqlite.IntegrityError as exc:
-                await db.rollback()
-                raise DuplicateKey(doc["_id"], self._culprit(collection, exc)) from exc
+            for doc, expected_version, events in updates:
+                async with db.execute(
+                    f"SELECT version, outbox, json_extract(doc, '$.{BATCH}') FROM {t} WHERE id = ?",
+                    (doc["_id"],),
+                ) as cur:
+                    row = await cur.fetchone()
+                if row is None or row[0] != expected_version:
+                    conflicts.add(doc["_id"])
+                    continue
+                outbox = json.loads(row[1]) + (events or [])
+                state = {k: v for k, v in doc.items() if k != BATCH}
+                if row[2] is not None:  # the batch that created it stays (`batches.py`)
+                    state[BATCH] = row[2]
+                try:
+                    await db.execute(
+                        f"UPDATE {t} SET version = ?, doc = ?, outbox = ?, pending = ?"
+                        " WHERE id = ?",
+                        (
+                            expected_version + 1,
+                            self._state(state),
+                            json.dumps(outbox),
+                            int(bool(outbox)),
+                            doc["_id"],
+                        ),
+                    )
+                except aiosqlite.IntegrityError as exc:
+                    await db.rollback()
+                    raise DuplicateKey(doc["_id"], self._culprit(collection, exc)) from exc
             await db.commit()
-        return expected_version + 1
+        return conflicts
 
     async def delete_many(self, collection: str, ids: list[str]) -> None:
         if not ids:

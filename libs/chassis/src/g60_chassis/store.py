@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from g60_chassis.errors import Conflict
 
 Doc = dict[str, Any]
+Update = tuple[Doc, int, list[Doc]]  # a document, the version it was read at, events to append
 BATCH = "outbox_batch"  # the insert batch that created a document (`batches.py`); kept by updates
 
 
@@ -53,6 +54,12 @@ class DocumentStore(Protocol):
         """Replace the state of `doc["_id"]` if its version is still `expected_version`, append
         `events` to its outbox, and return the new version. VersionConflict otherwise. The
         document's `outbox_batch` tag stays as stored (whatever `doc` holds there)."""
+
+    async def update_many(self, collection: str, updates: list[Update]) -> set[str]:
+        """`update` for many documents in one call, each `(doc, expected_version, events)`;
+        returns the ids whose version had moved (left as they were: the caller's
+        VersionConflict), the others written. One document's write stays atomic; the batch
+        is not (a DuplicateKey may leave some written)."""
 
     async def delete_many(self, collection: str, ids: list[str]) -> None:
         """Remove these documents (ids not stored are ignored), in one call. For documents
@@ -112,6 +119,17 @@ async def insert_each(
                 raise
             existed.add(doc["_id"])
     return existed
+
+
+async def update_each(store: DocumentStore, collection: str, updates: list[Update]) -> set[str]:
+    """`update_many` as one update per document (stores with no cheaper way)."""
+    conflicts = set()
+    for doc, expected, events in updates:
+        try:
+            await store.update(collection, doc, expected, events)
+        except VersionConflict:
+            conflicts.add(doc["_id"])
+    return conflicts
 
 
 ATOMIC = (str, int, float, bool, type(None))
@@ -235,6 +253,9 @@ class MemoryDocumentStore:
             new[BATCH] = current[BATCH]
         self._store(collection, new, current["outbox"] + _entries(events))
         return expected_version + 1
+
+    async def update_many(self, collection: str, updates: list[Update]) -> set[str]:
+        return await update_each(self, collection, updates)
 
     async def delete_many(self, collection: str, ids: list[str]) -> None:
         for id in ids:

@@ -196,3 +196,39 @@ async def test_documents_written_without_the_pending_flag_are_found_once_flagged
     finally:
         await s._client.drop_database(name)
         await s.close()
+
+
+async def test_update_many_writes_each_compare_and_set_and_reports_the_lost_ones(store):
+    await store.insert("c", {"_id": "a", "x": 1}, [{"id": "e1"}])
+    await store.insert("c", {"_id": "b", "x": 1})
+    await store.insert("c", {"_id": "d", "x": 1})
+    await store.update("c", {"_id": "d", "x": 2}, 1)  # d is at version 2: a stale write loses
+    lost = await store.update_many(
+        "c",
+        [
+            ({"_id": "a", "x": 10}, 1, [{"id": "e2"}]),
+            ({"_id": "b", "x": 20}, 1, []),
+            ({"_id": "d", "x": 30}, 1, [{"id": "e3"}]),
+            ({"_id": "gone", "x": 40}, 1, []),
+        ],
+    )
+    assert lost == {"d", "gone"}
+    a, b, d = [await store.get("c", k) for k in ("a", "b", "d")]
+    assert (a["x"], a["version"], [e["id"] for e in a["outbox"]]) == (10, 2, ["e1", "e2"])
+    assert (b["x"], b["version"], b["outbox"]) == (20, 2, [])
+    assert (d["x"], d["version"], d["outbox"]) == (2, 2, [])  # left as it was
+    assert await store.get("c", "gone") is None
+    assert [p["_id"] for p in await store.pending("c")] == ["a"]
+    assert await store.update_many("c", []) == set()
+
+
+async def test_save_many_bumps_the_saved_and_hands_back_the_lost(store):
+    counters = Aggregates(store, "counters", Counter)
+    one, two = await counters.add(Counter(id="one")), await counters.add(Counter(id="two"))
+    stale = Counter(id="two", n=5, version=1)
+    await counters.save(two.model_copy(update={"n": 1}))  # two moves on to version 2
+    one.n = 3
+    lost = await counters.save_many([(one, None), (stale, None)])
+    assert lost == [stale] and stale.version == 1  # left at the version it was read at
+    assert (await counters.get("one")) == Counter(id="one", n=3, version=2)
+    assert (await counters.get("two")) == Counter(id="two", n=1, version=2)

@@ -74,7 +74,8 @@ class Match(BaseModel):
         """Add a decision (once per id), keeping the first and the newest `keep - 1`."""
         if any(d.id == decision.id for d in self.decisions):
             return
-        if (decision.enterprise_view, decision.funder_view) == self._views():
+        shared = decision.enterprise_view is None and decision.funder_view is None
+        if not shared and (decision.enterprise_view, decision.funder_view) == self._views():
             decision = decision.model_copy(update={"enterprise_view": None, "funder_view": None})
         self.decisions = [*self.decisions, decision]
         if len(self.decisions) > keep:

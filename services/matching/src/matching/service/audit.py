@@ -52,7 +52,10 @@ class DecisionLog:
         p: Proposal,
         project: ProjectSnapshot,
         offer: OfferSnapshot,
+        shared: bool = False,
     ) -> Decision:
+        """`shared`: the caller knows the match holds `p`'s breakdowns (it was just made from
+        `p`), so the decision shares them (`Match.records`) without comparing or copying."""
         market_version, as_of = self.market()
         return Decision(
             id=decision_id(match_id, kind, market_version),
@@ -68,8 +71,8 @@ class DecisionLog:
             offer_id=offer.id,
             offer_version=offer.version,
             score=p.score,
-            enterprise_view=p.enterprise_view or {},
-            funder_view=p.funder_view or {},
+            enterprise_view=None if shared else p.enterprise_view or {},
+            funder_view=None if shared else p.funder_view or {},
         )
 
     async def keep_inputs(self, project: ProjectSnapshot, offer: OfferSnapshot) -> None:
@@ -103,11 +106,26 @@ class DecisionLog:
     async def decided(self, kind: DecisionKind, match: Match, p: Proposal) -> None:
         """Record a decision on an existing `match`: the allocation gave its project this
         offer, or the engine proposes the pair again after retracting it."""
-        project, offer = await asyncio.gather(
-            self.read.project(p.project_id), self.read.offer(p.offer_id)
-        )
-        if project is not None and offer is not None:
-            await self.keep_inputs(project, offer)
+        await self.decided_many(kind, [(match, p)])
+
+    async def decided_many(self, kind: DecisionKind, decided: list[tuple[Match, Proposal]]) -> None:
+        """`decided` for a batch: each view read once, the inputs not stored yet in one
+        insert (a batch of allocation flags or re-proposals was one insert per match)."""
+        project_ids = sorted({p.project_id for _, p in decided})
+        offer_ids = sorted({p.offer_id for _, p in decided})
+        read_projects = asyncio.gather(*(self.read.project(i) for i in project_ids))
+        read_offers = asyncio.gather(*(self.read.offer(i) for i in offer_ids))
+        found_projects, found_offers = await asyncio.gather(read_projects, read_offers)
+        projects = dict(zip(project_ids, found_projects, strict=True))
+        offers = dict(zip(offer_ids, found_offers, strict=True))
+        todo = [
+            (match, p, project, offer)
+            for match, p in decided
+            if (project := projects[p.project_id]) is not None
+            and (offer := offers[p.offer_id]) is not None
+        ]
+        await self.keep_inputs_of([(project, offer) for _, _, project, offer in todo])
+        for match, p, project, offer in todo:
             match.record(self.decision(kind, match.id, p, project, offer))
 
     async def _store(

@@ -46,12 +46,14 @@ class AllocationFlags:
             batch = moved[i : i + FLAG_BATCH]
             cited = self._cited([(pid, after[pid]) for pid in batch if pid in after])
             flags = [
-                self._flag(pid, offers[pid], pair_in, as_of, cited)
+                (pid, offers[pid], pair_in)
                 for pid in batch
                 for offers, pair_in in ((before, False), (after, True))
                 if pid in offers
             ]
-            await asyncio.gather(*flags)
+            lost = await self._flag_batch(flags, as_of, cited)
+            # a flag whose compare-and-set lost (someone wrote the match meanwhile) goes alone
+            await asyncio.gather(*(self._flag(*f, as_of, cited) for f in lost))
             await asyncio.sleep(0)
         self.settled_as_of = as_of
         return len(moved)
@@ -67,6 +69,53 @@ class AllocationFlags:
         ]
         viewed = self.engine.with_breakdowns([p for p in found if p is not None])
         return {(p.project_id, p.offer_id): p for p in viewed}
+
+    async def _flag_batch(
+        self,
+        flags: list[tuple[str, str, bool]],
+        as_of: int,
+        cited: dict[tuple[str, str], Proposal],
+    ) -> list[tuple[str, str, bool]]:
+        """Flags of a batch of projects (each `(project, offer, allocated)`): their matches
+        read, the decisions recorded together, the changed ones saved in one write and the
+        missing allocated pairs proposed in one insert (a read, a save and an inputs' insert
+        per flag before). Returns the flags whose save lost a compare-and-set."""
+        pids = sorted({pid for pid, _, _ in flags})
+        while busy := [self._busy[p] for p in pids if p in self._busy]:
+            await busy[0].wait()
+        done = asyncio.Event()
+        self._busy.update(dict.fromkeys(pids, done))
+        try:
+            found = await asyncio.gather(
+                *(self.matches.get(match_id(pid, oid)) for pid, oid, _ in flags)
+            )
+            proposed: list[tuple[Proposal, bool]] = []
+            moved: list[tuple[Match, tuple[str, str, bool]]] = []
+            decided: list[tuple[Match, Proposal]] = []
+            for (pid, oid, allocated), match in zip(flags, found, strict=True):
+                if match is None:
+                    if allocated and self.engine.has_project(pid):
+                        p = self.engine.proposal(pid, oid, allocated=False)
+                        if p is not None:  # `allocated` says this pair now: proposed allocated
+                            proposed.append((p, True))
+                    continue
+                if not match.flag(allocated, as_of):
+                    continue
+                moved.append((match, (pid, oid, allocated)))
+                if allocated and self.audit is not None:
+                    q = cited.get((pid, oid)) or self.engine.proposal(pid, oid, allocated=False)
+                    if q is not None:
+                        decided.append((match, q))
+            if decided and self.audit is not None:
+                await self.audit.decided_many("allocated", decided)
+            if proposed:
+                await self.new.insert(await self.new.make(proposed, as_of, {}))
+            lost = {m.id for m in await self.matches.save_many([(m, None) for m, _ in moved])}
+            return [f for m, f in moved if m.id in lost]
+        finally:
+            for pid in pids:
+                del self._busy[pid]
+            done.set()
 
     async def _flag(
         self,

@@ -14,7 +14,8 @@ import asyncio
 from collections.abc import Awaitable, Collection, Iterable
 from typing import TYPE_CHECKING
 
-from g60_chassis.aggregates import Aggregates
+from g60_chassis.aggregates import Aggregates, EventsOf
+from g60_chassis.store import VersionConflict
 from g60_contracts.events import ProjectSnapshot
 from matching.domain.match import Match, match_id
 from matching.domain.results import Delta, Proposal
@@ -177,7 +178,8 @@ class Proposals(AllocationFlags):
         held = await self._held(plan, stale, by_pair, fresh)
         plan = self._with_views(plan, held, changed)
         new: list[tuple[Proposal, bool]] = []
-        writes: list[Awaitable[None]] = []
+        saves: list[tuple[Match, list[str]]] = []
+        reproposed: list[tuple[Match, Proposal]] = []
         for pid, mine in plan.items():
             for p in mine:
                 match = held[pid].get(p.offer_id)
@@ -185,19 +187,20 @@ class Proposals(AllocationFlags):
                     new.append((p, self.allocated.get(pid) == p.offer_id))
                     continue
                 kinds = match.repropose(now)
-                if kinds and self.audit is not None:
-                    await self.audit.decided("proposed", match, p)
+                if kinds:
+                    reproposed.append((match, p))
                 if match.refresh(p, self.allocated.get(pid) == p.offer_id, as_of) or kinds:
-                    writes.append(self._save(match, kinds))
+                    saves.append((match, kinds))
             for offer_id in sorted(stale.get(pid, set()) - {p.offer_id for p in mine}):
                 match = held[pid].get(offer_id)
                 untouched = match is not None and not (
                     match.accepted_by_enterprise or match.accepted_by_funder
                 )
                 if match is not None and match.status == "proposed" and untouched:
-                    writes.append(
-                        self._save(match, match.retract("no longer among the proposals", now))
-                    )
+                    saves.append((match, match.retract("no longer among the proposals", now)))
+        if reproposed and self.audit is not None:  # recorded before the saves that carry them
+            await self.audit.decided_many("proposed", reproposed)
+        writes: list[Awaitable[None]] = [self._save_all(saves)]
         if new:
             writes.append(self.new.insert(await self.new.make(new, as_of, known)))
         await asyncio.gather(*writes)
@@ -264,6 +267,18 @@ class Proposals(AllocationFlags):
             for pid, mine in plan.items()
         }
 
-    async def _save(self, match: Match, kinds: list[str]) -> None:
-        events = (lambda m: [e for k in kinds for e in self.events.match(k, m)]) if kinds else None
-        await self.matches.save(match, events)
+    async def _save_all(self, saves: list[tuple[Match, list[str]]]) -> None:
+        """The changed matches of a batch (refreshed, re-proposed, retracted) in one write,
+        each with its events (they were one `save` each: an offer entering 147 top ks
+        retracted 147 matches one round trip and one task apiece). A lost compare-and-set
+        fails the batch as a lost `save` did (its delivery is retried, reconciled again)."""
+        if not saves:
+            return
+        lost = await self.matches.save_many([(m, self._events(kinds)) for m, kinds in saves])
+        if lost:
+            raise VersionConflict(", ".join(m.id for m in lost))
+
+    def _events(self, kinds: list[str]) -> EventsOf[Match] | None:
+        if not kinds:
+            return None
+        return lambda m: [e for k in kinds for e in self.events.match(k, m)]

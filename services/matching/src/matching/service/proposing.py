@@ -87,7 +87,8 @@ class NewMatches:
             now=now,
         )
         if self.audit is not None:
-            match.record(self.audit.decision("proposed", match.id, p, project, offer))
+            # made from `p` just now: the decisions share its breakdowns (no compare, no copy)
+            match.record(self.audit.decision("proposed", match.id, p, project, offer, True))
             if allocated:
-                match.record(self.audit.decision("allocated", match.id, p, project, offer))
+                match.record(self.audit.decision("allocated", match.id, p, project, offer, True))
         return match
