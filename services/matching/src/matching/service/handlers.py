@@ -7,7 +7,7 @@ entrypoints."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from g60_chassis.aggregates import Aggregates
@@ -47,6 +47,7 @@ class MatchingService:
         )
         self.loaded = self.loading.loaded  # cleared while the engine loads after a restart
         self.queries = Queries(matches, self.read, engine, translate, self.proposals, self.loaded)
+        self._unfinished: set[str] = set()  # offers the engine changed, not yet stored through
 
     async def rebuild(self) -> int:
         """Load the engine from the read model while events are kept pending (`loading.py`)."""
@@ -140,36 +141,63 @@ class MatchingService:
         removed = offer.status != "active"
         if await self.loading.deferred(self.read.offers, offer, removed):
             return
-        kept = await self.read.keep(self.read.offers, offer, removed)
         if removed:
+            await self.read.keep(self.read.offers, offer, removed)
             delta = self.engine.remove_offer(offer.id)
             await self.lifecycle.retract_all(None, offer.id, "the offer was withdrawn")
+            await self._offer_changed(offer, removed, lambda: delta, stored=True)
         else:
-            delta = self.engine.upsert_offer(self.translate.offer(offer))
-        await self._offer_changed(offer, removed, delta)
-        if not kept and not removed:
-            # A redelivery: its first delivery may have died between storing the view and
-            # storing the proposals, and a restart loads the offer from that view, so the
-            # upsert above changes nothing: reconcile the projects that hold the offer.
-            held = self.engine.proposals_for_offer(offer.id, breakdowns=False, allocated=False)
-            await self.proposals.reconcile({p.project_id for p in held}, changed={offer.id})
+            upsert = partial(self.engine.upsert_offer, self.translate.offer(offer))
+            await self._offer_changed(offer, removed, upsert, stored=False)
         self.allocation.changed()
 
     async def on_capacity_changed(self, offer: OfferSnapshot) -> None:
-        if await self.loading.deferred(self.read.offers, offer, offer.status != "active"):
+        removed = offer.status != "active"
+        if await self.loading.deferred(self.read.offers, offer, removed):
             return
-        await self.read.keep(self.read.offers, offer, removed=offer.status != "active")
-        delta = self.engine.set_capacity(offer.id, int(offer.remaining_cny), offer.deals_taken)
-        await self._offer_changed(offer, offer.status != "active", delta)
+        if removed:
+            await self.read.keep(self.read.offers, offer, removed)
+        change = partial(
+            self.engine.set_capacity, offer.id, int(offer.remaining_cny), offer.deals_taken
+        )
+        await self._offer_changed(offer, removed, change, stored=removed)
         self.allocation.changed()
 
-    async def _offer_changed(self, offer: OfferSnapshot, removed: bool, delta: Delta) -> None:
-        """Reconcile what an offer's change moved. If part of it is left to the background
-        settling (a wide change), the offer's view stays marked `pending` until that is done,
-        so a crash before leaves it for the next start's catch-up (`settling.py`)."""
+    async def _offer_changed(
+        self, offer: OfferSnapshot, removed: bool, change: Callable[[], Delta], stored: bool
+    ) -> None:
+        """Change the engine, store the offer's view (unless the caller has: `stored`) and
+        reconcile what the change moved. A wide change (more projects than
+        `Proposals.inline`) leaves part of the work to the background settling: the view is
+        then marked `pending` in its one write (it was written, then written again marked)
+        and cleared once that is done, so a crash before leaves the mark for the next start's
+        catch-up (`settling.py`). The view is stored after the engine's change, which says
+        whether the change is wide.
+
+        A redelivery (the view stored already) may follow a delivery that died between
+        storing the view and storing the proposals, and a restart loads the offer from that
+        view, so the engine's change moves nothing: the projects that hold the offer are
+        reconciled. So are they after a delivery of this process that failed once the engine
+        had changed (`_unfinished`): its redelivery finds the engine changed and the view
+        perhaps not stored."""
         settling = self.proposals.settling
-        if await self.proposals.apply(delta, {offer.id}) or settling.marked(offer.id):
+        failed_before = offer.id in self._unfinished
+        self._unfinished.add(offer.id)
+        delta = change()
+        wide = len(delta.projects) > self.proposals.inline or settling.marked(offer.id)
+        redelivered = False
+        if not stored:
+            redelivered = not await self.read.keep(self.read.offers, offer, removed, wide)
+        elif wide:
             await self.read.keep(self.read.offers, offer, removed, pending=True)
+        await self.proposals.apply(delta, {offer.id})
+        if wide:
             settling.mark(
                 offer.id, partial(self.read.applied, self.read.offers, offer.id, offer.version)
             )
+        if not removed and (redelivered or failed_before):
+            held = self.engine.proposals_for_offer(offer.id, breakdowns=False, allocated=False)
+            await self.proposals.reconcile(
+                {p.project_id for p in held}, changed={offer.id}, sweep=True
+            )
+        self._unfinished.discard(offer.id)

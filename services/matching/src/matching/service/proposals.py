@@ -114,8 +114,11 @@ class Proposals(AllocationFlags):
         known: dict[str, ProjectSnapshot] | None = None,
         changed: Collection[str] | None = None,
         fresh: Collection[str] = (),
+        sweep: bool = False,
     ) -> None:
-        """`known`: snapshots of these projects the caller just stored (not read again).
+        """`sweep`: every stored proposed match the engine no longer proposes is stale (a
+        redelivery whose engine change moved nothing cannot say which pairs left).
+        `known`: snapshots of these projects the caller just stored (not read again).
         `changed`: the ids of the projects and offers whose data the change moved (None: any
         may have). `fresh`: projects whose view the caller just created: no match of theirs
         can be stored (none is made before its project's view), so none is read. The engine
@@ -137,7 +140,7 @@ class Proposals(AllocationFlags):
                     )
                     mine = [*mine, extra] if extra is not None else mine
                 plan[project_id] = mine
-            await self._projects(plan, stale or {}, known or {}, changed, fresh=fresh)
+            await self._projects(plan, stale or {}, known or {}, changed, fresh=fresh, sweep=sweep)
             await asyncio.sleep(0)
 
     async def _projects(
@@ -148,6 +151,7 @@ class Proposals(AllocationFlags):
         changed: Collection[str] | None,
         by_pair: bool = False,
         fresh: Collection[str] = (),
+        sweep: bool = False,
     ) -> None:
         """Bring the stored matches of these projects in line with `plan`, the batch's store
         calls together: each project's matches in one read (by the indexed `project_id`),
@@ -159,7 +163,7 @@ class Proposals(AllocationFlags):
         mine = [pid for pid in plan if pid not in self._busy]
         self._busy.update(dict.fromkeys(mine, done))
         try:
-            await self._reconcile(plan, stale, known, changed, by_pair, fresh)
+            await self._reconcile(plan, stale, known, changed, by_pair, fresh, sweep)
         finally:
             for pid in mine:
                 del self._busy[pid]
@@ -173,6 +177,7 @@ class Proposals(AllocationFlags):
         changed: Collection[str] | None,
         by_pair: bool,
         fresh: Collection[str],
+        sweep: bool = False,
     ) -> None:
         now, as_of = self.clock(), self.as_of
         held = await self._held(plan, stale, by_pair, fresh)
@@ -191,7 +196,8 @@ class Proposals(AllocationFlags):
                     reproposed.append((match, p))
                 if match.refresh(p, self.allocated.get(pid) == p.offer_id, as_of) or kinds:
                     saves.append((match, kinds))
-            for offer_id in sorted(stale.get(pid, set()) - {p.offer_id for p in mine}):
+            gone = set(held[pid]) if sweep else stale.get(pid, set())
+            for offer_id in sorted(gone - {p.offer_id for p in mine}):
                 match = held[pid].get(offer_id)
                 untouched = match is not None and not (
                     match.accepted_by_enterprise or match.accepted_by_funder
