@@ -12,28 +12,17 @@ import pytest
 from g60_chassis.envelope import Envelope
 from g60_contracts.events import ProjectSnapshot
 from matching.domain.match import match_id
-from services.matching.tests.unit.test_store_round_trips import CountingStore
+from services.matching.tests.unit.test_store_round_trips import CountingStore, counting
 from services.matching.tests.unit.test_use_cases import Market, offer_data
 
 PROJECTS = [f"prj-{i:02d}" for i in range(12)]
-
-
-async def counted(market: Market) -> CountingStore:
-    store = CountingStore(market.store)
-    svc = market.svc
-    audit = svc.proposals.new.audit
-    assert audit is not None
-    for aggregates in (svc.matches, svc.read.enterprises, svc.read.projects, svc.read.offers):
-        aggregates.store = store  # type: ignore[assignment]
-    audit.inputs.store = store  # type: ignore[assignment]
-    return store
 
 
 async def wide_market() -> tuple[Market, CountingStore]:
     market = Market()
     market.svc.allocation.debounce_s = 3600.0  # the allocation runs only when a test asks
     await market.wide(PROJECTS)
-    return market, await counted(market)
+    return market, counting(market)
 
 
 async def test_a_wide_offer_event_retracts_in_one_write_and_writes_its_view_once() -> None:

@@ -46,6 +46,11 @@ async def counted_market() -> tuple[Market, CountingStore]:
     await market.enterprise()
     for i in range(OFFERS):
         await market.offer(f"off-{i}")
+    return market, counting(market)
+
+
+def counting(market: Market) -> CountingStore:
+    """The market's service reading and writing through a `CountingStore`."""
     store = CountingStore(market.store)
     svc = market.svc
     audit = svc.proposals.new.audit
@@ -53,7 +58,7 @@ async def counted_market() -> tuple[Market, CountingStore]:
     for aggregates in (svc.matches, svc.read.enterprises, svc.read.projects, svc.read.offers):
         aggregates.store = store  # type: ignore[assignment]
     audit.inputs.store = store  # type: ignore[assignment]
-    return market, store
+    return store
 
 
 async def consumed(market: Market, store: CountingStore, ids: list[str]) -> Counter[Any]:

@@ -111,18 +111,11 @@ class DecisionLog:
     async def decided_many(self, kind: DecisionKind, decided: list[tuple[Match, Proposal]]) -> None:
         """`decided` for a batch: each view read once, the inputs not stored yet in one
         insert (a batch of allocation flags or re-proposals was one insert per match)."""
-        project_ids = sorted({p.project_id for _, p in decided})
-        offer_ids = sorted({p.offer_id for _, p in decided})
-        read_projects = asyncio.gather(*(self.read.project(i) for i in project_ids))
-        read_offers = asyncio.gather(*(self.read.offer(i) for i in offer_ids))
-        found_projects, found_offers = await asyncio.gather(read_projects, read_offers)
-        projects = dict(zip(project_ids, found_projects, strict=True))
-        offers = dict(zip(offer_ids, found_offers, strict=True))
+        views = await self.read.pair_views(p for _, p in decided)
         todo = [
-            (match, p, project, offer)
-            for match, p in decided
-            if (project := projects[p.project_id]) is not None
-            and (offer := offers[p.offer_id]) is not None
+            (match, p, *pair)
+            for (match, p), pair in zip(decided, views, strict=True)
+            if pair is not None
         ]
         await self.keep_inputs_of([(project, offer) for _, _, project, offer in todo])
         for match, p, project, offer in todo:

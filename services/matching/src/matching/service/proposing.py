@@ -4,7 +4,6 @@ once with its `proposed` events (a match that exists already is left as it was).
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
@@ -37,30 +36,16 @@ class NewMatches:
     ) -> list[Match]:
         """The matches of these proposals (each with its `allocated` flag), from one read of
         each view they need; `known`: project snapshots the caller holds (not read again)."""
-        project_ids = sorted({p.project_id for p, _ in new})
-        offer_ids = sorted({p.offer_id for p, _ in new})
-        read_projects = asyncio.gather(
-            *(self._project_view(pid, known.get(pid)) for pid in project_ids)
-        )
-        read_offers = asyncio.gather(*(self.read.offer(oid) for oid in offer_ids))
-        found_projects, found_offers = await asyncio.gather(read_projects, read_offers)
-        projects = dict(zip(project_ids, found_projects, strict=True))
-        offers = dict(zip(offer_ids, found_offers, strict=True))
+        views = await self.read.pair_views((p for p, _ in new), known)
         todo = [
-            (p, project, offer, allocated)
-            for p, allocated in new
-            if (project := projects[p.project_id]) is not None
-            and (offer := offers[p.offer_id]) is not None
+            (p, *pair, allocated)
+            for (p, allocated), pair in zip(new, views, strict=True)
+            if pair is not None
         ]
         if self.audit is not None:  # the inputs are stored before the decisions that cite them
             await self.audit.keep_inputs_of([(project, offer) for _, project, offer, _ in todo])
         now = self.clock()
         return [self._match(*row, as_of, now) for row in todo]
-
-    async def _project_view(
-        self, project_id: str, known: ProjectSnapshot | None
-    ) -> ProjectSnapshot | None:
-        return known if known is not None else await self.read.project(project_id)
 
     async def insert(self, matches: list[Match]) -> None:
         # a match that exists was proposed by an earlier delivery of this change: left alone

@@ -11,8 +11,9 @@ and a lost one drops the memory and reads the store again."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -21,6 +22,7 @@ from pydantic import BaseModel
 from g60_chassis.aggregates import Aggregates, retry_on_conflict
 from g60_chassis.store import VersionConflict
 from g60_contracts.events import EnterpriseRegistered, OfferSnapshot, ProjectSnapshot
+from matching.domain.results import Proposal
 from matching.service.ports import View
 
 LOAD_PAGE = 2_000  # documents per read when the engine loads (~0.1 s of the event loop each)
@@ -147,6 +149,28 @@ class ReadModel:
 
     async def offer(self, id: str) -> OfferSnapshot | None:
         return await self._snapshot(self.offers, id, OfferSnapshot)
+
+    async def pair_views(
+        self, pairs: Iterable[Proposal], known: Mapping[str, ProjectSnapshot] | None = None
+    ) -> list[tuple[ProjectSnapshot, OfferSnapshot] | None]:
+        """The project and offer views of each pair (None where either is gone), each view
+        read once for the batch; `known`: project snapshots the caller holds (not read)."""
+        pairs = list(pairs)
+        known = known or {}
+        project_ids = sorted({p.project_id for p in pairs} - set(known))
+        offer_ids = sorted({p.offer_id for p in pairs})
+        read_projects = asyncio.gather(*(self.project(i) for i in project_ids))
+        read_offers = asyncio.gather(*(self.offer(i) for i in offer_ids))
+        found_projects, found_offers = await asyncio.gather(read_projects, read_offers)
+        projects = {**dict(zip(project_ids, found_projects, strict=True)), **known}
+        offers = dict(zip(offer_ids, found_offers, strict=True))
+        return [
+            None
+            if (project := projects.get(p.project_id)) is None
+            or (offer := offers.get(p.offer_id)) is None
+            else (project, offer)
+            for p in pairs
+        ]
 
     async def _snapshot(self, views: Aggregates[View], id: str, kind: type[S]) -> S | None:
         view = await self._get(views, id)
