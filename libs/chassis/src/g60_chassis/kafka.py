@@ -15,6 +15,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from g60_chassis.bus import BatchHandler, DeadLetter, DeliveryPolicy, Handler, Outgoing
+from g60_chassis.counters import count_broker_requests
 from g60_chassis.envelope import Envelope
 from g60_chassis.kafka_consumer import BatchConsumer, batch_parser
 from g60_chassis.kafka_producer import Record, ResilientProducer, servers
@@ -52,6 +53,7 @@ class KafkaBus:
         fetch_min_bytes: int = 16_384,
         fetch_max_wait_ms: int = 200,
     ) -> None:
+        count_broker_requests()  # on `/metrics`: broker requests by type
         self.fetch_min_bytes, self.fetch_max_wait_ms = fetch_min_bytes, fetch_max_wait_ms
         self.max_batch, self.batch_budget_s = max_batch, batch_budget_s
         self.handler_batch, self.poll_wait_ms = handler_batch, poll_wait_ms
