@@ -66,6 +66,10 @@ class PlatformSettings(BaseSettings):
     # loads; a bucket holds `burst` requests and refills at `per_s` a second
     rate_limit_enabled: bool = True
     rate_limit_store: Literal["auto", "memory", "shared"] = "auto"  # auto: shared with mongo
+    # the shared buckets are decided in each process and synchronised with the store at most
+    # once this often per key (`synced_buckets.py`: the tolerance across instances); 0: read
+    # and rewrite the stored bucket on every request (exact across instances, two store calls)
+    rate_limit_sync_s: float = Field(1.0, ge=0)
     rate_key_per_s: float = Field(50.0, gt=0)
     rate_key_burst: int = Field(300, ge=1)
     rate_address_per_s: float = Field(100.0, gt=0)
