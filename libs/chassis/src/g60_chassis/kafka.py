@@ -77,7 +77,12 @@ class KafkaBus:
         self._topics: set[str] = set()
 
     def subscribe(
-        self, topic: str, group: str, handler: Handler, batch: BatchHandler | None = None
+        self,
+        topic: str,
+        group: str,
+        handler: Handler,
+        batch: BatchHandler | None = None,
+        types: frozenset[str] | None = None,
     ) -> None:
         self._topics.update({topic, topic + self.policy.dlq_suffix})
         consume = BatchConsumer(
@@ -88,6 +93,7 @@ class KafkaBus:
             self._dead_letter,
             budget_s=self.batch_budget_s,
             handler_batch=self.handler_batch,
+            types=types,
         )
         subscriber = self.broker.subscriber(
             topic,
