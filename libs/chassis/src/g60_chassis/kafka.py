@@ -52,9 +52,11 @@ class KafkaBus:
         poll_wait_ms: int = 50,
         fetch_min_bytes: int = 16_384,
         fetch_max_wait_ms: int = 200,
+        sparse_fetch_min_bytes: int = 262_144,
     ) -> None:
         count_broker_requests()  # on `/metrics`: broker requests by type
         self.fetch_min_bytes, self.fetch_max_wait_ms = fetch_min_bytes, fetch_max_wait_ms
+        self.sparse_fetch_min_bytes = max(fetch_min_bytes, sparse_fetch_min_bytes)
         self.max_batch, self.batch_budget_s = max_batch, batch_budget_s
         self.handler_batch, self.poll_wait_ms = handler_batch, poll_wait_ms
         self.bootstrap = bootstrap
@@ -119,7 +121,11 @@ class KafkaBus:
             # `fetch_max_wait_ms`: with aiokafka's 1 byte each consumer fetched once per
             # produce request under load. 16 KB / 200 ms: Kafka 7.1 -> 4.7 ms CPU per need at
             # 20 needs/s; idle, ~10 ms/s more for the broker (a fetch per 200 ms, not 500)
-            fetch_min_bytes=self.fetch_min_bytes,
+            # A subscription that acts on a few types (`types`) of a busy topic (the projects
+            # and funding services on the matches topic: mostly proposals) waits for more:
+            # fewer fetches and fewer commits (one per poll), each event at most
+            # `fetch_max_wait_ms` later all the same.
+            fetch_min_bytes=self.fetch_min_bytes if types is None else self.sparse_fetch_min_bytes,
             fetch_max_wait_ms=self.fetch_max_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",

@@ -66,6 +66,7 @@ def make_bus(settings: PlatformSettings, service: str) -> EventBus:
             producer_stuck_s=settings.kafka_producer_stuck_s,
             fetch_min_bytes=settings.kafka_fetch_min_bytes,
             fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+            sparse_fetch_min_bytes=settings.kafka_sparse_fetch_min_bytes,
         )
     if settings.store == "memory":
         return MemoryBus(policy=policy)

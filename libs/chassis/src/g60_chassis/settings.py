@@ -53,6 +53,8 @@ class PlatformSettings(BaseSettings):
     # produce request (`docs/decisions.md`, Kafka consumer groups)
     kafka_fetch_min_bytes: int = Field(16_384, ge=1)
     kafka_fetch_max_wait_ms: int = Field(200, ge=0)
+    # the same for a subscription that names the few event types it acts on (it skips the rest)
+    kafka_sparse_fetch_min_bytes: int = Field(262_144, ge=1)
     outbox_interval_s: float = 1.0
     max_body_bytes: int = 1_000_000
     # Accepted as an operator key, e.g. for a first login; never a default outside development.
