@@ -70,7 +70,7 @@ class MongoDocumentStore:
             serverSelectionTimeoutMS=timeout_ms,
             tz_aware=True,
             maxPoolSize=max_pool,
-            event_listeners=[StoreCommands()],
+            event_listeners=[StoreCommands()],  # commands counted on `/metrics`
         )
         self._db = self._client[database]
         self._stripes = [asyncio.Lock() for _ in range(256)]  # bounded, unlike a lock per id
