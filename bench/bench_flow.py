@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import flow_bus
+import flow_calls
 import flow_e2e
 from flow_e2e import median_ms, pct
 
@@ -196,6 +197,10 @@ async def main() -> None:
         ]:
             row = "".join(f"{s.cpu.get(n, 0) / s.needs * 1000:>10.1f}" for n in names)
             print(f"  {s.rate:>6g} needs/s x {s.needs:>5} {row}")
+        print("store commands and broker requests per need, by service (the step, its drain):")
+        for s in e2e.steps:
+            if s.rate >= 20:
+                print("\n".join(flow_calls.table(s.rate, s.calls)))
         print("where the time goes (medians over every proposed need):")
         print(f"  HTTP POST (projects service, store)  {median_ms(e2e.http)}")
         print(f"  relay + broker (answer -> on topic)  {median_ms(e2e.relay_broker)}")

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import flow_calls
 import flow_clean
 import flow_cpu
 import httpx
@@ -95,6 +96,7 @@ class Step:
     drained_s: float
     latencies: list[float]
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds by component
+    calls: dict[str, flow_calls.Counts] = field(default_factory=dict)  # per need, by service
 
 
 @dataclass
@@ -219,6 +221,8 @@ async def step(
         ids.append(pid)
 
     pids = {service: proc.pid for service, proc in p.procs.items()}
+    urls = {service: p.url(service) for service in p.procs}
+    calls0 = await flow_calls.sample(c, urls)
     cpu0 = flow_cpu.sample(pids)
     t0 = time.perf_counter()
     tasks = []
@@ -238,7 +242,8 @@ async def step(
     drained = max((tr.proposed[i] for i in ids if i in tr.proposed), default=last) - last
     lat = [tr.proposed[i] - tr.posted[i] for i in ids if i in tr.proposed]
     cpu = flow_cpu.used(cpu0, flow_cpu.sample(pids))
-    return Step(rate, n, kept, max(0.0, drained), lat, cpu)
+    calls = flow_calls.per_need(calls0, await flow_calls.sample(c, urls), n)
+    return Step(rate, n, kept, max(0.0, drained), lat, cpu, calls)
 
 
 async def run(

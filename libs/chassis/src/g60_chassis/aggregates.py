@@ -19,6 +19,7 @@ from g60_chassis import batches
 from g60_chassis.batches import Batch
 from g60_chassis.envelope import Envelope
 from g60_chassis.errors import Conflict, Unprocessable
+from g60_chassis.group_commit import GroupCommit
 from g60_chassis.outbox import outbox_entry
 from g60_chassis.store import BATCH, Doc, DocumentStore, DuplicateKey, VersionConflict
 
@@ -77,10 +78,14 @@ class Aggregates(Generic[M]):
         model: type[M],
         notify: Notify = _no_relay,
         packed: tuple[str, ...] = (),
+        group_adds: bool = False,
     ) -> None:
-        """`packed`: fields stored as one JSON text each (see `_dump`); never filtered on."""
+        """`packed`: fields stored as one JSON text each (see `_dump`); never filtered on.
+        `group_adds`: concurrent `add`s with events are written together (`group_commit.py`;
+        for a collection whose only unique key is `_id`)."""
         self.store, self.collection, self.model, self._notify = store, collection, model, notify
         self.packed = packed
+        self._groups = GroupCommit(self._insert) if group_adds else None
 
     def _load(self, doc: dict[str, Any]) -> M:
         data = {k: v for k, v in doc.items() if k not in ("_id", "outbox", "outbox_pending", BATCH)}
@@ -118,7 +123,11 @@ class Aggregates(Generic[M]):
             if not entries:
                 await self.store.insert(self.collection, self._dump(obj))
                 return obj
-            existed = await self._insert([(self._dump(obj), entries)])
+            row = (self._dump(obj), entries)
+            if self._groups is not None:
+                existed = {obj.id} if await self._groups.add(row) else set()  # type: ignore[attr-defined]
+            else:
+                existed = await self._insert([row])
         except DuplicateKey as exc:
             raise self._clash(obj, exc) from exc
         if existed:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 SPEC_VERSION = "1.0"
 
@@ -73,7 +72,7 @@ class Envelope:
         missing = [h for h in ("ce_id", "ce_type", "ce_source") if not headers.get(h)]
         if missing:
             raise ValueError(f"not a CloudEvent: missing headers {missing}")
-        data = json.loads(value)
+        data = from_json(value)  # pydantic-core's parser: json.loads' result, faster
         if not isinstance(data, dict):
             raise ValueError("event data must be a JSON object")
         return cls(

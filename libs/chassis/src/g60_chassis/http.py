@@ -3,6 +3,7 @@ problem details, a request size limit, liveness, readiness and Prometheus metric
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -10,7 +11,6 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from g60_chassis.auth import KeyStore, OperatorPrincipal
 from g60_chassis.openapi import document_common_responses
@@ -23,37 +23,70 @@ REQUESTS = Counter("g60_http_requests_total", "HTTP requests", ["method", "route
 LATENCY = Histogram("g60_http_request_seconds", "HTTP request latency", ["method", "route"])
 
 
-class BodyLimit(BaseHTTPMiddleware):
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        super().__init__(app)
-        self.max_bytes = max_bytes
+class BodyLimit:
+    """Pure ASGI middleware (Starlette's BaseHTTPMiddleware runs every request through a task
+    and memory streams, a measurable share of a POST's CPU): refuses bodies over `max_bytes`
+    with a 413 problem (by Content-Length; a chunked body is read first, up to the limit),
+    and counts requests and their latency by route for `/metrics`."""
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        length = request.headers.get("content-length")
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            return problem_response(
-                request,
-                413,
-                "Payload too large",
-                f"request bodies are limited to {self.max_bytes} bytes",
-                "too-large",
-            )
-        if length is None and request.method in ("POST", "PUT", "PATCH"):
-            body = await request.body()  # chunked upload: measure what arrived
-            if len(body) > self.max_bytes:
-                return problem_response(
-                    request,
-                    413,
-                    "Payload too large",
-                    f"request bodies are limited to {self.max_bytes} bytes",
-                    "too-large",
-                )
-        route = request.scope.get("route")
-        with LATENCY.labels(request.method, getattr(route, "path", "?")).time():
-            response = await call_next(request)
-        route = request.scope.get("route")
-        REQUESTS.labels(request.method, getattr(route, "path", "?"), response.status_code).inc()
-        return response
+            await self._too_large(scope, receive, send)
+            return
+        if length is None and scope["method"] in ("POST", "PUT", "PATCH"):
+            messages, size = [], 0  # chunked upload: measure what arrives
+            while True:
+                message = await receive()
+                messages.append(message)
+                size += len(message.get("body", b""))
+                if size > self.max_bytes:
+                    await self._too_large(scope, receive, send)
+                    return
+                if message["type"] != "http.request" or not message.get("more_body"):
+                    break
+            receive = _replay(messages, receive)
+        status = 500
+
+        async def send_status(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "?")
+            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+            REQUESTS.labels(scope["method"], route, status).inc()
+
+    async def _too_large(self, scope: Any, receive: Any, send: Any) -> None:
+        response = problem_response(
+            Request(scope),
+            413,
+            "Payload too large",
+            f"request bodies are limited to {self.max_bytes} bytes",
+            "too-large",
+        )
+        await response(scope, receive, send)
+
+
+def _replay(messages: list[Any], receive: Any) -> Any:
+    """A `receive` that gives these messages first, then whatever comes (a disconnect)."""
+    pending = list(messages)
+
+    async def replay() -> Any:
+        return pending.pop(0) if pending else await receive()
+
+    return replay
 
 
 def create_app(

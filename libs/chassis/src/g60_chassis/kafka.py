@@ -15,6 +15,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from g60_chassis.bus import BatchHandler, DeadLetter, DeliveryPolicy, Handler, Outgoing
+from g60_chassis.counters import count_broker_requests
 from g60_chassis.envelope import Envelope
 from g60_chassis.kafka_consumer import BatchConsumer, batch_parser
 from g60_chassis.kafka_producer import Record, ResilientProducer, servers
@@ -51,8 +52,11 @@ class KafkaBus:
         poll_wait_ms: int = 50,
         fetch_min_bytes: int = 16_384,
         fetch_max_wait_ms: int = 200,
+        sparse_fetch_min_bytes: int = 262_144,
     ) -> None:
+        count_broker_requests()  # on `/metrics`: broker requests by type
         self.fetch_min_bytes, self.fetch_max_wait_ms = fetch_min_bytes, fetch_max_wait_ms
+        self.sparse_fetch_min_bytes = max(fetch_min_bytes, sparse_fetch_min_bytes)
         self.max_batch, self.batch_budget_s = max_batch, batch_budget_s
         self.handler_batch, self.poll_wait_ms = handler_batch, poll_wait_ms
         self.bootstrap = bootstrap
@@ -75,7 +79,12 @@ class KafkaBus:
         self._topics: set[str] = set()
 
     def subscribe(
-        self, topic: str, group: str, handler: Handler, batch: BatchHandler | None = None
+        self,
+        topic: str,
+        group: str,
+        handler: Handler,
+        batch: BatchHandler | None = None,
+        types: frozenset[str] | None = None,
     ) -> None:
         self._topics.update({topic, topic + self.policy.dlq_suffix})
         consume = BatchConsumer(
@@ -86,6 +95,7 @@ class KafkaBus:
             self._dead_letter,
             budget_s=self.batch_budget_s,
             handler_batch=self.handler_batch,
+            types=types,
         )
         subscriber = self.broker.subscriber(
             topic,
@@ -111,7 +121,11 @@ class KafkaBus:
             # `fetch_max_wait_ms`: with aiokafka's 1 byte each consumer fetched once per
             # produce request under load. 16 KB / 200 ms: Kafka 7.1 -> 4.7 ms CPU per need at
             # 20 needs/s; idle, ~10 ms/s more for the broker (a fetch per 200 ms, not 500)
-            fetch_min_bytes=self.fetch_min_bytes,
+            # A subscription that acts on a few types (`types`) of a busy topic (the projects
+            # and funding services on the matches topic: mostly proposals) waits for more:
+            # fewer fetches and fewer commits (one per poll), each event at most
+            # `fetch_max_wait_ms` later all the same.
+            fetch_min_bytes=self.fetch_min_bytes if types is None else self.sparse_fetch_min_bytes,
             fetch_max_wait_ms=self.fetch_max_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",

@@ -85,16 +85,20 @@ def rewind(consumer: ConsumerProtocol, records: Sequence[ConsumerRecord[Any, Any
 
 
 class Read:
-    """One record as read: its headers, and its event or why it is not one."""
+    """One record as read: its headers, and its event or why it is not one; or `skipped`:
+    an event of a type the subscription does not act on (its JSON is not parsed)."""
 
-    __slots__ = ("envelope", "error", "headers", "raw")
+    __slots__ = ("envelope", "error", "headers", "raw", "skipped")
 
-    def __init__(self, raw: ConsumerRecord[Any, Any]) -> None:
+    def __init__(self, raw: ConsumerRecord[Any, Any], types: frozenset[str] | None = None) -> None:
         self.raw = raw
         self.headers, error = headers_of(raw)
         self.envelope: Envelope | None = None
         self.error: Exception | None = error
-        if error is None:
+        self.skipped = (
+            error is None and types is not None and self.headers.get("ce_type") not in types
+        )
+        if error is None and not self.skipped:
             try:
                 self.envelope = Envelope.from_kafka(self.headers, raw.value)
             except (ValueError, KeyError, TypeError) as exc:  # malformed: no retry can fix it
@@ -114,8 +118,9 @@ class BatchConsumer:
         *,
         budget_s: float,
         handler_batch: int,
+        types: frozenset[str] | None = None,
     ) -> None:
-        self.topic, self.handler, self.batch = topic, handler, batch
+        self.topic, self.handler, self.batch, self.types = topic, handler, batch, types
         self.policy, self.dead_letter = policy, dead_letter
         self.budget_s, self.handler_batch = budget_s, handler_batch
 
@@ -135,9 +140,10 @@ class BatchConsumer:
                 # max.poll.interval.ms (it would be put out of the group, and rebalance).
                 rewind(consumer, records[start:])
                 return
-            chunk = [Read(r) for r in records[start : start + step]]
-            if len(chunk) > 1 and all(r.envelope for r in chunk):
-                events = [r.envelope for r in chunk if r.envelope is not None]
+            chunk = [Read(r, self.types) for r in records[start : start + step]]
+            wanted = [r for r in chunk if not r.skipped]
+            if len(wanted) > 1 and all(r.envelope for r in wanted):
+                events = [r.envelope for r in wanted if r.envelope is not None]
                 if await deliver_batch(self.batch, events, self.topic):
                     continue
             for n, read in enumerate(chunk, start):
@@ -163,6 +169,8 @@ class BatchConsumer:
     async def handle(self, read: Read) -> None:
         """The first attempt here, bare: most events need nothing more, and `deliver` wants a
         dead letter's record and position made ready, which cost as much as a no-op handler."""
+        if read.skipped:  # a type this subscription does not act on: handled as is
+            return
         first_error: Exception | None = None
         if read.envelope is not None:
             try:

@@ -23,6 +23,7 @@ from g60_chassis.ratelimit import (
 )
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import DocumentStore, MemoryDocumentStore
+from g60_chassis.synced_buckets import SyncedBuckets
 from g60_contracts.enums import Role
 
 S = TypeVar("S")
@@ -65,6 +66,7 @@ def make_bus(settings: PlatformSettings, service: str) -> EventBus:
             producer_stuck_s=settings.kafka_producer_stuck_s,
             fetch_min_bytes=settings.kafka_fetch_min_bytes,
             fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+            sparse_fetch_min_bytes=settings.kafka_sparse_fetch_min_bytes,
         )
     if settings.store == "memory":
         return MemoryBus(policy=policy)
@@ -82,7 +84,11 @@ def make_limiter(settings: PlatformSettings, keys: KeyStore) -> RateLimiter | No
         settings.rate_limit_store == "auto" and settings.store == "mongo"
     )
     local = MemoryBuckets()
-    buckets: Buckets = SharedBuckets(keys.store) if shared else local
+    buckets: Buckets = local
+    if shared and settings.rate_limit_sync_s > 0:
+        buckets = SyncedBuckets(keys.store, sync_s=settings.rate_limit_sync_s)
+    elif shared:
+        buckets = SharedBuckets(keys.store)
     limits = Limits(
         per_key=Rate(settings.rate_key_per_s, settings.rate_key_burst),
         per_address=Rate(settings.rate_address_per_s, settings.rate_address_burst),

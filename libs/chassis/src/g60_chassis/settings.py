@@ -53,6 +53,8 @@ class PlatformSettings(BaseSettings):
     # produce request (`docs/decisions.md`, Kafka consumer groups)
     kafka_fetch_min_bytes: int = Field(16_384, ge=1)
     kafka_fetch_max_wait_ms: int = Field(200, ge=0)
+    # the same for a subscription that names the few event types it acts on (it skips the rest)
+    kafka_sparse_fetch_min_bytes: int = Field(262_144, ge=1)
     outbox_interval_s: float = 1.0
     max_body_bytes: int = 1_000_000
     # Accepted as an operator key, e.g. for a first login; never a default outside development.
@@ -66,6 +68,10 @@ class PlatformSettings(BaseSettings):
     # loads; a bucket holds `burst` requests and refills at `per_s` a second
     rate_limit_enabled: bool = True
     rate_limit_store: Literal["auto", "memory", "shared"] = "auto"  # auto: shared with mongo
+    # the shared buckets are decided in each process and synchronised with the store at most
+    # once this often per key (`synced_buckets.py`: the tolerance across instances); 0: read
+    # and rewrite the stored bucket on every request (exact across instances, two store calls)
+    rate_limit_sync_s: float = Field(1.0, ge=0)
     rate_key_per_s: float = Field(50.0, gt=0)
     rate_key_burst: int = Field(300, ge=1)
     rate_address_per_s: float = Field(100.0, gt=0)

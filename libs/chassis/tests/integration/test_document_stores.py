@@ -14,6 +14,7 @@ from g60_chassis.aggregates import Aggregates, retry_on_conflict
 from g60_chassis.mongo import MongoDocumentStore
 from g60_chassis.ratelimit import Rate, SharedBuckets
 from g60_chassis.store import DuplicateKey, VersionConflict
+from g60_chassis.synced_buckets import SyncedBuckets
 
 pytestmark = pytest.mark.integration
 
@@ -123,6 +124,20 @@ async def test_rate_buckets_on_the_store_give_exactly_the_burst_under_concurrenc
     assert sum(d.allowed for d in taken) == 5
     other = SharedBuckets(store)  # another service on the same store: the same bucket
     assert not (await other.take("key:k", rate)).allowed
+
+
+async def test_synced_rate_buckets_give_the_burst_and_a_restart_starts_from_the_store(store):
+    rate = Rate(per_s=0.001, burst=5)
+    buckets = SyncedBuckets(store, sync_s=0.05)  # the tokens go to the store within 50 ms
+    taken = await asyncio.gather(*(buckets.take("key:s", rate) for _ in range(20)))
+    assert sum(d.allowed for d in taken) == 5
+    for _ in range(100):  # the background sync: its write lands
+        doc = await store.get("rate_buckets", "key:s")
+        if doc is not None:
+            break
+        await asyncio.sleep(0.02)
+    restarted = SyncedBuckets(store)  # another process (or a restart): the same bucket
+    assert not (await restarted.take("key:s", rate)).allowed
 
 
 async def test_insert_many_reports_the_existing_and_mark_sent_many_empties_outboxes(store):

@@ -6,6 +6,7 @@ layout still relayed. A crash is a store whose next write of one kind fails, the
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -87,6 +88,22 @@ async def test_a_crash_before_the_documents_are_written_loses_nothing(store):
     assert [d["_id"] for d in await store.find("things")] == ["a", "b"]
     assert sent(bus) == [("a", 1, 1), ("b", 2, 1)]
     assert await restarted.drain() == 0 and await unsent(store, "things") == {}
+
+
+async def test_grouped_adds_crashing_before_their_documents_lose_nothing(store):
+    crashing, bus = Crashing(store), MemoryBus(keep_log=True)
+    relay = OutboxRelay(crashing, bus, ["things"])
+    things = Aggregates(crashing, "things", Thing, relay.notify, group_adds=True)
+    crashing.fail.add(("insert_many", "things"))  # the group's documents: its batch is stored
+    outcome = await asyncio.gather(
+        *(things.add(Thing(id=f"g{i}", n=i), changed) for i in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(r, Crash) for r in outcome)  # every caller: "outcome unknown"
+    restarted = OutboxRelay(store, bus, ["things"])
+    assert await restarted.drain() == 5  # the batch's documents are created, then published
+    assert sorted(sent(bus)) == [(f"g{i}", i, 1) for i in range(5)]
+    assert await things.add(Thing(id="h", n=9), changed)  # the next group goes on
+    assert await relay.drain() == 1 and await unsent(store, "things") == {}
 
 
 async def test_a_crash_before_the_relay_had_the_batch_loses_nothing(store):

@@ -135,3 +135,35 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_with_its_attempts
         ("1", "2"),
         ("2", "1"),
     ]
+
+
+def typed(offset: int, kind: str, value: bytes | None = None) -> ConsumerRecord:
+    e = Envelope(type=kind, source="/t", subject="k", data={"n": offset})
+    hs = [(k, v.encode()) for k, v in e.kafka_headers().items()]
+    v = e.kafka_value() if value is None else value
+    return ConsumerRecord("t", 0, offset, 0, 0, b"k", v, None, 1, len(v), hs)
+
+
+async def test_types_a_subscription_does_not_act_on_are_skipped_unread():
+    got: list[tuple[str, int]] = []
+    batches: list[list[int]] = []
+
+    async def handler(e: Envelope) -> None:
+        got.append((e.type, e.data["n"]))
+
+    async def batch(es: Sequence[Envelope]) -> None:
+        batches.append([e.data["n"] for e in es])
+
+    consume, letters = consumer_for(handler, batch, types=frozenset({"wanted.v1"}))
+    records: Records = (
+        typed(0, "wanted.v1"),
+        typed(1, "other.v1", value=b"{not json"),  # never parsed: no dead letter for it
+        typed(2, "wanted.v1"),
+        typed(3, "other.v1"),
+    )
+    consumer = Consumer()
+    await consume(records, consumer)
+    assert batches == [[0, 2]] and got == [] and letters == [] and consumer.sought == {}
+    one, _ = consumer_for(handler, types=frozenset({"wanted.v1"}))  # no batch handler
+    await one(records, consumer)
+    assert got == [("wanted.v1", 0), ("wanted.v1", 2)] and letters == []

@@ -40,7 +40,10 @@ def bootstrap(
         clock,
     )
     w.bus.subscribe(
-        w.settings.topic_matches, w.settings.group(NAME), consumer.match_events(service)
+        w.settings.topic_matches,
+        w.settings.group(NAME),
+        consumer.match_events(service),
+        types=consumer.TYPES,
     )
     return BuiltService(
         w,

@@ -36,12 +36,16 @@ def bootstrap(
     w = wire(NAME, COLLECTIONS, settings, store=store, bus=bus, keys=keys)
     service = ProjectsService(
         Aggregates(w.store, "enterprises", Enterprise, w.relay.notify),
-        Aggregates(w.store, "projects", Project, w.relay.notify),
+        # a need's POST writes with the others in flight (its only unique key is `_id`)
+        Aggregates(w.store, "projects", Project, w.relay.notify, group_adds=True),
         ContractProjectEvents(w.settings.topic_projects),
         clock,
     )
     w.bus.subscribe(
-        w.settings.topic_matches, w.settings.group(NAME), consumer.match_events(service)
+        w.settings.topic_matches,
+        w.settings.group(NAME),
+        consumer.match_events(service),
+        types=consumer.TYPES,
     )
     return BuiltService(
         w,

@@ -11,6 +11,8 @@ from g60_chassis.errors import NotFound
 from g60_contracts.events import EventType, MatchSnapshot
 
 RELEASING = {EventType.match_declined, EventType.match_expired, EventType.match_retracted}
+# the types acted on: the bus skips the others unread (most of the topic: proposals)
+TYPES = frozenset(t.value for t in (EventType.match_agreed, EventType.deal_closed, *RELEASING))
 
 
 def match_events(svc: FundingService) -> Handler:

@@ -7,6 +7,8 @@ from g60_chassis.envelope import Envelope
 from g60_contracts.events import EventType, MatchSnapshot
 from projects.service.handlers import ProjectsService
 
+TYPES = frozenset({EventType.deal_closed.value})  # the bus skips the others unread
+
 
 def match_events(svc: ProjectsService):  # type: ignore[no-untyped-def]
     async def handle(event: Envelope) -> None:
