@@ -139,7 +139,17 @@ def start_platform(base_port: int, logs: Path) -> Platform:
 
 
 async def _post(c: httpx.AsyncClient, url: str, body: dict[str, object]) -> dict[str, object]:
-    r = await c.post(url, json=body)
+    """As a partner should: a create carries an Idempotency-Key, so a connection lost before
+    the answer is retried without creating twice."""
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    for attempt in range(3):
+        try:
+            r = await c.post(url, json=body, headers=key)
+            break
+        except httpx.TransportError:
+            if attempt == 2:
+                raise
+            await asyncio.sleep(0.2)
     r.raise_for_status()
     return dict(r.json())
 

@@ -71,8 +71,13 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(app: Any, host: str, port: int, **uvicorn_options: Any) -> None:
+def serve(
+    app: Any, host: str, port: int, *, keep_alive_s: int = 75, **uvicorn_options: Any
+) -> None:
+    """`keep_alive_s` outlasts clients' idle pools (`PlatformSettings.http_keep_alive_s`)."""
     configure_logging()
     sock = bind(host, port)
-    config = uvicorn.Config(app, host=host, port=port, **uvicorn_options)
+    config = uvicorn.Config(
+        app, host=host, port=port, timeout_keep_alive=keep_alive_s, **uvicorn_options
+    )
     uvicorn.Server(config).run(sockets=[sock])

@@ -57,6 +57,10 @@ class PlatformSettings(BaseSettings):
     kafka_sparse_fetch_min_bytes: int = Field(262_144, ge=1)
     outbox_interval_s: float = 1.0
     max_body_bytes: int = 1_000_000
+    # an idle HTTP connection is kept this long: longer than clients' and proxies' pools keep
+    # one (httpx 5 s, nginx 60 s), so the server never closes a connection a client is about
+    # to reuse (uvicorn's 5 s raced httpx's 5 s: a POST now and then failed with ReadError)
+    http_keep_alive_s: int = Field(75, ge=1)
     # Accepted as an operator key, e.g. for a first login; never a default outside development.
     bootstrap_operator_key: str | None = None
     # a key's record is reused for this long: a revocation holds at once on the service that

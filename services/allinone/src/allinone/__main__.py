@@ -104,7 +104,8 @@ def run(
         if seed_demo:
             asyncio.get_running_loop().create_task(_seed_and_report(base, key, settings))
 
-    serve(create(settings, parts, on_started=started), host, port, log_level="warning")
+    app = create(settings, parts, on_started=started)
+    serve(app, host, port, keep_alive_s=settings.http_keep_alive_s, log_level="warning")
 
 
 @cli.command()

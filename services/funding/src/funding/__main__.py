@@ -9,7 +9,12 @@ from g60_chassis.settings import PlatformSettings
 
 def main() -> None:
     settings = PlatformSettings()
-    serve(create(settings), settings.host, settings.port_for("funding"))
+    serve(
+        create(settings),
+        settings.host,
+        settings.port_for("funding"),
+        keep_alive_s=settings.http_keep_alive_s,
+    )
 
 
 if __name__ == "__main__":

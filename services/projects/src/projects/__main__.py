@@ -9,7 +9,12 @@ from projects.entrypoints.app import create
 
 def main() -> None:
     settings = PlatformSettings()
-    serve(create(settings), settings.host, settings.port_for("projects"))
+    serve(
+        create(settings),
+        settings.host,
+        settings.port_for("projects"),
+        keep_alive_s=settings.http_keep_alive_s,
+    )
 
 
 if __name__ == "__main__":

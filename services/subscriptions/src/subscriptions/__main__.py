@@ -10,7 +10,12 @@ from subscriptions.entrypoints.app import create
 
 def main() -> None:
     settings = PlatformSettings()
-    serve(create(settings), settings.host, settings.port_for("subscriptions"))
+    serve(
+        create(settings),
+        settings.host,
+        settings.port_for("subscriptions"),
+        keep_alive_s=settings.http_keep_alive_s,
+    )
 
 
 if __name__ == "__main__":
