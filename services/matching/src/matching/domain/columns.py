@@ -76,6 +76,7 @@ def normalised(override: dict[str, float] | None, defaults: dict[str, float]) ->
 # the defaults normalised once: nine in ten models keep them (a fifth of a project's encoding)
 _ENTERPRISE_DEFAULT = tuple(normalised(None, DEFAULT_ENTERPRISE_WEIGHTS))
 _FUNDER_DEFAULT = tuple(normalised(None, DEFAULT_FUNDER_WEIGHTS))
+_EW_NAMES = tuple(f"ew_{c}" for c in ENTERPRISE_CRITERIA)
 
 
 def _nan(value: float | None) -> float:
@@ -181,33 +182,46 @@ class ProjectTable(Table):
 
     @staticmethod
     def encode(p: Project, as_of: date) -> dict[str, Any]:
-        e = p.enterprise
-        held = e.qualifications_on(as_of)
-        rank = 0
+        # one pass per set, bits from one table, no generators: a fifth of the batch load was
+        # spent here (100,000 projects, ~30 us each); the same values as the plain formulas
+        e, index = p.enterprise, _INDEX
+        quals, strength = 0, -1.0
+        for q in e.qualifications:
+            if q.valid_on(as_of):
+                quals |= 1 << index[q.kind]
+                strength = max(strength, QUALIFICATION_STRENGTH[q.kind])
+        rank = instr = 0
         for place, instrument in enumerate(p.instruments, start=1):
-            rank |= place << (4 * _INDEX[instrument])
+            i = index[instrument]
+            rank |= place << (4 * i)
+            instr |= 1 << i
+        coll = 0
+        for c in e.collateral:
+            coll |= 1 << index[c]
         ew = normalised(p.weights, DEFAULT_ENTERPRISE_WEIGHTS) if p.weights else _ENTERPRISE_DEFAULT
-        return {
-            "city_bit": 1 << _INDEX[e.city],
-            "sector_bit": 1 << _INDEX[p.sector],
-            "stage_bit": 1 << _INDEX[p.stage],
-            "stage_idx": float(_INDEX[p.stage]),
-            "instr_mask": mask(p.instruments, INSTRUMENTS),
+        stage, revenue, years = index[p.stage], e.annual_revenue_cny, e.years_on(as_of)
+        debt, rd, cost, dil = e.debt_ratio, e.rd_intensity, p.max_cost_bp, p.max_dilution
+        nan = math.nan
+        out = {
+            "city_bit": 1 << index[e.city],
+            "sector_bit": 1 << index[p.sector],
+            "stage_bit": 1 << stage,
+            "stage_idx": float(stage),
+            "instr_mask": instr,
             "instr_rank": rank,
             "n_instr": float(len(p.instruments)),
             "amount": p.amount_cny,
             "floor": p.floor_cny,
-            "quals": mask(held, QUALIFICATIONS),
-            "coll": mask(e.collateral, COLLATERALS),
-            "revenue": _nan(e.annual_revenue_cny),
-            "years": _nan(e.years_on(as_of)),
-            "debt": _nan(e.debt_ratio),
-            "rd": _nan(e.rd_intensity),
-            "max_cost": _nan(p.max_cost_bp),
-            "max_dil": _nan(p.max_dilution),
+            "quals": quals,
+            "coll": coll,
+            "revenue": nan if revenue is None else float(revenue),
+            "years": nan if years is None else float(years),
+            "debt": nan if debt is None else float(debt),
+            "rd": nan if rd is None else float(rd),
+            "max_cost": nan if cost is None else float(cost),
+            "max_dil": nan if dil is None else float(dil),
             "deadline": p.deadline.toordinal() if p.deadline else NO_LIMIT,
-            "qual_strength": max(
-                (QUALIFICATION_STRENGTH[q] for q in held), default=NO_QUALIFICATION
-            ),
-            **{f"ew_{c}": w for c, w in zip(ENTERPRISE_CRITERIA, ew, strict=True)},
+            "qual_strength": NO_QUALIFICATION if strength < 0 else strength,
         }
+        out.update(zip(_EW_NAMES, ew, strict=True))
+        return out

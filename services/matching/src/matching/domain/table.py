@@ -67,7 +67,7 @@ class Table:
     def put_many(self, ids: list[str], values: list[dict[str, Any]]) -> npt.NDArray[np.int64]:
         if self.size + len(ids) > self.capacity:
             self._grow(self.size + len(ids))
-        rows = np.fromiter((self._allocate(i) for i in ids), dtype=np.int64, count=len(ids))
+        rows = self._allocate_many(ids)
         names = list(values[0]) if values else []
         if len(names) > 1:  # one pass over the dicts, then one per column (was one per cell)
             for name, column in zip(
@@ -78,6 +78,18 @@ class Table:
             self.cols[names[0]][rows] = [v[names[0]] for v in values]
         self.cols["active"][rows] = True
         return rows
+
+    def _allocate_many(self, ids: list[str]) -> npt.NDArray[np.int64]:
+        """Rows for these ids, as `_allocate` one by one gives them; the next rows in one step
+        when every id is new and distinct and no row is free (a load: ~10 % of its encoding)."""
+        start, n = self.size, len(ids)
+        if self.free or not self.row.keys().isdisjoint(ids) or len(set(ids)) != n:
+            return np.fromiter((self._allocate(i) for i in ids), dtype=np.int64, count=n)
+        self.size += n
+        self.row.update(zip(ids, range(start, start + n), strict=True))
+        self.ids[start : start + n] = ids
+        self._order = None
+        return np.arange(start, start + n, dtype=np.int64)
 
     def remove(self, id: str) -> int | None:
         row = self.row.pop(id, None)
