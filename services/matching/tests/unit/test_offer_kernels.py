@@ -9,7 +9,7 @@ import pytest
 
 from matching.domain import eligibility
 from matching.domain.columns import CITIES, SECTORS, STAGES, Cols
-from matching.domain.offerkernels import eligible_rows, places, warm_up
+from matching.domain.offerkernels import eligible_rows, entering, places, warm_up
 from services.matching.tests.unit.test_pair_kernels import AS_OF, columns
 
 
@@ -56,3 +56,16 @@ def test_places_finds_each_listing_of_the_offer_in_the_given_rows_only() -> None
         want_r, want_c = np.nonzero(off[rows] == offer)
         assert r.tolist() == rows[want_r].tolist()
         assert c.tolist() == want_c.tolist()
+
+
+def test_entering_is_the_numpy_candidates_rule() -> None:
+    rng = np.random.default_rng(3)
+    key = np.sort(rng.integers(0, 50, (40, 5)), axis=1)[:, ::-1].copy()
+    count = rng.integers(0, 6, 40)
+    exhaustive = rng.random(40) < 0.3
+    rows = rng.integers(0, 40, 200)
+    keys = rng.integers(0, 55, 200)
+    cnt = count[rows]
+    last = np.where(cnt > 0, key[rows, np.maximum(cnt - 1, 0)], np.iinfo(np.int64).max)
+    want = exhaustive[rows] | (keys >= last)
+    assert entering(key, count, exhaustive, rows, keys).tolist() == want.tolist()

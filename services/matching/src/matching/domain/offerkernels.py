@@ -15,11 +15,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from numba import njit
 
 from matching.domain.columns import Cols
-from matching.domain.topcache import I64
 
+I64 = npt.NDArray[np.int64]
 _P = (  # the project columns the rules read, in `_rows`'s order
     "active", "city_bit", "sector_bit", "stage_bit", "instr_mask", "amount", "floor", "quals",
     "coll", "deadline", "revenue", "years", "debt", "max_cost", "max_dil",
@@ -120,6 +121,27 @@ def places(off: Any, rows: I64, offer: int) -> tuple[I64, I64]:
     return out_r[:k].copy(), out_c[:k].copy()
 
 
+@njit(cache=True)
+def _entering(
+    key: Any, count: Any, exhaustive: Any, rows: Any, keys: Any, out: Any
+) -> None:  # pragma: no cover - compiled
+    for x in range(rows.size):
+        r = rows[x]
+        n = count[r]
+        out[x] = exhaustive[r] or (n > 0 and keys[x] >= key[r, n - 1])
+
+
+def entering(
+    key: I64, count: I64, exhaustive: npt.NDArray[np.bool_], rows: I64, keys: I64
+) -> npt.NDArray[np.bool_]:
+    """Which of `rows` an offer with these keys could enter (`TopCache.candidates`, read in one
+    compiled pass: numpy's gathers of 18,000 rows' last keys took ~0.5 ms, three times a
+    change)."""
+    out = np.empty(rows.size, np.bool_)
+    _entering(key, count, exhaustive, rows, keys, out)
+    return out
+
+
 def warm_up() -> None:
     """Compile (or load from numba's cache) the kernels on a tiny input."""
     from matching.domain.columns import ProjectTable
@@ -128,3 +150,5 @@ def warm_up() -> None:
     O1 = {c: np.zeros(1, np.int64) for c in _OI} | {c: np.zeros(1) for c in _OF}
     eligible_rows(P, O1, 0)
     places(np.full((1, 1), -1, np.int32), np.zeros(1, np.int64), 0)
+    one = np.ones(1, np.int64)
+    entering(np.zeros((1, 1), np.int64), one, np.ones(1, np.bool_), one - 1, one)

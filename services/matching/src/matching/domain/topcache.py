@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from matching.domain import offerkernels
+
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 B = npt.NDArray[np.bool_]
@@ -133,6 +135,4 @@ class TopCache:
 
     def candidates(self, rows: I64, keys: I64) -> B:
         """Which of `rows` an offer with these keys could enter (a superset, ties included)."""
-        cnt = self.count[rows]
-        last = np.where(cnt > 0, self.key[rows, np.maximum(cnt - 1, 0)], np.iinfo(np.int64).max)
-        return self.exhaustive[rows] | (keys >= last)
+        return offerkernels.entering(self.key, self.count, self.exhaustive, rows, keys)
