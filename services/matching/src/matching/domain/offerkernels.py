@@ -142,6 +142,33 @@ def entering(
     return out
 
 
+@njit(cache=True)
+def drop(off: Any, key: Any, aux: Any, count: Any, rows: Any, at: Any) -> None:  # pragma: no cover
+    """In place: entry `at[x]` of row `rows[x]` leaves, the entries after it move up one place
+    (numpy gathered and scattered every listed row three times: most of a wide offer's change)."""
+    d = off.shape[1]
+    for x in range(rows.size):
+        r = rows[x]
+        for j in range(at[x], d - 1):
+            off[r, j], key[r, j], aux[r, j] = off[r, j + 1], key[r, j + 1], aux[r, j + 1]
+        off[r, d - 1], key[r, d - 1], aux[r, d - 1] = -1, -1, 0
+        count[r] -= 1
+
+
+@njit(cache=True)
+def put(
+    off: Any, key: Any, aux: Any, rows: Any, at: Any, offer: int, keys: Any, pay: Any
+) -> None:  # pragma: no cover - compiled
+    """In place: `offer` enters row `rows[x]` at place `at[x]` with its key and payload, the
+    entries from there move down one place (the last one falls off)."""
+    d = off.shape[1]
+    for x in range(rows.size):
+        r, p = rows[x], at[x]
+        for j in range(d - 1, p, -1):
+            off[r, j], key[r, j], aux[r, j] = off[r, j - 1], key[r, j - 1], aux[r, j - 1]
+        off[r, p], key[r, p], aux[r, p] = offer, keys[x], pay[x]
+
+
 def warm_up() -> None:
     """Compile (or load from numba's cache) the kernels on a tiny input."""
     from matching.domain.columns import ProjectTable
@@ -152,3 +179,6 @@ def warm_up() -> None:
     places(np.full((1, 1), -1, np.int32), np.zeros(1, np.int64), 0)
     one = np.ones(1, np.int64)
     entering(np.zeros((1, 1), np.int64), one, np.ones(1, np.bool_), one - 1, one)
+    z32, z = np.full((1, 1), -1, np.int32), np.zeros((1, 1), np.int64)
+    put(z32, z, z.copy(), one - 1, one - 1, 0, one, one)
+    drop(z32, z, z.copy(), one, one - 1, one - 1)

@@ -88,13 +88,8 @@ class TopCache:
         """Drop `offer` from every row (`found`: its holders, if already known); the rows it
         left."""
         r, c = found if found is not None else self.holders(offer)
-        if r.size:
-            cols = np.arange(self.depth)
-            src = np.minimum(cols + (cols >= c[:, None]), self.depth - 1)
-            for arr in (self.off, self.key, self.aux):
-                arr[r] = np.take_along_axis(arr[r], src, axis=1)
-            self.off[r, -1], self.key[r, -1], self.aux[r, -1] = -1, -1, 0
-            self.count[r] -= 1
+        if r.size:  # in place, compiled (`offerkernels.drop`)
+            offerkernels.drop(self.off, self.key, self.aux, self.count, r, c)
         return r
 
     def insert(self, rows: I64, offer: int, keys: I64, aux: I64, ids: Sequence[str | None]) -> I64:
@@ -122,12 +117,8 @@ class TopCache:
         self.exhaustive[rows[overflow]] = False
         r: I64 = rows[put]
         p = pos[put]
-        if r.size:
-            cols = np.arange(d)
-            src = np.maximum(cols - (cols > p[:, None]), 0)
-            for arr in (self.off, self.key, self.aux):
-                arr[r] = np.take_along_axis(arr[r], src, axis=1)
-            self.off[r, p], self.key[r, p], self.aux[r, p] = offer, keys[put], aux[put]
+        if r.size:  # in place, compiled (`offerkernels.put`)
+            offerkernels.put(self.off, self.key, self.aux, r, p, offer, keys[put], aux[put])
             full = self.count[r] == d
             self.exhaustive[r[full]] = False
             self.count[r] = np.minimum(self.count[r] + 1, d)
