@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from matching.domain.columns import Cols
+from matching.domain.columns import Cols, ProjectTable
 
 I64 = npt.NDArray[np.int64]
 _P = (  # the project columns the rules read, in `_rows`'s order
@@ -171,8 +171,6 @@ def put(
 
 def warm_up() -> None:
     """Compile (or load from numba's cache) the kernels on a tiny input."""
-    from matching.domain.columns import ProjectTable
-
     P = {k: v[:1] for k, v in ProjectTable(1).cols.items()}
     O1 = {c: np.zeros(1, np.int64) for c in _OI} | {c: np.zeros(1) for c in _OF}
     eligible_rows(P, O1, 0)
