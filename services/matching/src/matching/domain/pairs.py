@@ -13,14 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from matching.domain import eligibility, pairkernels, scoring
+from matching.domain import eligibility, offerkernels, pairkernels, scoring
 from matching.domain.columns import Arr, Cols
 
 I64 = npt.NDArray[np.int64]
 MAX_CELLS = 1 << 20  # project × offer cells per chunk
-
-
-_NEEDED_P = tuple(dict.fromkeys(eligibility.NUMERIC_P + scoring.P_COLUMNS))
 
 
 def take(cols: Cols, idx: Arr, names: Iterable[str] | None = None) -> Cols:
@@ -41,15 +38,19 @@ def project_vs_offers(P1: Cols, O: Cols, as_of: int) -> tuple[I64, I64, I64]:
 
 def offer_vs_projects(P: Cols, O1: Cols, as_of: int) -> tuple[I64, I64, I64]:
     """One offer (columns of length 1) against all projects: (project rows, e_q, f_q)."""
+    rows = offer_rows(P, O1, as_of)
+    if rows.size == 0:
+        return _empty()
+    e_q, f_q = scoring.totals(take(P, rows, scoring.P_COLUMNS), O1)
+    return rows, e_q, f_q
+
+
+def offer_rows(P: Cols, O1: Cols, as_of: int) -> I64:
+    """The project rows eligible for one offer (columns of length 1), ascending: one compiled
+    pass over the projects (`offerkernels`)."""
     if not bool(eligibility.live_offers(O1, as_of)[0]):
-        return _empty()
-    cand = np.flatnonzero(eligibility.categorical(P, O1) & P["active"])
-    if cand.size == 0:
-        return _empty()
-    Pc = take(P, cand, _NEEDED_P)  # the columns the rules and the scores read, no others
-    ok = eligibility.numeric(Pc, O1, as_of)
-    e_q, f_q = scoring.totals(take(Pc, ok), O1)
-    return cand[ok], e_q, f_q
+        return np.zeros(0, dtype=np.int64)
+    return offerkernels.eligible_rows(P, O1, as_of)
 
 
 def _empty() -> tuple[I64, I64, I64]:

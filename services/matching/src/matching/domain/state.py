@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from matching.domain import eligibility, pairs, snapshot
+from matching.domain import eligibility, offerkernels, pairs, snapshot
 from matching.domain.columns import OfferTable, ProjectTable
 from matching.domain.model import Offer, Project
 from matching.domain.pairkernels import top_per_row
@@ -84,18 +84,28 @@ class MarketState:
 
     # ---- offers --------------------------------------------------------------------------------
     def upsert_offer(self, offer: Offer) -> Delta:
-        listed = offer.id in self.offers.row  # a new offer's row is in no list (see remove)
+        held = self._held(offer.id)  # a new offer's row is in no list (see remove)
         self.offer_models[offer.id] = offer
         row = self.offers.put(offer.id, OfferTable.encode(offer))
-        return self._offer_changed(row, listed=listed)
+        return self._offer_changed(row, held=held)
 
     def remove_offer(self, offer_id: str) -> Delta:
         row = self.offers.row.get(offer_id)
         if row is None:
             return Delta()
+        held = self._held(offer_id)
         self.offers.remove(offer_id)
         del self.offer_models[offer_id]
-        return self._offer_changed(row, offer_names={row: offer_id})
+        return self._offer_changed(row, offer_names={row: offer_id}, held=held)
+
+    def _held(self, offer_id: str) -> I64:
+        """The rows whose lists may hold this offer: those eligible for it as it stands (the
+        lists hold eligible pairs only, and every change of either side rescores its pairs),
+        found in one compiled pass instead of comparing every cell of both caches."""
+        row = self.offers.row.get(offer_id)
+        if row is None:
+            return np.zeros(0, np.int64)
+        return pairs.offer_rows(self.projects.view(), self.offers.one(row), self.as_of_ord)
 
     def set_capacity(
         self, offer_id: str, capacity_cny: int, deals_taken: int | None = None
@@ -109,17 +119,17 @@ class MarketState:
         return self.upsert_offer(Offer.model_validate({**offer.model_dump(), **update}))
 
     def _offer_changed(
-        self, row: int, offer_names: dict[int, str] | None = None, listed: bool = True
+        self, row: int, offer_names: dict[int, str] | None = None, held: I64 | None = None
     ) -> Delta:
         """Score one offer against every project; touch only the lists it enters or leaves
-        (`listed` false: the offer is in no list, none is scanned for it)."""
+        (`held`: the rows that may list it, see `_held`)."""
         P, O1 = self.projects.view(), self.offers.one(row)
         prows, e_q, f_q = pairs.offer_vs_projects(P, O1, self.as_of_ord)
         c_q = e_q + f_q
         maybe = prows[self.ranked.candidates(prows, c_q)]
-        nowhere = np.zeros(0, np.int64), np.zeros(0, np.int64)
-        in_ranked = self.ranked.holders(row, rows=self.projects.size) if listed else nowhere
-        in_prefs = self.prefs.holders(row, rows=self.projects.size) if listed else nowhere
+        held = np.zeros(0, np.int64) if held is None else held
+        in_ranked = offerkernels.places(self.ranked.off, held, row)
+        in_prefs = offerkernels.places(self.prefs.off, held, row)
         affected = np.union1d(np.union1d(in_ranked[0], maybe), in_prefs[0])
         before = self._snapshot(affected)
         self.ranked.remove(row, in_ranked)
@@ -237,14 +247,16 @@ class MarketState:
         removed = (bo >= 0) & ~same.any(axis=1)
         old_key = np.where(same, bk[:, None, :], 0).sum(axis=2)
         changed = (ao >= 0) & same.any(axis=2) & (old_key != ak)
-        rid, oid = rows.tolist(), self.offers.ids
+        pids, oids = self.projects.ids, self.offers.ids
         pnames, onames = project_names or {}, offer_names or {}
+        # names looked up once per moved row and once per distinct offer, not per pair (a wide
+        # offer's delta is thousands of pairs over a few offers: 2 ms of its 10 ms of CPU)
+        pn = [str(pnames.get(r) or pids[r]) for r in rows.tolist()]
 
         def pairs_of(mask: Any, offs: I64) -> list[tuple[str, str]]:
-            r, c = np.nonzero(mask)  # names looked up for these pairs only (a few of the rows)
-            return [
-                (str(pnames.get(rid[i]) or self.projects.ids[rid[i]]), str(onames.get(o) or oid[o]))
-                for i, o in zip(r.tolist(), offs[r, c].tolist(), strict=True)
-            ]
+            r, c = np.nonzero(mask)
+            o = offs[r, c].tolist()
+            on = {x: str(onames.get(x) or oids[x]) for x in set(o)}
+            return [(pn[i], on[x]) for i, x in zip(r.tolist(), o, strict=True)]
 
         return Delta(pairs_of(added, ao), pairs_of(removed, bo), pairs_of(changed, ao))

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from matching.domain import offerkernels
+
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 B = npt.NDArray[np.bool_]
@@ -86,13 +88,8 @@ class TopCache:
         """Drop `offer` from every row (`found`: its holders, if already known); the rows it
         left."""
         r, c = found if found is not None else self.holders(offer)
-        if r.size:
-            cols = np.arange(self.depth)
-            src = np.minimum(cols + (cols >= c[:, None]), self.depth - 1)
-            for arr in (self.off, self.key, self.aux):
-                arr[r] = np.take_along_axis(arr[r], src, axis=1)
-            self.off[r, -1], self.key[r, -1], self.aux[r, -1] = -1, -1, 0
-            self.count[r] -= 1
+        if r.size:  # in place, compiled (`offerkernels.drop`)
+            offerkernels.drop(self.off, self.key, self.aux, self.count, r, c)
         return r
 
     def insert(self, rows: I64, offer: int, keys: I64, aux: I64, ids: Sequence[str | None]) -> I64:
@@ -120,12 +117,8 @@ class TopCache:
         self.exhaustive[rows[overflow]] = False
         r: I64 = rows[put]
         p = pos[put]
-        if r.size:
-            cols = np.arange(d)
-            src = np.maximum(cols - (cols > p[:, None]), 0)
-            for arr in (self.off, self.key, self.aux):
-                arr[r] = np.take_along_axis(arr[r], src, axis=1)
-            self.off[r, p], self.key[r, p], self.aux[r, p] = offer, keys[put], aux[put]
+        if r.size:  # in place, compiled (`offerkernels.put`)
+            offerkernels.put(self.off, self.key, self.aux, r, p, offer, keys[put], aux[put])
             full = self.count[r] == d
             self.exhaustive[r[full]] = False
             self.count[r] = np.minimum(self.count[r] + 1, d)
@@ -133,6 +126,4 @@ class TopCache:
 
     def candidates(self, rows: I64, keys: I64) -> B:
         """Which of `rows` an offer with these keys could enter (a superset, ties included)."""
-        cnt = self.count[rows]
-        last = np.where(cnt > 0, self.key[rows, np.maximum(cnt - 1, 0)], np.iinfo(np.int64).max)
-        return self.exhaustive[rows] | (keys >= last)
+        return offerkernels.entering(self.key, self.count, self.exhaustive, rows, keys)
