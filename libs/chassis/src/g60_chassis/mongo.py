@@ -14,61 +14,27 @@ Each document also holds `outbox_pending` (true while its outbox may hold events
 the relay's scan is an indexed find, not a read of every document (FerretDB evaluates a filter
 on an array element itself: ~0.3 s over 5,000 documents, on every scan). A mark that sent the
 whole outbox as read at version v clears both in one write, on the condition that the version
-is still v (events are only ever added by a write that bumps the version)."""
+is still v (events are only ever added by a write that bumps the version).
+
+The changes it writes, the check naming a lost write of a bulk write, and the reading of the
+errors MongoDB and FerretDB answer with are in `mongo_writes`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient, DeleteOne, UpdateOne
-from pymongo.errors import (
-    BulkWriteError,
-    ConnectionFailure,
-    DuplicateKeyError,
-    OperationFailure,
-    PyMongoError,
-)
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
 from g60_chassis.counters import StoreCommands
-from g60_chassis.store import BATCH, Doc, DuplicateKey, Update, VersionConflict
+from g60_chassis.mongo_writes import PENDING, change, culprit, unique_broken, written
+from g60_chassis.mongo_writes import unavailable as unavailable  # the runtime's outage check
+from g60_chassis.store import Doc, DuplicateKey, Update, VersionConflict
 
-PENDING = "outbox_pending"  # a top-level flag: the outbox may hold events (indexed)
 MIGRATIONS = "_g60_migrations"  # markers of one-time data changes done in this database
-
-_UNIQUE_BROKEN = re.compile(
-    r"UNIQUE constraint failed: index '\w*?_(\w+)_unique'"  # SQLite
-    r'|unique constraint "\w*?_(\w+)_unique_[0-9a-f]+_idx"'  # PostgreSQL (SQLSTATE 23505)
-)
-
-
-def _written(stored: Doc | None, doc: Doc, expected_version: int, events: list[Doc]) -> bool:
-    """Whether `stored` is what an update of `doc` read at `expected_version` wrote (a bulk
-    write counts its matches without naming them): the version after it, our state, and our
-    events (their ids are unique) in the outbox. An identical write by someone else reads as
-    ours; nothing tells the two apart and both leave the same state."""
-    if stored is None or stored.get("version") != expected_version + 1:
-        return False
-    skip = ("_id", "version", "outbox", PENDING, BATCH)
-    if any(stored.get(k) != v for k, v in doc.items() if k not in skip):
-        return False
-    sent = {e.get("id") for e in stored.get("outbox", [])}
-    return all(e.get("id") in sent for e in events)
-
-
-def unavailable(exc: BaseException) -> bool:
-    """The server (or, behind FerretDB, PostgreSQL) cannot be reached: connection errors and
-    timeouts, and the server's InternalError (code 1): FerretDB answers with it whenever its
-    PostgreSQL fails under a query ("failed to connect", a connection closed mid-read while
-    PostgreSQL shuts down). Bad data fails in the handler (validation), not with code 1."""
-    if isinstance(exc, ConnectionFailure):  # AutoReconnect, timeouts, server selection
-        return True
-    if isinstance(exc, OperationFailure) and _UNIQUE_BROKEN.search(str(exc)):
-        return False  # a unique index refused the write: the data's fault, not an outage
-    return isinstance(exc, OperationFailure) and exc.code == 1
 
 
 class MongoDocumentStore:
@@ -135,42 +101,25 @@ class MongoDocumentStore:
             return existed
         return set()
 
-    @staticmethod
-    def _change(doc: Doc, expected_version: int, events: list[Doc] | None) -> dict[str, Any]:
-        kept = ("_id", "version", "outbox", PENDING, BATCH)  # the store's, not the caller's
-        state = {k: v for k, v in doc.items() if k not in kept}
-        change: dict[str, Any] = {"$set": {**state, "version": expected_version + 1}}
-        if events:
-            change["$push"] = {"outbox": {"$each": events}}
-            change["$set"][PENDING] = True
-        return change
-
-    async def _unique_broken(self, collection: str, doc: Doc, exc: OperationFailure) -> None:
-        """FerretDB 1.24 reports a unique index broken by an update as an internal error
-        (code 1) naming its backend's index: `<collection>_<hash>_<field>_unique` on SQLite,
-        `<collection>_<hash>_<field>_unique_<hash>_idx` on PostgreSQL: raised as DuplicateKey."""
-        found = _UNIQUE_BROKEN.search(str(exc))
-        if found is None:
-            return
-        unique = self._unique.get(collection, [])
-        named = found.group(1) or found.group(2)
-        field = next((f for f in unique if named.endswith(f)), named)
-        raise DuplicateKey(doc["_id"], field) from exc
+    def _unique_broken(self, collection: str, doc: Doc, exc: OperationFailure) -> None:
+        """A unique index broken by an update, as FerretDB reports it: raised as DuplicateKey."""
+        if duplicate := unique_broken(exc, doc["_id"], self._unique.get(collection, [])):
+            raise duplicate from exc
 
     async def update(
         self, collection: str, doc: Doc, expected_version: int, events: list[Doc] | None = None
     ) -> int:
-        change = self._change(doc, expected_version, events)
+        write = change(doc, expected_version, events)
         async with self._lock(collection, doc["_id"]):
             try:
                 result = await self._db[collection].update_one(
-                    {"_id": doc["_id"], "version": expected_version}, change
+                    {"_id": doc["_id"], "version": expected_version}, write
                 )
             except DuplicateKeyError as exc:
                 field = await self._culprit(collection, doc, exc, id_known=True)
                 raise DuplicateKey(doc["_id"], field) from exc
             except OperationFailure as exc:
-                await self._unique_broken(collection, doc, exc)
+                self._unique_broken(collection, doc, exc)
                 raise
         if result.matched_count != 1:
             raise VersionConflict(doc["_id"])
@@ -186,7 +135,7 @@ class MongoDocumentStore:
         ids = [doc["_id"] for doc, _, _ in updates]
         coll = self._db[collection]
         writes = [
-            UpdateOne({"_id": doc["_id"], "version": v}, self._change(doc, v, events))
+            UpdateOne({"_id": doc["_id"], "version": v}, change(doc, v, events))
             for doc, v, events in updates
         ]
         async with self._locked(collection, ids):
@@ -199,12 +148,12 @@ class MongoDocumentStore:
                     failure = DuplicateKeyError(error.get("errmsg", ""), 11000, error)
                     field = await self._culprit(collection, doc, failure, id_known=True)
                     raise DuplicateKey(doc["_id"], field) from exc
-                await self._unique_broken(
+                self._unique_broken(
                     collection, doc, OperationFailure(error.get("errmsg", ""), error.get("code"))
                 )
                 raise
             except OperationFailure as exc:
-                await self._unique_broken(collection, updates[0][0], exc)
+                self._unique_broken(collection, updates[0][0], exc)
                 raise
             if done.matched_count == len(writes):
                 return set()
@@ -213,7 +162,7 @@ class MongoDocumentStore:
         return {
             doc["_id"]
             for (doc, v, events), now in zip(updates, found, strict=True)
-            if not _written(now, doc, v, events)
+            if not written(now, doc, v, events)
         }
 
     async def delete_many(self, collection: str, ids: list[str]) -> None:
@@ -340,19 +289,8 @@ class MongoDocumentStore:
     async def _culprit(
         self, collection: str, doc: Doc, exc: DuplicateKeyError, id_known: bool = False
     ) -> str:
-        """The field a duplicate-key error is about. MongoDB names the index (`keyPattern`);
-        FerretDB 1.24 does not, so then: "_id" if that id is taken, else the unique field whose
-        value another document holds."""
-        pattern = (exc.details or {}).get("keyPattern")
-        if isinstance(pattern, dict) and pattern:
-            return str(next(iter(pattern)))
-        if not id_known and await self._db[collection].find_one({"_id": doc["_id"]}, {"_id": 1}):
-            return "_id"
-        for field in self._unique.get(collection, []):
-            clash = {field: doc.get(field), "_id": {"$ne": doc["_id"]}}
-            if await self._db[collection].find_one(clash, {"_id": 1}):
-                return field
-        return "_id"
+        unique = self._unique.get(collection, [])
+        return await culprit(self._db[collection], doc, exc, unique, id_known)
 
     async def ping(self) -> bool:
         try:
