@@ -54,9 +54,8 @@ async def create_once(
 ) -> tuple[C, bool]:
     """(object, created): `create()` builds and adds the object under `id`; with an
     Idempotency-Key (`keyed`) a stored object of that id is the answer instead, provided it
-    was created by the same request (`digest`)."""
-    if keyed and (existing := await repo.get(id)) is not None:
-        return _replay(existing, digest)
+    was created by the same request (`digest`). The id is the key's, so a replay is found by
+    its insert failing on that id: a first request (the usual case) reads nothing first."""
     try:
         return await create(), True
     except AlreadyExists as exc:
