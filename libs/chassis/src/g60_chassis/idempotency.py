@@ -59,6 +59,8 @@ async def create_once(
     try:
         return await create(), True
     except AlreadyExists as exc:
-        if not keyed or exc.field != "_id" or (existing := await repo.get(id)) is None:
+        # any unique field may report the clash first (an enterprise's uscc on SQLite): the
+        # object of the key's id existing is what makes it a replay
+        if not keyed or (existing := await repo.get(id)) is None:
             raise
         return _replay(existing, digest)

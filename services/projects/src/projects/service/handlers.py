@@ -53,6 +53,8 @@ class ProjectsService:
                 if exc.field != "uscc":
                     raise
                 clash, _ = await self.enterprises.list({"uscc": body["uscc"]}, limit=1)
+                if clash and clash[0].id == id:
+                    raise  # this key's own enterprise: a replay, answered by create_once
                 raise Conflict(
                     f"an enterprise with uscc {body['uscc']} is registered",
                     field="uscc",
