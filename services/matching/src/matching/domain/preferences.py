@@ -122,8 +122,13 @@ class SnapshotLists(Pool):
 
     def take(self, market: MarketSnapshot, rows: I64, gone: Iterable[int] = ()) -> None:
         """Read on from `market`: these rows' lists again from its cache; `gone` rows out."""
-        if market is not self.market and not _same_offers(market, self.market):
-            self._offers = None  # (kept while the offers are the same: ~35 ms per change)
+        if market is not self.market and self._offers is not None:
+            moved = _offers_changed(self.market, market)  # kept while the offers are the same
+            self._offers = (
+                None
+                if moved is None
+                else self._offers.changed(market.offers, market.as_of_ord, moved)
+            )
         self.market, m = market, market
         self.ensure(len(m.project_ids))
         gone = list(gone)
@@ -159,9 +164,15 @@ class SnapshotLists(Pool):
             self.progress("lengthening preference lists", self.extended, 0)
 
 
-def _same_offers(a: MarketSnapshot, b: MarketSnapshot) -> bool:
-    return (
-        a.as_of_ord == b.as_of_ord
-        and a.offers.keys() == b.offers.keys()
-        and all(np.array_equal(v, b.offers[k]) for k, v in a.offers.items())
-    )
+def _offers_changed(a: MarketSnapshot, b: MarketSnapshot) -> I64 | None:
+    """The offer rows that differ between two snapshots; None if more than their values
+    changed (rows came, or the day moved)."""
+    if a.as_of_ord != b.as_of_ord or a.offers.keys() != b.offers.keys():
+        return None
+    if a.offers["active"].size != b.offers["active"].size:
+        return None
+    differ = np.zeros(b.offers["active"].size, dtype=bool)
+    for k, v in b.offers.items():
+        w = a.offers[k]
+        differ |= (v != w) & ~((v != v) & (w != w)) if v.dtype.kind == "f" else v != w
+    return np.flatnonzero(differ).astype(np.int64)
