@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from matching.domain import pairs
+from matching.domain import pairkernels, pairs
 from matching.domain.snapshot import MarketSnapshot
 from matching.domain.topcache import I64, B
 
@@ -150,12 +150,13 @@ class SnapshotLists(Pool):
             self._offers = pairs.OfferGroups.of(O, mk.as_of_ord)
         for ch in pairs.blocks(P, rows, O, mk.as_of_ord, offers=self._offers):
             n, m = ch.rows.size, ch.offers.size
-            cols, _, count = pairs.top_per_row(n, m, ch.ri, ch.ci, ch.e_q, rank[ch.offers], depth)
-            aux = np.zeros((n, max(m, 1)), dtype=np.int64)
-            aux[ch.ri, ch.ci] = ch.f_q
+            # the funder's scores ride along as the payload (a dense n × m matrix of them, up
+            # to a million cells per chunk, was zeroed and scattered for each chunk before)
+            cols, _, scores, count = pairkernels.top_per_row(
+                n, ch.ri, ch.ci, ch.e_q, ch.f_q, rank[ch.offers], depth
+            )
             c = np.maximum(cols, 0)
             offs = ch.offers[c] if m else np.zeros_like(c)
-            scores = np.take_along_axis(aux, c, axis=1)
             full = np.asarray(count, dtype=np.int64)
             self.put(ch.rows, offs, scores, np.minimum(full, depth), full <= depth)
         self.extended += rows.size
