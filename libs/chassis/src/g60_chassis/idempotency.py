@@ -58,7 +58,7 @@ async def create_once(
     its insert failing on that id: a first request (the usual case) reads nothing first."""
     try:
         return await create(), True
-    except AlreadyExists as exc:
+    except AlreadyExists:
         # any unique field may report the clash first (an enterprise's uscc on SQLite): the
         # object of the key's id existing is what makes it a replay
         if not keyed or (existing := await repo.get(id)) is None:
