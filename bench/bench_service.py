@@ -20,8 +20,8 @@ from typing import Any
 from g60_chassis.auth import KeyStore
 from g60_chassis.bus import MemoryBus
 from g60_chassis.envelope import Envelope
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.settings import PlatformSettings
-from g60_chassis.store import MemoryDocumentStore
 from g60_contracts.enums import Role
 from g60_contracts.events import EnterpriseRegistered, OfferSnapshot, ProjectSnapshot
 from matching.adapters.allocator import ChildProcess, InProcess

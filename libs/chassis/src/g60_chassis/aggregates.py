@@ -12,8 +12,8 @@ import builtins
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
-from pydantic import BaseModel
-from pydantic_core import from_json, to_json
+from pydantic import BaseModel, TypeAdapter
+from pydantic_core import from_json
 
 from g60_chassis import batches
 from g60_chassis.batches import Batch
@@ -85,6 +85,12 @@ class Aggregates(Generic[M]):
         for a collection whose only unique key is `_id`)."""
         self.store, self.collection, self.model, self._notify = store, collection, model, notify
         self.packed = packed
+        self._skip = set(packed)
+        # each packed field's own serialiser: its JSON text straight from the attribute (a
+        # `model_dump` of it first copied every nested dict and list, for `to_json` to walk)
+        self._packers: dict[str, TypeAdapter[Any]] = {
+            k: TypeAdapter(model.model_fields[k].annotation or Any) for k in packed
+        }
         self._groups = GroupCommit(self._insert) if group_adds else None
 
     def _load(self, doc: dict[str, Any]) -> M:
@@ -101,11 +107,10 @@ class Aggregates(Generic[M]):
         write and read, so a match of ~2.4 KB was ~7 KB of JSONB, stored out of line (TOAST);
         as text, FerretDB's CPU per inserted match fell ~3x and PostgreSQL's ~2x
         (`docs/decisions.md`, stored form of matches)."""
-        data = obj.model_dump(mode="json")
+        data = obj.model_dump(mode="json", exclude=self._skip)
         data["_id"] = data.pop("id")
-        for k in self.packed:
-            if k in data:
-                data[k] = to_json(data[k]).decode()
+        for k, packer in self._packers.items():
+            data[k] = packer.dump_json(getattr(obj, k)).decode()
         return data
 
     async def get(self, id: str) -> M | None:

@@ -12,6 +12,7 @@ from fastapi import APIRouter
 
 from g60_chassis.auth import KeyStore
 from g60_chassis.bus import DeliveryPolicy, EventBus, MemoryBus, unreachable
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.outbox import OutboxRelay
 from g60_chassis.ratelimit import (
     Buckets,
@@ -22,7 +23,7 @@ from g60_chassis.ratelimit import (
     SharedBuckets,
 )
 from g60_chassis.settings import PlatformSettings
-from g60_chassis.store import DocumentStore, MemoryDocumentStore
+from g60_chassis.store import DocumentStore
 from g60_chassis.synced_buckets import SyncedBuckets
 from g60_contracts.enums import Role
 

@@ -8,7 +8,7 @@ import gc
 
 import pytest
 
-from g60_chassis.store import MemoryDocumentStore
+from g60_chassis.memory_store import MemoryDocumentStore
 
 
 def _doc(i: int) -> dict[str, object]:
@@ -60,3 +60,42 @@ async def test_stored_documents_add_no_objects_for_the_garbage_collector() -> No
         await store.insert("m", _doc(i), [{"id": f"e{i}", "data": {"n": i}}])
     gc.collect()
     assert len(gc.get_objects()) - before <= 2 * 1000  # the stored entry and its outbox
+
+
+@pytest.mark.asyncio
+async def test_plain_values_are_kept_as_they_are_and_nested_ones_copied() -> None:
+    """Strings and numbers are stored unpickled (immutable: sharing them is a copy); only the
+    nested values go through the blob, and a document with none has no blob at all."""
+    store = MemoryDocumentStore()
+    packed = '{"terms":[{"s":0.5}]}'  # a packed field: JSON text
+    await store.insert("m", {"_id": "a", "view": packed, "n": 3, "ok": True, "none": None})
+    await store.insert("m", {"_id": "b", "view": packed, "tags": ["x"]})
+    entry = store._data["m"]["a"]
+    assert entry["view"] is packed and "\x00state" not in entry
+    assert "\x00state" in store._data["m"]["b"]
+    assert packed.encode() not in store._data["m"]["b"]["\x00state"]  # not pickled again
+    got = await store.get("m", "a")
+    assert got == {
+        "_id": "a",
+        "view": packed,
+        "n": 3,
+        "ok": True,
+        "none": None,
+        "version": 1,
+        "outbox": [],
+    }
+    b = await store.get("m", "b")
+    assert b is not None
+    b["tags"].append("y")  # the reader's copy
+    assert (await store.get("m", "b")) == {
+        "_id": "b",
+        "view": packed,
+        "tags": ["x"],
+        "version": 1,
+        "outbox": [],
+    }
+    await store.ensure_index("m", "view")
+    assert [d["_id"] for d in await store.find("m", {"view": packed})] == ["a", "b"]
+    await store.update("m", {"_id": "a", "view": "{}", "tags": ["z"]}, 1)
+    assert [d["_id"] for d in await store.find("m", {"view": packed})] == ["b"]
+    assert [d["_id"] for d in await store.find("m", {"tags": ["z"]})] == ["a"]

@@ -186,3 +186,36 @@ def test_a_pair_scores_the_same_bits_whichever_way_round() -> None:
     for j in range(len(offers)):
         col = scoring.totals(Pv, Q.one(j))
         assert all((a[:, j] == b).all() for a, b in zip(block, col, strict=True))
+
+
+def test_breakdowns_of_a_block_of_pairs_total_as_the_totals_do() -> None:
+    """`breakdowns` computes each side's terms once and its totals from them: each pair's
+    view totals what `totals` gives, and its terms are the pair's own."""
+    rng = np.random.default_rng(11)
+    projects = [
+        project(f"p{i}", amount_cny=int(x), min_amount_cny=None)
+        for i, x in enumerate(rng.integers(1_000_000, 30_000_000, 12))
+    ]
+    offers = [
+        offer(f"o{i}", pricing={"rate_bp": int(r)}, decision_days=int(d))
+        for i, (r, d) in enumerate(
+            zip(rng.integers(300, 450, 12), rng.integers(1, 90, 12), strict=True)
+        )
+    ]
+    P, Q = ProjectTable(), OfferTable()
+    for p in projects:
+        P.put(p.id, ProjectTable.encode(p, AS_OF))
+    for o in offers:
+        Q.put(o.id, OfferTable.encode(o))
+    prows = rng.integers(0, len(projects), 30)
+    orows = rng.integers(0, len(offers), 30)
+    Pv, Ov = P.view(), Q.view()
+    Pp = {k: np.asarray(v)[prows] for k, v in Pv.items()}
+    Op = {k: np.asarray(v)[orows] for k, v in Ov.items()}
+    e_q, f_q = scoring.totals(Pp, Op)
+    got = scoring.breakdowns(Pp, Op)
+    assert [e["total"] for e, _ in got] == [scoring.as_score(q) for q in e_q.tolist()]
+    assert [f["total"] for _, f in got] == [scoring.as_score(q) for q in f_q.tolist()]
+    for i in (0, 17):
+        (one,) = scoring.breakdowns(P.one(int(prows[i])), Q.one(int(orows[i])))
+        assert one == got[i]

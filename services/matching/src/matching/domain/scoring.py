@@ -112,8 +112,13 @@ def quantise(x: Arr) -> I64:
 
 def totals(P: Cols, O: Cols) -> tuple[I64, I64]:
     """Both sides' totals, quantised: (enterprise view, funder view)."""
-    e = total(enterprise_terms(P, O), P, "ew_", ENTERPRISE_CRITERIA)
-    f = total(funder_terms(P, O), O, "fw_", FUNDER_CRITERIA)
+    return _totals(enterprise_terms(P, O), funder_terms(P, O), P, O)
+
+
+def _totals(et: dict[str, Arr], ft: dict[str, Arr], P: Cols, O: Cols) -> tuple[I64, I64]:
+    """`totals` from both sides' terms, computed already."""
+    e = total(et, P, "ew_", ENTERPRISE_CRITERIA)
+    f = total(ft, O, "fw_", FUNDER_CRITERIA)
     return quantise(e), quantise(f)
 
 
@@ -180,13 +185,14 @@ O_NOTES += ["prio_sector", "sector_explicit", "stage_center"]
 def breakdowns(P: Cols, O: Cols) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """For aligned pairs P[i], O[i]: (enterprise view, funder view), each
     `{"total", "terms": [{"criterion", "score", "weight", "unknown", "note"}]}`."""
-    e_q, f_q = totals(P, O)
+    raw = enterprise_terms(P, O), funder_terms(P, O)  # once: the totals are made of them
+    e_q, f_q = _totals(*raw, P, O)
     n = len(e_q)
     # each term, weight and note input as a list once (a broadcast per pair and term was
     # most of the cost, then reading numpy scalars one at a time)
     et, ft = (
         {k: np.broadcast_to(v, e_q.shape).astype(np.float64).tolist() for k, v in t.items()}
-        for t in (enterprise_terms(P, O), funder_terms(P, O))
+        for t in raw
     )
     ew = _plain(P, [f"ew_{c}" for c in ENTERPRISE_CRITERIA], n)
     fw = _plain(O, [f"fw_{c}" for c in FUNDER_CRITERIA], n)

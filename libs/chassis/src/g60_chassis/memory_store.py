@@ -1,0 +1,225 @@
+"""The memory store: the `DocumentStore` port on dicts, the fake for unit tests and the store
+the matching service's benchmarks run on."""
+
+from __future__ import annotations
+
+import pickle
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from g60_chassis.store import (
+    BATCH,
+    Doc,
+    DuplicateKey,
+    Update,
+    VersionConflict,
+    insert_each,
+    update_each,
+)
+
+ATOMIC = (str, int, float, bool, type(None))
+BLOB = "\x00state"  # the key of a stored document's pickled nested values (no field is named so)
+NESTED = "\x00nested"  # the names of its top-level values only in the blob, "\x00"-separated
+# (a string, not a set: a set would be one more object for the garbage collector per document)
+_OWN = (BLOB, NESTED, "outbox")  # the stored entry's own keys, not the document's
+
+
+def _pack(doc: Doc, outbox: list[bytes]) -> Doc:
+    """A document as the memory store holds it: its top-level plain values as they are (they
+    are immutable: sharing them is a copy), its nested values pickled into one bytes object (a
+    copy, and invisible to the garbage collector), and its outbox as one pickled entry each.
+    Held as nested dicts, the stored matches were most of what a full garbage collection of the
+    matching service's benchmark walked (371k objects; 141k with blobs, and 0.38x its CPU
+    time). The plain values are not pickled too: a match's packed fields (`Aggregates(packed=)`)
+    are long JSON strings, and pickling them again was most of its write (and its read)."""
+    stored: Doc = {}
+    nested: Doc = {}
+    for k, v in doc.items():
+        if k == "outbox":
+            continue
+        if isinstance(v, ATOMIC):
+            stored[k] = v
+        else:
+            nested[k] = v
+    if nested:
+        stored[BLOB] = pickle.dumps(nested, pickle.HIGHEST_PROTOCOL)
+        stored[NESTED] = "\x00" + "".join(f"{k}\x00" for k in nested)
+    else:
+        stored[NESTED] = ""
+    stored["outbox"] = outbox
+    return stored
+
+
+def _entries(events: list[Doc] | None) -> list[bytes]:
+    return [pickle.dumps(e, pickle.HIGHEST_PROTOCOL) for e in events or []]
+
+
+def _read(stored: Doc) -> Doc:
+    """A stored document as a reader gets it: a fresh copy, its outbox included."""
+    doc: Doc = {k: v for k, v in stored.items() if k not in _OWN}
+    if BLOB in stored:
+        doc.update(pickle.loads(stored[BLOB]))
+    doc["outbox"] = [pickle.loads(e) for e in stored["outbox"]]
+    return doc
+
+
+_MISSING = object()
+
+
+def _field(stored: Doc, name: str, default: Any = None) -> Any:
+    if name in stored:
+        return stored[name]
+    if f"\x00{name}\x00" in stored[NESTED]:  # a list or a dict: only in the blob
+        return pickle.loads(stored[BLOB])[name]
+    return default  # not a field of this document: nothing to unpickle
+
+
+def _key(value: Any) -> Any:
+    """A hashable stand-in for an indexed value (lists and dicts compare as their repr)."""
+    try:
+        hash(value)
+    except TypeError:
+        return ("unhashable", repr(value))
+    return value
+
+
+class MemoryDocumentStore:
+    """A dict-backed store with the same semantics; the fake for unit tests. Like the real
+    stores, `ensure_index` makes `find` on that field cost its hits, not the collection (the
+    matching service's benchmarks run on this store: a scan of every match per project made
+    an offer event take seconds at 100,000 needs)."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, dict[str, Doc]] = defaultdict(dict)
+        self._unique: dict[str, set[str]] = defaultdict(set)
+        # collection → field → value → ids holding it
+        self._index: dict[str, dict[str, dict[Any, set[str]]]] = defaultdict(dict)
+
+    def _check_unique(self, collection: str, doc: Doc) -> None:
+        for field in self._unique[collection]:
+            value = doc.get(field)
+            if value is None:
+                continue
+            holders = self._index[collection][field].get(_key(value), set())
+            if holders - {doc["_id"]}:
+                raise DuplicateKey(doc["_id"], field)
+
+    def _store(self, collection: str, doc: Doc, outbox: list[bytes]) -> None:
+        """Keep `doc` (a plain document, not kept itself) with this outbox."""
+        id = doc["_id"]
+        old = self._data[collection].get(id)
+        for field, index in self._index[collection].items():
+            if old is not None and (was := _field(old, field, _MISSING)) is not _MISSING:
+                index[_key(was)].discard(id)
+            if field in doc:
+                index.setdefault(_key(doc[field]), set()).add(id)
+        self._data[collection][id] = _pack(doc, outbox)
+
+    def _candidates(self, collection: str, where: Mapping[str, Any]) -> list[str]:
+        indexes = self._index[collection]
+        hits: list[set[str]] = [  # a missing field equals None: no index holds it
+            indexes[k].get(_key(v), set())
+            for k, v in where.items()
+            if k in indexes and v is not None
+        ]
+        if not hits:
+            return sorted(self._data[collection])
+        fewest: set[str] = min(hits, key=len)
+        return sorted(fewest)
+
+    async def get(self, collection: str, id: str) -> Doc | None:
+        doc = self._data[collection].get(id)
+        return _read(doc) if doc is not None else None
+
+    async def insert(self, collection: str, doc: Doc, events: list[Doc] | None = None) -> None:
+        if doc["_id"] in self._data[collection]:
+            raise DuplicateKey(doc["_id"])
+        self._check_unique(collection, doc)
+        self._store(collection, {**doc, "version": 1}, _entries(events))
+
+    async def insert_many(self, collection: str, docs: list[tuple[Doc, list[Doc]]]) -> set[str]:
+        return await insert_each(self, collection, docs)
+
+    async def update(
+        self, collection: str, doc: Doc, expected_version: int, events: list[Doc] | None = None
+    ) -> int:
+        current = self._data[collection].get(doc["_id"])
+        if current is None or current["version"] != expected_version:
+            raise VersionConflict(doc["_id"])
+        self._check_unique(collection, doc)
+        state = {k: v for k, v in doc.items() if k not in ("version", "outbox", BATCH)}
+        new = {**state, "version": expected_version + 1}
+        if BATCH in current:  # the batch that created it: kept across updates
+            new[BATCH] = current[BATCH]
+        self._store(collection, new, current["outbox"] + _entries(events))
+        return expected_version + 1
+
+    async def update_many(self, collection: str, updates: list[Update]) -> set[str]:
+        return await update_each(self, collection, updates)
+
+    async def delete_many(self, collection: str, ids: list[str]) -> None:
+        for id in ids:
+            old = self._data[collection].pop(id, None)
+            if old is None:
+                continue
+            for field, index in self._index[collection].items():
+                if (was := _field(old, field, _MISSING)) is not _MISSING:
+                    index[_key(was)].discard(id)
+
+    async def find(
+        self,
+        collection: str,
+        where: Mapping[str, Any] | None = None,
+        *,
+        after_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Doc]:
+        out = []
+        for id in self._candidates(collection, where or {}):
+            if after_id is not None and id <= after_id:
+                continue
+            doc = self._data[collection][id]
+            if all(_field(doc, k) == v for k, v in (where or {}).items()):
+                out.append(_read(doc))
+                if len(out) >= limit:
+                    break
+        return out
+
+    async def pending(self, collection: str, limit: int = 100) -> list[Doc]:
+        docs = [d for _, d in sorted(self._data[collection].items()) if d.get("outbox")]
+        return [_read(d) for d in docs[:limit]]
+
+    async def prepare_outbox(self, collection: str) -> None:
+        return None
+
+    async def mark_sent(self, collection: str, id: str, sent: list[Doc]) -> None:
+        doc = self._data[collection].get(id)
+        if doc is not None:
+            ids = {e["id"] for e in sent}
+            doc["outbox"] = [e for e in doc["outbox"] if pickle.loads(e)["id"] not in ids]
+
+    async def mark_sent_many(
+        self,
+        collection: str,
+        sent: Mapping[str, list[Doc]],
+        whole: Mapping[str, int] | None = None,
+    ) -> None:
+        for id, entries in sent.items():
+            await self.mark_sent(collection, id, entries)
+
+    async def ensure_index(self, collection: str, field: str, unique: bool = False) -> None:
+        if field not in self._index[collection]:
+            index: dict[Any, set[str]] = {}
+            for id, doc in self._data[collection].items():
+                if (value := _field(doc, field, _MISSING)) is not _MISSING:
+                    index.setdefault(_key(value), set()).add(id)
+            self._index[collection][field] = index
+        if unique:
+            self._unique[collection].add(field)
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None
