@@ -44,10 +44,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from g60_chassis.auth import KeyStore
 from g60_chassis.bus import MemoryBus
 from g60_chassis.envelope import Envelope
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.mongo import MongoDocumentStore
 from g60_chassis.principal import OPERATOR
 from g60_chassis.settings import PlatformSettings
-from g60_chassis.store import Doc, MemoryDocumentStore
+from g60_chassis.store import Doc
 from g60_contracts.projects import ProjectOut
 from subscriptions.adapters.events import incoming
 from subscriptions.bootstrap import bootstrap

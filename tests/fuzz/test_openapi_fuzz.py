@@ -35,8 +35,8 @@ import subscriptions.entrypoints.app
 from allinone.app import SERVICES
 from g60_chassis.auth import KeyStore
 from g60_chassis.bus import MemoryBus
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.settings import PlatformSettings
-from g60_chassis.store import MemoryDocumentStore
 from g60_contracts.enums import Role
 from g60_contracts.events import EnterpriseRegistered, OfferSnapshot, ProjectSnapshot
 from g60_contracts.funding import OFFER_EXAMPLE

@@ -8,12 +8,9 @@ first, as a redo record), and tag each document with it (`outbox_batch`, kept by
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from g60_chassis.errors import Conflict
-
-if TYPE_CHECKING:  # re-exported lazily below (memory_store imports this module)
-    from g60_chassis.memory_store import MemoryDocumentStore
 
 Doc = dict[str, Any]
 Update = tuple[Doc, int, list[Doc]]  # a document, the version it was read at, events to append
@@ -131,13 +128,3 @@ async def update_each(store: DocumentStore, collection: str, updates: list[Updat
         except VersionConflict:
             conflicts.add(doc["_id"])
     return conflicts
-
-
-def __getattr__(name: str) -> type[MemoryDocumentStore]:
-    """`MemoryDocumentStore`, still importable from here (it moved to `memory_store.py`):
-    imported on first use, so neither module imports the other at load time."""
-    if name == "MemoryDocumentStore":
-        from g60_chassis.memory_store import MemoryDocumentStore
-
-        return MemoryDocumentStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.mongo import MongoDocumentStore
 from g60_chassis.sqlite import SqliteDocumentStore
-from g60_chassis.store import DocumentStore, MemoryDocumentStore
+from g60_chassis.store import DocumentStore
 
 
 @pytest.fixture(params=["memory", "sqlite", "mongo"])

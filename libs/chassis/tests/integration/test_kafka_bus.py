@@ -15,8 +15,8 @@ from g60_chassis.aggregates import Aggregates
 from g60_chassis.bus import DeliveryPolicy, Outgoing
 from g60_chassis.envelope import Envelope
 from g60_chassis.kafka import KafkaBus
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.outbox import OutboxRelay
-from g60_chassis.store import MemoryDocumentStore
 
 pytestmark = pytest.mark.integration
 BOOTSTRAP = os.environ.get("G60_KAFKA_BOOTSTRAP", "127.0.0.1:9092")

@@ -12,8 +12,9 @@ from g60_chassis.aggregates import Aggregates
 from g60_chassis.batches import unsent
 from g60_chassis.bus import DeliveryPolicy, MemoryBus, Outgoing
 from g60_chassis.envelope import Envelope
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.outbox import OutboxRelay
-from g60_chassis.store import Doc, MemoryDocumentStore
+from g60_chassis.store import Doc
 
 FAST = DeliveryPolicy(max_attempts=2, backoff_initial_s=0.001, backoff_max_s=0.001)
 

@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 
 from g60_chassis.auth import KeyStore
 from g60_chassis.http import create_app
-from g60_chassis.store import MemoryDocumentStore
+from g60_chassis.memory_store import MemoryDocumentStore
 
 
 def client(max_bytes: int) -> httpx.AsyncClient:

@@ -9,8 +9,8 @@ from g60_chassis.aggregates import Aggregates, retry_on_conflict
 from g60_chassis.batches import unsent
 from g60_chassis.bus import DeliveryPolicy, MemoryBus, PermanentError
 from g60_chassis.envelope import Envelope
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.outbox import OutboxRelay, PublishFailed
-from g60_chassis.store import MemoryDocumentStore
 
 FAST = DeliveryPolicy(max_attempts=3, backoff_initial_s=0.001, backoff_max_s=0.001)
 

@@ -13,8 +13,8 @@ from g60_chassis.bus_api import bus_router
 from g60_chassis.dead_letters import DeadLetterShelf
 from g60_chassis.envelope import Envelope
 from g60_chassis.http import create_app
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.sqlite import SqliteDocumentStore
-from g60_chassis.store import MemoryDocumentStore
 
 OP = "bootstrap-operator-key-for-tests-0123456789"
 

@@ -14,8 +14,9 @@ from g60_chassis.aggregates import Aggregates, AlreadyExists
 from g60_chassis.batches import batch_collection, unsent
 from g60_chassis.bus import MemoryBus
 from g60_chassis.envelope import Envelope
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.outbox import OutboxRelay
-from g60_chassis.store import Doc, MemoryDocumentStore, StoreError
+from g60_chassis.store import Doc, StoreError
 
 
 class Thing(BaseModel):

@@ -13,7 +13,7 @@ import pytest
 from g60_chassis.auth import KeyStore
 from g60_chassis.http import create_app
 from g60_chassis.keys_api import keys_router
-from g60_chassis.store import MemoryDocumentStore
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_contracts.enums import Role
 
 OP = "bootstrap-operator-key-for-tests-0123456789"

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from g60_chassis.store import DuplicateKey, MemoryDocumentStore
+from g60_chassis.memory_store import MemoryDocumentStore
+from g60_chassis.store import DuplicateKey
 
 
 @pytest.mark.asyncio

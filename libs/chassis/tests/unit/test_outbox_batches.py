@@ -9,8 +9,8 @@ import pytest
 
 from g60_chassis.bus import MemoryBus, Outgoing
 from g60_chassis.envelope import Envelope
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.outbox import OutboxRelay, PublishFailed, outbox_entry
-from g60_chassis.store import MemoryDocumentStore
 
 
 def event(subject: str, n: int) -> Envelope:

@@ -13,7 +13,7 @@ from g60_chassis.auth import KeyStore
 from g60_chassis.deps import IfMatch
 from g60_chassis.errors import Conflict
 from g60_chassis.http import create_app
-from g60_chassis.store import MemoryDocumentStore
+from g60_chassis.memory_store import MemoryDocumentStore
 
 
 def _app() -> httpx.AsyncClient:

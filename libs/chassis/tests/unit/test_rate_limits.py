@@ -12,6 +12,7 @@ import pytest
 from g60_chassis.auth import KeyStore
 from g60_chassis.http import create_app
 from g60_chassis.keys_api import keys_router
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.ratelimit import (
     Limits,
     MemoryBuckets,
@@ -20,7 +21,6 @@ from g60_chassis.ratelimit import (
     SharedBuckets,
     gcra,
 )
-from g60_chassis.store import MemoryDocumentStore
 from g60_contracts.enums import Role
 
 

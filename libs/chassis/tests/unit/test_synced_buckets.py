@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.ratelimit import BUCKETS, Rate, SharedBuckets
-from g60_chassis.store import Doc, MemoryDocumentStore
+from g60_chassis.store import Doc
 from g60_chassis.synced_buckets import SyncedBuckets
 
 

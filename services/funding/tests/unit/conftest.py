@@ -15,8 +15,9 @@ from funding.bootstrap import FundingApp, bootstrap
 from funding.entrypoints.app import create
 from g60_chassis.auth import KeyStore
 from g60_chassis.bus import MemoryBus
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.settings import PlatformSettings
-from g60_chassis.store import Doc, MemoryDocumentStore, VersionConflict
+from g60_chassis.store import Doc, VersionConflict
 from g60_contracts.enums import Role
 from g60_contracts.funding import OFFER_EXAMPLE
 

@@ -17,10 +17,10 @@ from asgi_lifespan import LifespanManager
 from g60_chassis.auth import KeyStore
 from g60_chassis.bus import MemoryBus
 from g60_chassis.envelope import Envelope
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.mongo import MongoDocumentStore
 from g60_chassis.principal import Principal
 from g60_chassis.settings import PlatformSettings
-from g60_chassis.store import MemoryDocumentStore
 from g60_contracts.enums import Role
 from g60_contracts.funding import OFFER_EXAMPLE
 from g60_contracts.projects import ENTERPRISE_EXAMPLE, PROJECT_EXAMPLE

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from g60_chassis.aggregates import Aggregates
-from g60_chassis.store import MemoryDocumentStore
+from g60_chassis.memory_store import MemoryDocumentStore
 from matching.domain.match import Match
 from matching.service.lifecycle import Lifecycle
 from services.matching.tests.unit import factories

@@ -12,8 +12,8 @@ import pytest
 from g60_chassis.auth import KeyStore
 from g60_chassis.bus import MemoryBus
 from g60_chassis.envelope import Envelope
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.settings import PlatformSettings
-from g60_chassis.store import MemoryDocumentStore
 from g60_contracts.events import ProjectSnapshot
 from g60_contracts.projects import PROJECT_EXAMPLE
 from matching.bootstrap import MatchingApp, bootstrap

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from g60_chassis.store import MemoryDocumentStore
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_contracts.events import ProjectSnapshot
 from matching.entrypoints.consumer import project_batches
 from services.matching.tests.unit.test_project_batches import project

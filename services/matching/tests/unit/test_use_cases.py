@@ -14,9 +14,9 @@ from g60_chassis.batches import unsent
 from g60_chassis.bus import Handler, MemoryBus
 from g60_chassis.envelope import Envelope
 from g60_chassis.errors import Conflict
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.principal import Principal
 from g60_chassis.settings import PlatformSettings
-from g60_chassis.store import MemoryDocumentStore
 from g60_contracts.enums import Role
 from g60_contracts.events import OfferSnapshot
 from g60_contracts.funding import OFFER_EXAMPLE

@@ -10,8 +10,8 @@ from typing import Any
 from g60_chassis.auth import KeyStore
 from g60_chassis.batches import unsent
 from g60_chassis.bus import MemoryBus
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.settings import PlatformSettings
-from g60_chassis.store import MemoryDocumentStore
 from matching.bootstrap import bootstrap
 from matching.domain.match import match_id
 from services.matching.tests.unit.test_use_cases import T0, Market

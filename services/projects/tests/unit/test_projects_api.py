@@ -12,8 +12,8 @@ from asgi_lifespan import LifespanManager
 
 from g60_chassis.auth import KeyStore
 from g60_chassis.bus import MemoryBus
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.settings import PlatformSettings
-from g60_chassis.store import MemoryDocumentStore
 from g60_contracts.enums import Role
 from g60_contracts.projects import ENTERPRISE_EXAMPLE, PROJECT_EXAMPLE
 from projects.bootstrap import bootstrap

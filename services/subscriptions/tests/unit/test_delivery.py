@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.principal import OPERATOR
-from g60_chassis.store import MemoryDocumentStore
 from g60_contracts.enums import Role
 from services.subscriptions.tests.unit import factories as ev
 from services.subscriptions.tests.unit.conftest import FAST, Env, FakeSender, start

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from g60_chassis.store import Doc, MemoryDocumentStore, StoreError
+from g60_chassis.memory_store import MemoryDocumentStore
+from g60_chassis.store import Doc, StoreError
 from services.subscriptions.tests.unit import factories as ev
 from services.subscriptions.tests.unit.conftest import Env
 from subscriptions.adapters.events import incoming

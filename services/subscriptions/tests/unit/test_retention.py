@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.settings import PlatformSettings
-from g60_chassis.store import DocumentStore, MemoryDocumentStore
+from g60_chassis.store import DocumentStore
 from services.subscriptions.tests.unit import factories as ev
 from subscriptions.domain.delivery import Delivery, RetryRules, SendResult
 from subscriptions.service.journal import LOG, MESSAGES, SCHEDULE, DeliveryJournal
