@@ -80,7 +80,7 @@ infra-logs: ## tail the Kafka, PostgreSQL and FerretDB logs
 	$(INFRA) logs
 
 bench-flow: $(STAMP) infra-up ## event-path benchmark: bus vs raw Kafka, relay, end to end (ratios to baselines)
-	$(PY) bench/bench_flow.py $(if $(QUICK),--quick)
+	$(PY) bench/bench_flow.py $(if $(QUICK),--quick) $(if $(RATES),--rates "$(RATES)")
 
 fuzz: $(STAMP) ## long fuzzing of every service's OpenAPI (schemathesis): make fuzz [EXAMPLES=500]
 	G60_FUZZ_EXAMPLES=$(or $(EXAMPLES),500) G60_FUZZ_RANDOM=1 $(PY) -m pytest -m fuzz -p no:cacheprovider

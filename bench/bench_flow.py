@@ -96,6 +96,12 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip-e2e", action="store_true")
+    ap.add_argument(
+        "--rates",
+        type=lambda text: [int(r) for r in text.replace(",", " ").split()],
+        help='the end-to-end steps in needs/s, e.g. "40 80 100 120" (default: doubling to 80 '
+        "quick, 160 full)",
+    )
     args = ap.parse_args()
     kafka_port = os.environ.get("KAFKA_PORT", "9092")
     mongo_port = os.environ.get("FERRETDB_PORT", "27017")
@@ -112,7 +118,7 @@ async def main() -> None:
     e2e = None
     if not args.skip_e2e:
         offers = 200 if args.quick else 1_000
-        rates = [5, 10, 20, 40, 80, 160] if not args.quick else [5, 10, 20, 40, 80]
+        rates = args.rates or ([5, 10, 20, 40, 80] if args.quick else [5, 10, 20, 40, 80, 160])
         seconds = 5.0 if args.quick else 10.0
         with tempfile.TemporaryDirectory(prefix="bench-flow-") as logs:
             say(f"end to end: {offers:,} offers, needs at {rates} /s, {seconds:g} s each")
