@@ -131,3 +131,27 @@ async def test_a_new_matchs_decisions_share_its_breakdowns_without_a_copy() -> N
     (record,) = match.records()
     assert record.enterprise_view == match.enterprise_view and record.enterprise_view
     assert record.funder_view == match.funder_view and record.funder_view
+
+
+async def test_a_flag_whose_write_lost_a_race_is_read_again_and_written() -> None:
+    market, store = await wide_market()
+    await market.svc.proposals.settling.settled()
+    inner = store.inner
+    write = inner.update_many
+    raced: list[str] = []
+
+    async def racing(collection: str, updates: Any) -> set[str]:
+        if collection == "matches" and not raced:  # another writer saves one match first
+            doc = await inner.get(collection, updates[0][0]["_id"])
+            assert doc is not None
+            await inner.update(collection, doc, doc["version"])
+            raced.append(doc["_id"])
+        return await write(collection, updates)
+
+    inner.update_many = racing  # type: ignore[method-assign]
+    store.calls.clear()
+    allocation = await market.svc.allocation.refresh()
+    assert allocation is not None and raced
+    assert store.calls[("update_many", "matches")] == 2  # the batch, then the lost flag again
+    for pid, oid in allocation.as_map().items():
+        assert (await market.match(pid, oid)).allocated

@@ -8,6 +8,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from g60_chassis.aggregates import Aggregates, retry_on_conflict
+from g60_chassis.store import VersionConflict
 from matching.domain.match import Match, match_id
 from matching.domain.results import Allocation, Proposal
 from matching.service.ports import Engine
@@ -51,9 +52,7 @@ class AllocationFlags:
                 for offers, pair_in in ((before, False), (after, True))
                 if pid in offers
             ]
-            lost = await self._flag_batch(flags, as_of, cited)
-            # a flag whose compare-and-set lost (someone wrote the match meanwhile) goes alone
-            await asyncio.gather(*(self._flag(*f, as_of, cited) for f in lost))
+            await self._flag_all(flags, as_of, cited)
             await asyncio.sleep(0)
         self.settled_as_of = as_of
         return len(moved)
@@ -70,6 +69,24 @@ class AllocationFlags:
         viewed = self.engine.with_breakdowns([p for p in found if p is not None])
         return {(p.project_id, p.offer_id): p for p in viewed}
 
+    async def _flag_all(
+        self,
+        flags: list[tuple[str, str, bool]],
+        as_of: int,
+        cited: dict[tuple[str, str], Proposal],
+    ) -> None:
+        """`_flag_batch` again for the flags whose compare-and-set lost (someone wrote the
+        match meanwhile: it is read again), as any lost read-modify-write is retried."""
+        left = flags
+
+        async def attempt() -> None:
+            nonlocal left
+            left = await self._flag_batch(left, as_of, cited)
+            if left:
+                raise VersionConflict(left[0][0])
+
+        await retry_on_conflict(attempt)
+
     async def _flag_batch(
         self,
         flags: list[tuple[str, str, bool]],
@@ -81,6 +98,8 @@ class AllocationFlags:
         missing allocated pairs proposed in one insert (a read, a save and an inputs' insert
         per flag before). Returns the flags whose save lost a compare-and-set."""
         pids = sorted({pid for pid, _, _ in flags})
+        # held like a reconciliation holds them: one reconciling a project meanwhile would read
+        # a match this batch is about to save and lose the compare-and-set with a 409
         while busy := [self._busy[p] for p in pids if p in self._busy]:
             await busy[0].wait()
         done = asyncio.Event()
@@ -115,43 +134,4 @@ class AllocationFlags:
         finally:
             for pid in pids:
                 del self._busy[pid]
-            done.set()
-
-    async def _flag(
-        self,
-        project_id: str,
-        offer_id: str,
-        allocated: bool,
-        as_of: int,
-        cited: dict[tuple[str, str], Proposal] | None = None,
-    ) -> None:
-        while (busy := self._busy.get(project_id)) is not None:
-            await busy.wait()
-
-        async def attempt() -> None:
-            match = await self.matches.get(match_id(project_id, offer_id))
-            if match is None:
-                if allocated and self.engine.has_project(project_id):
-                    p = self.engine.proposal(project_id, offer_id, allocated=False)
-                    if p is not None:  # `allocated` says this pair now: proposed allocated
-                        await self.new.insert(await self.new.make([(p, True)], as_of, {}))
-                return
-            if match.flag(allocated, as_of):
-                if allocated and self.audit is not None:
-                    p = (cited or {}).get((project_id, offer_id)) or self.engine.proposal(
-                        project_id, offer_id, allocated=False
-                    )
-                    if p is not None:
-                        await self.audit.decided("allocated", match, p)
-                await self.matches.save(match)
-
-        # held like a reconciliation holds it: a rematch or an event reconciling the project
-        # meanwhile read the match this flag was about to save, and lost the compare-and-set
-        # with a 409 (seen once in `g60 rematch` against the embedded platform)
-        done = asyncio.Event()
-        self._busy[project_id] = done
-        try:
-            await retry_on_conflict(attempt)
-        finally:
-            del self._busy[project_id]
             done.set()
