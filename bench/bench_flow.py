@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import flow_bus
 import flow_calls
 import flow_e2e
+import flow_waits
 from flow_e2e import median_ms, pct
 
 T0 = time.perf_counter()
@@ -96,6 +97,8 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip-e2e", action="store_true")
+    ap.add_argument("--logs", help="keep the services' logs in this directory")
+    ap.add_argument("--only-e2e", action="store_true", help="skip the bus figures (faster)")
     ap.add_argument(
         "--rates",
         type=lambda text: [int(r) for r in text.replace(",", " ").split()],
@@ -111,7 +114,7 @@ async def main() -> None:
     n, relay_docs = (5_000, 500) if args.quick else (20_000, 2_000)
 
     say(f"bus: raw aiokafka against the platform's bus on {bootstrap}")
-    bus = await flow_bus.run(bootstrap, mongo, n, relay_docs, say)
+    bus = None if args.only_e2e else await flow_bus.run(bootstrap, mongo, n, relay_docs, say)
     say("baselines: Kafka produce->consume round trip, one document write ...")
     rtt = await round_trip_p99(bootstrap, 200)
     wr = await write_p99(mongo, 200)
@@ -120,10 +123,17 @@ async def main() -> None:
         offers = 200 if args.quick else 1_000
         rates = args.rates or ([5, 10, 20, 40, 80] if args.quick else [5, 10, 20, 40, 80, 160])
         seconds = 5.0 if args.quick else 10.0
-        with tempfile.TemporaryDirectory(prefix="bench-flow-") as logs:
+        with tempfile.TemporaryDirectory(prefix="bench-flow-") as tmp:
+            logs = args.logs or tmp
             say(f"end to end: {offers:,} offers, needs at {rates} /s, {seconds:g} s each")
             e2e = await flow_e2e.run(base_port, Path(logs), offers, rates, seconds, say)
 
+    if bus is not None:
+        print_bus(bus)
+    print_e2e(e2e, rtt, wr)
+
+
+def print_bus(bus: flow_bus.BusFigures) -> None:
     print("\n== bus (same broker, same records) ==")
     print(f"raw producer (idempotent, acks=all)   {bus.raw_produce:>10,.0f} /s")
     print(
@@ -160,6 +170,9 @@ async def main() -> None:
         f"{ratio(bus.relay_batches, bus.bus_publish_many)} of publish_many, "
         f"{ratio(bus.relay_batches, bus.relay)} the outboxes'"
     )
+
+
+def print_e2e(e2e: flow_e2e.FlowFigures | None, rtt: list[float], wr: list[float]) -> None:
     rtt99, wr99 = pct(rtt, 0.99), pct(wr, 0.99)
     print("\n== raw baseline ==")
     for label, xs in (("Kafka produce->consume round trip", rtt), ("one document write", wr)):
@@ -210,7 +223,11 @@ async def main() -> None:
         print("where the time goes (medians over every proposed need):")
         print(f"  HTTP POST (projects service, store)  {median_ms(e2e.http)}")
         print(f"  relay + broker (answer -> on topic)  {median_ms(e2e.relay_broker)}")
-        print(f"  matcher (+ its relay and broker)     {median_ms(e2e.matcher)}")
+        print(f"  matcher (on topic -> proposal sent)  {median_ms(e2e.matcher)}")
+        print(f"  broker + bench (sent -> read)        {median_ms(e2e.seen)}")
+        print(flow_waits.HEADER)
+        for s in [*e2e.steps, *([e2e.half] if e2e.half else [])]:
+            print(flow_waits.line(s.rate, s.waits, s.seconds))
 
 
 if __name__ == "__main__":

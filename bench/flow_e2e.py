@@ -24,6 +24,7 @@ from pathlib import Path
 import flow_calls
 import flow_clean
 import flow_cpu
+import flow_waits
 import httpx
 from aiokafka import AIOKafkaConsumer
 
@@ -51,6 +52,8 @@ class Tracker:
     answered: dict[str, float] = field(default_factory=dict)
     on_topic: dict[str, float] = field(default_factory=dict)
     proposed: dict[str, float] = field(default_factory=dict)
+    # the first proposal's record timestamp (when the matcher's relay sent it), on this clock
+    published: dict[str, float] = field(default_factory=dict)
 
     async def follow(self, bootstrap: str, projects: str, matches: str) -> None:
         consumer = AIOKafkaConsumer(
@@ -65,16 +68,18 @@ class Tracker:
             while True:
                 batch = await consumer.getmany(timeout_ms=200)
                 now = time.perf_counter()
+                to_perf = now - time.time()
                 for recs in batch.values():
                     for r in recs:
                         headers = dict(r.headers)
                         kind = headers.get("ce_type", b"").decode()
                         if r.topic == projects and kind == "g60.project.submitted.v1":
-                            self.on_topic.setdefault(r.key.decode(), now)
+                            self.on_topic.setdefault(r.key.decode(), r.timestamp / 1000 + to_perf)
                         elif r.topic == matches and kind == "g60.match.proposed.v1":
                             pid = _project_of(r.value)
                             if pid:
                                 self.proposed.setdefault(pid, now)
+                                self.published.setdefault(pid, r.timestamp / 1000 + to_perf)
         finally:
             await consumer.stop()
 
@@ -97,6 +102,8 @@ class Step:
     latencies: list[float]
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds by component
     calls: dict[str, flow_calls.Counts] = field(default_factory=dict)  # per need, by service
+    waits: flow_waits.Sample = field(default_factory=dict)  # the matcher's, during the step
+    seconds: float = 0.0  # from the first POST to the end of the wait for proposals
 
 
 @dataclass
@@ -107,6 +114,7 @@ class FlowFigures:
     http: list[float]
     relay_broker: list[float]
     matcher: list[float]
+    seen: list[float]  # the proposal's record made -> read by the bench
     burst: Step | None = None  # the 200 needs at 20/s, drained within 10 s?
 
 
@@ -233,6 +241,8 @@ async def step(
     pids = {service: proc.pid for service, proc in p.procs.items()}
     urls = {service: p.url(service) for service in p.procs}
     calls0 = await flow_calls.sample(c, urls)
+    topic = p.env["G60_TOPIC_PROJECTS"]
+    waits0 = await flow_waits.sample(c, urls["matching"], topic)
     cpu0 = flow_cpu.sample(pids)
     t0 = time.perf_counter()
     tasks = []
@@ -253,7 +263,9 @@ async def step(
     lat = [tr.proposed[i] - tr.posted[i] for i in ids if i in tr.proposed]
     cpu = flow_cpu.used(cpu0, flow_cpu.sample(pids))
     calls = flow_calls.per_need(calls0, await flow_calls.sample(c, urls), n)
-    return Step(rate, n, kept, max(0.0, drained), lat, cpu, calls)
+    waits = flow_waits.diff(waits0, await flow_waits.sample(c, urls["matching"], topic))
+    seconds = time.perf_counter() - t0
+    return Step(rate, n, kept, max(0.0, drained), lat, cpu, calls, waits, seconds)
 
 
 async def run(
@@ -304,7 +316,8 @@ async def run(
             half,
             http=[tr.answered[i] - tr.posted[i] for i in done],
             relay_broker=[max(0.0, tr.on_topic[i] - tr.answered[i]) for i in done],
-            matcher=[max(0.0, tr.proposed[i] - tr.on_topic[i]) for i in done],
+            matcher=[max(0.0, tr.published[i] - tr.on_topic[i]) for i in done],
+            seen=[max(0.0, tr.proposed[i] - tr.published[i]) for i in done],
             burst=burst,
         )
     finally:

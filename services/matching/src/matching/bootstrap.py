@@ -13,13 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from g60_chassis import loop_lag
 from g60_chassis.aggregates import Aggregates
 from g60_chassis.auth import KeyStore
 from g60_chassis.bus import EventBus
+from g60_chassis.foreground import Foreground
 from g60_chassis.runtime import BuiltService, wire
 from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import DocumentStore
 from g60_chassis.tasks import cancel, every
+from matching.adapters import metrics
 from matching.adapters.allocator import InProcess
 from matching.adapters.engine import EngineTranslator, engine_version, new_engine
 from matching.adapters.events import ContractMatchEvents
@@ -65,6 +68,7 @@ class MatchingApp(BuiltService[MatchingService]):
     ready_wait_s: float = 2.0
     _expiry: asyncio.Task[None] | None = None
     _load: asyncio.Task[None] | None = None
+    _lag: asyncio.Task[None] | None = None
 
     async def prepare(self) -> None:
         self.service.allocation.start()
@@ -108,9 +112,10 @@ class MatchingApp(BuiltService[MatchingService]):
         # mid-load; the later ones read by day (`Lifecycle.expire_due`)
         expiry = every(self.expiry_interval_s, self.service.lifecycle.expire_due, "match expiry")
         self._expiry = asyncio.create_task(expiry, name="match-expiry")
+        self._lag = asyncio.create_task(loop_lag.watch(), name="loop-lag")
 
     async def stop(self) -> None:
-        await cancel(self._expiry, self._load)
+        await cancel(self._expiry, self._load, self._lag)
         await self.service.allocation.stop()
         await self.service.proposals.settling.stop()
         await super().stop()
@@ -156,14 +161,17 @@ def bootstrap(
         allocate or InProcess(),
         audit,
     )
+    service.allocation.observe = metrics.allocation_run
     stats = Stats(service.matches, service.read, service.engine, clock)
     group = w.settings.group(NAME)
+    # the allocation's flags make way for consumed events (`service/flags.py`)
+    events = service.proposals.foreground = Foreground()
     w.bus.subscribe(
         w.settings.topic_projects,
         group,
-        consumer.project_events(service),
-        batch=consumer.project_batches(service),
+        events.wrap(consumer.project_events(service)),
+        batch=events.wrap(consumer.project_batches(service)),
     )
-    w.bus.subscribe(w.settings.topic_funding, group, consumer.funding_events(service))
+    w.bus.subscribe(w.settings.topic_funding, group, events.wrap(consumer.funding_events(service)))
     routers = [api.router(service), ops_api.router(service, stats, audit), dashboard.router(stats)]
     return MatchingApp(w, service, routers, [w.settings.topic_matches], list(INDEXES))

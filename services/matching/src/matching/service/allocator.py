@@ -23,11 +23,17 @@ from matching.service.ports import Allocate, Engine
 
 log = logging.getLogger(__name__)
 Apply = Callable[[Allocation], Awaitable[int]]  # sets the flags it moved; returns how many
+Observe = Callable[[dict[str, float]], None]  # a run's seconds by phase (metrics)
 
 
 class AllocationRefresher:
     def __init__(
-        self, engine: Engine, allocate: Allocate, apply: Apply, debounce_s: float = 0.5
+        self,
+        engine: Engine,
+        allocate: Allocate,
+        apply: Apply,
+        debounce_s: float = 0.5,
+        observe: Observe | None = None,
     ) -> None:
         self.engine, self.allocate, self.apply, self.debounce_s = (
             engine,
@@ -38,6 +44,7 @@ class AllocationRefresher:
         self.version: int | None = None
         self.runs = 0
         self.timings: dict[str, float] = {}  # of the last run, in seconds
+        self.observe = observe
         self._stale = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -58,6 +65,8 @@ class AllocationRefresher:
         moved = await self.apply(allocation)
         t3 = time.perf_counter()
         self.timings = {"snapshot": t1 - t0, "allocate": t2 - t1, "flags": t3 - t2}
+        if self.observe is not None:
+            self.observe(self.timings)
         self.version = allocation.market_version
         self.runs += 1
         log.info(

@@ -8,6 +8,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from g60_chassis.aggregates import Aggregates, retry_on_conflict
+from g60_chassis.foreground import Foreground
 from g60_chassis.store import VersionConflict
 from matching.domain.match import Match, match_id
 from matching.domain.results import Allocation, Proposal
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from matching.service.audit import DecisionLog
 
 FLAG_BATCH = 32  # projects whose allocation flags are written at once
+YIELD_S = 0.5  # the longest a batch of flags waits for the event path to be idle
 
 
 class AllocationFlags:
@@ -33,6 +35,10 @@ class AllocationFlags:
     as_of: int | None  # the market version of that allocation
     settled_as_of: int | None  # every flag holds as of this version
     _busy: dict[str, asyncio.Event]
+    # the event path (consumed events): each batch of flags waits until it is idle, for at
+    # most `yield_s` (set by the composition root; None: no waiting)
+    foreground: Foreground | None = None
+    yield_s: float = YIELD_S
 
     async def flag(self, allocation: Allocation) -> int:
         """Set the `allocated` flag of every match whose pair entered or left the allocation
@@ -44,6 +50,7 @@ class AllocationFlags:
         self.allocated, self.as_of = after, as_of
         moved = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
         for i in range(0, len(moved), FLAG_BATCH):  # distinct matches: their writes overlap
+            await self._make_way()
             batch = moved[i : i + FLAG_BATCH]
             cited = self._cited([(pid, after[pid]) for pid in batch if pid in after])
             flags = [
@@ -56,6 +63,10 @@ class AllocationFlags:
             await asyncio.sleep(0)
         self.settled_as_of = as_of
         return len(moved)
+
+    async def _make_way(self) -> None:
+        if self.foreground is not None:
+            await self.foreground.idle(self.yield_s)
 
     def _cited(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Proposal]:
         """The allocated pairs' proposals with the breakdowns their decisions cite, in one
@@ -125,6 +136,7 @@ class AllocationFlags:
                     q = cited.get((pid, oid)) or self.engine.proposal(pid, oid, allocated=False)
                     if q is not None:
                         decided.append((match, q))
+            await self._make_way()  # the reads took a while: the writes after any event since
             if decided and self.audit is not None:
                 await self.audit.decided_many("allocated", decided)
             if proposed:

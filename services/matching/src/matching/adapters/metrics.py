@@ -1,0 +1,16 @@
+"""The allocation's runs on `/metrics`: how many, and the seconds of each phase (`snapshot` on
+the event loop, `allocate` in its worker, `flags` written beside the event path), which
+`make bench-flow` prints per step next to the consumer's waits."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+RUNS = Counter("g60_allocation_runs_total", "Allocation runs")
+SECONDS = Counter("g60_allocation_seconds_total", "Seconds spent in allocation runs", ["phase"])
+
+
+def allocation_run(timings: dict[str, float]) -> None:
+    RUNS.inc()
+    for phase, seconds in timings.items():
+        SECONDS.labels(phase).inc(seconds)
