@@ -106,6 +106,17 @@ def rewind(consumer: ConsumerProtocol, records: Sequence[ConsumerRecord[Any, Any
         consumer.seek(tp, offset)
 
 
+def partitions(records: Records) -> list[Records]:
+    """The records of each partition, in order, partitions in order of first appearance. Each
+    part is handled, cut short by the budget and sought back on its own (`rewind` seeks only
+    the partitions of the records it is given); if a part raises past its own handling, the
+    others are cancelled and the whole poll is sought back (handlers are idempotent)."""
+    by: dict[tuple[str, int], list[ConsumerRecord[Any, Any]]] = {}
+    for r in records:
+        by.setdefault((r.topic, r.partition), []).append(r)
+    return [tuple(part) for part in by.values()]
+
+
 def _observe(histogram: Histogram, n: int, seconds: float) -> None:
     for _ in range(n):
         histogram.observe(seconds)
@@ -161,8 +172,19 @@ class BatchConsumer:
         waited, handled = WAITED.labels(self.topic), HANDLED.labels(self.topic)
         for r in records:
             waited.observe(max(0.0, started - r.timestamp / 1000))
+        # A batch handler's partitions go concurrently: Kafka orders records within a
+        # partition only, so their runs are independent, and one partition's store round trips
+        # overlap another's instead of queueing behind them (see `partitions`).
+        parts = partitions(records) if self.batch is not None else [records]
         try:
-            await self._handle_all(records, consumer, loop, deadline, handled, started)
+            if len(parts) == 1:
+                await self._handle_all(records, consumer, loop, deadline, handled, started)
+            else:
+                async with asyncio.TaskGroup() as group:  # one raising cancels the others
+                    for part in parts:
+                        group.create_task(
+                            self._handle_all(part, consumer, loop, deadline, handled, started)
+                        )
         finally:
             BATCHES.labels(self.topic).observe(time.time() - started)
 

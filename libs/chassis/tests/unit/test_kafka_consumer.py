@@ -167,3 +167,36 @@ async def test_types_a_subscription_does_not_act_on_are_skipped_unread():
     one, _ = consumer_for(handler, types=frozenset({"wanted.v1"}))  # no batch handler
     await one(records, consumer)
     assert got == [("wanted.v1", 0), ("wanted.v1", 2)] and letters == []
+
+
+async def test_a_batch_handlers_partitions_run_concurrently_each_in_its_order():
+    """Partition 1's batch runs while partition 0's waits on its store; each partition's
+    records arrive in order; a partition that cannot be handled now is sought back alone."""
+    import asyncio
+
+    p0_started, release = asyncio.Event(), asyncio.Event()
+    batches: list[list[tuple[str, int]]] = []
+
+    async def batch(events: Sequence[Envelope]) -> None:
+        got = [(e.subject, e.data["n"]) for e in events]
+        if got[0][0] == "k0":
+            p0_started.set()
+            await release.wait()  # partition 0's batch waits on its store
+        if got[0][0] == "k2":
+            raise ConnectionError("store down")  # fails the batch: then one by one
+        batches.append(got)
+        if got[0][0] == "k1":
+            release.set()  # partition 1 ran while partition 0 waited
+
+    async def handler(e: Envelope) -> None:
+        raise ConnectionError("store down")  # partition 2: not handled now
+
+    records: Records = tuple(
+        record(p, offset, p * 10 + offset) for offset in range(3) for p in (0, 1, 2)
+    )  # interleaved as a poll brings them
+    consume, letters = consumer_for(handler, batch)
+    seeks = Consumer()
+    await asyncio.wait_for(consume(records, seeks), 5)
+    assert p0_started.is_set()
+    assert batches == [[("k1", 10), ("k1", 11), ("k1", 12)], [("k0", 0), ("k0", 1), ("k0", 2)]]
+    assert seeks.sought == {TopicPartition("t", 2): 0} and letters == []
