@@ -41,6 +41,10 @@ async def sample(c: httpx.AsyncClient, url: str, topic: str) -> Sample:
                 out["allocation"]["runs"] = s.value
             elif s.name == "g60_allocation_seconds_total":
                 out["allocation"][s.labels["phase"]] = s.value
+            elif s.name.startswith("g60_gc_seconds") and s.labels.get("generation") == "2":
+                h = out.setdefault("gc2", {})
+                key = s.labels["le"] if s.name.endswith("_bucket") else s.name.rsplit("_", 1)[1]
+                h[key] = s.value
             elif s.name == "g60_background_yield_seconds_total":
                 out["allocation"]["yielded"] = s.value
     return out
@@ -63,7 +67,9 @@ def quantile(h: Hist, q: float) -> float:
 
 
 def _ms(x: float) -> str:
-    return f"{x * 1000:.0f}" if x == x and x != float("inf") else ">10000"
+    if x != x:  # no samples (a service without these figures)
+        return "n/a"
+    return f"{x * 1000:.0f}" if x != float("inf") else ">10000"
 
 
 def line(rate: float, d: Sample, step_s: float) -> str:
@@ -81,6 +87,7 @@ def line(rate: float, d: Sample, step_s: float) -> str:
     return (
         f"  {rate:>6g}/s  wait {stat('wait'):>11}  handling {stat('handled'):>11}"
         f"  batches {batches:4.0f} of {stat('batch'):>9}  loop lag {stat('lag'):>9}"
+        f"  full gc {d.get('gc2', {}).get('count', 0.0):3.0f} of {stat('gc2'):>7}"
         f"  allocation {alloc.get('runs', 0.0):3.0f} runs, {phases} s"
         f" ({step_s:.0f} s)"
     )
@@ -89,6 +96,7 @@ def line(rate: float, d: Sample, step_s: float) -> str:
 HEADER = (
     "matcher, per project event (ms mean/p99; p99 = a histogram bucket's bound): wait = record\n"
     "  made -> its batch starts, handling = batch start -> its chunk handled; loop lag = how late\n"
-    "  the event loop ran what was due; allocation = runs and seconds snapshot/allocate/flags\n"
+    "  the event loop ran what was due; full gc = the collector's generation-2 passes;\n"
+    "  allocation = runs and seconds snapshot/allocate/flags\n"
     "  (the flags' time includes the last figure: waiting for the event path to be idle)"
 )
