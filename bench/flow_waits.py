@@ -41,7 +41,7 @@ async def sample(c: httpx.AsyncClient, url: str, topic: str) -> Sample:
                 out["allocation"]["runs"] = s.value
             elif s.name == "g60_allocation_seconds_total":
                 out["allocation"][s.labels["phase"]] = s.value
-            elif s.name.startswith("g60_gc_seconds") and s.labels.get("generation") == "2":
+            elif base == "g60_gc_seconds" and s.labels.get("generation") == "2":
                 h = out.setdefault("gc2", {})
                 key = s.labels["le"] if s.name.endswith("_bucket") else s.name.rsplit("_", 1)[1]
                 h[key] = s.value
