@@ -36,3 +36,20 @@ async def test_a_blocked_loop_shows_as_lag_and_full_collections_are_timed() -> N
     watching.cancel()
     assert _sum(loop_lag.LAG) - lag_before >= 0.15  # at least the section's length, late
     assert _count(loop_lag.GC, generation="2") > gc_before
+
+
+def test_survivors_are_frozen_only_after_a_slow_full_collection() -> None:
+    loop_lag.time_collections()
+    frozen = gc.get_freeze_count()
+    try:
+        loop_lag._slowest_full[0] = 0.0
+        assert not loop_lag.freeze_if_slow(slow_s=3600.0)
+        assert gc.get_freeze_count() == frozen
+        gc.collect()  # a full collection, however fast, is recorded
+        assert loop_lag._slowest_full[0] > 0
+        assert loop_lag.freeze_if_slow(slow_s=0.0)
+        assert gc.get_freeze_count() > frozen
+        assert loop_lag._slowest_full[0] == 0.0  # counted again from the freeze
+        assert not loop_lag.freeze_if_slow(slow_s=3600.0)
+    finally:
+        gc.unfreeze()

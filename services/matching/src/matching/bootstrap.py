@@ -69,6 +69,7 @@ class MatchingApp(BuiltService[MatchingService]):
     _expiry: asyncio.Task[None] | None = None
     _load: asyncio.Task[None] | None = None
     _lag: asyncio.Task[None] | None = None
+    _freeze: asyncio.Task[None] | None = None
 
     async def prepare(self) -> None:
         self.service.allocation.start()
@@ -113,9 +114,11 @@ class MatchingApp(BuiltService[MatchingService]):
         expiry = every(self.expiry_interval_s, self.service.lifecycle.expire_due, "match expiry")
         self._expiry = asyncio.create_task(expiry, name="match-expiry")
         self._lag = asyncio.create_task(loop_lag.watch(), name="loop-lag")
+        # the market grows with every need: full collections over it stalled the event loop
+        self._freeze = asyncio.create_task(loop_lag.freeze_when_slow(), name="gc-freeze")
 
     async def stop(self) -> None:
-        await cancel(self._expiry, self._load, self._lag)
+        await cancel(self._expiry, self._load, self._lag, self._freeze)
         await self.service.allocation.stop()
         await self.service.proposals.settling.stop()
         await super().stop()
