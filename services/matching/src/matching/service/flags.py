@@ -136,7 +136,6 @@ class AllocationFlags:
                     q = cited.get((pid, oid)) or self.engine.proposal(pid, oid, allocated=False)
                     if q is not None:
                         decided.append((match, q))
-            await self._make_way()  # the reads took a while: the writes after any event since
             if decided and self.audit is not None:
                 await self.audit.decided_many("allocated", decided)
             if proposed:
