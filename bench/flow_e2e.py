@@ -299,9 +299,9 @@ async def run(
         sustained = max(kept, default=0.0)
         half = None
         if sustained:
-            await drained(tr, say)
+            await drained(tr, say, c, p.url("matching"))
             half = await step(p, c, ents, tr, sustained / 2, seconds * 2)
-        await drained(tr, say)
+        await drained(tr, say, c, p.url("matching"))
         say(f"  burst: {BURST[0] * BURST[1]:g} needs at {BURST[0]:g}/s ...")
         burst = await step(p, c, ents, tr, BURST[0], BURST[1], grace=120.0)
         say(
@@ -329,12 +329,21 @@ async def run(
         await flow_clean.drop_run(p.env)
 
 
-async def drained(tr: Tracker, say: Say) -> None:
+async def drained(tr: Tracker, say: Say, c: httpx.AsyncClient, matching: str) -> None:
+    """Every need posted so far proposed, and the matcher's allocation idle (its flags
+    written): a step measured while the previous step's backlog of flags is still being
+    written measures that backlog, not its own rate."""
     say("  waiting for the backlog to drain (at most 10 min) ...")
     t = time.perf_counter()
     while time.perf_counter() - t < 600 and not set(tr.posted) <= set(tr.proposed):  # noqa: ASYNC110
         await asyncio.sleep(0.5)
-    say(f"  drained in {time.perf_counter() - t:.0f} s")
+    proposed = time.perf_counter() - t
+    while time.perf_counter() - t < 600 and await flow_waits.allocation_pending(c, matching):  # noqa: ASYNC110
+        await asyncio.sleep(0.5)
+    say(
+        f"  drained in {time.perf_counter() - t:.0f} s"
+        f" (proposals {proposed:.0f} s, then the allocation's flags)"
+    )
 
 
 def median_ms(xs: list[float]) -> str:

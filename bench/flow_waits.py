@@ -50,6 +50,19 @@ async def sample(c: httpx.AsyncClient, url: str, topic: str) -> Sample:
     return out
 
 
+async def allocation_pending(c: httpx.AsyncClient, url: str) -> bool:
+    """The matcher's `g60_allocation_pending` (False when it cannot be read)."""
+    try:
+        r = await c.get(url + "/metrics")
+        r.raise_for_status()
+    except httpx.HTTPError:
+        return False
+    for family in text_string_to_metric_families(r.text):
+        if family.name == "g60_allocation_pending":
+            return any(s.value > 0 for s in family.samples)
+    return False
+
+
 def diff(before: Sample, after: Sample) -> Sample:
     return {
         k: {q: v - before.get(k, {}).get(q, 0.0) for q, v in h.items()} for k, h in after.items()

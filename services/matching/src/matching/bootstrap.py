@@ -165,6 +165,7 @@ def bootstrap(
         audit,
     )
     service.allocation.observe = metrics.allocation_run
+    metrics.allocation_pending(lambda: service.allocation.pending)
     stats = Stats(service.matches, service.read, service.engine, clock)
     group = w.settings.group(NAME)
     # the allocation's flags make way for consumed events (`service/flags.py`)

@@ -179,7 +179,9 @@ async def test_the_refresher_runs_after_a_quiet_moment_and_the_event_path_never_
         for i in range(5):
             await market.project(f"prj-{i}")
         assert market.svc.allocation.runs == 0  # nothing ran while the events came in
+        assert market.svc.allocation.pending  # what /metrics' g60_allocation_pending reads
         await market.svc.allocation.settled()
+        assert not market.svc.allocation.pending
         assert market.svc.allocation.version == market.svc.engine.version
         allocated = [m for m in await market.svc.matches.every() if m.allocated]
         assert {m.project_id for m in allocated} == {f"prj-{i}" for i in range(5)}

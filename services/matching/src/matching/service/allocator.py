@@ -91,6 +91,11 @@ class AllocationRefresher:
             if not self._stale.is_set():
                 self._idle.set()
 
+    @property
+    def pending(self) -> bool:
+        """A change not yet allocated, or a run (flags included) under way."""
+        return not self._idle.is_set()
+
     async def settled(self) -> None:
         """Wait until no run is pending (tests and benchmarks)."""
         await self._idle.wait()
