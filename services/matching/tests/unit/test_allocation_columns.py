@@ -8,6 +8,7 @@ import gc
 import pickle
 
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from matching.domain.market import allocate_market
 from matching.domain.model import Offer, Project
@@ -72,3 +73,18 @@ def test_an_empty_allocation_and_one_that_differs() -> None:
     assert one.blocking_pairs == [("prj-2", "off-1")] and not one.stable
     assert one != empty and one != Allocation.of([("prj-1", "off-1", 6)], [("prj-2", "off-1")])
     assert one == Allocation.of([("prj-1", "off-1", 5)], [("prj-2", "off-1")], repair_rounds=3)
+
+
+@SETTINGS
+@given(
+    st.dictionaries(st.sampled_from([f"prj-{i}" for i in range(12)]), st.sampled_from("abc")),
+    st.dictionaries(st.sampled_from([f"prj-{i}" for i in range(12)]), st.sampled_from("abc")),
+)
+def test_the_projects_that_moved_are_found_on_the_columns(
+    before: dict[str, str], after: dict[str, str]
+) -> None:
+    def allocation(pairs: dict[str, str]) -> Allocation:
+        return Allocation.of([(p, pairs[p], 1) for p in sorted(pairs)], [])
+
+    want = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+    assert allocation(after).moved_since(allocation(before)) == want

@@ -171,6 +171,25 @@ class Allocation:
         only, so the collector does not track it."""
         return self._map
 
+    def moved_since(self, before: Allocation) -> list[str]:
+        """The projects whose offer differs from `before` (held there or here only, or another
+        offer), sorted: found on the columns (both sorted by id), without a Python loop over
+        the ~78,000 assignments of a full market (~0.2 s of the event loop, loaded, before)."""
+        gone = before.project_ids[~_held(before, self)]
+        came = self.project_ids[~_held(self, before)]
+        return sorted(set(gone.tolist()) | set(came.tolist()))
+
     @cached_property
     def _map(self) -> dict[str, str]:
         return dict(zip(self.project_ids.tolist(), self.offer_ids.tolist(), strict=True))
+
+
+def _held(a: Allocation, b: Allocation) -> npt.NDArray[np.bool_]:
+    """Of each of `a`'s assignments: whether `b` assigns its project to the same offer."""
+    if b.project_ids.size == 0:
+        return np.zeros(a.project_ids.size, dtype=bool)
+    at = np.minimum(np.searchsorted(b.project_ids, a.project_ids), b.project_ids.size - 1)
+    same: npt.NDArray[np.bool_] = (b.project_ids[at] == a.project_ids) & (
+        b.offer_ids[at] == a.offer_ids
+    )
+    return same
