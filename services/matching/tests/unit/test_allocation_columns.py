@@ -88,3 +88,11 @@ def test_the_projects_that_moved_are_found_on_the_columns(
 
     want = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
     assert allocation(after).moved_since(allocation(before)) == want
+
+
+def test_the_map_made_in_slices_is_the_map() -> None:
+    rows = [(f"prj-{i:03d}", f"off-{i % 7}", i) for i in range(25)]
+    sliced, whole = Allocation.of(rows, []), Allocation.of(rows, [])
+    assert sum(1 for _ in sliced.make_map(10)) == 2  # 25 entries: three slices, two pauses
+    assert sliced.as_map() == whole.as_map() == {p: o for p, o, _ in rows}
+    assert sliced.as_map() is sliced.as_map() and list(sliced.make_map(10)) == []  # made once

@@ -54,6 +54,8 @@ class AllocationRefresher:
         t1 = time.perf_counter()
         allocation = await self.allocate(snapshot)
         t2 = time.perf_counter()
+        for _ in allocation.make_map():  # its map in slices: HTTP and consumers run between
+            await asyncio.sleep(0)
         self.engine.adopt(allocation)
         moved = await self.apply(allocation)
         t3 = time.perf_counter()
