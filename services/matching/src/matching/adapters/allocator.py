@@ -3,7 +3,8 @@ acceptance the allocation still runs Python (preference lists, repair bookkeepin
 thread would hold the service's GIL and trigger its garbage collections over every object of the
 loaded market (pauses of a second and more were measured at 100,000 × 10,000 with a thread).
 Either way the kernels are compiled (or loaded from numba's cache) as it starts (`warm_up`).
-The snapshot goes over as numpy buffers; the allocation comes back as plain dataclasses. A
+The snapshot goes over as numpy buffers, and the allocation comes back as numpy columns
+(`Allocation`: a few objects for the service's collector, not one per assignment). A
 thread is kept for tests and the memory store.
 
 Both keep the deferred-acceptance state between runs (`MarketAllocation`, where the allocation

@@ -9,7 +9,6 @@ from matching.domain.results import Allocation
 class LatestAllocation:
     def __init__(self) -> None:
         self.latest: Allocation | None = None  # the newest known, perhaps at an older version
-        self._map: tuple[Allocation | None, dict[str, str]] = (None, {})
 
     def adopt(self, allocation: Allocation) -> None:
         """Keep `allocation` unless a newer one is known."""
@@ -24,9 +23,5 @@ class LatestAllocation:
         return None if self.latest is None else self.latest.market_version
 
     def as_map(self, alloc: Allocation | None) -> dict[str, str]:
-        """Project id → allocated offer id of `alloc` (made once per allocation)."""
-        if alloc is None:
-            return {}
-        if self._map[0] is not alloc:
-            self._map = (alloc, alloc.as_map())
-        return self._map[1]
+        """Project id → allocated offer id of `alloc` (made once per allocation, by it)."""
+        return {} if alloc is None else alloc.as_map()

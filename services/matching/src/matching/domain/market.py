@@ -39,7 +39,7 @@ from matching.domain import changes, pairs, rewind, stability
 from matching.domain.acceptance import Acceptance, Pairs
 from matching.domain.allocation import SETTLE, Result, repair, result, settle, since
 from matching.domain.preferences import SnapshotLists
-from matching.domain.results import Allocation, Assignment
+from matching.domain.results import Allocation
 from matching.domain.snapshot import MarketSnapshot
 from matching.domain.topcache import I64
 
@@ -81,10 +81,7 @@ class MarketAllocation:
         self.mode = ""  # "batch" or "incremental": how the last run went
         self.reopened = 0  # projects the last incremental run let propose again
         self.exact = True  # the last run is the batch's result, were amounts equal
-        self._made: dict[int, Assignment] = {}  # unchanged assignments are not made again
-        self._assigned = np.zeros(0, np.int64)  # project row → offer row (-1), of the last run
         self.batch_pairs = 0  # the residual blocking pairs the last batch's rounds left
-        self._order: list[int] = []  # its project rows in id order
         self._rewind: dict[int, int] = {}  # project row → place it proposes from again
 
     def __call__(self, m: MarketSnapshot, progress: Progress | None = None) -> Allocation:
@@ -248,45 +245,26 @@ class MarketAllocation:
             every = {**stability.blocking(s, (), (), left), **r.pairs}
             made_now = every.keys() - old.keys()
             r = result(s, settle(s, every, SETTLE_STEP, focus=made_now, tries=TRIES), r.rounds)
-        return self._done(m, s, lists, r, out | again | set(rejected))
+        return self._done(m, s, lists, r)
 
     def _done(
-        self,
-        m: MarketSnapshot,
-        s: Acceptance,
-        lists: SnapshotLists,
-        r: Result,
-        changed: set[int] | None = None,
+        self, m: MarketSnapshot, s: Acceptance, lists: SnapshotLists, r: Result
     ) -> Allocation:
-        """The allocation as ids; after changes (`changed`: rows whose project or amount may
-        differ) only the assignments that differ are made again."""
+        """The allocation as ids, in columns (see `Allocation`); the id order recomputed each
+        time (a few ms): a new project's row can shift the ranks of the others while the
+        assigned rows stay the same (the property test caught it)."""
         self.market, self.state, self.lists, self.pairs = m, s, lists, r.pairs
-        pid, oid, made = m.project_ids, m.offer_ids, self._made
-        now = r.assign
-        if changed is None:
-            made.clear()
-            redo = np.flatnonzero(now >= 0)
-        else:
-            before = np.full(now.size, -1, np.int64)
-            n = min(now.size, self._assigned.size)
-            before[:n] = self._assigned[:n]
-            moved = np.flatnonzero(before != now)
-            redo = np.union1d(moved, np.fromiter(changed, np.int64, len(changed)))
-        for p, o in zip(redo.tolist(), now[redo].tolist() if redo.size else [], strict=True):
-            if o >= 0:
-                made[p] = Assignment(str(pid[p]), str(oid[o]), r.amount_of(p))
-            else:
-                made.pop(p, None)
-        # the id order, always recomputed (a few ms): a new project's row can shift the ranks of
-        # the others while the assigned rows stay the same (the property test caught it)
-        ps = np.flatnonzero(now >= 0)
-        self._order = ps[np.argsort(s.rank[ps])].tolist()
-        self._assigned = now
-        out = [made[p] for p in self._order]
+        pid, oid = m.project_ids, m.offer_ids
+        ps = np.flatnonzero(r.assign >= 0)
+        ps = ps[np.argsort(s.rank[ps])]
+        os_ = r.assign[ps]
+        blocking = sorted((str(pid[p]), str(oid[o])) for p, o in r.blocking)
         return Allocation(
-            assignments=out,
+            project_ids=np.array([pid[p] for p in ps.tolist()], dtype=np.str_),
+            offer_ids=np.array([oid[o] for o in os_.tolist()], dtype=np.str_),
+            amounts=np.minimum(r.amount[ps], r.tmax[os_]).astype(np.int64),
+            blocking=np.array(blocking, dtype=np.str_).reshape(-1, 2),
             stable=r.stable,
-            blocking_pairs=sorted((str(pid[p]), str(oid[o])) for p, o in r.blocking),
             repair_rounds=r.rounds,
             proposals_made=r.proposals,
             market_version=m.version,

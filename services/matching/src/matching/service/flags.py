@@ -33,6 +33,7 @@ class AllocationFlags:
     audit: DecisionLog | None
     allocated: dict[str, str]  # project → offer, as the stored flags say
     as_of: int | None  # the market version of that allocation
+    flagged: Allocation | None = None  # the allocation `allocated` is the map of (None: seeded)
     settled_as_of: int | None  # every flag holds as of this version
     _busy: dict[str, asyncio.Event]
     # the event path (consumed events): each batch of flags waits until it is idle, for at
@@ -47,8 +48,12 @@ class AllocationFlags:
         runs); returns how many projects moved. The writes go in batches, the event loop free
         between them (HTTP and the consumers are served while a large move is written)."""
         before, after, as_of = self.allocated, allocation.as_map(), allocation.market_version
+        flagged, self.flagged = self.flagged, allocation
         self.allocated, self.as_of = after, as_of
-        moved = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+        if flagged is not None and before is flagged.as_map():  # the columns say what moved
+            moved = allocation.moved_since(flagged)
+        else:  # the stored flags seeded the map
+            moved = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
         for i in range(0, len(moved), FLAG_BATCH):  # distinct matches: their writes overlap
             await self._make_way()
             batch = moved[i : i + FLAG_BATCH]
