@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Collection, Iterable
 from typing import TYPE_CHECKING
 
-from g60_chassis.aggregates import Aggregates, EventsOf
+from g60_chassis.aggregates import Aggregates, FromDoc
 from g60_chassis.store import VersionConflict
 from g60_contracts.events import ProjectSnapshot
 from matching.domain.match import Match, match_id
@@ -284,7 +284,7 @@ class Proposals(AllocationFlags):
         if lost:
             raise VersionConflict(", ".join(m.id for m in lost))
 
-    def _events(self, kinds: list[str]) -> EventsOf[Match] | None:
+    def _events(self, kinds: list[str]) -> FromDoc[Match] | None:
         if not kinds:
             return None
-        return lambda m: [e for k in kinds for e in self.events.match(k, m)]
+        return FromDoc(lambda m, doc: [e for k in kinds for e in self.events.match(k, m, doc)])
