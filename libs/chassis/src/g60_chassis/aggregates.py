@@ -10,6 +10,7 @@ import asyncio
 import base64
 import builtins
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
@@ -55,6 +56,19 @@ def _no_relay(collection: str, id: str | None = None, batch: Batch | None = None
 M = TypeVar("M", bound=BaseModel)
 Outgoing = list[tuple[str, Envelope]]  # (topic, event)
 EventsOf = Callable[[M], Outgoing]
+
+
+@dataclass(frozen=True)
+class FromDoc(Generic[M]):
+    """Events built from the document the write stores as well as the aggregate: fields whose
+    JSON form the document holds already (times as text, ...) are taken from it, so each
+    aggregate is dumped once for both (a match's event read ~20 attributes and converted its
+    times again, ~9 µs of the ~23 µs a written match cost beside the store)."""
+
+    build: Callable[[M, Doc], Outgoing]
+
+
+Events = EventsOf[M] | FromDoc[M]
 
 
 def encode_cursor(last_id: str) -> str:
@@ -113,6 +127,15 @@ class Aggregates(Generic[M]):
             data[k] = packer.dump_json(getattr(obj, k)).decode()
         return data
 
+    def _row(self, obj: M, events: Events[M] | None) -> tuple[Doc, builtins.list[Doc]]:
+        """The document to store and its outbox entries (the document dumped first: `FromDoc`
+        events are built from it)."""
+        doc = self._dump(obj)
+        if events is None:
+            return doc, []
+        out = events.build(obj, doc) if isinstance(events, FromDoc) else events(obj)
+        return doc, [outbox_entry(t, e) for t, e in out]
+
     async def get(self, id: str) -> M | None:
         doc = await self.store.get(self.collection, id)
         return self._load(doc) if doc else None
@@ -120,15 +143,14 @@ class Aggregates(Generic[M]):
     async def raw(self, id: str) -> dict[str, Any] | None:
         return await self.store.get(self.collection, id)
 
-    async def add(self, obj: M, events: EventsOf[M] | None = None) -> M:
+    async def add(self, obj: M, events: Events[M] | None = None) -> M:
         """Insert at version 1; `events(obj)` builds the outgoing events from the stored state."""
         obj.version = 1  # type: ignore[attr-defined]
-        entries = [outbox_entry(t, e) for t, e in (events(obj) if events else [])]
+        row = self._row(obj, events)
         try:
-            if not entries:
-                await self.store.insert(self.collection, self._dump(obj))
+            if not row[1]:
+                await self.store.insert(self.collection, row[0])
                 return obj
-            row = (self._dump(obj), entries)
             if self._groups is not None:
                 existed = {obj.id} if await self._groups.add(row) else set()  # type: ignore[attr-defined]
             else:
@@ -139,14 +161,13 @@ class Aggregates(Generic[M]):
             raise self._clash(obj, DuplicateKey(obj.id))  # type: ignore[attr-defined]
         return obj
 
-    async def add_many(self, objs: builtins.list[M], events: EventsOf[M] | None = None) -> set[str]:
+    async def add_many(self, objs: builtins.list[M], events: Events[M] | None = None) -> set[str]:
         """`add` for many aggregates in one store call; returns the ids that existed already
         (those are left as they were, and their events are not sent)."""
         rows = []
         for obj in objs:
             obj.version = 1  # type: ignore[attr-defined]
-            entries = [outbox_entry(t, e) for t, e in (events(obj) if events else [])]
-            rows.append((self._dump(obj), entries))
+            rows.append(self._row(obj, events))
         try:
             return await self._insert(rows)
         except DuplicateKey as exc:
@@ -166,18 +187,13 @@ class Aggregates(Generic[M]):
                 batch.state = "abandoned"
             self._notify(self.collection, batch=batch)
 
-    async def save(self, obj: M, events: EventsOf[M] | None = None) -> M:
+    async def save(self, obj: M, events: Events[M] | None = None) -> M:
         """Compare-and-set on the version read; VersionConflict if someone wrote in between."""
         expected: int = obj.version  # type: ignore[attr-defined]
         obj.version = expected + 1  # type: ignore[attr-defined]
-        outgoing = events(obj) if events else []
+        doc, outgoing = self._row(obj, events)
         try:
-            await self.store.update(
-                self.collection,
-                self._dump(obj),
-                expected,
-                [outbox_entry(t, e) for t, e in outgoing],
-            )
+            await self.store.update(self.collection, doc, expected, outgoing)
         except VersionConflict:
             obj.version = expected  # type: ignore[attr-defined]
             raise
@@ -188,9 +204,7 @@ class Aggregates(Generic[M]):
             self._notify(self.collection, obj.id)  # type: ignore[attr-defined]
         return obj
 
-    async def save_many(
-        self, objs: builtins.list[tuple[M, EventsOf[M] | None]]
-    ) -> builtins.list[M]:
+    async def save_many(self, objs: builtins.list[tuple[M, Events[M] | None]]) -> builtins.list[M]:
         """`save` for many aggregates (each with its events) in one store call. Returns those
         whose compare-and-set lost (left at the version read, nothing of theirs written): the
         caller reads them again, as after a VersionConflict of `save`."""
@@ -198,9 +212,9 @@ class Aggregates(Generic[M]):
         for obj, events in objs:
             expected: int = obj.version  # type: ignore[attr-defined]
             obj.version = expected + 1  # type: ignore[attr-defined]
-            entries = [outbox_entry(t, e) for t, e in (events(obj) if events else [])]
+            doc, entries = self._row(obj, events)
             rows.append((obj, expected, bool(entries)))
-            updates.append((self._dump(obj), expected, entries))
+            updates.append((doc, expected, entries))
         try:
             lost = await self.store.update_many(self.collection, updates)
         except DuplicateKey as exc:

@@ -23,16 +23,20 @@ BLOB = "\x00state"  # the key of a stored document's pickled nested values (no f
 NESTED = "\x00nested"  # the names of its top-level values only in the blob, "\x00"-separated
 # (a string, not a set: a set would be one more object for the garbage collector per document)
 _OWN = (BLOB, NESTED, "outbox")  # the stored entry's own keys, not the document's
+Outbox = tuple[bytes, ...]  # a stored document's outbox: one pickled entry each
 
 
-def _pack(doc: Doc, outbox: list[bytes]) -> Doc:
+def _pack(doc: Doc, outbox: Outbox) -> Doc:
     """A document as the memory store holds it: its top-level plain values as they are (they
     are immutable: sharing them is a copy), its nested values pickled into one bytes object (a
     copy, and invisible to the garbage collector), and its outbox as one pickled entry each.
     Held as nested dicts, the stored matches were most of what a full garbage collection of the
     matching service's benchmark walked (371k objects; 141k with blobs, and 0.38x its CPU
     time). The plain values are not pickled too: a match's packed fields (`Aggregates(packed=)`)
-    are long JSON strings, and pickling them again was most of its write (and its read)."""
+    are long JSON strings, and pickling them again was most of its write (and its read).
+    The entry holds nothing but immutable atomic values (the outbox a tuple of bytes, `()`
+    when empty), so CPython never tracks it: the collector does not walk the stored documents
+    at all (a list there made each of them one more object every full collection walked)."""
     stored: Doc = {}
     nested: Doc = {}
     for k, v in doc.items():
@@ -51,8 +55,8 @@ def _pack(doc: Doc, outbox: list[bytes]) -> Doc:
     return stored
 
 
-def _entries(events: list[Doc] | None) -> list[bytes]:
-    return [pickle.dumps(e, pickle.HIGHEST_PROTOCOL) for e in events or []]
+def _entries(events: list[Doc] | None) -> Outbox:
+    return tuple(pickle.dumps(e, pickle.HIGHEST_PROTOCOL) for e in events or ())
 
 
 def _read(stored: Doc) -> Doc:
@@ -93,39 +97,38 @@ class MemoryDocumentStore:
     def __init__(self) -> None:
         self._data: dict[str, dict[str, Doc]] = defaultdict(dict)
         self._unique: dict[str, set[str]] = defaultdict(set)
-        # collection → field → value → ids holding it
-        self._index: dict[str, dict[str, dict[Any, set[str]]]] = defaultdict(dict)
+        # collection → field → value → ids holding it (a dict of ids to None, not a set: one
+        # of only strings is not tracked by the garbage collector, a set always is)
+        self._index: dict[str, dict[str, dict[Any, dict[str, None]]]] = defaultdict(dict)
 
     def _check_unique(self, collection: str, doc: Doc) -> None:
         for field in self._unique[collection]:
             value = doc.get(field)
             if value is None:
                 continue
-            holders = self._index[collection][field].get(_key(value), set())
-            if holders - {doc["_id"]}:
+            holders = self._index[collection][field].get(_key(value), {})
+            if holders.keys() - {doc["_id"]}:
                 raise DuplicateKey(doc["_id"], field)
 
-    def _store(self, collection: str, doc: Doc, outbox: list[bytes]) -> None:
+    def _store(self, collection: str, doc: Doc, outbox: Outbox) -> None:
         """Keep `doc` (a plain document, not kept itself) with this outbox."""
         id = doc["_id"]
         old = self._data[collection].get(id)
         for field, index in self._index[collection].items():
             if old is not None and (was := _field(old, field, _MISSING)) is not _MISSING:
-                index[_key(was)].discard(id)
+                index[_key(was)].pop(id, None)
             if field in doc:
-                index.setdefault(_key(doc[field]), set()).add(id)
+                index.setdefault(_key(doc[field]), {})[id] = None
         self._data[collection][id] = _pack(doc, outbox)
 
     def _candidates(self, collection: str, where: Mapping[str, Any]) -> list[str]:
         indexes = self._index[collection]
-        hits: list[set[str]] = [  # a missing field equals None: no index holds it
-            indexes[k].get(_key(v), set())
-            for k, v in where.items()
-            if k in indexes and v is not None
+        hits: list[dict[str, None]] = [  # a missing field equals None: no index holds it
+            indexes[k].get(_key(v), {}) for k, v in where.items() if k in indexes and v is not None
         ]
         if not hits:
             return sorted(self._data[collection])
-        fewest: set[str] = min(hits, key=len)
+        fewest = min(hits, key=len)
         return sorted(fewest)
 
     async def get(self, collection: str, id: str) -> Doc | None:
@@ -165,7 +168,7 @@ class MemoryDocumentStore:
                 continue
             for field, index in self._index[collection].items():
                 if (was := _field(old, field, _MISSING)) is not _MISSING:
-                    index[_key(was)].discard(id)
+                    index[_key(was)].pop(id, None)
 
     async def find(
         self,
@@ -197,7 +200,11 @@ class MemoryDocumentStore:
         doc = self._data[collection].get(id)
         if doc is not None:
             ids = {e["id"] for e in sent}
-            doc["outbox"] = [e for e in doc["outbox"] if pickle.loads(e)["id"] not in ids]
+            # a new entry, not the old one changed: one that held a non-empty outbox (a tuple
+            # is tracked until a collection sees it) stays tracked, a new one of atomics is not
+            kept = {k: v for k, v in doc.items() if k != "outbox"}
+            kept["outbox"] = tuple(e for e in doc["outbox"] if pickle.loads(e)["id"] not in ids)
+            self._data[collection][id] = kept
 
     async def mark_sent_many(
         self,
@@ -210,10 +217,10 @@ class MemoryDocumentStore:
 
     async def ensure_index(self, collection: str, field: str, unique: bool = False) -> None:
         if field not in self._index[collection]:
-            index: dict[Any, set[str]] = {}
+            index: dict[Any, dict[str, None]] = {}
             for id, doc in self._data[collection].items():
                 if (value := _field(doc, field, _MISSING)) is not _MISSING:
-                    index.setdefault(_key(value), set()).add(id)
+                    index.setdefault(_key(value), {})[id] = None
             self._index[collection][field] = index
         if unique:
             self._unique[collection].add(field)

@@ -10,10 +10,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from pydantic_core import from_json, to_json
 
+from g60_chassis.aggregates import Aggregates, FromDoc
 from g60_chassis.batches import unsent
+from g60_chassis.memory_store import MemoryDocumentStore
+from g60_chassis.store import BATCH
 from g60_contracts.events import MatchSnapshot
 from matching.adapters.events import ContractMatchEvents, payload
+from matching.bootstrap import PACKED
 from matching.domain.match import Match, match_id
 from services.matching.tests.unit.test_use_cases import OPERATOR, T0, Market
 
@@ -70,6 +75,38 @@ def test_the_payload_is_the_contract_s_dump_of_the_match(change: dict[str, Any])
     assert built == contract(match)
     assert list(built) == list(contract(match))  # the same fields, in the contract's order
     assert MatchSnapshot.model_validate(built).model_dump(mode="json") == built
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"expires_at": None, "rank": None},
+        {"status": "closed", "previous_status": "reserved", "closed_amount_cny": 4_000_000},
+        {"updated_at": T0.replace(microsecond=123456), "score": 1.0, "allocated": True},
+    ],
+)
+async def test_a_match_dumped_once_stores_and_sends_the_text_it_did_dumped_twice(
+    change: dict[str, Any],
+) -> None:
+    """The events built from the stored document (`FromDoc`): the same stored text, the same
+    event text (and fields, in order) as the events built off the match alone."""
+    events = ContractMatchEvents("matches")
+    stored: list[tuple[bytes, bytes]] = []
+    for built in (
+        lambda m: events.match("proposed", m),
+        FromDoc(lambda m, doc: events.match("proposed", m, doc)),
+    ):
+        store = MemoryDocumentStore()
+        matches = Aggregates(store, "matches", Match, packed=PACKED)
+        await matches.add_many([_match(**change)], built)
+        [doc] = await store.find("matches", None)
+        [outbox] = (await unsent(store, "matches")).values()
+        [event] = outbox
+        doc = {k: v for k, v in doc.items() if k not in ("outbox", BATCH)}
+        stored.append((to_json(doc), to_json(event["data"])))
+    assert stored[0] == stored[1]
+    assert from_json(stored[1][1]) == contract(_match(**change, version=1))
 
 
 def test_an_event_carries_the_type_subject_and_payload_of_its_transition() -> None:

@@ -10,11 +10,13 @@ from typing import Any
 from g60_chassis.auth import KeyStore
 from g60_chassis.batches import unsent
 from g60_chassis.bus import MemoryBus
+from g60_chassis.envelope import Envelope
 from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.settings import PlatformSettings
 from matching.bootstrap import bootstrap
 from matching.domain.match import match_id
-from services.matching.tests.unit.test_use_cases import T0, Market
+from matching.entrypoints.consumer import funding_events
+from services.matching.tests.unit.test_use_cases import T0, Market, offer_data
 
 PROJECTS = [f"prj-{i:02d}" for i in range(12)]
 KEPT = ("status", "rank", "score", "allocated", "enterprise_view", "funder_view", "outbox")
@@ -169,3 +171,63 @@ async def test_the_mark_is_cleared_once_the_settling_is_done() -> None:
     for id in ("off-a", "off-b", "off-c", "off-d"):  # narrow changes were never marked
         view = await wide.store.get("offer_views", id)
         assert view is not None and not view["pending"], id
+
+
+def _calls(market: Market) -> tuple[list[str], list[str]]:
+    """The ids of the matches read by id, and of those asked to be inserted, from now on (by
+    any service on this store)."""
+    store, reads, inserts = market.store, [], []
+    get, insert_many = store.get, store.insert_many
+
+    async def reading(collection: str, id: str) -> Any:
+        if collection == "matches":
+            reads.append(id)
+        return await get(collection, id)
+
+    async def inserting(collection: str, docs: Any) -> Any:
+        if collection == "matches":
+            inserts.extend(doc["_id"] for doc, _ in docs)
+        return await insert_many(collection, docs)
+
+    store.get, store.insert_many = reading, inserting  # type: ignore[method-assign]
+    return reads, inserts
+
+
+async def test_a_new_offer_s_pairs_are_not_read_a_redelivered_one_s_are() -> None:
+    """A new offer's first delivery creates its view: none of its matches can be stored yet
+    (none is made before its pair's views), so only the displaced pairs are read. A
+    redelivery finds the view: to an engine that had not seen the offer (a process started
+    before the first delivery stored it), its matches are read and found, not made again."""
+    market = Market()
+    await market.wide(PROJECTS)
+    later = bootstrap(
+        PlatformSettings(store="memory", match_top_k=3),
+        store=market.store,
+        bus=MemoryBus(),
+        keys=KeyStore(MemoryDocumentStore()),
+        clock=lambda: T0,
+    )
+    await later.service.rebuild()  # loaded before the offer arrives
+    later.service.proposals.inline = 0
+    reads, inserts = _calls(market)
+    new = {match_id(p, "new") for p in PROJECTS}
+    data = offer_data("new", 1, pricing={"rate_bp": 300})  # first in all 12 top ks
+    event = Envelope(type="g60.offer.published.v1", source="/t", subject="new", data=data)
+    await market.funding(event)
+    assert not new & set(reads)
+    assert {match_id(p, "off-c") for p in PROJECTS} <= set(reads)  # the displaced: read
+    assert set(inserts) == new
+    for pid in PROJECTS:
+        assert (await market.match(pid, "new")).status == "proposed"
+        assert (await market.match(pid, "off-c")).status == "retracted"
+
+    reads.clear()
+    inserts.clear()
+    await funding_events(later.service)(event)  # the redelivery, elsewhere
+    assert new <= set(reads)
+    assert not inserts  # found: none of them made again
+    for pid in PROJECTS:
+        match = await later.service.matches.get(match_id(pid, "new"))
+        assert match is not None and match.status == "proposed" and match.version == 1
+        events = (await unsent(market.store, "matches"))[match.id]
+        assert [e["type"] for e in events] == ["g60.match.proposed.v1"]  # not sent twice

@@ -21,7 +21,7 @@ from matching.service.loading import EngineLoad
 from matching.service.ports import Allocate, Clock, Engine, MatchEvents, Translator
 from matching.service.proposals import Proposals
 from matching.service.queries import Queries
-from matching.service.readmodel import ReadModel
+from matching.service.readmodel import Kept, ReadModel
 
 
 class MatchingService:
@@ -185,12 +185,17 @@ class MatchingService:
         self._unfinished.add(offer.id)
         delta = change()
         wide = len(delta.projects) > self.proposals.inline or settling.marked(offer.id)
-        redelivered = False
+        kept = Kept.newer
         if not stored:
-            redelivered = not await self.read.keep(self.read.offers, offer, removed, wide)
+            kept = await self.read.keep(self.read.offers, offer, removed, wide)
         elif wide:
             await self.read.keep(self.read.offers, offer, removed, pending=True)
-        await self.proposals.apply(delta, {offer.id})
+        redelivered = not kept
+        # its view just created: no match of the offer can be stored (none is made before
+        # the views of its pair), so none is looked for (an offer entering 147 top ks read
+        # 147 pairs that could not be there); a redelivery found the view, and reads them
+        unseen = offer.id if kept is Kept.created else None
+        await self.proposals.apply(delta, {offer.id}, unseen=unseen)
         if wide:
             settling.mark(
                 offer.id, partial(self.read.applied, self.read.offers, offer.id, offer.version)

@@ -87,7 +87,12 @@ class Allocate(Protocol):
 
 
 class MatchEvents(Protocol):
-    def match(self, kind: str, match: Match) -> Outgoing: ...
+    """The events of a match's transition `kind`; `doc`: the match's document as the same
+    write stores it (its fields' JSON form, reused: `FromDoc` in `aggregates.py`)."""
+
+    def match(
+        self, kind: str, match: Match, doc: Mapping[str, object] | None = None
+    ) -> Outgoing: ...
 
 
 class Clock(Protocol):

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Collection, Iterable
 from typing import TYPE_CHECKING
 
-from g60_chassis.aggregates import Aggregates, EventsOf
+from g60_chassis.aggregates import Aggregates, FromDoc
 from g60_chassis.store import VersionConflict
 from g60_contracts.events import ProjectSnapshot
 from matching.domain.match import Match, match_id
@@ -69,12 +69,15 @@ class Proposals(AllocationFlags):
     def seed(self, allocated: dict[str, str]) -> None:
         self.allocated = dict(allocated)
 
-    async def apply(self, delta: Delta, changed: Collection[str] | None = None) -> bool:
+    async def apply(
+        self, delta: Delta, changed: Collection[str] | None = None, unseen: str | None = None
+    ) -> bool:
         """Reconcile the projects an engine change touched; its removed pairs may be stale.
         Past `inline` projects, only the pairs that entered or left their top k or whose score
         moved are stored now, their matches read by id (an offer entering 147 top ks read
         and rewrote ~1,700 matches for ~300 that moved); the rest is left to `settling`.
-        Returns whether it left work to `settling`."""
+        `unseen`: an offer none of whose matches can be stored yet (its view was just
+        created): its pairs are not read. Returns whether it left work to `settling`."""
         stale: dict[str, set[str]] = {}
         for project_id, offer_id in delta.removed:
             stale.setdefault(project_id, set()).add(offer_id)
@@ -102,7 +105,7 @@ class Proposals(AllocationFlags):
                 - {self.allocated.get(pid)}
                 for pid in batch
             }
-            await self._projects(plan, gone, {}, changed, by_pair=True)
+            await self._projects(plan, gone, {}, changed, by_pair=True, unseen=unseen)
             await asyncio.sleep(0)
         self.settling.later(ids, changed)
         return True
@@ -152,6 +155,7 @@ class Proposals(AllocationFlags):
         by_pair: bool = False,
         fresh: Collection[str] = (),
         sweep: bool = False,
+        unseen: str | None = None,
     ) -> None:
         """Bring the stored matches of these projects in line with `plan`, the batch's store
         calls together: each project's matches in one read (by the indexed `project_id`),
@@ -163,7 +167,7 @@ class Proposals(AllocationFlags):
         mine = [pid for pid in plan if pid not in self._busy]
         self._busy.update(dict.fromkeys(mine, done))
         try:
-            await self._reconcile(plan, stale, known, changed, by_pair, fresh, sweep)
+            await self._reconcile(plan, stale, known, changed, by_pair, fresh, sweep, unseen)
         finally:
             for pid in mine:
                 del self._busy[pid]
@@ -178,9 +182,10 @@ class Proposals(AllocationFlags):
         by_pair: bool,
         fresh: Collection[str],
         sweep: bool = False,
+        unseen: str | None = None,
     ) -> None:
         now, as_of = self.clock(), self.as_of
-        held = await self._held(plan, stale, by_pair, fresh)
+        held = await self._held(plan, stale, by_pair, fresh, unseen)
         plan = self._with_views(plan, held, changed)
         new: list[tuple[Proposal, bool]] = []
         saves: list[tuple[Match, list[str]]] = []
@@ -223,10 +228,12 @@ class Proposals(AllocationFlags):
         stale: dict[str, set[str]],
         by_pair: bool,
         fresh: Collection[str] = (),
+        unseen: str | None = None,
     ) -> dict[str, dict[str, Match]]:
         """The stored matches of these projects by offer: all of each (by the indexed
-        `project_id`), or `by_pair` only those of the pairs in `plan` and `stale` (by id);
-        none of a `fresh` project (see `reconcile`)."""
+        `project_id`), or `by_pair` only those of the pairs in `plan` and `stale` (by id),
+        but those of the `unseen` offer (see `apply`); none of a `fresh` project (see
+        `reconcile`)."""
         if not by_pair:
             ids = [p for p in plan if p not in fresh]
             found = await asyncio.gather(*(self.matches.every({"project_id": p}) for p in ids))
@@ -236,6 +243,7 @@ class Proposals(AllocationFlags):
             (pid, oid)
             for pid, mine in plan.items()
             for oid in sorted({p.offer_id for p in mine} | stale.get(pid, set()))
+            if oid != unseen
         ]
         got = await asyncio.gather(*(self.matches.get(match_id(pid, oid)) for pid, oid in pairs))
         held: dict[str, dict[str, Match]] = {pid: {} for pid in plan}
@@ -284,7 +292,7 @@ class Proposals(AllocationFlags):
         if lost:
             raise VersionConflict(", ".join(m.id for m in lost))
 
-    def _events(self, kinds: list[str]) -> EventsOf[Match] | None:
+    def _events(self, kinds: list[str]) -> FromDoc[Match] | None:
         if not kinds:
             return None
-        return lambda m: [e for k in kinds for e in self.events.match(k, m)]
+        return FromDoc(lambda m, doc: [e for k in kinds for e in self.events.match(k, m, doc)])

@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
 
-from g60_chassis.aggregates import Aggregates
+from g60_chassis.aggregates import Aggregates, FromDoc
 from g60_contracts.events import OfferSnapshot, ProjectSnapshot
 from matching.domain.match import Match, propose
 from matching.domain.results import Proposal
@@ -49,7 +49,8 @@ class NewMatches:
 
     async def insert(self, matches: list[Match]) -> None:
         # a match that exists was proposed by an earlier delivery of this change: left alone
-        await self.matches.add_many(matches, partial(self.events.match, "proposed"))
+        proposed = FromDoc(partial(self.events.match, "proposed"))  # from the stored form
+        await self.matches.add_many(matches, proposed)
 
     def _match(
         self,

@@ -15,6 +15,7 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -74,6 +75,14 @@ class Views:
         return model
 
 
+class Kept(IntEnum):
+    """What `ReadModel.keep` did; true when the snapshot was newer than the view stored."""
+
+    stale = 0  # not newer: nothing written (unless a pending mark)
+    newer = 1  # the view replaced
+    created = 2  # the view created: it did not exist
+
+
 @dataclass
 class ReadModel:
     enterprises: Aggregates[View]
@@ -96,8 +105,9 @@ class ReadModel:
 
     async def keep(
         self, views: Aggregates[View], snapshot: BaseModel, removed: bool, pending: bool = False
-    ) -> bool:
-        """Keep the newest snapshot; False if this one is not newer (a redelivery). `pending`:
+    ) -> Kept:
+        """Keep the newest snapshot; falsy if this one is not newer (a redelivery), `created`
+        if the view did not exist (nothing that needs it, such as a match, is stored). `pending`:
         the engine has not applied it yet (it is loading, see `loading.py`): the view is marked,
         even if not newer (a redelivery may be all that is left of an effect a crash cut short),
         until the load's catch-up has applied and reconciled it. A newer snapshot kept without
@@ -105,7 +115,7 @@ class ReadModel:
         data = snapshot.model_dump(mode="json")
         memory = self._views(views)
 
-        async def attempt() -> bool:
+        async def attempt() -> Kept:
             current = await self._get(views, data["id"])
             try:
                 stored, newer = await _keep(views, current, data, removed, pending)
@@ -114,9 +124,9 @@ class ReadModel:
                 raise
             if stored is not None:
                 memory.put(stored)
-            return newer
+            return Kept.created if current is None else Kept.newer if newer else Kept.stale
 
-        kept: bool = await retry_on_conflict(attempt)
+        kept: Kept = await retry_on_conflict(attempt)
         return kept
 
     async def keep_new(
