@@ -143,7 +143,7 @@ def among(
 
 
 @njit(cache=True, error_model="numpy")
-def _may_keep(f: int, a: int, cap: int, deals: int, keys: Any, used: Any) -> bool:
+def _may_keep(f: int, a: int, cap: int, deals: int, keys: Any, used: Any) -> Any:
     """Could an offer keep an applicant of amount `a` whose score is `f`, whatever its id's
     rank? Only the holdings with a better score go before it (`keys`: the offer's holdings'
     keys, in order; `used`: their running sum of amounts)."""
