@@ -10,6 +10,7 @@ import random
 from unittest.mock import patch
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -115,3 +116,31 @@ def test_changed_lists_are_those_of_the_masks(rows: int, width: int, seed: int) 
     args = (rng.integers(0, rows + 1), c0, c1, o0, o1, f0, f1, x0, x1)
     got, want = kernels.lists_differ(*args), _lists_differ_numpy(*args)
     assert got[0].tolist() == want[0].tolist() and got[1].tolist() == want[1].tolist()
+
+
+@pytest.mark.parametrize("apps", [1 << 16, 1])
+def test_the_offers_applicants_give_every_blocking_pair_of_the_definition(apps: int) -> None:
+    """`stability.among` over every offer's applicants (no project given) passes over the
+    entries that cannot fit from the amount and score they carry: what it finds must still be
+    every blocking pair, after deferred acceptance and after repair moved projects up their
+    lists (tiny arrays: the entries' amounts and scores survive the compaction)."""
+    rng, found = random.Random(5), 0
+    for _ in range(120):
+        n_p, n_o = rng.randint(8, 30), rng.randint(2, 5)
+        amount = [rng.randint(1, 6) for _ in range(n_p)]
+        cap = [rng.randint(3, 14) for _ in range(n_o)]
+        deals = [rng.choice([9, 3, 2, 1]) for _ in range(n_o)]
+        lists = {p: rng.sample(range(n_o), rng.randint(1, n_o)) for p in range(n_p)}
+        f = {(p, o): rng.randint(0, 6) for p in range(n_p) for o in range(n_o)}  # ties
+        inst: Instance = (amount, cap, deals, lists, f)
+        with patch.object(acceptance, "APPS", apps):
+            s = Acceptance(Lists(lists, f), amount, [10**9] * n_o, cap, deals, range(n_p))
+            s.run(range(n_p))
+            for _ in range(2):
+                want = blocking(inst, s.assignment())
+                got = stability.blocking(s, (), range(n_o))
+                assert sorted(got) == want
+                assert all(lists[p][j] == o for (p, o), j in got.items())
+                found += len(want)
+                repair(s, got, 2, 1)
+    assert found > 20

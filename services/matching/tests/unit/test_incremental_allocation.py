@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from unittest.mock import patch
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,7 @@ from matching.domain import market
 from matching.domain.engine import MatchEngine
 from matching.domain.market import MarketAllocation, allocate_market
 from matching.domain.model import Offer, Project
+from matching.domain.preferences import SnapshotLists
 from services.matching.tests.unit.factories import AS_OF, brute_force_blocking, code, offer, project
 
 Op = tuple[str, object]
@@ -206,3 +208,49 @@ def test_a_new_offer_below_what_projects_hold_moves_no_one_and_one_above_draws_t
     assert (inc.mode, got.proposals_made) == ("incremental", 6)  # one each, from place 0
     assert got.assignments == allocate_market(e.snapshot()).assignments
     assert set(got.as_map().values()) == {"off-3"}
+
+
+def test_a_lengthened_list_read_again_is_lengthened_again_in_the_new_order() -> None:
+    """A list lengthened beyond the cache and read again from a new snapshot (its project
+    proposes from the top again) is lengthened again at once, as deep as it was: the new
+    market's order, the same as lengthening it from scratch there."""
+    e = MatchEngine(AS_OF, top_k=1, depth=2, pref_depth=2)
+    for i in range(6):
+        e.upsert_offer(offer(f"off-{i}", max_deals=40, pricing={"rate_bp": 300 + 20 * i}))
+    e.upsert_project(project("prj-0", enterprise_kw={"id": "ent-0", "uscc": code(0)}))
+    m = e.snapshot()
+    p = int(m.live[0])
+    lists = SnapshotLists(m, m.live)
+    assert lists.length[p] == 2 and not lists.complete[p]
+    lists.extend(p, np.zeros(0, np.int64))
+    assert lists.length[p] == 6 and p in lists.deep
+    e.upsert_offer(offer("off-5", max_deals=40, pricing={"rate_bp": 200}))  # now the first
+    m2 = e.snapshot()
+    lists.take(m2, np.asarray([p]))
+    fresh = SnapshotLists(m2, m2.live)
+    fresh.extend(p, np.zeros(0, np.int64))
+    assert p in lists.deep and lists.complete[p]
+    assert lists.offers(p).tolist() == fresh.offers(p).tolist()
+    assert [m2.offer_ids[o] for o in lists.offers(p)][:2] == ["off-5", "off-0"]
+
+
+def test_lengthened_lists_hit_by_a_new_offer_below_keep_their_state() -> None:
+    """Projects that went beyond the cache's lists (lengthened) and that a new offer enters:
+    below what they hold, their state holds (no proposal); above, they go back to its place
+    (as the projects within the cache do), and the result is the batch's."""
+    e = MatchEngine(AS_OF, top_k=1, depth=2, pref_depth=2)
+    for i in range(4):
+        e.upsert_offer(offer(f"off-{i}", max_deals=1, pricing={"rate_bp": 300 + 20 * i}))
+    for i in range(4):
+        e.upsert_project(project(f"prj-{i}", enterprise_kw={"id": f"ent-{i}", "uscc": code(i)}))
+    inc = MarketAllocation()
+    first = inc(e.snapshot())
+    assert len(first.assignments) == 4 and len(inc.lists.deep) >= 2  # type: ignore[union-attr]
+    e.upsert_offer(offer("off-8", max_deals=1, pricing={"rate_bp": 400}))  # dearer: below all
+    got = inc(e.snapshot())
+    assert (inc.mode, got.proposals_made) == ("incremental", 0)
+    assert got.assignments == allocate_market(e.snapshot()).assignments
+    e.upsert_offer(offer("off-9", max_deals=1, pricing={"rate_bp": 200}))  # cheaper: above all
+    got = inc(e.snapshot())
+    assert inc.mode == "incremental"
+    assert got.assignments == allocate_market(e.snapshot()).assignments

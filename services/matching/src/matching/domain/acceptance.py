@@ -57,6 +57,7 @@ class Acceptance:
         self.hk, self.hp, self.ha, self.hj = (np.zeros(HELD, np.int64) for _ in range(4))
         self.hused = np.zeros(2, np.int64)  # [slots used, layout version]
         self.e_p, self.e_j, self.e_next = (np.zeros(APPS, np.int64) for _ in range(3))
+        self.e_a, self.e_f = np.zeros(APPS, np.int64), np.zeros(APPS, np.int64)
         self.e_head, self.e_used = np.zeros(0, np.int64), np.zeros(1, np.int64)
         self.dirty_p: B = np.zeros(0, bool)  # projects whose standing changed
         self.dirty_o: B = np.zeros(0, bool)  # offers that let a project go
@@ -147,6 +148,8 @@ class Acceptance:
                 self.hused,
                 self.e_p,
                 self.e_j,
+                self.e_a,
+                self.e_f,
                 self.e_next,
                 self.e_head,
                 self.e_used,
@@ -195,7 +198,7 @@ class Acceptance:
 
     def compact_applicants(self) -> None:
         L = self.lists
-        self.e_p, self.e_j, self.e_next, self.e_head, used = kernels.compact_applicants(
+        e = kernels.compact_applicants(
             self.e_head.size,
             self.ptr,
             L.start,
@@ -203,9 +206,12 @@ class Acceptance:
             L.pool_o,
             self.e_p,
             self.e_j,
+            self.e_a,
+            self.e_f,
             self.e_next,
             self.e_head,
         )
+        self.e_p, self.e_j, self.e_a, self.e_f, self.e_next, self.e_head, used = e
         self.e_used[0] = used
 
     def leave(self, p: int) -> int | None:

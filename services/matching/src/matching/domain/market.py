@@ -17,7 +17,8 @@ that gained room makes blocking pairs with the projects it would now keep, and t
 move them, chain by chain (the same repair the batch runs).
 
 A project whose list changed only below the offer it holds keeps its state, or goes back to
-the first place that changed (`rewind.py`), instead of proposing again from the top. Then repair
+the first place that changed (`rewind.py`; lists lengthened beyond the cache are read again
+as deep to tell), instead of proposing again from the top. Then repair
 resumes from the residual blocking pairs of the previous run plus those the changes may have
 made, within a budget of proposals and rounds (a round that would pass it is undone): the work
 of one run stays bounded whatever chains its moves set off. Residual pairs piled up beyond
@@ -97,6 +98,8 @@ class MarketAllocation:
         if c.projects.size > max(64, MAX_SHARE * m.live.size) or c.reset.size > MAX_OFFERS:
             return self._batch(m, progress)
         deep = self._deep(m, np.union1d(c.reset, c.recap))  # capacity decides eligibility too
+        deep, back = rewind.deep(s, lists, m, np.setdiff1d(deep, c.projects), c.reset)
+        self._rewind.update(back)
         changed = np.union1d(c.projects, deep).astype(np.int64)
         changed = np.union1d(changed, self._shorten(m, np.setdiff1d(c.shrunk, deep)))
         return self._step(m, c, changed.astype(np.int64), progress)

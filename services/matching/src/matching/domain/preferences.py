@@ -4,7 +4,8 @@ compiled deferred acceptance reads, `kernels`).
 
 `SnapshotLists` reads them from a market snapshot's copy of the engine's cache and lengthens
 them on demand: a list that runs out is recomputed deeper (four times as deep, or complete), in
-one block for the project that needs it and the projects about to need it. Lengthening only
+one block for the project that needs it and the projects about to need it; a lengthened list
+read again from a new snapshot is lengthened again at once, as deep. Lengthening only
 reveals more of the same order, so the allocation never depends on how deep a list happened to
 be cached."""
 
@@ -19,6 +20,8 @@ from matching.domain.snapshot import MarketSnapshot
 from matching.domain.topcache import I64, B
 
 BATCH = 256  # projects lengthened together
+DEEPEN = 8192  # lists read again as deep together: the work per group of offers is shared (one
+# call for the ~2,000 rows of a capacity cut's lists: 1,081 group blocks in 256-row calls)
 MIN_DEPTH = 128
 
 
@@ -135,15 +138,34 @@ class SnapshotLists(Pool):
         self.gone(gone)
         self.deep.difference_update(gone)
         rows = np.asarray(rows, dtype=np.int64)
+        deep = np.fromiter((r in self.deep for r in rows.tolist()), bool, rows.size)
+        was = np.maximum(self.length[rows[deep]], MIN_DEPTH)
         self.put(
             rows, m.pref_off[rows], m.pref_aux[rows], m.pref_count[rows], m.pref_complete[rows]
         )
         self.deep.difference_update(rows.tolist())
+        # Lists that were lengthened are lengthened again at once, as deep as they were: the
+        # project proposes from the top again and would run out of the cache's prefix where it
+        # did before, one lengthening per group of offers each time (most of a capacity cut's)
+        again = rows[deep] if deep.any() else rows[:0]
+        keep = ~self.complete[again]
+        self.deepen(again[keep], was[keep])
+
+    def deepen(self, rows: I64, depths: I64) -> None:
+        """These rows' lists `depths` deep (or complete), from the market: one lengthening
+        per depth for all of them."""
+        for depth in np.unique(depths).tolist():
+            same = rows[depths == depth]
+            for i in range(0, same.size, DEEPEN):
+                self._lengthen(same[i : i + DEEPEN], int(depth))
 
     def extend(self, p: int, also: I64) -> None:
         more = also[(also != p) & ~self.complete[also]]
         rows = np.r_[np.int64(p), np.sort(more)[: BATCH - 1]].astype(np.int64)
-        depth = max(MIN_DEPTH, 4 * int(self.length[rows].max()))
+        self._lengthen(rows, max(MIN_DEPTH, 4 * int(self.length[rows].max())))
+
+    def _lengthen(self, rows: I64, depth: int) -> None:
+        """These rows' lists `depth` deep (or complete)."""
         mk = self.market
         P, O, rank = mk.projects, mk.offers, mk.offer_rank
         if self._offers is None:

@@ -8,7 +8,12 @@ batch beyond 5 % of the market). Instead: a project holding an offer whose list 
 from place q on was rejected by the offers before q, and still would be (an offer that gained
 room is reopened anyway, `stability.unsettle`). With q beyond what it proposed from, the state
 holds for it as it is; otherwise it lets go and proposes again from q. An unallocated project
-ran out of its list, so any new entry counts: it is left to the general path."""
+ran out of its list, so any new entry counts: it is left to the general path.
+
+A list lengthened beyond the cache (`deep`) that a changed offer was or may now be in is read
+again from the market as deep, all such lists in one lengthening, and compared the same way:
+such projects went back to the top before, ran out of the cache's part of their lists again
+and were lengthened again one group at a time (most of the slowest runs after one change)."""
 
 from __future__ import annotations
 
@@ -18,8 +23,9 @@ import numpy as np
 
 from matching.domain import changes
 from matching.domain.acceptance import Acceptance
-from matching.domain.preferences import SnapshotLists
+from matching.domain.preferences import MIN_DEPTH, SnapshotLists
 from matching.domain.snapshot import MarketSnapshot
+from matching.domain.topcache import I64
 
 
 def unmoved(
@@ -57,6 +63,35 @@ def unmoved(
     return replace(c, projects=np.setdiff1d(c.projects, rows[same | moved])), back
 
 
+def deep(
+    s: Acceptance, lists: SnapshotLists, m: MarketSnapshot, rows: I64, reset: I64
+) -> tuple[I64, dict[int, int]]:
+    """`unmoved` for rows whose lists were lengthened beyond the cache (`lists.deep`) and that
+    a changed offer was or may now be in (the cache cannot tell how their lists changed): their
+    lists again from the market, as deep (one lengthening for all), compared with the old ones
+    up to where each project proposed. The rows left to the general path (unallocated), and
+    those that go back (project row → place q); the others keep their state."""
+    rest, rows = rows[s.assign[rows] < 0], rows[s.assign[rows] >= 0]
+    if rows.size == 0:
+        return rest, {}
+    lists.take(m, rows[:0])  # (the lists read on from `m`: the lengthening below reads it)
+    n, ptr = lists.length[rows], s.ptr[rows]
+    w = int(ptr.max())
+    upto = np.arange(w)[None, :] < ptr[:, None]
+    at = np.where(upto, lists.start[rows][:, None] + np.arange(w)[None, :], 0)
+    o0, f0 = lists.pool_o[at], lists.pool_f[at]
+    lists.deepen(rows, np.maximum(n, MIN_DEPTH))
+    inside = np.arange(w)[None, :] < lists.length[rows][:, None]
+    at = np.where(inside, lists.start[rows][:, None] + np.arange(w)[None, :], 0)
+    o1 = np.where(inside, lists.pool_o[at], -1)
+    f1 = np.where(inside, lists.pool_f[at], -1)
+    differ = (o0 != o1) | (f0 != f1) | np.isin(o0, reset) | np.isin(o1, reset)
+    differ &= upto
+    moved = differ.any(axis=1)
+    back = dict(zip(rows[moved].tolist(), differ[moved].argmax(axis=1).tolist(), strict=True))
+    return rest, back
+
+
 def rewound(
     s: Acceptance, lists: SnapshotLists, m: MarketSnapshot, back: dict[int, int]
 ) -> set[int]:
@@ -68,5 +103,6 @@ def rewound(
         if o is not None:
             freed.add(o)
         s.ptr[p] = q  # (its proposals from q on no longer count as applications)
-    lists.take(m, np.fromiter(back, np.int64, len(back)))
+    # (lists lengthened beyond the cache are already the market's: `deep`)
+    lists.take(m, np.fromiter((p for p in back if p not in lists.deep), np.int64))
     return freed

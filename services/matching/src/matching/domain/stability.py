@@ -95,6 +95,8 @@ def among(s: Acceptance, projects: I64, offers: I64, po: I64, gj: I64) -> Pairs:
         s.ha,
         s.e_p,
         s.e_j,
+        s.e_a,
+        s.e_f,
         s.e_next,
         s.e_head,
     )

@@ -73,6 +73,8 @@ def _propose(
     hj: Any,
     e_p: Any,
     e_j: Any,
+    e_a: Any,
+    e_f: Any,
     e_next: Any,
     e_head: Any,
     e_used: Any,
@@ -84,6 +86,7 @@ def _propose(
     holds plus p; the projects it rejects go to the queue. Room was checked by the caller."""
     e = e_used[0]
     e_p[e], e_j[e], e_next[e] = p, i, e_head[o]
+    e_a[e], e_f[e] = amount[p], f  # for `among`'s fit test without reading the project
     e_head[o] = e
     e_used[0] = e + 1
     dirty_p[p] = True
