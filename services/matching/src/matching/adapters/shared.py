@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, fields
-from multiprocessing import resource_tracker
 from multiprocessing.shared_memory import SharedMemory
 from typing import Any
 
@@ -105,8 +104,6 @@ async def ship(snapshot: MarketSnapshot) -> tuple[Shipped, SharedMemory]:
 def land(shipped: Shipped) -> MarketSnapshot:
     """In the child: the snapshot back from the shared block, copied out of it."""
     block = SharedMemory(name=shipped.name)
-    # attached, not created: the parent unlinks it (3.11's tracker would warn at exit)
-    resource_tracker.unregister(block._name, "shared_memory")  # type: ignore[attr-defined]
     got: dict[str, Any] = {}
     try:
         for p in shipped.places:
