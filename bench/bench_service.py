@@ -229,7 +229,8 @@ async def run(
         while True:
             t = time.perf_counter()
             await asyncio.sleep(0.001)
-            stalls.append((time.perf_counter(), time.perf_counter() - t - 0.001))
+            now = time.perf_counter()
+            stalls.append((now, now - t - 0.001))
 
     watching = asyncio.create_task(watch())
     child = svc.allocation.allocate
@@ -252,11 +253,13 @@ async def run(
         t_refresh, t1w = time.perf_counter() - t, time.time()
         busy = [lat for w, lat in samples if t0w <= w and w + lat <= t1w]
         tm = svc.allocation.timings
-        # each stall in the phase it ended in: the snapshot, the allocation away, the flags
+        # each stall in the phase it began in (the sleeper's wake-up was due then): the
+        # snapshot, the allocation away (the copy to the child included), the flags
         ends = (t + tm["snapshot"], t + tm["snapshot"] + tm["allocate"], float("inf"))
         worst = {ph: 0.0 for ph in ("snapshot", "allocate", "flags")}
         for w, lag in stalls:
-            ph = next(p for p, end in zip(worst, ends, strict=True) if w <= end)
+            began = max(w - lag, t)
+            ph = next(p for p, end in zip(worst, ends, strict=True) if began <= end)
             worst[ph] = max(worst[ph], lag)
         if where == "child process":
             pooled += busy
