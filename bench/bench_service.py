@@ -258,8 +258,8 @@ async def run(
         ends = (t + tm["snapshot"], t + tm["snapshot"] + tm["allocate"], float("inf"))
         worst = {ph: 0.0 for ph in ("snapshot", "allocate", "flags")}
         for w, lag in stalls:
-            began = max(w - lag, t)
-            ph = next(p for p, end in zip(worst, ends, strict=True) if began <= end)
+            due = max(w - lag, t)
+            ph = next(p for p, end in zip(worst, ends, strict=True) if due <= end)
             worst[ph] = max(worst[ph], lag)
         if where == "child process":
             pooled += busy
