@@ -103,6 +103,7 @@ async def run(
     line: Line,
     get_seconds: float,
     profile: str | None = None,
+    refreshes: int = 4,
 ) -> None:
     at = datetime.combine(e.as_of, datetime.min.time(), UTC)
     store = MemoryDocumentStore()
@@ -138,7 +139,8 @@ async def run(
         )
 
     say(f"\nthe matching service (memory store, {len(events)} new-project events)")
-    events, changes = events[:-2], events[-2:]
+    # the last ones: one change before each refresh in the child, one before the thread's
+    events, changes = events[: -refreshes - 1], events[-refreshes - 1 :]
     lat = []
     for ev in events:
         t = time.perf_counter()
@@ -221,22 +223,49 @@ async def run(
             pauses.append((info["generation"], time.perf_counter() - began[0], info["collected"]))
 
     gc.callbacks.append(on_gc)
-    for where, allocate, change in zip(
-        ("child process", "worker thread"),
-        (svc.allocation.allocate, InProcess()),
-        changes,
-        strict=True,
+    stalls: list[tuple[float, float]] = []  # (when it ended, how late): the event loop's stalls
+
+    async def watch() -> None:  # the loop's stalls, as g60_chassis.loop_lag sees them, finer
+        while True:
+            t = time.perf_counter()
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            stalls.append((now, now - t - 0.001))
+
+    watching = asyncio.create_task(watch())
+    child = svc.allocation.allocate
+    pooled: list[float] = []  # GETs inside every refresh in the child
+    pooled_stall = 0.0
+    for n, (where, allocate, change) in enumerate(
+        zip(
+            ["child process"] * refreshes + ["worker thread"],
+            [child] * refreshes + [InProcess()],
+            changes,
+            strict=True,
+        )
     ):
         svc.allocation.allocate = allocate
         await handle(change)
         t0w, t = time.time(), time.perf_counter()
         pauses.clear()
+        stalls.clear()
         alloc = await svc.allocation.refresh()
         t_refresh, t1w = time.perf_counter() - t, time.time()
         busy = [lat for w, lat in samples if t0w <= w and w + lat <= t1w]
         tm = svc.allocation.timings
+        # each stall in the phase it began in (the sleeper's wake-up was due then): the
+        # snapshot, the allocation away (the copy to the child included), the flags
+        ends = (t + tm["snapshot"], t + tm["snapshot"] + tm["allocate"], float("inf"))
+        worst = {ph: 0.0 for ph in ("snapshot", "allocate", "flags")}
+        for w, lag in stalls:
+            due = max(w - lag, t)
+            ph = next(p for p, end in zip(worst, ends, strict=True) if due <= end)
+            worst[ph] = max(worst[ph], lag)
+        if where == "child process":
+            pooled += busy
+            pooled_stall = max(pooled_stall, *worst.values())
         line(
-            f"allocation after one change, in a {where}",
+            f"allocation after one change, in a {where} ({n + 1})",
             f"{t_refresh:9.2f} s",
             "",
             f"snapshot {tm['snapshot'] * 1e3:.0f} ms, allocate {tm['allocate']:.1f} s, "
@@ -249,6 +278,11 @@ async def run(
             f"{pct(busy, 99) / i99:5.2f}× idle p99, {len(busy)} requests, {len(refused)} refused",
         )
         say(
+            "    the event loop's longest stall, by phase: "
+            + ", ".join(f"{ph} {lag * 1e3:.0f} ms" for ph, lag in worst.items())
+            + f"; {sum(lag > 0.02 for _, lag in stalls)} stalls over 20 ms"
+        )
+        say(
             "    garbage collections here, by generation (count, longest, total ms, collected): "
             + "; ".join(
                 f"{g}: {len(ds)}, {max(ds, default=0) * 1e3:.0f}, {sum(ds) * 1e3:.0f}, "
@@ -258,6 +292,14 @@ async def run(
             )
         )
         say(f"    {census()} (the rest frozen with the engine)")
+    line(
+        f"GET during the {refreshes} refreshes in the child, p50 / p99 / max",
+        " / ".join(f"{pct(pooled, q) * 1e3:.1f}" for q in (50, 99, 100)) + " ms",
+        "[≤ 50 ms]",
+        f"{pct(pooled, 99) / i99:5.2f}× idle p99, {len(pooled)} requests; "
+        f"the loop's longest stall {pooled_stall * 1e3:.0f} ms",
+    )
+    watching.cancel()
     say(
         f"  market version {alloc.market_version}: {len(alloc.assignments):,} assignments, "
         f"{len(alloc.blocking_pairs)} blocking pairs"
@@ -542,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--get-seconds", type=float, default=5.0, help="idle GETs (the baseline)")
     ap.add_argument("--no-service", action="store_true", help="skip the loaded service")
     ap.add_argument("--no-restart", action="store_true", help="skip the restart")
+    ap.add_argument("--refreshes", type=int, default=4, help="refreshes timed in the child")
     ap.add_argument("--seed", type=int, default=60)
     ap.add_argument("--profile", help="write a cProfile of the timed offer events to this file")
     args = ap.parse_args(argv)
@@ -572,6 +615,7 @@ def main(argv: list[str] | None = None) -> int:
                 bm.line,
                 args.get_seconds,
                 profile=args.profile,
+                refreshes=args.refreshes,
             )
         )
         del e

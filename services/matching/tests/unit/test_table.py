@@ -7,6 +7,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from matching.domain.table import Table
 
@@ -41,3 +43,27 @@ def test_put_many_gives_the_rows_of_one_by_one(
     assert many.ids[: many.size] == one.ids[: one.size]
     assert many.view()["x"].tolist() == one.view()["x"].tolist()
     assert many.view()["active"].tolist() == one.view()["active"].tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["put", "remove", "many", "order"]), st.integers(0, 30)),
+        max_size=60,
+    )
+)
+def test_the_kept_id_order_is_the_sorted_one(ops: list[tuple[str, int]]) -> None:
+    t = _T(2)
+    for kind, i in ops:
+        if kind == "put":
+            t.put(f"id{i}", {"x": i})
+        elif kind == "remove":
+            t.remove(f"id{i}")
+        elif kind == "many":
+            t.put_many([f"id{i}", f"id{i + 7}"], [{"x": 1}, {"x": 2}])
+        else:
+            t.id_order()  # kept from here on, then updated id by id
+        want = np.full(t.size, t.size, dtype=np.int64)
+        for place, id in enumerate(sorted(t.row)):
+            want[t.row[id]] = place
+        assert t.id_order().tolist() == want.tolist()

@@ -3,7 +3,8 @@ acceptance the allocation still runs Python (preference lists, repair bookkeepin
 thread would hold the service's GIL and trigger its garbage collections over every object of the
 loaded market (pauses of a second and more were measured at 100,000 × 10,000 with a thread).
 Either way the kernels are compiled (or loaded from numba's cache) as it starts (`warm_up`).
-The snapshot goes over as numpy buffers, and the allocation comes back as numpy columns
+The snapshot goes over through shared memory (`shared.py`: pickled, it held the GIL for half a
+second), and the allocation comes back as numpy columns
 (`Allocation`: a few objects for the service's collector, not one per assignment). A
 thread is kept for tests and the memory store.
 
@@ -22,6 +23,7 @@ import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from matching.adapters.shared import Shipped, land, ship
 from matching.domain.allocation import warm_up
 from matching.domain.market import MarketAllocation
 from matching.domain.results import Allocation
@@ -31,8 +33,8 @@ log = logging.getLogger(__name__)
 _KEPT = MarketAllocation()  # in the child process: the state kept between runs
 
 
-def _allocate(snapshot: MarketSnapshot) -> Allocation:
-    return _KEPT(snapshot)
+def _allocate(shipped: Shipped) -> Allocation:
+    return _KEPT(land(shipped))
 
 
 def _ready() -> None:
@@ -110,13 +112,20 @@ class ChildProcess:
         if self.fallback is not None:
             return await self.fallback(snapshot)
         loop = asyncio.get_running_loop()
-        for attempt in range(2):
-            try:
-                return await loop.run_in_executor(self._ensure(), _allocate, snapshot)
-            except BrokenProcessPool:
-                self.close()  # a broken pool takes no more work: the next attempt spawns anew
-                if attempt == 0:
-                    log.warning("matching: the allocation's child process died; starting another")
+        shipped, block = await ship(snapshot)
+        try:
+            for attempt in range(2):
+                try:
+                    return await loop.run_in_executor(self._ensure(), _allocate, shipped)
+                except BrokenProcessPool:
+                    self.close()  # a broken pool takes no more work: the next spawns anew
+                    if attempt == 0:
+                        log.warning(
+                            "matching: the allocation's child process died; starting another"
+                        )
+        finally:
+            block.close()
+            block.unlink()
         log.warning(
             "matching: the allocation's child process died twice in a row; "
             "allocating in a worker thread from now on"

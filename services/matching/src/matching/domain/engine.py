@@ -6,7 +6,7 @@ asked, or elsewhere and adopted; kept until the market changes)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import date
 
 from matching.domain import eligibility, offerkernels, scoring
@@ -71,6 +71,9 @@ class MatchEngine:
 
     def snapshot(self) -> MarketSnapshot:
         return self.market.snapshot()
+
+    def snapshot_in_slices(self) -> Iterator[MarketSnapshot | None]:
+        return self.market.snapshot_in_slices()
 
     @property
     def version(self) -> int:

@@ -10,18 +10,18 @@ from a `snapshot`), and `version` says which state: +1 on every change."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from typing import Any
 
 import numpy as np
 
-from matching.domain import eligibility, offerkernels, pairs, snapshot
+from matching.domain import eligibility, offerkernels, pairs
 from matching.domain.columns import OfferTable, ProjectTable
 from matching.domain.model import Offer, Project
 from matching.domain.pairkernels import top_per_row
 from matching.domain.results import Delta
-from matching.domain.snapshot import MarketSnapshot
+from matching.domain.snapshot import SLICE, MarketSnapshot, Source, take, take_in_slices
 from matching.domain.topcache import I64, TopCache
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -46,8 +46,16 @@ class MarketState:
         self.version += 1
 
     def snapshot(self) -> MarketSnapshot:
-        """A copy of what the allocation reads, at the current version (milliseconds)."""
-        return snapshot.take(
+        """A copy of what the allocation reads, at the current version, in one go."""
+        return take(self._source())
+
+    def snapshot_in_slices(self, rows: int = SLICE) -> Iterator[MarketSnapshot | None]:
+        """The same copy, `rows` project rows at a time (None between slices: the caller lets
+        events and requests run; the copy is still of one version), the snapshot last."""
+        return take_in_slices(lambda: self.version, self._source, rows)
+
+    def _source(self) -> Source:
+        return Source(
             self.version,
             self.as_of_ord,
             self.projects.view(),

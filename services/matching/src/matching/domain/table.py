@@ -4,6 +4,7 @@ the live ones); nothing ever depends on a row's number, ties are broken by ids."
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from operator import itemgetter
 from typing import Any, ClassVar
 
@@ -30,7 +31,8 @@ class Table:
         self.row: dict[str, int] = {}
         self.ids: list[str | None] = [None] * capacity
         self.free: list[int] = []
-        self._order: npt.NDArray[np.int64] | None = None  # `id_order`, until an id comes or goes
+        self._order: npt.NDArray[np.int64] | None = None  # `id_order`, kept up to date
+        self._sorted: list[str] | None = None  # the live ids in order, beside `_order`
 
     def _grow(self, need: int) -> None:
         new = max(self.capacity * 2, need)
@@ -54,7 +56,7 @@ class Table:
                 self.size += 1
             self.row[id] = row
             self.ids[row] = id
-            self._order = None
+            self._placed(id, row)
         return row
 
     def put(self, id: str, values: dict[str, Any]) -> int:
@@ -84,11 +86,12 @@ class Table:
         when every id is new and distinct and no row is free (a load: ~10 % of its encoding)."""
         start, n = self.size, len(ids)
         if self.free or not self.row.keys().isdisjoint(ids) or len(set(ids)) != n:
+            self._order = self._sorted = None  # sorted again once, not updated id by id
             return np.fromiter((self._allocate(i) for i in ids), dtype=np.int64, count=n)
         self.size += n
         self.row.update(zip(ids, range(start, start + n), strict=True))
         self.ids[start : start + n] = ids
-        self._order = None
+        self._order = self._sorted = None
         return np.arange(start, start + n, dtype=np.int64)
 
     def remove(self, id: str) -> int | None:
@@ -97,7 +100,7 @@ class Table:
             self.cols["active"][row] = False
             self.ids[row] = None
             self.free.append(row)
-            self._order = None
+            self._left(id, row)
         return row
 
     def view(self) -> Cols:
@@ -111,11 +114,40 @@ class Table:
 
     def id_order(self) -> npt.NDArray[np.int64]:
         """Each row's position in the sorted order of live ids (tie breaks); free rows last.
-        Kept until an id comes or goes (sorting 100,000 ids took ~50 ms of every snapshot);
-        never changed in place, so callers may keep it."""
-        if self._order is None or self._order.size != self.size:
+        Sorted once, then kept up to date as ids come and go one by one (`_placed`, `_left`:
+        a binary search and a few vectorised passes, well under a millisecond at 100,000 rows)
+        instead of sorted again (~50 ms of the event loop in the snapshot after every new
+        project); never changed in place, so callers may keep it."""
+        if self._order is None or self._sorted is None or self._order.size != self.size:
             rank = np.full(self.size, self.size, dtype=np.int64)
             order = sorted(self.row)
             rank[[self.row[i] for i in order]] = np.arange(len(order))
-            self._order = rank
+            self._order, self._sorted = rank, order
         return self._order
+
+    def _placed(self, id: str, row: int) -> None:
+        """A new id took `row`: it enters the kept order at its place, those after move up."""
+        old, ids = self._order, self._sorted
+        if old is None or ids is None or old.size not in (self.size - 1, self.size):
+            self._order = self._sorted = None
+            return
+        at = bisect_left(ids, id)
+        ids.insert(at, id)
+        n, was = self.size, int(old.size)
+        rank = np.full(n, n, dtype=np.int64)  # rows beyond the old ones: free, last
+        rank[:was] = np.where(old == was, n, np.where(old >= at, old + 1, old))
+        rank[row] = at
+        self._order = rank
+
+    def _left(self, id: str, row: int) -> None:
+        """An id left `row`: those after it in the kept order move down, the row goes last."""
+        old, ids = self._order, self._sorted
+        if old is None or ids is None or old.size != self.size:
+            self._order = self._sorted = None
+            return
+        at = bisect_left(ids, id)
+        del ids[at]
+        n = self.size
+        rank = np.where((old > at) & (old < n), old - 1, old)
+        rank[row] = n
+        self._order = rank
