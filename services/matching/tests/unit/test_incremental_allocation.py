@@ -254,3 +254,63 @@ def test_lengthened_lists_hit_by_a_new_offer_below_keep_their_state() -> None:
     got = inc(e.snapshot())
     assert inc.mode == "incremental"
     assert got.assignments == allocate_market(e.snapshot()).assignments
+
+
+def deep_market(n: int) -> tuple[MatchEngine, MarketAllocation]:
+    """n offers of one deal each, dearer by id, n + 1 projects after them (the lists cached
+    two deep: most are lengthened), allocated once."""
+    e = MatchEngine(AS_OF, top_k=1, depth=2, pref_depth=2)
+    for i in range(n):
+        e.upsert_offer(offer(f"off-{i}", max_deals=1, pricing={"rate_bp": 300 + 20 * i}))
+    for i in range(n - 1):
+        e.upsert_project(project(f"prj-{i}", enterprise_kw={"id": f"ent-{i}", "uscc": code(i)}))
+    inc = MarketAllocation()
+    inc(e.snapshot())
+    return e, inc
+
+
+def test_lengthened_lists_a_change_does_not_reach_are_cut_where_the_project_proposed() -> None:
+    """A new offer below where every project proposed: the lengthened lists are not read
+    again but cut there (no proposal); a project pushed beyond later reads on from the new
+    market, and the result is the batch's."""
+    e, inc = deep_market(5)
+    lists, s = inc.lists, inc.state
+    assert lists is not None and s is not None
+    deep = np.fromiter(lists.deep, np.int64)
+    assert deep.size >= 2 and (lists.length[deep] > s.ptr[deep]).any()
+    e.upsert_offer(offer("off-8", max_deals=1, pricing={"rate_bp": 400}))  # dearer: below all
+    got = inc(e.snapshot())
+    assert (inc.mode, got.proposals_made) == ("incremental", 0)
+    assert (lists.length[deep] == s.ptr[deep]).all()  # cut, not read again
+    assert got.assignments == allocate_market(e.snapshot()).assignments
+    e.upsert_project(project("prj-9", enterprise_kw={"id": "ent-0a", "uscc": code(9)}))
+    e.set_capacity("off-1", 0)  # its holder is pushed beyond where it proposed
+    got = inc(e.snapshot())
+    assert inc.mode == "incremental"
+    assert got.assignments == allocate_market(e.snapshot()).assignments
+
+
+def test_a_changed_offer_moving_before_where_projects_proposed_is_read_again() -> None:
+    """An offer no one holds, beyond every project's place, moves to the third place (beyond
+    the cache's two, so only the lengthened lists can tell): the projects that proposed beyond
+    it go back (their lists read again), as in the batch."""
+    e, inc = deep_market(5)
+    e.upsert_offer(offer("off-4", max_deals=1, pricing={"rate_bp": 330}))
+    got = inc(e.snapshot())
+    assert inc.mode == "incremental" and got.proposals_made > 0
+    assert got.assignments == allocate_market(e.snapshot()).assignments
+    assert "off-4" in got.as_map().values()
+
+
+def test_a_new_offer_tied_with_the_last_place_and_an_earlier_id_comes_before_it() -> None:
+    """A new offer with the same terms as the offer a lengthened list's project holds and an
+    id that sorts before it comes before it in the list (ties go by id): it is read again and
+    the project takes the new offer, as in the batch."""
+    e, inc = deep_market(5)
+    held = inc(e.snapshot()).as_map()
+    assert "off-3" in held.values()
+    e.upsert_offer(offer("off-2z", max_deals=1, pricing={"rate_bp": 360}))  # off-3's terms
+    got = inc(e.snapshot())
+    assert inc.mode == "incremental"
+    assert got.assignments == allocate_market(e.snapshot()).assignments
+    assert "off-2z" in got.as_map().values() and "off-3" not in got.as_map().values()

@@ -36,7 +36,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from matching.domain import changes, pairs, rewind, stability
+from matching.domain import changes, rewind, stability
 from matching.domain.acceptance import Acceptance, Pairs
 from matching.domain.allocation import SETTLE, Result, repair, result, settle, since
 from matching.domain.preferences import SnapshotLists
@@ -97,8 +97,9 @@ class MarketAllocation:
         c, self._rewind = rewind.unmoved(s, lists, old, m, c)
         if c.projects.size > max(64, MAX_SHARE * m.live.size) or c.reset.size > MAX_OFFERS:
             return self._batch(m, progress)
-        deep = self._deep(m, np.union1d(c.reset, c.recap))  # capacity decides eligibility too
-        deep, back = rewind.deep(s, lists, m, np.setdiff1d(deep, c.projects), c.reset)
+        moved = np.union1d(c.reset, c.recap)  # (capacity decides eligibility too)
+        hit = rewind.hit(lists, m, moved).without(c.projects)
+        deep, back = rewind.deep(s, lists, m, hit, c.reset, moved)
         self._rewind.update(back)
         changed = np.union1d(c.projects, deep).astype(np.int64)
         changed = np.union1d(changed, self._shorten(m, np.setdiff1d(c.shrunk, deep)))
@@ -174,25 +175,6 @@ class MarketAllocation:
         if progress:
             progress("one at a time: blocking pairs", s.proposals, len(r.pairs))
         return self._done(m, s, lists, r)
-
-    def _deep(self, m: MarketSnapshot, reset: I64) -> I64:
-        """Rows lengthened beyond the cache that a changed offer was or may now be in: read
-        again (the cache is exact only as deep as it goes)."""
-        assert self.lists is not None
-        deep = self.lists.deep
-        if not deep or reset.size == 0:
-            return np.zeros(0, dtype=np.int64)
-        rows = np.fromiter(deep, dtype=np.int64, count=len(deep))
-        L = self.lists
-        n = L.length[rows]
-        at = np.repeat(L.start[rows], n) + np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
-        hit = np.isin(L.pool_o[at], reset)  # the offers of every deep list, at once
-        out = set(np.repeat(rows, n)[hit].tolist())
-        for o in reset.tolist():
-            O1 = {k: v[o : o + 1] for k, v in m.offers.items()}
-            eligible, _, _ = pairs.offer_vs_projects(m.projects, O1, m.as_of_ord)
-            out.update(np.intersect1d(eligible, rows).tolist())
-        return np.asarray(sorted(out), dtype=np.int64)
 
     def _step(
         self, m: MarketSnapshot, c: changes.Changes, changed: I64, progress: Progress | None

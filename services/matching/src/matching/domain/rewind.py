@@ -17,15 +17,15 @@ and were lengthened again one group at a time (most of the slowest runs after on
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from matching.domain import changes
+from matching.domain import changes, pairs, scoring
 from matching.domain.acceptance import Acceptance
 from matching.domain.preferences import MIN_DEPTH, SnapshotLists
 from matching.domain.snapshot import MarketSnapshot
-from matching.domain.topcache import I64
+from matching.domain.topcache import I64, B
 
 
 def unmoved(
@@ -63,18 +63,91 @@ def unmoved(
     return replace(c, projects=np.setdiff1d(c.projects, rows[same | moved])), back
 
 
+@dataclass(frozen=True)
+class Hit:
+    """Rows lengthened beyond the cache that a changed offer was or may now be in (`rows`,
+    ascending), and where a changed offer is eligible for one of them now: (row, offer, its
+    enterprise score) triples, `at`/`offer`/`e`."""
+
+    rows: I64
+    at: I64
+    offer: I64
+    e: I64
+
+    def without(self, rows: I64) -> Hit:
+        keep = ~np.isin(self.at, rows)
+        return Hit(np.setdiff1d(self.rows, rows), self.at[keep], self.offer[keep], self.e[keep])
+
+
+def hit(lists: SnapshotLists, m: MarketSnapshot, changed: I64) -> Hit:
+    """The deep rows (`lists.deep`) that an offer of `changed` was or may now be in: read
+    again (the cache is exact only as deep as it goes)."""
+    none = np.zeros(0, dtype=np.int64)
+    if not lists.deep or changed.size == 0:
+        return Hit(none, none, none, none)
+    rows = np.sort(np.fromiter(lists.deep, dtype=np.int64, count=len(lists.deep)))
+    n = lists.length[rows]
+    at = np.repeat(lists.start[rows], n) + np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+    out = [np.repeat(rows, n)[np.isin(lists.pool_o[at], changed)]]  # every deep list at once
+    ats, offs, es = [none], [none], [none]
+    for o in changed.tolist():
+        O1 = {k: v[o : o + 1] for k, v in m.offers.items()}
+        eligible, e_q, _ = pairs.offer_vs_projects(m.projects, O1, m.as_of_ord)
+        mine = np.isin(eligible, rows)
+        ats.append(eligible[mine])
+        offs.append(np.full(int(mine.sum()), o, np.int64))
+        es.append(e_q[mine])
+    out += ats
+    return Hit(np.unique(np.concatenate(out)), np.concatenate(ats), np.concatenate(offs),
+               np.concatenate(es))  # fmt: skip
+
+
+def _ahead(s: Acceptance, lists: SnapshotLists, m: MarketSnapshot, h: Hit, changed: I64) -> B:
+    """Of the allocated rows `h.rows`: those whose lists may have changed before where the
+    project proposed (place `ptr`), so read again. The others' lists hold up to there: a
+    changed offer was not among their first `ptr` entries, and comes now (if at all) after
+    the last of them (the list's order: the enterprise's score high first, then the offer
+    id's rank low first; the scores of unchanged pairs are unchanged)."""
+    rows, ptr = h.rows, s.ptr[h.rows]
+    w = int(ptr.max())
+    upto = np.arange(w)[None, :] < ptr[:, None]
+    o0 = lists.pool_o[np.where(upto, lists.start[rows][:, None] + np.arange(w)[None, :], 0)]
+    must: B = (np.isin(o0, changed) & upto).any(axis=1) | (ptr < 1)
+    last = o0[np.arange(rows.size), np.maximum(ptr - 1, 0)]
+    P = pairs.take(m.projects, rows, scoring.P_COLUMNS)
+    e_last, _ = scoring.totals(P, pairs.take(m.offers, last))
+    i = np.searchsorted(rows, h.at)
+    rank = m.offer_rank
+    before = (h.e > e_last[i]) | ((h.e == e_last[i]) & (rank[h.offer] < rank[last[i]]))
+    must[i[before]] = True
+    return must
+
+
 def deep(
-    s: Acceptance, lists: SnapshotLists, m: MarketSnapshot, rows: I64, reset: I64
+    s: Acceptance, lists: SnapshotLists, m: MarketSnapshot, h: Hit, reset: I64, changed: I64
 ) -> tuple[I64, dict[int, int]]:
     """`unmoved` for rows whose lists were lengthened beyond the cache (`lists.deep`) and that
-    a changed offer was or may now be in (the cache cannot tell how their lists changed): their
-    lists again from the market, as deep (one lengthening for all), compared with the old ones
-    up to where each project proposed. The rows left to the general path (unallocated), and
-    those that go back (project row → place q); the others keep their state."""
-    rest, rows = rows[s.assign[rows] < 0], rows[s.assign[rows] >= 0]
+    a changed offer was or may now be in (`hit`: the cache cannot tell how their lists
+    changed). Those where a changed offer may now come before where the project proposed
+    (`_ahead`) get their lists again from the market, as deep (one lengthening for all), and
+    are compared with the old ones up to there; the others' lists are cut there (they hold
+    that far; lengthened again only if the project is pushed beyond). The rows left to the
+    general path (unallocated), and those that go back (project row → place q); the others
+    keep their state."""
+    allocated = s.assign[h.rows] >= 0
+    rest = h.rows[~allocated]
+    keep = np.isin(h.at, h.rows[allocated])
+    h = Hit(h.rows[allocated], h.at[keep], h.offer[keep], h.e[keep])
+    if h.rows.size == 0:
+        return rest, {}
+    lists.take(m, rest[:0])  # (the lists read on from `m`: the lengthening below reads it)
+    must = _ahead(s, lists, m, h, changed)
+    cut = h.rows[~must]
+    lists.length[cut] = np.minimum(lists.length[cut], s.ptr[cut])
+    lists.complete[cut] = False
+    rows = h.rows[must]
     if rows.size == 0:
         return rest, {}
-    lists.take(m, rows[:0])  # (the lists read on from `m`: the lengthening below reads it)
     n, ptr = lists.length[rows], s.ptr[rows]
     w = int(ptr.max())
     upto = np.arange(w)[None, :] < ptr[:, None]
