@@ -22,17 +22,14 @@ from services.matching.tests.unit.test_snapshot_slices import played, same
 @SETTINGS
 @given(histories(equal=False))
 async def test_a_shipped_snapshot_lands_as_it_was(ops: list[Op]) -> None:
-    snapshot = played(ops).snapshot()
-    shipped, block = await ship(snapshot)
-    try:
-        same(land(shipped), snapshot)
-    finally:
-        block.close()
-        block.unlink()
+    await lands_as_it_was(played(ops).snapshot())
 
 
 async def test_an_empty_market_lands_too() -> None:
-    snapshot = MatchEngine(AS_OF).snapshot()
+    await lands_as_it_was(MatchEngine(AS_OF).snapshot())
+
+
+async def lands_as_it_was(snapshot: MarketSnapshot) -> None:
     shipped, block = await ship(snapshot)
     try:
         same(land(shipped), snapshot)
