@@ -50,17 +50,22 @@ def offer_data(id: str, version: int, status: str = "active", **kw: Any) -> dict
 class Market:
     def __init__(self, top_k: int = 3) -> None:
         self.store = MemoryDocumentStore()
-        self.app: MatchingApp = bootstrap(
-            PlatformSettings(store="memory", match_top_k=top_k),
+        self.top_k = top_k
+        self.app: MatchingApp = self.another_process()
+        self.svc = self.app.service
+        self.projects: Handler = project_events(self.svc)
+        self.funding: Handler = funding_events(self.svc)
+        self.versions: dict[str, int] = {}
+
+    def another_process(self) -> MatchingApp:
+        """A matching service on this market's store (a restart, or a second process)."""
+        return bootstrap(
+            PlatformSettings(store="memory", match_top_k=self.top_k),
             store=self.store,
             bus=MemoryBus(),
             keys=KeyStore(MemoryDocumentStore()),
             clock=lambda: T0,
         )
-        self.svc = self.app.service
-        self.projects: Handler = project_events(self.svc)
-        self.funding: Handler = funding_events(self.svc)
-        self.versions: dict[str, int] = {}
 
     def _v(self, id: str) -> int:
         self.versions[id] = self.versions.get(id, 0) + 1
@@ -273,13 +278,7 @@ async def test_a_restart_rebuilds_the_engine_and_keeps_the_flags(market: Market)
     await market.offer("off-1")
     await market.project("prj-1")
     await market.svc.allocation.refresh()
-    again = bootstrap(
-        PlatformSettings(store="memory", match_top_k=3),
-        store=market.store,
-        bus=MemoryBus(),
-        keys=KeyStore(MemoryDocumentStore()),
-        clock=lambda: T0,
-    )
+    again = market.another_process()
     assert await again.service.rebuild() == 1
     assert again.service.proposals.allocated == {"prj-1": "off-1"}  # seeded from the flags
     match = await again.service.matches.get(match_id("prj-1", "off-1"))
@@ -354,13 +353,7 @@ async def test_an_offer_redelivered_after_a_crash_proposes_what_its_first_delive
     svc = market.svc
     await svc.read.keep(svc.read.offers, OfferSnapshot.model_validate(data), False)
     assert await svc.matches.get(match_id("prj-1", "off-1")) is None
-    again = bootstrap(
-        PlatformSettings(store="memory", match_top_k=3),
-        store=market.store,
-        bus=MemoryBus(),
-        keys=KeyStore(MemoryDocumentStore()),
-        clock=lambda: T0,
-    )
+    again = market.another_process()
     await again.service.rebuild()  # loads the offer from its view: the upsert changes nothing
     redelivered = Envelope(type="g60.offer.published.v1", source="/t", subject="off-1", data=data)
     await funding_events(again.service)(redelivered)

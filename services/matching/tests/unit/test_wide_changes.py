@@ -7,16 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from g60_chassis.auth import KeyStore
 from g60_chassis.batches import unsent
-from g60_chassis.bus import MemoryBus
 from g60_chassis.envelope import Envelope
-from g60_chassis.memory_store import MemoryDocumentStore
-from g60_chassis.settings import PlatformSettings
-from matching.bootstrap import bootstrap
 from matching.domain.match import match_id
 from matching.entrypoints.consumer import funding_events
-from services.matching.tests.unit.test_use_cases import T0, Market, offer_data
+from services.matching.tests.unit.test_use_cases import Market, offer_data
 
 PROJECTS = [f"prj-{i:02d}" for i in range(12)]
 KEPT = ("status", "rank", "score", "allocated", "enterprise_view", "funder_view", "outbox")
@@ -147,13 +142,7 @@ async def test_a_crash_before_the_settling_finished_is_settled_by_the_next_start
 
     restarted = Market()
     restarted.store = wide.store
-    restarted.app = bootstrap(
-        PlatformSettings(store="memory", match_top_k=3),
-        store=wide.store,
-        bus=MemoryBus(),
-        keys=KeyStore(MemoryDocumentStore()),
-        clock=lambda: T0,
-    )
+    restarted.app = wide.another_process()
     restarted.svc = restarted.app.service
     await restarted.svc.rebuild()  # the catch-up reconciles every project of the marked offer
     await _agree(inline, restarted)
@@ -200,13 +189,7 @@ async def test_a_new_offer_s_pairs_are_not_read_a_redelivered_one_s_are() -> Non
     before the first delivery stored it), its matches are read and found, not made again."""
     market = Market()
     await market.wide(PROJECTS)
-    later = bootstrap(
-        PlatformSettings(store="memory", match_top_k=3),
-        store=market.store,
-        bus=MemoryBus(),
-        keys=KeyStore(MemoryDocumentStore()),
-        clock=lambda: T0,
-    )
+    later = market.another_process()
     await later.service.rebuild()  # loaded before the offer arrives
     later.service.proposals.inline = 0
     reads, inserts = _calls(market)
