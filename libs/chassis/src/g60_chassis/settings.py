@@ -67,6 +67,10 @@ class PlatformSettings(BaseSettings):
     # made it, within this many seconds on the others (0: read the key store on every request)
     key_cache_s: float = Field(1.0, ge=0)
     match_top_k: int = 10
+    # where the matching service's capacity-aware allocation runs: a worker thread (default:
+    # nothing to spawn) or one child process (flatter GET latency at 100,000 needs: the
+    # allocation's Python no longer holds the service's GIL; see `matching/adapters/allocator.py`)
+    match_allocator: Literal["thread", "process"] = "thread"
 
     # rate limits (token buckets): generous for a partner's integration, raise them for bulk
     # loads; a bucket holds `burst` requests and refills at `per_s` a second

@@ -23,7 +23,7 @@ from g60_chassis.settings import PlatformSettings
 from g60_chassis.store import DocumentStore
 from g60_chassis.tasks import cancel, every
 from matching.adapters import metrics
-from matching.adapters.allocator import InProcess
+from matching.adapters.allocator import ChildProcess, InProcess
 from matching.adapters.engine import EngineTranslator, engine_version, new_engine
 from matching.adapters.events import ContractMatchEvents
 from matching.domain.engine import MatchEngine
@@ -124,6 +124,10 @@ class MatchingApp(BuiltService[MatchingService]):
         await super().stop()
 
 
+def _allocator(settings: PlatformSettings) -> Allocate:
+    return ChildProcess() if settings.match_allocator == "process" else InProcess()
+
+
 def bootstrap(
     settings: PlatformSettings | None = None,
     *,
@@ -135,10 +139,11 @@ def bootstrap(
     allocate: Allocate | None = None,
 ) -> MatchingApp:
     """`engine`: one already loaded (benchmarks); by default a new one, loaded on start.
-    `allocate`: where the allocation runs; by default a worker thread (`InProcess`).
-    `ChildProcess()` kept GET latency flatter at 10,000 × 1,000 (see bench-match) but
-    spawning it during a burst timed out the e2e fifty-agreements test on a load-15 machine:
-    left opt-in until measured on a quieter one."""
+    `allocate`: where the allocation runs; by default as `G60_MATCH_ALLOCATOR` says: a worker
+    thread (`InProcess`), or `process` for a child (`ChildProcess`). The child kept GET
+    latency flatter at 10,000 × 1,000 (see bench-match) but spawning it during a burst timed
+    out the e2e fifty-agreements test on a load-15 machine: opt-in until measured on a quieter
+    one."""
     w = wire(NAME, COLLECTIONS, settings, store=store, bus=bus, keys=keys)
     market = engine or new_engine(clock().date(), w.settings.match_top_k)
     read = ReadModel(
@@ -161,7 +166,7 @@ def bootstrap(
         EngineTranslator(),
         ContractMatchEvents(w.settings.topic_matches),
         clock,
-        allocate or InProcess(),
+        allocate or _allocator(w.settings),
         audit,
     )
     service.allocation.observe = metrics.allocation_run

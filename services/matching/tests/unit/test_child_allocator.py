@@ -12,7 +12,12 @@ from typing import Any
 
 import pytest
 
-from matching.adapters.allocator import ChildProcess
+from g60_chassis.auth import KeyStore
+from g60_chassis.bus import MemoryBus
+from g60_chassis.memory_store import MemoryDocumentStore
+from g60_chassis.settings import PlatformSettings
+from matching.adapters.allocator import ChildProcess, InProcess
+from matching.bootstrap import bootstrap
 from matching.domain.market import allocate_market
 from services.matching.tests.unit.factories import engine, offer, project
 
@@ -97,3 +102,14 @@ async def test_a_replacement_that_dies_too_falls_back_to_a_thread(
     assert later.as_map() == got.as_map() and child.pools == 2
     child.start()  # nothing to start any more
     assert child.pools == 2
+
+
+@pytest.mark.parametrize(("setting", "kind"), [("thread", InProcess), ("process", ChildProcess)])
+def test_the_setting_chooses_where_the_allocation_runs(setting: str, kind: type) -> None:
+    app = bootstrap(
+        PlatformSettings(store="memory", match_allocator=setting),
+        store=MemoryDocumentStore(),
+        bus=MemoryBus(),
+        keys=KeyStore(MemoryDocumentStore()),
+    )
+    assert type(app.service.allocation.allocate) is kind  # built, not started: nothing spawned

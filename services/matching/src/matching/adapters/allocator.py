@@ -1,12 +1,14 @@
-"""Where the allocation runs. In a child process by default: besides the compiled deferred
-acceptance the allocation still runs Python (preference lists, repair bookkeeping), which in a
-thread would hold the service's GIL and trigger its garbage collections over every object of the
-loaded market (pauses of a second and more were measured at 100,000 × 10,000 with a thread).
-Either way the kernels are compiled (or loaded from numba's cache) as it starts (`warm_up`).
-The snapshot goes over through shared memory (`shared.py`: pickled, it held the GIL for half a
-second), and the allocation comes back as numpy columns
-(`Allocation`: a few objects for the service's collector, not one per assignment). A
-thread is kept for tests and the memory store.
+"""Where the allocation runs: a worker thread (`InProcess`, the default) or one child process
+(`ChildProcess`, `G60_MATCH_ALLOCATOR=process`). Why a child helps at corridor scale: besides
+the compiled deferred acceptance the allocation still runs Python (preference lists, repair
+bookkeeping), which in a thread holds the service's GIL and triggers its garbage collections
+over every object of the loaded market (pauses of a second and more were measured at 100,000 ×
+10,000 with a thread). Either way the kernels are compiled (or loaded from numba's cache) as it
+starts (`warm_up`). The snapshot goes over through shared memory (`shared.py`: pickled, it held
+the GIL for half a second), and the allocation comes back as numpy columns (`Allocation`: a few
+objects for the service's collector, not one per assignment). The thread stays the default:
+spawning the child during a burst of events timed out an e2e test on a load-15 machine
+(`bootstrap.py`).
 
 Both keep the deferred-acceptance state between runs (`MarketAllocation`, where the allocation
 runs: in the child, a module-level one), so a run after a few changes continues from the last
