@@ -231,6 +231,20 @@ class Aggregates(Generic[M]):
                 self._notify(self.collection, obj.id)  # type: ignore[attr-defined]
         return failed
 
+    async def set_fields(
+        self, changes: Mapping[str, Mapping[str, Any]], unless: str | None = None
+    ) -> set[str]:
+        """A field update of many aggregates in one store call (`DocumentStore.set_fields`):
+        id → new JSON values of some top-level fields (not packed ones), no read and no
+        rewrite of the rest; the version is bumped, so a compare-and-set writer that read
+        before loses. Returns the ids not stored."""
+        for fields in changes.values():
+            if bad := [k for k in fields if k in self._skip or k not in self.model.model_fields]:
+                raise ValueError(f"not a plain field of {self.model.__name__}: {bad}")
+        return await self.store.set_fields(
+            self.collection, {k: dict(f) for k, f in changes.items()}, unless
+        )
+
     async def remove_many(self, ids: builtins.list[str]) -> None:
         """Delete these aggregates in one store call (for records of work to do, such as a
         schedule; an aggregate with events to publish is never removed)."""

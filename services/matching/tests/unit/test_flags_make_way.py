@@ -61,7 +61,7 @@ async def test_flags_wait_while_an_event_is_handled_then_converge() -> None:
     moved = await asyncio.wait_for(flagging, 10)
     assert moved == len(allocation.as_map())
     await flags_hold(market, allocation)
-    assert flag_calls(store)[("update_many", "matches")] == 1
+    assert flag_calls(store)[("set_fields", "matches")] == 1
 
 
 async def test_a_steady_stream_of_events_does_not_starve_the_flags() -> None:
