@@ -1,7 +1,8 @@
 """What the matcher asks of its store per offer event and per allocation (issues 8 and 9): the
 changed matches of a batch go in one write (retractions included), the offer's view is written
 once even when the change is wide (marked `pending` in that write), the allocation's flags of a
-batch are one field update and one insert of their decisions, and the read model validates a view once."""
+batch are one field update and one insert of their decisions, and the read model validates a
+view once."""
 
 from __future__ import annotations
 
