@@ -123,7 +123,8 @@ class AllocationFlags:
             proposed: list[tuple[Proposal, bool]] = []
             for pid, oid, allocated in flags:  # `allocated` says this pair now: proposed so
                 if allocated and match_id(pid, oid) in absent and self.engine.has_project(pid):
-                    p = self.engine.proposal(pid, oid, allocated=False)
+                    # as cited (a pair beyond the top k: its rank is a pass over every offer)
+                    p = cited.get((pid, oid)) or self.engine.proposal(pid, oid, allocated=False)
                     if p is not None:
                         proposed.append((p, True))
             if proposed:
