@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 FLAG_BATCH = 32  # projects whose allocation flags are written at once
 YIELD_S = 0.5  # the longest a batch of flags waits for the event path to be idle
+CITE_SLICE = 8  # allocated pairs cited per turn of the event loop (`_cited`)
 
 
 class AllocationFlags:
@@ -57,7 +58,7 @@ class AllocationFlags:
         for i in range(0, len(moved), FLAG_BATCH):  # distinct matches: their writes overlap
             await self._make_way()
             batch = moved[i : i + FLAG_BATCH]
-            cited = self._cited([(pid, after[pid]) for pid in batch if pid in after])
+            cited = await self._cited([(pid, after[pid]) for pid in batch if pid in after])
             flags = [
                 (pid, offers[pid], pair_in)
                 for pid in batch
@@ -73,17 +74,26 @@ class AllocationFlags:
         if self.foreground is not None:
             await self.foreground.idle(self.yield_s)
 
-    def _cited(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Proposal]:
-        """The allocated pairs' proposals with the breakdowns their decisions cite, in one
-        vectorised pass for a batch of flags (one `engine.proposal` with breakdowns per flag
-        was the largest share of the matcher's CPU in bench-flow: ~10%, py-spy)."""
+    async def _cited(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Proposal]:
+        """The allocated pairs' proposals with the breakdowns their decisions cite, a
+        vectorised pass per slice of pairs (one `engine.proposal` with breakdowns per flag
+        was the largest share of the matcher's CPU in bench-flow: ~10%, py-spy). The event
+        loop runs between slices: a pair beyond its project's top k ranks by a pass over
+        every offer, and a batch's pairs in one go held the consumers for up to a second
+        under load (loop lag p99 1 s in bench-flow's half step after the overload)."""
+        cited: dict[tuple[str, str], Proposal] = {}
         if self.audit is None:
-            return {}
-        found = [
-            self.engine.proposal(pid, oid, breakdowns=False, allocated=False) for pid, oid in pairs
-        ]
-        viewed = self.engine.with_breakdowns([p for p in found if p is not None])
-        return {(p.project_id, p.offer_id): p for p in viewed}
+            return cited
+        for i in range(0, len(pairs), CITE_SLICE):
+            if i:
+                await asyncio.sleep(0)
+            found = [
+                self.engine.proposal(pid, oid, breakdowns=False, allocated=False)
+                for pid, oid in pairs[i : i + CITE_SLICE]
+            ]
+            viewed = self.engine.with_breakdowns([p for p in found if p is not None])
+            cited.update({(p.project_id, p.offer_id): p for p in viewed})
+        return cited
 
     async def _flag_all(
         self,
