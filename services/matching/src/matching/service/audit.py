@@ -26,6 +26,8 @@ from matching.service.ports import Clock, Engine, Translator, View
 from matching.service.readmodel import ReadModel
 
 Market = Callable[[], tuple[int, date]]  # the engine's market version and as-of date
+EngineFactory = Callable[[date], Engine]
+REMEMBERED = 50_000  # input versions known to be stored, before the memo starts over
 LOG_PACKED = ("enterprise_view", "funder_view")  # stored as JSON text (never filtered on)
 
 
@@ -34,10 +36,6 @@ class LoggedDecision(Decision):
     its own breakdowns, the match's may change after it."""
 
     version: int = 0
-
-
-EngineFactory = Callable[[date], Engine]
-REMEMBERED = 50_000  # input versions known to be stored, before the memo starts over
 
 
 class DecisionLog:
@@ -50,8 +48,7 @@ class DecisionLog:
         clock: Clock,
         log: Aggregates[LoggedDecision] | None = None,
     ) -> None:
-        """`log`: where the decisions of allocation flags go (None: on the match, read and
-        rewritten: stores for tests that do not look)."""
+        """`log`: where the decisions of allocation flags go (None: they are not recorded)."""
         self.inputs, self.read, self.log = inputs, read, log
         self.market, self.engine_version, self.clock = market, engine_version, clock
         self._stored: set[str] = set()
