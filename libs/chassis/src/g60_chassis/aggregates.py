@@ -232,17 +232,20 @@ class Aggregates(Generic[M]):
         return failed
 
     async def set_fields(
-        self, changes: Mapping[str, Mapping[str, Any]], unless: str | None = None
+        self,
+        changes: Mapping[str, Mapping[str, Any]],
+        unless: str | None = None,
+        report_absent: bool = True,
     ) -> set[str]:
-        """A field update of many aggregates in one store call (`DocumentStore.set_fields`):
-        id → new JSON values of some top-level fields (not packed ones), no read and no
-        rewrite of the rest; the version is bumped, so a compare-and-set writer that read
-        before loses. Returns the ids not stored."""
+        """`DocumentStore.set_fields` of id → new JSON values of plain (not packed) fields:
+        no read, no rewrite of the rest, the version bumped (a later save that read before
+        loses). Returns the ids not stored (if `report_absent`)."""
         for fields in changes.values():
             if bad := [k for k in fields if k in self._skip or k not in self.model.model_fields]:
                 raise ValueError(f"not a plain field of {self.model.__name__}: {bad}")
+        rows = {k: dict(f) for k, f in changes.items()}
         return await self.store.set_fields(
-            self.collection, {k: dict(f) for k, f in changes.items()}, unless
+            self.collection, rows, unless=unless, report_absent=report_absent
         )
 
     async def remove_many(self, ids: builtins.list[str]) -> None:

@@ -162,7 +162,11 @@ class MemoryDocumentStore:
         return await update_each(self, collection, updates)
 
     async def set_fields(
-        self, collection: str, changes: Mapping[str, Doc], unless: str | None = None
+        self,
+        collection: str,
+        changes: Mapping[str, Doc],
+        unless: str | None = None,
+        report_absent: bool = True,
     ) -> set[str]:
         absent = set()
         for id, fields in changes.items():
@@ -177,7 +181,7 @@ class MemoryDocumentStore:
             new = {**doc, **fields, "version": current["version"] + 1}
             self._check_unique(collection, new)
             self._store(collection, new, current["outbox"])
-        return absent
+        return absent if report_absent else set()
 
     async def delete_many(self, collection: str, ids: list[str]) -> None:
         for id in ids:

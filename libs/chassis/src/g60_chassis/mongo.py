@@ -166,12 +166,17 @@ class MongoDocumentStore(MongoOutbox):
         }
 
     async def set_fields(
-        self, collection: str, changes: Mapping[str, Doc], unless: str | None = None
+        self,
+        collection: str,
+        changes: Mapping[str, Doc],
+        unless: str | None = None,
+        report_absent: bool = True,
     ) -> set[str]:
         """One bulk write of field updates (`$set` and `$inc` of the version: no read, and no
         rewrite of the caller's copy of the whole document), under the documents' locks. The
         bulk result counts matches without naming them: if some missed (absent, or left by
-        `unless`), each is looked up (one get per document: FerretDB 1.24 scans for `$in`)."""
+        `unless`) and the caller asks which are absent, each is looked up (one get per
+        document: FerretDB 1.24 scans for `$in`)."""
         if not changes:
             return set()
         coll = self._db[collection]
@@ -199,7 +204,7 @@ class MongoDocumentStore(MongoOutbox):
             except OperationFailure as exc:
                 self._unique_broken(collection, {"_id": next(iter(changes))}, exc)
                 raise
-            if done.matched_count == len(writes):
+            if done.matched_count == len(writes) or not report_absent:
                 return set()
             found = await asyncio.gather(
                 *(coll.find_one({"_id": k}, projection={"_id": 1}) for k in changes)

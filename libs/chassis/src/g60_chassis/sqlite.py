@@ -129,7 +129,11 @@ class SqliteDocumentStore:
         return conflicts
 
     async def set_fields(
-        self, collection: str, changes: Mapping[str, Doc], unless: str | None = None
+        self,
+        collection: str,
+        changes: Mapping[str, Doc],
+        unless: str | None = None,
+        report_absent: bool = True,
     ) -> set[str]:
         """One transaction for the batch (rolled back whole on a DuplicateKey)."""
         if not changes:
@@ -156,7 +160,7 @@ class SqliteDocumentStore:
                     await db.rollback()
                     raise DuplicateKey(id, self._culprit(collection, exc)) from exc
             await db.commit()
-        return absent
+        return absent if report_absent else set()
 
     async def delete_many(self, collection: str, ids: list[str]) -> None:
         if not ids:

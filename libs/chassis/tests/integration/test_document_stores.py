@@ -271,6 +271,9 @@ async def test_set_fields_updates_fields_bumps_the_version_and_names_the_absent(
     assert [x["_id"] for x in await store.find("c", {"on": True})] == []  # the index follows
     assert [x["_id"] for x in await store.find("c", {"on": False})] == ["a", "b", "d"]
     assert await store.set_fields("c", {}) == set()
+    quiet = {"a": {"on": True}, "missing": {"on": True}}  # nobody asks which are absent
+    assert await store.set_fields("c", quiet, unless="on", report_absent=False) == set()
+    assert (await store.get("c", "a"))["on"] and await store.get("c", "missing") is None
 
 
 async def test_set_fields_under_a_unique_index_raises_duplicate_key(store):

@@ -147,12 +147,12 @@ async def test_a_writer_that_read_a_match_before_its_flag_loses_its_compare_and_
     set_fields = inner.set_fields
     read: list[dict[str, Any]] = []
 
-    async def racing(collection: str, changes: Any, unless: str | None = None) -> set[str]:
+    async def racing(collection: str, changes: Any, unless: str | None = None, **kw: Any) -> Any:
         if collection == "matches" and not read:  # another writer reads a match first
             doc = await inner.get(collection, next(iter(changes)))
             assert doc is not None and not doc["allocated"]
             read.append(doc)
-        return await set_fields(collection, changes, unless)
+        return await set_fields(collection, changes, unless, **kw)
 
     inner.set_fields = racing  # type: ignore[method-assign]
     allocation = await market.svc.allocation.refresh()

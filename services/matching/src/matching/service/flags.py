@@ -123,13 +123,14 @@ class AllocationFlags:
                     if allocated and (q := cited.get((pid, oid)) or cite(pid, oid, allocated=False))
                 ]
                 await self.audit.log_many("allocated", decided)
-            absent = await self.matches.set_fields(
-                {
-                    match_id(pid, oid): {"allocated": allocated, "allocated_as_of": as_of}
-                    for pid, oid, allocated in flags
-                },
-                unless="allocated",
-            )
+            # the pairs that left first, in a write of their own: which of their matches
+            # are absent matters to nobody (a batch that missed one looked up every match)
+            off, on = ({"allocated": a, "allocated_as_of": as_of} for a in (False, True))
+            left = {match_id(pid, oid): off for pid, oid, allocated in flags if not allocated}
+            came = {match_id(pid, oid): on for pid, oid, allocated in flags if allocated}
+            if left:
+                await self.matches.set_fields(left, unless="allocated", report_absent=False)
+            absent = await self.matches.set_fields(came, unless="allocated") if came else set()
             proposed: list[tuple[Proposal, bool]] = []
             for pid, oid, allocated in flags:  # `allocated` says this pair now: proposed so
                 if allocated and match_id(pid, oid) in absent and self.engine.has_project(pid):
