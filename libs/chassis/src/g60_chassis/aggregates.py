@@ -231,6 +231,23 @@ class Aggregates(Generic[M]):
                 self._notify(self.collection, obj.id)  # type: ignore[attr-defined]
         return failed
 
+    async def set_fields(
+        self,
+        changes: Mapping[str, Mapping[str, Any]],
+        unless: str | None = None,
+        report_absent: bool = True,
+    ) -> set[str]:
+        """`DocumentStore.set_fields` of id → new JSON values of plain (not packed) fields:
+        no read, no rewrite of the rest, the version bumped (a later save that read before
+        loses). Returns the ids not stored (if `report_absent`)."""
+        for fields in changes.values():
+            if bad := [k for k in fields if k in self._skip or k not in self.model.model_fields]:
+                raise ValueError(f"not a plain field of {self.model.__name__}: {bad}")
+        rows = {k: dict(f) for k, f in changes.items()}
+        return await self.store.set_fields(
+            self.collection, rows, unless=unless, report_absent=report_absent
+        )
+
     async def remove_many(self, ids: builtins.list[str]) -> None:
         """Delete these aggregates in one store call (for records of work to do, such as a
         schedule; an aggregate with events to publish is never removed)."""

@@ -161,6 +161,28 @@ class MemoryDocumentStore:
     async def update_many(self, collection: str, updates: list[Update]) -> set[str]:
         return await update_each(self, collection, updates)
 
+    async def set_fields(
+        self,
+        collection: str,
+        changes: Mapping[str, Doc],
+        unless: str | None = None,
+        report_absent: bool = True,
+    ) -> set[str]:
+        absent = set()
+        for id, fields in changes.items():
+            current = self._data[collection].get(id)
+            if current is None:
+                absent.add(id)
+                continue
+            if unless is not None and _field(current, unless, _MISSING) == fields[unless]:
+                continue
+            doc = _read(current)
+            del doc["outbox"]
+            new = {**doc, **fields, "version": current["version"] + 1}
+            self._check_unique(collection, new)
+            self._store(collection, new, current["outbox"])
+        return absent if report_absent else set()
+
     async def delete_many(self, collection: str, ids: list[str]) -> None:
         for id in ids:
             old = self._data[collection].pop(id, None)

@@ -17,7 +17,8 @@ whole outbox as read at version v clears both in one write, on the condition tha
 is still v (events are only ever added by a write that bumps the version).
 
 The changes it writes, the check naming a lost write of a bulk write, and the reading of the
-errors MongoDB and FerretDB answer with are in `mongo_writes`."""
+errors MongoDB and FerretDB answer with are in `mongo_writes`; the relay's scan and marks in
+`mongo_outbox`."""
 
 from __future__ import annotations
 
@@ -30,14 +31,13 @@ from pymongo import ASCENDING, AsyncMongoClient, DeleteOne, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
 from g60_chassis.counters import StoreCommands
+from g60_chassis.mongo_outbox import MongoOutbox
 from g60_chassis.mongo_writes import PENDING, change, culprit, unique_broken, written
 from g60_chassis.mongo_writes import unavailable as unavailable  # the runtime's outage check
 from g60_chassis.store import Doc, DuplicateKey, Update, VersionConflict
 
-MIGRATIONS = "_g60_migrations"  # markers of one-time data changes done in this database
 
-
-class MongoDocumentStore:
+class MongoDocumentStore(MongoOutbox):
     def __init__(
         self, url: str, database: str, *, timeout_ms: int = 5000, max_pool: int = 16
     ) -> None:
@@ -165,6 +165,52 @@ class MongoDocumentStore:
             if not written(now, doc, v, events)
         }
 
+    async def set_fields(
+        self,
+        collection: str,
+        changes: Mapping[str, Doc],
+        unless: str | None = None,
+        report_absent: bool = True,
+    ) -> set[str]:
+        """One bulk write of field updates (`$set` and `$inc` of the version: no read, and no
+        rewrite of the caller's copy of the whole document), under the documents' locks. The
+        bulk result counts matches without naming them: if some missed (absent, or left by
+        `unless`) and the caller asks which are absent, each is looked up (one get per
+        document: FerretDB 1.24 scans for `$in`)."""
+        if not changes:
+            return set()
+        coll = self._db[collection]
+        writes = [
+            UpdateOne(
+                {"_id": k} if unless is None else {"_id": k, unless: {"$ne": f[unless]}},
+                {"$set": dict(f), "$inc": {"version": 1}},
+            )
+            for k, f in changes.items()
+        ]
+        async with self._locked(collection, changes):
+            try:
+                done = await coll.bulk_write(writes, ordered=False)
+            except BulkWriteError as exc:  # a unique index refused a value: as update_many
+                error = (exc.details.get("writeErrors") or [{}])[0]
+                id = list(changes)[error.get("index", 0)]
+                doc = {**changes[id], "_id": id}
+                if error.get("code") == 11000:
+                    failure = DuplicateKeyError(error.get("errmsg", ""), 11000, error)
+                    field = await self._culprit(collection, doc, failure, id_known=True)
+                    raise DuplicateKey(id, field) from exc
+                failed = OperationFailure(error.get("errmsg", ""), error.get("code"))
+                self._unique_broken(collection, doc, failed)
+                raise
+            except OperationFailure as exc:
+                self._unique_broken(collection, {"_id": next(iter(changes))}, exc)
+                raise
+            if done.matched_count == len(writes) or not report_absent:
+                return set()
+            found = await asyncio.gather(
+                *(coll.find_one({"_id": k}, projection={"_id": 1}) for k in changes)
+            )
+        return {k for k, doc in zip(changes, found, strict=True) if doc is None}
+
     async def delete_many(self, collection: str, ids: list[str]) -> None:
         # one DeleteOne per id in one bulk write, not `_id: {$in: ids}`: FerretDB 1.24 does
         # not push `$in` down to PostgreSQL (a scan per call: 341 deletes/s in batches of 32
@@ -189,83 +235,6 @@ class MongoDocumentStore:
             query["_id"] = {"$gt": after_id}
         cursor = self._db[collection].find(query).sort("_id", ASCENDING).limit(limit)
         return [doc async for doc in cursor]
-
-    async def pending(self, collection: str, limit: int = 100) -> list[Doc]:
-        if collection not in self._flagged:
-            await self._flag_pending(collection)
-        out: list[Doc] = []
-        where: dict[str, Any] = {PENDING: True}
-        while True:
-            cursor = self._db[collection].find(where).sort("_id", ASCENDING).limit(limit)
-            found = [doc async for doc in cursor]
-            # a flag left up over an empty outbox (its entries pulled one by one) comes down
-            stale = {str(d["_id"]): int(d["version"]) for d in found if not d.get("outbox")}
-            if stale:
-                await self.mark_sent_many(collection, {}, stale)
-            out += [d for d in found if d.get("outbox")]
-            if not stale or len(found) < limit or len(out) >= limit:
-                return out[:limit]
-            where = {PENDING: True, "_id": {"$gt": found[-1]["_id"]}}
-
-    async def prepare_outbox(self, collection: str) -> None:
-        # at start, before the consumers write: FerretDB's CREATE INDEX waits for the
-        # table's open writes, better not mid-load
-        if collection not in self._flagged:
-            await self._flag_pending(collection)
-
-    async def _flag_pending(self, collection: str) -> None:
-        """Once per collection and database: index `outbox_pending`, and set it on documents
-        an older release wrote without it (one scan, then never again: a marker remembers)."""
-        await self._db[collection].create_index(PENDING)
-        done = f"{PENDING}:{collection}"
-        if await self._db[MIGRATIONS].find_one({"_id": done}) is None:
-            unset = {PENDING: {"$exists": False}}
-            with_events = {**unset, "outbox.0": {"$exists": True}}
-            await self._db[collection].update_many(with_events, {"$set": {PENDING: True}})
-            await self._db[collection].update_many(unset, {"$set": {PENDING: False}})
-            with contextlib.suppress(DuplicateKeyError):
-                await self._db[MIGRATIONS].insert_one({"_id": done})
-        self._flagged.add(collection)
-
-    async def mark_sent(self, collection: str, id: str, sent: list[Doc]) -> None:
-        await self.mark_sent_many(collection, {id: sent})
-
-    async def mark_sent_many(
-        self,
-        collection: str,
-        sent: Mapping[str, list[Doc]],
-        whole: Mapping[str, int] | None = None,
-    ) -> None:
-        # one bulk write, under the locks of all its documents (taken in one order: no
-        # deadlock with another taker of several, and a single-lock writer holds no other).
-        # A document whose whole outbox was sent (`whole`: its version then) is cleared with
-        # its flag in one conditional write; if a write added events since (a new version),
-        # its sent entries are pulled instead and the flag stays up.
-        whole = whole or {}
-        clears = [
-            UpdateOne({"_id": k, "version": v}, {"$set": {"outbox": [], PENDING: False}})
-            for k, v in whole.items()
-        ]
-        pulls = [
-            UpdateOne({"_id": k}, {"$pullAll": {"outbox": e}})
-            for k, e in sent.items()
-            if e and k not in whole
-        ]
-        if not clears and not pulls:
-            return
-        keys = {*sent, *whole}
-        async with self._locked(collection, keys):
-            coll = self._db[collection]
-            if clears:
-                done = await coll.bulk_write(clears, ordered=False)
-                if done.matched_count < len(clears):  # some changed since: pull their entries
-                    pulls += [
-                        UpdateOne({"_id": k}, {"$pullAll": {"outbox": sent[k]}})
-                        for k in whole
-                        if sent.get(k)
-                    ]
-            if pulls:
-                await coll.bulk_write(pulls, ordered=False)
 
     async def ensure_index(self, collection: str, field: str, unique: bool = False) -> None:
         # MongoDB uses it; FerretDB 1.24 on PostgreSQL pushes equality filters on top-level

@@ -128,6 +128,40 @@ class SqliteDocumentStore:
             await db.commit()
         return conflicts
 
+    async def set_fields(
+        self,
+        collection: str,
+        changes: Mapping[str, Doc],
+        unless: str | None = None,
+        report_absent: bool = True,
+    ) -> set[str]:
+        """One transaction for the batch (rolled back whole on a DuplicateKey)."""
+        if not changes:
+            return set()
+        db = await self._conn(collection)
+        t = _table(collection)
+        absent = set()
+        async with self._lock:
+            for id, fields in changes.items():
+                async with db.execute(f"SELECT doc FROM {t} WHERE id = ?", (id,)) as cur:
+                    row = await cur.fetchone()
+                if row is None:
+                    absent.add(id)
+                    continue
+                doc = json.loads(row[0])
+                if unless is not None and unless in doc and doc[unless] == fields[unless]:
+                    continue
+                try:
+                    await db.execute(
+                        f"UPDATE {t} SET version = version + 1, doc = ? WHERE id = ?",
+                        (self._state({**doc, **fields}), id),
+                    )
+                except aiosqlite.IntegrityError as exc:
+                    await db.rollback()
+                    raise DuplicateKey(id, self._culprit(collection, exc)) from exc
+            await db.commit()
+        return absent if report_absent else set()
+
     async def delete_many(self, collection: str, ids: list[str]) -> None:
         if not ids:
             return

@@ -59,6 +59,21 @@ class DocumentStore(Protocol):
         VersionConflict), the others written. One document's write stays atomic; the batch
         is not (a DuplicateKey may leave some written)."""
 
+    async def set_fields(
+        self,
+        collection: str,
+        changes: Mapping[str, Doc],
+        unless: str | None = None,
+        report_absent: bool = True,
+    ) -> set[str]:
+        """A field update of many documents in one call: each `id → fields` sets those
+        top-level fields and bumps the version (a compare-and-set writer that read before
+        loses and reads again), the rest of the document as stored (its outbox too). A
+        document whose field `unless` already holds the value given for it is left as it is.
+        Returns the ids not stored (nothing is written for them); with `report_absent`
+        False, an empty set (a store may have to look them up to name them). One
+        document's write is atomic; the batch is not."""
+
     async def delete_many(self, collection: str, ids: list[str]) -> None:
         """Remove these documents (ids not stored are ignored), in one call. For documents
         that only mark work to do (a schedule), not for aggregates: their outbox goes too."""

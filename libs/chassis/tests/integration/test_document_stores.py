@@ -247,3 +247,40 @@ async def test_save_many_bumps_the_saved_and_hands_back_the_lost(store):
     assert lost == [stale] and stale.version == 1  # left at the version it was read at
     assert (await counters.get("one")) == Counter(id="one", n=3, version=2)
     assert (await counters.get("two")) == Counter(id="two", n=1, version=2)
+
+
+async def test_set_fields_updates_fields_bumps_the_version_and_names_the_absent(store):
+    await store.ensure_index("c", "on")
+    await store.insert("c", {"_id": "a", "x": 1, "on": False, "big": {"k": [1, 2]}}, [{"id": "e1"}])
+    await store.insert("c", {"_id": "b", "x": 2, "on": True})
+    await store.insert("c", {"_id": "d", "x": 3, "on": False})
+    changes = {k: {"on": True, "at": 7} for k in ("a", "b", "missing")}
+    assert await store.set_fields("c", changes, unless="on") == {"missing"}
+    a, b, d = [await store.get("c", k) for k in ("a", "b", "d")]
+    # a: the fields set, the version bumped, the rest (its outbox too) as it was
+    assert (a["on"], a["at"], a["x"], a["big"], a["version"]) == (True, 7, 1, {"k": [1, 2]}, 2)
+    assert [e["id"] for e in a["outbox"]] == ["e1"]
+    assert (b["on"], "at" in b, b["version"]) == (True, False, 1)  # `unless`: left as it was
+    assert (d["on"], d["version"]) == (False, 1)  # not asked
+    assert await store.get("c", "missing") is None
+    assert [x["_id"] for x in await store.pending("c")] == ["a"]
+    with pytest.raises(VersionConflict):  # a compare-and-set that read before the field update
+        await store.update("c", {"_id": "a", "x": 5}, 1)
+    assert await store.set_fields("c", {"a": {"on": False}, "b": {"on": False}}) == set()
+    assert [(await store.get("c", k))["version"] for k in ("a", "b")] == [3, 2]
+    assert [x["_id"] for x in await store.find("c", {"on": True})] == []  # the index follows
+    assert [x["_id"] for x in await store.find("c", {"on": False})] == ["a", "b", "d"]
+    assert await store.set_fields("c", {}) == set()
+    quiet = {"a": {"on": True}, "missing": {"on": True}}  # nobody asks which are absent
+    assert await store.set_fields("c", quiet, unless="on", report_absent=False) == set()
+    assert (await store.get("c", "a"))["on"] and await store.get("c", "missing") is None
+
+
+async def test_set_fields_under_a_unique_index_raises_duplicate_key(store):
+    await store.ensure_index("c", "u", unique=True)
+    await store.insert("c", {"_id": "a", "u": "x"})
+    await store.insert("c", {"_id": "b", "u": "y"})
+    with pytest.raises(DuplicateKey) as raised:
+        await store.set_fields("c", {"b": {"u": "x"}})
+    assert raised.value.field == "u"
+    assert (await store.get("c", "b"))["u"] == "y"

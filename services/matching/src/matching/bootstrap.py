@@ -29,7 +29,7 @@ from matching.adapters.events import ContractMatchEvents
 from matching.domain.engine import MatchEngine
 from matching.domain.match import Match
 from matching.entrypoints import api, consumer, dashboard, ops_api
-from matching.service.audit import DecisionLog
+from matching.service.audit import LOG_PACKED, DecisionLog, LoggedDecision
 from matching.service.handlers import MatchingService
 from matching.service.ports import Allocate, View
 from matching.service.readmodel import ReadModel
@@ -43,6 +43,7 @@ INDEXES = [
     ("matches", "status"),
     ("matches", "allocated"),
     ("matches", "expiry_day"),  # the expiry pass's day (service/lifecycle.py)
+    ("match_decisions", "match_id"),  # a match's audit record (service/audit.py)
     ("project_views", "enterprise_id"),
     ("enterprise_views", "pending"),
     ("project_views", "pending"),
@@ -157,6 +158,8 @@ def bootstrap(
         lambda: (market.version, market.as_of),
         engine_version(),
         clock,
+        # the decisions of allocation flags (a field update of the match: `service/flags.py`)
+        Aggregates(w.store, "match_decisions", LoggedDecision, packed=LOG_PACKED),
     )
     service = MatchingService(
         # a match's breakdowns and decisions as JSON text: ~3x less FerretDB CPU per match

@@ -137,11 +137,14 @@ async def test_a_match_document_holds_its_breakdowns_once_and_its_record_reads_w
         await project_events(app.service)(ENTERPRISE)
         await funding_events(app.service)(OFFER)
         await project_events(app.service)(project("prj-0"))
-        await app.service.allocation.refresh()  # an "allocated" decision on the same match
+        await app.service.allocation.refresh()  # an "allocated" decision, beside the match
         doc = await app.store.get("matches", mid)
         assert doc is not None and isinstance(doc["decisions"], str)  # stored as JSON text
+        assert doc["allocated"] and doc["version"] == 2  # the flag: a field update
         decisions = json.loads(doc["decisions"])
-        assert [d["kind"] for d in decisions] == ["proposed", "allocated"]
+        assert [d["kind"] for d in decisions] == ["proposed"]
+        (logged,) = await app.store.find("match_decisions", {"match_id": mid})
+        assert logged["kind"] == "allocated" and isinstance(logged["enterprise_view"], str)
         assert all(d["enterprise_view"] is None for d in decisions)
         assert all(d["funder_view"] is None for d in decisions)
         # an older release's document: nested values, each decision with its own copy

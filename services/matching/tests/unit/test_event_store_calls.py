@@ -1,7 +1,8 @@
 """What the matcher asks of its store per offer event and per allocation (issues 8 and 9): the
 changed matches of a batch go in one write (retractions included), the offer's view is written
 once even when the change is wide (marked `pending` in that write), the allocation's flags of a
-batch are one read round and one write, and the read model validates a view once."""
+batch are one field update and one insert of their decisions, and the read model validates a
+view once."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from g60_chassis.envelope import Envelope
+from g60_chassis.store import VersionConflict
 from g60_contracts.events import ProjectSnapshot
 from matching.domain.match import match_id
 from services.matching.tests.unit.test_store_round_trips import CountingStore, counting
@@ -86,22 +88,27 @@ async def test_a_delivery_that_failed_after_the_engine_changed_is_reconciled_whe
         assert (await market.match(pid, "off-c")).status == "retracted"
 
 
-async def test_the_allocations_flags_are_one_read_round_and_one_write_per_batch() -> None:
+async def test_the_allocations_flags_are_one_field_update_and_one_log_insert_per_batch() -> None:
     market, store = await wide_market()
     await market.svc.proposals.settling.settled()
     store.calls.clear()
     allocation = await market.svc.allocation.refresh()
     assert allocation is not None
-    moved = len(allocation.as_map())
-    assert moved > 0
-    assert store.calls[("update_many", "matches")] == 1  # every flag of the batch at once
-    assert ("update", "matches") not in store.calls
-    assert store.calls[("get", "matches")] == moved  # read concurrently, one round
-    assert store.calls[("insert_many", "decision_inputs")] <= 1
+    assert allocation.as_map()
+    assert store.calls == {  # every flag of the batch at once, nothing read, nothing rewritten
+        ("set_fields", "matches"): 1,
+        ("insert_many", "match_decisions"): 1,  # the allocated decisions, beside the matches
+    }
+    audit = market.svc.proposals.audit
+    assert audit is not None
     for pid, oid in allocation.as_map().items():
         match = await market.match(pid, oid)
-        assert match.allocated and [d.kind for d in match.records()][-1] == "allocated"
-        assert match.records()[-1].enterprise_view == match.enterprise_view
+        assert match.allocated and match.allocated_as_of == allocation.market_version
+        assert match.version == 2  # bumped: a compare-and-set that read before loses
+        decisions = await audit.decisions(match)
+        assert [d.kind for d in decisions] == ["proposed", "allocated"]
+        assert decisions[-1].market_version == allocation.market_version
+        assert decisions[-1].enterprise_view == match.enterprise_view
 
 
 async def test_the_read_model_validates_a_view_once_and_again_when_it_changes() -> None:
@@ -133,25 +140,43 @@ async def test_a_new_matchs_decisions_share_its_breakdowns_without_a_copy() -> N
     assert record.funder_view == match.funder_view and record.funder_view
 
 
-async def test_a_flag_whose_write_lost_a_race_is_read_again_and_written() -> None:
+async def test_a_writer_that_read_a_match_before_its_flag_loses_its_compare_and_set() -> None:
     market, store = await wide_market()
     await market.svc.proposals.settling.settled()
     inner = store.inner
-    write = inner.update_many
-    raced: list[str] = []
+    set_fields = inner.set_fields
+    read: list[dict[str, Any]] = []
 
-    async def racing(collection: str, updates: Any) -> set[str]:
-        if collection == "matches" and not raced:  # another writer saves one match first
-            doc = await inner.get(collection, updates[0][0]["_id"])
-            assert doc is not None
-            await inner.update(collection, doc, doc["version"])
-            raced.append(doc["_id"])
-        return await write(collection, updates)
+    async def racing(collection: str, changes: Any, unless: str | None = None, **kw: Any) -> Any:
+        if collection == "matches" and not read:  # another writer reads a match first
+            doc = await inner.get(collection, next(iter(changes)))
+            assert doc is not None and not doc["allocated"]
+            read.append(doc)
+        return await set_fields(collection, changes, unless, **kw)
 
-    inner.update_many = racing  # type: ignore[method-assign]
-    store.calls.clear()
+    inner.set_fields = racing  # type: ignore[method-assign]
     allocation = await market.svc.allocation.refresh()
-    assert allocation is not None and raced
-    assert store.calls[("update_many", "matches")] == 2  # the batch, then the lost flag again
+    assert allocation is not None and read
+    (doc,) = read
+    with pytest.raises(VersionConflict):  # its save would have undone the flag
+        await inner.update("matches", {**doc, "reason": "late"}, doc["version"])
+    stored = await inner.get("matches", doc["_id"])
+    assert stored is not None and stored["allocated"] and stored["version"] == doc["version"] + 1
+    assert stored["outbox"] == doc["outbox"] and stored["reason"] is None  # the rest as it was
     for pid, oid in allocation.as_map().items():
         assert (await market.match(pid, oid)).allocated
+
+
+async def test_a_match_already_flagged_so_is_left_as_it_is() -> None:
+    market, store = await wide_market()
+    await market.svc.proposals.settling.settled()
+    first = await market.svc.allocation.refresh()
+    assert first is not None
+    pid, oid = next(iter(first.as_map().items()))
+    before = await market.store.get("matches", match_id(pid, oid))
+    assert before is not None and before["allocated"]
+    market.svc.proposals.flagged = None  # the same allocation again, on a map seeded empty
+    market.svc.proposals.allocated = {}
+    assert await market.svc.proposals.flag(first) == len(first.as_map())
+    after = await market.store.get("matches", match_id(pid, oid))
+    assert after == before  # `unless`: no write, no version bump

@@ -5,9 +5,11 @@ event is handled, never longer than `yield_s`, and the flags converge either way
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from g60_chassis.foreground import Foreground
 from matching.domain.results import Allocation
+from matching.service import flags
 from services.matching.tests.unit.test_event_store_calls import wide_market
 from services.matching.tests.unit.test_store_round_trips import CountingStore
 from services.matching.tests.unit.test_use_cases import Market
@@ -61,7 +63,7 @@ async def test_flags_wait_while_an_event_is_handled_then_converge() -> None:
     moved = await asyncio.wait_for(flagging, 10)
     assert moved == len(allocation.as_map())
     await flags_hold(market, allocation)
-    assert flag_calls(store)[("update_many", "matches")] == 1
+    assert flag_calls(store)[("set_fields", "matches")] == 1
 
 
 async def test_a_steady_stream_of_events_does_not_starve_the_flags() -> None:
@@ -105,3 +107,28 @@ async def test_events_handled_while_the_flags_wait_are_applied_and_the_flags_sti
     await flags_hold(market, allocation)
     after = await market.svc.allocation.refresh()  # the next run flags the late project too
     await flags_hold(market, after)
+
+
+async def test_the_decisions_cited_proposals_leave_the_event_loop_between_slices() -> None:
+    market, _ = await wide_market()  # 12 allocated projects: more than one slice
+    allocation = await allocated(market)
+    assert len(allocation.as_map()) > flags.CITE_SLICE
+    engine, cited, seen = market.svc.engine, [0], list[int]()
+    proposal = engine.proposal
+
+    def counted(*args: Any, **kw: Any) -> Any:
+        cited[0] += 1
+        return proposal(*args, **kw)
+
+    async def other() -> None:  # a consumer's turn of the loop while the flags cite
+        while not seen or seen[-1] < len(allocation.as_map()):
+            seen.append(cited[0])
+            await asyncio.sleep(0)
+
+    engine.proposal = counted  # type: ignore[method-assign]
+    watching = asyncio.create_task(other())
+    await asyncio.sleep(0)
+    await market.svc.proposals.flag(allocation)
+    watching.cancel()
+    assert flags.CITE_SLICE in seen  # the loop ran after the first slice, before the next
+    await flags_hold(market, allocation)

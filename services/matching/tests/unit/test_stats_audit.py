@@ -158,12 +158,23 @@ async def test_parties_see_decisions_without_the_other_sides_inputs():
     ]
 
 
-async def test_an_allocation_decision_is_recorded():
+async def test_an_allocation_decision_is_recorded_beside_the_match_and_replays():
     m = await _corridor()
     await m.svc.allocation.refresh()
-    record = await _log(m).record(OPERATOR, await m.match("prj-1", "off-a"))
-    kinds = [d.kind for d in record.decisions]
-    assert kinds.count("allocated") == 1
+    match = await m.match("prj-1", "off-a")
+    assert match.allocated and [d.kind for d in match.decisions] == ["proposed"]  # beside it
+    record = await _log(m).record(OPERATOR, match)
+    assert [d.kind for d in record.decisions] == ["proposed", "allocated"]
+    allocated = record.decisions[-1]
+    assert allocated.market_version == match.allocated_as_of
+    assert allocated.enterprise_view == match.enterprise_view and allocated.project is not None
+    assert replay(allocated, _factory, EngineTranslator()) == []
+    flagged = m.svc.proposals.flagged
+    assert flagged is not None
+    m.svc.proposals.flagged, m.svc.proposals.allocated = None, {}
+    await m.svc.proposals.flag(flagged)  # the same allocation flagged again (a seeded map)
+    again = await _log(m).record(OPERATOR, await m.match("prj-1", "off-a"))
+    assert [d.kind for d in again.decisions] == ["proposed", "allocated"]  # logged once
 
 
 def test_differences_name_the_path_and_tolerate_quantisation():

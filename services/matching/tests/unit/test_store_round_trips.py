@@ -58,6 +58,8 @@ def counting(market: Market) -> CountingStore:
     for aggregates in (svc.matches, svc.read.enterprises, svc.read.projects, svc.read.offers):
         aggregates.store = store  # type: ignore[assignment]
     audit.inputs.store = store  # type: ignore[assignment]
+    if audit.log is not None:
+        audit.log.store = store  # type: ignore[assignment]
     return store
 
 

@@ -1,9 +1,12 @@
-"""The decision log: each proposal and each allocation decision is recorded on the match it
-concerns (`Match.decisions`, written with the match: no extra write, never a match without its
-record) with the engine version, the market version, the versions of the project and offer it
-judged, and both score breakdowns (`domain/audit.py`). The inputs themselves are kept once per
-version beside (`decision_inputs`), so a decision can be replayed from exactly what it saw
-(`replay`), even after both sides changed."""
+"""The decision log: each decision about a pair (proposed, allocated) is recorded with the
+engine version, the market version, the versions of the project and offer it judged, and both
+score breakdowns (`domain/audit.py`). A decision that creates or rewrites the match is
+recorded on it (`Match.decisions`, written with the match: no extra write); an allocation's
+flag is a field update of the match (`flags.py`), so its decisions go beside, one document
+each, all of a batch of flags in one insert made before the flags (`match_decisions`,
+`log_many`); `record` reads both. The inputs themselves are kept once per version beside
+(`decision_inputs`), so a decision can be replayed from exactly what it saw (`replay`), even
+after both sides changed."""
 
 from __future__ import annotations
 
@@ -25,6 +28,14 @@ from matching.service.readmodel import ReadModel
 Market = Callable[[], tuple[int, date]]  # the engine's market version and as-of date
 EngineFactory = Callable[[date], Engine]
 REMEMBERED = 50_000  # input versions known to be stored, before the memo starts over
+LOG_PACKED = ("enterprise_view", "funder_view")  # stored as JSON text (never filtered on)
+
+
+class LoggedDecision(Decision):
+    """A decision kept beside its match (`match_decisions`, indexed by `match_id`): it holds
+    its own breakdowns, the match's may change after it."""
+
+    version: int = 0
 
 
 class DecisionLog:
@@ -35,8 +46,10 @@ class DecisionLog:
         market: Market,
         engine_version: str,
         clock: Clock,
+        log: Aggregates[LoggedDecision] | None = None,
     ) -> None:
-        self.inputs, self.read = inputs, read
+        """`log`: where the decisions of allocation flags go (None: they are not recorded)."""
+        self.inputs, self.read, self.log = inputs, read, log
         self.market, self.engine_version, self.clock = market, engine_version, clock
         self._stored: set[str] = set()
         # inputs being stored now: the matches of one batch share their project and often an
@@ -121,6 +134,34 @@ class DecisionLog:
         for match, p, project, offer in todo:
             match.record(self.decision(kind, match.id, p, project, offer))
 
+    async def log_many(self, kind: DecisionKind, decided: list[tuple[str, Proposal]]) -> None:
+        """Decisions about matches (id, the proposal it cites) recorded beside them, in one
+        insert (each view read once, the inputs not stored yet in one insert first). One
+        already logged (same id: same match, kind and market version) stays as it is."""
+        if self.log is None or not decided:
+            return
+        views = await self.read.pair_views(p for _, p in decided)
+        todo = [(id, p, *pair) for (id, p), pair in zip(decided, views, strict=True) if pair]
+        await self.keep_inputs_of([(project, offer) for _, _, project, offer in todo])
+        await self.log.add_many(
+            [
+                LoggedDecision.model_validate(
+                    self.decision(kind, id, p, project, offer), from_attributes=True
+                )
+                for id, p, project, offer in todo
+            ]
+        )
+
+    async def decisions(self, match: Match) -> list[Decision]:
+        """The match's decisions, oldest first: those recorded on it and those beside it (a
+        decision recorded both ways, once for a flag and once on a match proposed allocated,
+        appears once)."""
+        out = {d.id: d for d in match.records()}
+        if self.log is not None:
+            logged = await self.log.every({"match_id": match.id})
+            out |= {d.id: Decision.model_validate(d, from_attributes=True) for d in logged}
+        return sorted(out.values(), key=lambda d: (d.at, d.market_version))
+
     async def _store(
         self, todo: dict[str, ProjectSnapshot | OfferSnapshot | EnterpriseRegistered]
     ) -> None:
@@ -137,7 +178,7 @@ class DecisionLog:
         principal.require(Role.operator, Role.enterprise, Role.funder)
         inputs = principal.role == Role.operator
         out = []
-        for d in match.records():
+        for d in await self.decisions(match):
             project, enterprise, offer = (
                 await asyncio.gather(
                     self.inputs.get(input_id("project", d.project_id, d.project_version)),

@@ -1,15 +1,15 @@
 """The allocation's flags on the stored matches (a part of `Proposals`): when a newer
-allocation is ready, `flag` updates every match whose pair entered or left it, proposing an
-allocated pair that has no match yet, and records the decision on each newly allocated match."""
+allocation is ready, `flag` sets the flag of every match whose pair entered or left it (a
+field update, `Aggregates.set_fields`), proposing an allocated pair that has no match yet,
+and logs the decision of each newly allocated pair beside its match (`DecisionLog.log_many`)."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING
 
-from g60_chassis.aggregates import Aggregates, retry_on_conflict
+from g60_chassis.aggregates import Aggregates
 from g60_chassis.foreground import Foreground
-from g60_chassis.store import VersionConflict
 from matching.domain.match import Match, match_id
 from matching.domain.results import Allocation, Proposal
 from matching.service.ports import Engine
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 FLAG_BATCH = 32  # projects whose allocation flags are written at once
 YIELD_S = 0.5  # the longest a batch of flags waits for the event path to be idle
+CITE_SLICE = 8  # allocated pairs cited per turn of the event loop (`_cited`)
 
 
 class AllocationFlags:
@@ -57,7 +58,7 @@ class AllocationFlags:
         for i in range(0, len(moved), FLAG_BATCH):  # distinct matches: their writes overlap
             await self._make_way()
             batch = moved[i : i + FLAG_BATCH]
-            cited = self._cited([(pid, after[pid]) for pid in batch if pid in after])
+            cited = await self._cited([(pid, after[pid]) for pid in batch if pid in after])
             flags = [
                 (pid, offers[pid], pair_in)
                 for pid in batch
@@ -73,17 +74,26 @@ class AllocationFlags:
         if self.foreground is not None:
             await self.foreground.idle(self.yield_s)
 
-    def _cited(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Proposal]:
-        """The allocated pairs' proposals with the breakdowns their decisions cite, in one
-        vectorised pass for a batch of flags (one `engine.proposal` with breakdowns per flag
-        was the largest share of the matcher's CPU in bench-flow: ~10%, py-spy)."""
+    async def _cited(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Proposal]:
+        """The allocated pairs' proposals with the breakdowns their decisions cite, a
+        vectorised pass per slice of pairs (one `engine.proposal` with breakdowns per flag
+        was the largest share of the matcher's CPU in bench-flow: ~10%, py-spy). The event
+        loop runs between slices: a pair beyond its project's top k ranks by a pass over
+        every offer, and a batch's pairs in one go held the consumers for up to a second
+        under load (loop lag p99 1 s in bench-flow's half step after the overload)."""
+        cited: dict[tuple[str, str], Proposal] = {}
         if self.audit is None:
-            return {}
-        found = [
-            self.engine.proposal(pid, oid, breakdowns=False, allocated=False) for pid, oid in pairs
-        ]
-        viewed = self.engine.with_breakdowns([p for p in found if p is not None])
-        return {(p.project_id, p.offer_id): p for p in viewed}
+            return cited
+        for i in range(0, len(pairs), CITE_SLICE):
+            if i:
+                await asyncio.sleep(0)
+            found = [
+                self.engine.proposal(pid, oid, breakdowns=False, allocated=False)
+                for pid, oid in pairs[i : i + CITE_SLICE]
+            ]
+            viewed = self.engine.with_breakdowns([p for p in found if p is not None])
+            cited.update({(p.project_id, p.offer_id): p for p in viewed})
+        return cited
 
     async def _flag_all(
         self,
@@ -91,62 +101,45 @@ class AllocationFlags:
         as_of: int,
         cited: dict[tuple[str, str], Proposal],
     ) -> None:
-        """`_flag_batch` again for the flags whose compare-and-set lost (someone wrote the
-        match meanwhile: it is read again), as any lost read-modify-write is retried."""
-        left = flags
-
-        async def attempt() -> None:
-            nonlocal left
-            left = await self._flag_batch(left, as_of, cited)
-            if left:
-                raise VersionConflict(left[0][0])
-
-        await retry_on_conflict(attempt)
-
-    async def _flag_batch(
-        self,
-        flags: list[tuple[str, str, bool]],
-        as_of: int,
-        cited: dict[tuple[str, str], Proposal],
-    ) -> list[tuple[str, str, bool]]:
-        """Flags of a batch of projects (each `(project, offer, allocated)`): their matches
-        read, the decisions recorded together, the changed ones saved in one write and the
-        missing allocated pairs proposed in one insert (a read, a save and an inputs' insert
-        per flag before). Returns the flags whose save lost a compare-and-set."""
+        """Flags of a batch of projects (each `(project, offer, allocated)`): the allocated
+        pairs' decisions logged in one insert, then every flag in one field update of the
+        matches (`allocated`, `allocated_as_of` and the version: nothing read, nothing else
+        rewritten; a match already flagged so is left alone), and the allocated pairs that
+        have no match yet proposed in one insert. It was a read of each match and a rewrite
+        of the whole match (the decision was recorded in its packed `decisions`)."""
         pids = sorted({pid for pid, _, _ in flags})
         # held like a reconciliation holds them: one reconciling a project meanwhile would read
-        # a match this batch is about to save and lose the compare-and-set with a 409
+        # a match this batch is about to write and lose the compare-and-set with a 409
         while busy := [self._busy[p] for p in pids if p in self._busy]:
             await busy[0].wait()
         done = asyncio.Event()
         self._busy.update(dict.fromkeys(pids, done))
         try:
-            found = await asyncio.gather(
-                *(self.matches.get(match_id(pid, oid)) for pid, oid, _ in flags)
-            )
+            if self.audit is not None:  # logged before the flags that they explain
+                cite = self.engine.proposal
+                decided = [
+                    (match_id(pid, oid), q)
+                    for pid, oid, allocated in flags
+                    if allocated and (q := cited.get((pid, oid)) or cite(pid, oid, allocated=False))
+                ]
+                await self.audit.log_many("allocated", decided)
+            # the pairs that left first, in a write of their own: which of their matches
+            # are absent matters to nobody (a batch that missed one looked up every match)
+            off, on = ({"allocated": a, "allocated_as_of": as_of} for a in (False, True))
+            left = {match_id(pid, oid): off for pid, oid, allocated in flags if not allocated}
+            came = {match_id(pid, oid): on for pid, oid, allocated in flags if allocated}
+            if left:
+                await self.matches.set_fields(left, unless="allocated", report_absent=False)
+            absent = await self.matches.set_fields(came, unless="allocated") if came else set()
             proposed: list[tuple[Proposal, bool]] = []
-            moved: list[tuple[Match, tuple[str, str, bool]]] = []
-            decided: list[tuple[Match, Proposal]] = []
-            for (pid, oid, allocated), match in zip(flags, found, strict=True):
-                if match is None:
-                    if allocated and self.engine.has_project(pid):
-                        p = self.engine.proposal(pid, oid, allocated=False)
-                        if p is not None:  # `allocated` says this pair now: proposed allocated
-                            proposed.append((p, True))
-                    continue
-                if not match.flag(allocated, as_of):
-                    continue
-                moved.append((match, (pid, oid, allocated)))
-                if allocated and self.audit is not None:
-                    q = cited.get((pid, oid)) or self.engine.proposal(pid, oid, allocated=False)
-                    if q is not None:
-                        decided.append((match, q))
-            if decided and self.audit is not None:
-                await self.audit.decided_many("allocated", decided)
+            for pid, oid, allocated in flags:  # `allocated` says this pair now: proposed so
+                if allocated and match_id(pid, oid) in absent and self.engine.has_project(pid):
+                    # as cited (a pair beyond the top k: its rank is a pass over every offer)
+                    p = cited.get((pid, oid)) or self.engine.proposal(pid, oid, allocated=False)
+                    if p is not None:
+                        proposed.append((p, True))
             if proposed:
                 await self.new.insert(await self.new.make(proposed, as_of, {}))
-            lost = {m.id for m in await self.matches.save_many([(m, None) for m, _ in moved])}
-            return [f for m, f in moved if m.id in lost]
         finally:
             for pid in pids:
                 del self._busy[pid]
