@@ -89,32 +89,3 @@ async def test_a_change_wider_than_a_batch_is_stored_in_one_pass() -> None:
         for p in wanted[pid]:
             match = await m.match(pid, p.offer_id)
             assert (match.status, match.rank) == ("proposed", p.rank)
-
-
-async def test_a_new_match_is_what_validating_its_values_makes() -> None:
-    """`propose` builds the match without validation: each field holds what validation would
-    have made of it, of the same type (the stored document and the event follow from them)."""
-    from matching.domain.match import Match
-
-    m = Market()
-    await m.wide(PROJECTS)
-    await m.offer("new", pricing={"rate_bp": 300})
-    for pid in PROJECTS:
-        stored = await m.match(pid, "new")  # validated on its way out of the store
-        made = await _made_again(m, pid)
-        assert made == stored
-        checked = Match.model_validate(made.model_dump())
-        for name in Match.model_fields:
-            a, b = getattr(made, name), getattr(checked, name)
-            assert (a, type(a)) == (b, type(b)), name
-        assert made.model_dump(mode="json") == checked.model_dump(mode="json")
-
-
-async def _made_again(m: Market, pid: str) -> Any:
-    """The match of (pid, new) as the event path made it, without the store's round trip."""
-    [p] = m.svc.engine.proposals_for_projects([pid], breakdowns=True, allocated=False)[pid][:1]
-    new = m.svc.proposals.new
-    [made] = await new.make([(p, False)], None, {})
-    stored = await m.match(pid, "new")
-    made.version, made.decisions = stored.version, stored.decisions  # stored: 1; as recorded
-    return made
