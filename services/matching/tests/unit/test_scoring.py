@@ -246,3 +246,20 @@ def test_rounded_is_pythons_round_bit_for_bit() -> None:
         ), v
     assert scoring.rounded(np.array([np.nan, 0.12345]), 2) == [None, 0.1235]
     assert scoring.rounded(np.float64(0.33333), 3) == [0.3333] * 3  # broadcast
+
+
+def test_with_breakdowns_keeps_every_field_of_the_proposal() -> None:
+    """`with_breakdowns` makes each proposal again with its views: every other field is the
+    proposal's own (a field added to `Proposal` and not passed on fails here)."""
+    from dataclasses import replace
+
+    e = engine(project(), offer("off-1"), offer("off-2", pricing={"rate_bp": 300}))
+    bare = e.proposals_for_project("prj-1", breakdowns=False, allocated=True)
+    full = e.proposals_for_project("prj-1", breakdowns=True, allocated=True)
+    assert len(bare) == 2
+    got = e.with_breakdowns(bare)
+    assert got == [
+        replace(p, enterprise_view=f.enterprise_view, funder_view=f.funder_view)
+        for p, f in zip(bare, full, strict=True)
+    ]
+    assert got == full
