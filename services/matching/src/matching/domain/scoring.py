@@ -259,6 +259,7 @@ def breakdowns(P: Cols, O: Cols) -> list[tuple[dict[str, Any], dict[str, Any]]]:
 
 MISSING = "data missing: counted as neutral 0.5"
 TIE = 1e-6  # how near a half a scaled value may lie before `rounded` asks Python's `round`
+VECTOR_AT = 24  # pairs from which `rounded` works a column at a time (measured crossover)
 
 
 def rounded(x: Arr, n: int, nan: float | None = None) -> list[Any]:
@@ -270,6 +271,8 @@ def rounded(x: Arr, n: int, nan: float | None = None) -> list[Any]:
     the values near a half, large or not finite go through `round` itself. Rounding ~25
     values per pair one call at a time was a fifth of the breakdowns' cost."""
     v = np.broadcast_to(np.asarray(x, dtype=np.float64), (n,))
+    if n < VECTOR_AT:  # a few pairs (a new need's top k): the vector steps cost more
+        return [nan if value != value else round(value, 4) for value in v.tolist()]
     scaled = v * 1e4
     out: list[Any] = (np.rint(scaled) / 1e4).tolist()
     with np.errstate(invalid="ignore"):
