@@ -23,8 +23,8 @@ def utcnow() -> datetime:
 def new_id() -> str:
     """A random version-4 UUID as 32 hex digits (`uuid.uuid4().hex`'s form and randomness:
     122 random bits), drawn from `os.urandom` for 256 ids at a time. `uuid4` made a UUID
-    object and asked the OS for 16 bytes per id: ~3 us, a third of a match event's envelope,
-    two envelopes per project of a wide offer event; this ~0.3 us. A forked child draws its
+    object and asked the OS for 16 bytes per id, a third of a match event's envelope (two per
+    project of a wide offer event); this costs about a tenth of that. A forked child draws its
     own (the ids drawn before the fork are the parent's)."""
     while True:
         try:
