@@ -141,12 +141,26 @@ async def run(
     say(f"\nthe matching service (memory store, {len(events)} new-project events)")
     # the last ones: one change before each refresh in the child, one before the thread's
     events, changes = events[: -refreshes - 1], events[-refreshes - 1 :]
-    lat = []
+    lat, cpu, collected = [], [], []  # wall, CPU, the collector's pauses inside each
+    gc_began: list[float] = [0.0]
+    gc_pauses: list[tuple[int, float]] = []
+
+    def on_event_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_began[0] = time.perf_counter()
+        else:
+            gc_pauses.append((info["generation"], time.perf_counter() - gc_began[0]))
+
+    gc.callbacks.append(on_event_gc)
     for ev in events:
-        t = time.perf_counter()
+        gc_pauses.clear()
+        t, c = time.perf_counter(), time.process_time()
         await handle(ev)
         lat.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+        collected.append(gc_pauses[:])
         await built.relay.drain_written()  # as the running service's relay does, not timed
+    gc.callbacks.remove(on_event_gc)
     stored = len(await svc.matches.every())
     line("event → proposals stored, p50", f"{pct(lat, 50) * 1e3:7.2f} ms")
     line(
@@ -154,6 +168,18 @@ async def run(
         f"{pct(lat, 99) * 1e3:7.2f} ms",
         "[≤ 50 ms]",
         f"{pct(lat, 99) / engine_p99:5.2f}× the engine's upsert + proposals p99",
+    )
+    slowest = sorted(range(len(lat)), key=lambda i: lat[i], reverse=True)[:3]
+    say(
+        f"    CPU p50 / p99 {pct(cpu, 50) * 1e3:.1f} / {pct(cpu, 99) * 1e3:.1f} ms; "
+        f"{sum(len(x) for x in collected)} collections inside "
+        f"({sum(g == 2 for x in collected for g, _ in x)} full); the slowest three "
+        "(wall / CPU / collector): "
+        + "; ".join(
+            f"{lat[i] * 1e3:.1f} / {cpu[i] * 1e3:.1f} / "
+            f"{sum(d for _, d in collected[i]) * 1e3:.1f} ms"
+            for i in slowest
+        )
     )
     say(f"  {stored:,} matches stored for {len(events)} projects; the allocation was not computed")
     await offer_events(svc, offers, at, line, say, built.relay.drain_written, profile=profile)

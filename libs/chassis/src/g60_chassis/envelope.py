@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -12,8 +12,36 @@ from pydantic_core import from_json, to_json
 SPEC_VERSION = "1.0"
 
 
+IDS_PER_DRAW = 256  # event ids drawn from the OS at a time
+_ids: list[str] = []
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A random version-4 UUID as 32 hex digits (`uuid.uuid4().hex`'s form and randomness:
+    122 random bits), drawn from `os.urandom` for 256 ids at a time. `uuid4` made a UUID
+    object and asked the OS for 16 bytes per id, a third of a match event's envelope (two per
+    project of a wide offer event); this costs about a tenth of that. A forked child draws its
+    own (the ids drawn before the fork are the parent's)."""
+    while True:
+        try:
+            return _ids.pop()  # atomic: two threads never take the same id
+        except IndexError:
+            _ids.extend(_draw())
+
+
+def _draw() -> list[str]:
+    raw = bytearray(os.urandom(16 * IDS_PER_DRAW))
+    raw[6::16] = bytes(b & 0x0F | 0x40 for b in raw[6::16])  # version 4
+    raw[8::16] = bytes(b & 0x3F | 0x80 for b in raw[8::16])  # variant: RFC 4122
+    text = raw.hex()
+    return [text[i : i + 32] for i in range(0, len(text), 32)]
+
+
+os.register_at_fork(after_in_child=_ids.clear)
 
 
 @dataclass(frozen=True)
@@ -25,7 +53,7 @@ class Envelope:
     source: str
     subject: str
     data: dict[str, Any]
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = field(default_factory=new_id)
     time: datetime = field(default_factory=utcnow)
 
     def to_dict(self) -> dict[str, Any]:

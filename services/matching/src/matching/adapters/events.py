@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, get_args, get_origin
 
 from pydantic_core import to_jsonable_python
@@ -42,6 +43,7 @@ NESTED: frozenset[str] = frozenset(
 )
 if missing := set(FIELDS) - set(Match.model_fields):
     raise ImportError(f"the match lacks the MatchSnapshot fields {sorted(missing)}")
+_FROM_DOC = itemgetter(*(DOC_KEYS[name] for name in FIELDS))  # the stored values, in order
 
 
 def payload(match: Match, doc: Mapping[str, object] | None = None) -> dict[str, Any]:
@@ -57,7 +59,7 @@ def payload(match: Match, doc: Mapping[str, object] | None = None) -> dict[str, 
     already in their JSON form, times included, and are taken from it (the match is dumped
     once for both); the packed ones (JSON text there) are the match's own again."""
     if doc is not None:
-        got = {name: doc[DOC_KEYS[name]] for name in FIELDS}
+        got = dict(zip(FIELDS, _FROM_DOC(doc), strict=True))
         for name in NESTED:
             got[name] = getattr(match, name)
         return got

@@ -167,13 +167,19 @@ class ReadModel:
         read once for the batch; `known`: project snapshots the caller holds (not read)."""
         pairs = list(pairs)
         known = known or {}
-        project_ids = sorted({p.project_id for p in pairs} - set(known))
-        offer_ids = sorted({p.offer_id for p in pairs})
-        read_projects = asyncio.gather(*(self.project(i) for i in project_ids))
-        read_offers = asyncio.gather(*(self.offer(i) for i in offer_ids))
-        found_projects, found_offers = await asyncio.gather(read_projects, read_offers)
-        projects = {**dict(zip(project_ids, found_projects, strict=True)), **known}
-        offers = dict(zip(offer_ids, found_offers, strict=True))
+        # the views held in memory are taken at once and only the others read, together: a
+        # task per view, each found in memory, was most of this for a wide offer event's pairs
+        projects: dict[str, ProjectSnapshot | None] = {**known}
+        offers: dict[str, OfferSnapshot | None] = {}
+        project_ids = {p.project_id for p in pairs} - set(known)
+        unread = self._held(self.projects, project_ids, ProjectSnapshot, projects)
+        unread_offers = self._held(self.offers, {p.offer_id for p in pairs}, OfferSnapshot, offers)
+        if unread or unread_offers:
+            read_projects = asyncio.gather(*(self.project(i) for i in unread))
+            read_offers = asyncio.gather(*(self.offer(i) for i in unread_offers))
+            found_projects, found_offers = await asyncio.gather(read_projects, read_offers)
+            projects.update(zip(unread, found_projects, strict=True))
+            offers.update(zip(unread_offers, found_offers, strict=True))
         return [
             None
             if (project := projects.get(p.project_id)) is None
@@ -181,6 +187,20 @@ class ReadModel:
             else (project, offer)
             for p in pairs
         ]
+
+    def _held(
+        self, views: Aggregates[View], ids: set[str], kind: type[S], out: dict[str, S | None]
+    ) -> list[str]:
+        """The snapshots of these ids held in memory, into `out`; returns the others' ids."""
+        memory = self._views(views)
+        unread = []
+        for id in sorted(ids):
+            view = memory.get(id)
+            if view is None:
+                unread.append(id)
+            else:
+                out[id] = memory.model(view, kind)
+        return unread
 
     async def _snapshot(self, views: Aggregates[View], id: str, kind: type[S]) -> S | None:
         view = await self._get(views, id)
