@@ -16,6 +16,7 @@ from allinone.demo import walk_deal
 from allinone.seed import seed
 from g60_chassis.settings import PlatformSettings
 from g60_contracts.enums import Role
+from services.allinone.tests.settling import settle
 
 pytestmark = pytest.mark.integration  # real SQLite files
 
@@ -42,10 +43,7 @@ class Running:
         return self.client, key
 
     async def settle(self) -> None:
-        """Relay every pending event (the in-process bus delivers as it publishes)."""
-        for _ in range(3):
-            for part in self.parts:
-                await part.relay.drain()
+        await settle(self.parts)
 
     async def __aexit__(self, *exc: object) -> None:
         await self.client.aclose()

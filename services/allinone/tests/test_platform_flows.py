@@ -15,6 +15,7 @@ from g60_chassis.envelope import Envelope
 from g60_chassis.settings import PlatformSettings
 from g60_contracts.enums import Role
 from g60_contracts.events import EnterpriseRegistered, OfferSnapshot, ProjectSnapshot
+from services.allinone.tests.settling import settle
 
 
 @pytest.fixture
@@ -29,12 +30,10 @@ async def platform():
             transport=transport, base_url="http://t", headers={"Authorization": f"Bearer {key}"}
         ) as client:
 
-            async def settle() -> None:
-                for _ in range(3):
-                    for part in parts:
-                        await part.relay.drain()
+            async def settle_all() -> None:
+                await settle(parts)
 
-            yield client, parts, settle
+            yield client, parts, settle_all
 
 
 async def _catalogue(client, rng, cities=(), sectors=("aerospace",)):
