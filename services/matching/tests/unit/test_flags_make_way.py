@@ -114,18 +114,18 @@ async def test_the_decisions_cited_proposals_leave_the_event_loop_between_slices
     allocation = await allocated(market)
     assert len(allocation.as_map()) > flags.CITE_SLICE
     engine, cited, seen = market.svc.engine, [0], list[int]()
-    proposal = engine.proposal
+    proposals_of = engine.proposals_of
 
-    def counted(*args: Any, **kw: Any) -> Any:
-        cited[0] += 1
-        return proposal(*args, **kw)
+    def counted(pairs: list[tuple[str, str]], *args: Any, **kw: Any) -> Any:
+        cited[0] += len(pairs)
+        return proposals_of(pairs, *args, **kw)
 
     async def other() -> None:  # a consumer's turn of the loop while the flags cite
         while not seen or seen[-1] < len(allocation.as_map()):
             seen.append(cited[0])
             await asyncio.sleep(0)
 
-    engine.proposal = counted  # type: ignore[method-assign]
+    engine.proposals_of = counted  # type: ignore[method-assign]
     watching = asyncio.create_task(other())
     await asyncio.sleep(0)
     await market.svc.proposals.flag(allocation)

@@ -6,7 +6,7 @@ asked, or elsewhere and adopted; kept until the market changes)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date
 
 from matching.domain import eligibility, offerkernels, scoring
@@ -155,6 +155,14 @@ class MatchEngine:
         row, orow = self.projects.row[project_id], self.offers.row[offer_id]
         rank = self._ranking.rank(row, orow)
         return self._ranking.proposals([row], [orow], [rank], breakdowns, allocated)[0]
+
+    def proposals_of(
+        self, pairs: Sequence[tuple[str, str]], breakdowns: bool = True, allocated: bool = True
+    ) -> list[Proposal | None]:
+        """`proposal` of each of these (project, offer) pairs, aligned with them, in one
+        vectorised pass: eligibility and scores of all the pairs at once, the ranks of those
+        beyond their project's top k in one pass over those projects' eligible pairs."""
+        return self._ranking.of_pairs(pairs, breakdowns, allocated)
 
     def with_breakdowns(self, proposals: list[Proposal]) -> list[Proposal]:
         """These proposals (asked without breakdowns) with their score breakdowns, in one

@@ -5,7 +5,7 @@ gives it the market's state and the allocation to mark."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -45,6 +45,56 @@ class Ranking:
         """The rank of an eligible offer among all the project's eligible offers."""
         mine = self.visible(row)
         return mine.index(orow) + 1 if orow in mine else self._rank_beyond(row, orow)
+
+    def ranks(self, prows: list[int], orows: list[int]) -> list[int]:
+        """`rank` of each of these eligible pairs: from the top k, else counted in one
+        vectorised pass over all the eligible pairs of the projects concerned (`pairs.blocks`,
+        as the top ks are filled) instead of a pass over every offer per pair (`_rank_beyond`:
+        most of the allocation flags' CPU, a flagged pair being often beyond the top k)."""
+        out, beyond = [0] * len(prows), dict[int, list[int]]()
+        for j, (row, orow) in enumerate(zip(prows, orows, strict=True)):
+            mine = self.visible(row)
+            if orow in mine:
+                out[j] = mine.index(orow) + 1
+            else:
+                beyond.setdefault(row, []).append(j)
+        if not beyond:
+            return out
+        m = self.market
+        id_rank = m.offers.id_order()  # ties by offer id
+        rows = np.asarray(sorted(beyond), dtype=np.int64)
+        for ch in pairs.blocks(m.projects.view(), rows, m.offers.view(), m.as_of_ord):
+            c, offs = ch.e_q + ch.f_q, ch.offers[ch.ci] if ch.ci.size else ch.ci
+            bounds = np.searchsorted(ch.ri, np.arange(ch.rows.size + 1)).tolist()  # row-major
+            for r, row in enumerate(ch.rows.tolist()):
+                cs, os_ = c[bounds[r] : bounds[r + 1]], offs[bounds[r] : bounds[r + 1]]
+                for j in beyond[row]:
+                    at = np.flatnonzero(os_ == orows[j])
+                    if at.size == 0:  # not among the block's pairs: never, but ranked as before
+                        out[j] = self._rank_beyond(row, orows[j])
+                        continue
+                    mc, me = cs[at[0]], id_rank[orows[j]]
+                    out[j] = int((cs > mc).sum() + ((cs == mc) & (id_rank[os_] < me)).sum()) + 1
+        return out
+
+    def of_pairs(
+        self, wanted: Sequence[tuple[str, str]], breakdowns: bool, allocated: bool
+    ) -> list[Proposal | None]:
+        """See `MatchEngine.proposals_of`."""
+        m = self.market
+        out: list[Proposal | None] = [None] * len(wanted)
+        at = [i for i, (p, o) in enumerate(wanted) if p in m.projects.row and o in m.offers.row]
+        if not at:
+            return out
+        prows = [m.projects.row[wanted[i][0]] for i in at]
+        orows = [m.offers.row[wanted[i][1]] for i in at]
+        P, O = self.pairs(prows, orows)
+        ok = np.flatnonzero(eligibility.eligible(P, O, m.as_of_ord)).tolist()
+        prows, orows = [prows[j] for j in ok], [orows[j] for j in ok]
+        made = self.proposals(prows, orows, self.ranks(prows, orows), breakdowns, allocated)
+        for j, p in zip(ok, made, strict=True):
+            out[at[j]] = p
+        return out
 
     def _rank_beyond(self, row: int, orow: int) -> int:
         m = self.market
@@ -124,15 +174,14 @@ class Ranking:
     def allocated(self, project_ids: Iterable[str], breakdowns: bool) -> list[Proposal]:
         """The allocated pair of each of these projects that has one, as a proposal."""
         alloc = self.allocation_map()
-        prows, orows, ranks = list[int](), list[int](), list[int]()
+        prows, orows = list[int](), list[int]()
         m = self.market
         for project_id in project_ids:
             if project_id in alloc:
                 row, orow = m.projects.row[project_id], m.offers.row[alloc[project_id]]
                 prows.append(row)
                 orows.append(orow)
-                ranks.append(self.rank(row, orow))
-        return self.proposals(prows, orows, ranks, breakdowns, True)
+        return self.proposals(prows, orows, self.ranks(prows, orows), breakdowns, True)
 
     def with_breakdowns(self, proposals: list[Proposal]) -> list[Proposal]:
         """See `MatchEngine.with_breakdowns`."""

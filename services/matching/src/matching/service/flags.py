@@ -87,13 +87,20 @@ class AllocationFlags:
         for i in range(0, len(pairs), CITE_SLICE):
             if i:
                 await asyncio.sleep(0)
-            found = [
-                self.engine.proposal(pid, oid, breakdowns=False, allocated=False)
-                for pid, oid in pairs[i : i + CITE_SLICE]
-            ]
-            viewed = self.engine.with_breakdowns([p for p in found if p is not None])
-            cited.update({(p.project_id, p.offer_id): p for p in viewed})
+            found = self.engine.proposals_of(pairs[i : i + CITE_SLICE], allocated=False)
+            cited.update({(p.project_id, p.offer_id): p for p in found if p is not None})
         return cited
+
+    def _cite_again(
+        self, cited: dict[tuple[str, str], Proposal], pairs: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], Proposal]:
+        """`cited` with those of `pairs` it lacks (not eligible when cited, or not cited),
+        proposed again in one pass (`engine.proposals_of`)."""
+        again = [pair for pair in pairs if pair not in cited]
+        if not again:
+            return cited
+        found = self.engine.proposals_of(again, allocated=False)
+        return {**cited, **{pair: p for pair, p in zip(again, found, strict=True) if p}}
 
     async def _flag_all(
         self,
@@ -116,11 +123,11 @@ class AllocationFlags:
         self._busy.update(dict.fromkeys(pids, done))
         try:
             if self.audit is not None:  # logged before the flags that they explain
-                cite = self.engine.proposal
+                cited = self._cite_again(cited, [(p, o) for p, o, a in flags if a])
                 decided = [
                     (match_id(pid, oid), q)
                     for pid, oid, allocated in flags
-                    if allocated and (q := cited.get((pid, oid)) or cite(pid, oid, allocated=False))
+                    if allocated and (q := cited.get((pid, oid))) is not None
                 ]
                 await self.audit.log_many("allocated", decided)
             # the pairs that left first, in a write of their own: which of their matches
@@ -131,13 +138,11 @@ class AllocationFlags:
             if left:
                 await self.matches.set_fields(left, unless="allocated", report_absent=False)
             absent = await self.matches.set_fields(came, unless="allocated") if came else set()
-            proposed: list[tuple[Proposal, bool]] = []
-            for pid, oid, allocated in flags:  # `allocated` says this pair now: proposed so
-                if allocated and match_id(pid, oid) in absent and self.engine.has_project(pid):
-                    # as cited (a pair beyond the top k: its rank is a pass over every offer)
-                    p = cited.get((pid, oid)) or self.engine.proposal(pid, oid, allocated=False)
-                    if p is not None:
-                        proposed.append((p, True))
+            # the allocated pairs without a match: proposed so, as cited (or all at once)
+            has = self.engine.has_project
+            missing = [(p, o) for p, o, a in flags if a and match_id(p, o) in absent and has(p)]
+            cited = self._cite_again(cited, missing)
+            proposed = [(cited[pair], True) for pair in missing if pair in cited]
             if proposed:
                 await self.new.insert(await self.new.make(proposed, as_of, {}))
         finally:

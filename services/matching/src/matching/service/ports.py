@@ -3,7 +3,7 @@ the engine's domain objects, the events it publishes, the clock."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -70,6 +70,9 @@ class Engine(Protocol):
     def proposal(
         self, project_id: str, offer_id: str, breakdowns: bool = True, allocated: bool = True
     ) -> Proposal | None: ...
+    def proposals_of(
+        self, pairs: Sequence[tuple[str, str]], breakdowns: bool = True, allocated: bool = True
+    ) -> list[Proposal | None]: ...
     def with_breakdowns(self, proposals: list[Proposal]) -> list[Proposal]: ...
     def snapshot(self) -> MarketSnapshot: ...
     def snapshot_in_slices(self) -> Iterator[MarketSnapshot | None]: ...
