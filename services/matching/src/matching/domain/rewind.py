@@ -37,6 +37,7 @@ def unmoved(
 ) -> tuple[changes.Changes, dict[int, int]]:
     """The changes without the projects that keep their state (they take their new lists
     here) and without those that go back (returned: project row → place q)."""
+    shallow(s, lists, old)
     rows = c.projects
     k = min(len(old.project_ids), len(m.project_ids))
     rows = rows[rows < k]
@@ -61,6 +62,28 @@ def unmoved(
     back = dict(zip(rows[moved].tolist(), differ[moved].argmax(axis=1).tolist(), strict=True))
     lists.take(m, rows[same])
     return replace(c, projects=np.setdiff1d(c.projects, rows[same | moved])), back
+
+
+def shallow(s: Acceptance, lists: SnapshotLists, old: MarketSnapshot) -> None:
+    """Lengthened lists whose projects did not propose beyond what the cache of `old` (the
+    snapshot the state is of) holds: the cache's lists again, no longer in `lists.deep`
+    (lengthened again only if a project is pushed that far). A list is lengthened when its
+    project runs out of it, but also when another project does while it is about to, or
+    when it was cut; which of them are lengthened must not decide how their projects go on
+    after a change (from the cache's comparison, `unmoved`, or proposing again from the top):
+    with mixed amounts that changes the order of proposals. So a list stays lengthened
+    exactly while its project's place is beyond the cache's."""
+    if not lists.deep:
+        return
+    rows = np.fromiter(lists.deep, np.int64, len(lists.deep))
+    rows = rows[rows < len(old.project_ids)]
+    rows = np.sort(rows[s.ptr[rows] <= old.pref_count[rows]])
+    if rows.size == 0:
+        return
+    lists.put(
+        rows, old.pref_off[rows], old.pref_aux[rows], old.pref_count[rows], old.pref_complete[rows]
+    )
+    lists.deep.difference_update(rows.tolist())
 
 
 @dataclass(frozen=True)
