@@ -15,8 +15,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from matching.domain import preferences, rewind
+from matching.domain.acceptance import Acceptance
 from matching.domain.engine import MatchEngine
 from matching.domain.market import MarketAllocation
+from matching.domain.preferences import SnapshotLists
+from matching.domain.snapshot import MarketSnapshot
+from matching.domain.topcache import I64, B
 from services.matching.tests.unit.factories import AS_OF
 from services.matching.tests.unit.test_incremental_allocation import (
     SETTINGS,
@@ -26,8 +30,11 @@ from services.matching.tests.unit.test_incremental_allocation import (
 )
 
 
-def _read_all_again(s, lists, m, h, changed):  # type: ignore[no-untyped-def]
-    return np.ones(h.rows.size, dtype=bool)
+def _read_all_again(
+    s: Acceptance, lists: SnapshotLists, m: MarketSnapshot, h: rewind.Hit, changed: I64
+) -> B:
+    every: B = np.ones(h.rows.size, dtype=bool)
+    return every
 
 
 def other_lengthening() -> ExitStack:
@@ -54,6 +61,7 @@ def test_the_kept_allocation_does_not_depend_on_how_lists_were_lengthened(
             got = a(snap)
             with other_lengthening():
                 other = b(snap)
-            assert (got.assignments, got.blocking_pairs) == (other.assignments, other.blocking_pairs)
+            assert got.assignments == other.assignments
+            assert got.blocking_pairs == other.blocking_pairs
             assert got.proposals_made == other.proposals_made, (a.mode, b.mode)
             e.adopt(got)
