@@ -13,7 +13,10 @@ ran out of its list, so any new entry counts: it is left to the general path.
 A list lengthened beyond the cache (`deep`) that a changed offer was or may now be in is read
 again from the market as deep, all such lists in one lengthening, and compared the same way:
 such projects went back to the top before, ran out of the cache's part of their lists again
-and were lengthened again one group at a time (most of the slowest runs after one change)."""
+and were lengthened again one group at a time (most of the slowest runs after one change).
+A list stays lengthened only while its project proposed beyond the cache (`shallow`): which
+lists a lengthening happened to take along must not decide which of these paths a project
+takes."""
 
 from __future__ import annotations
 
