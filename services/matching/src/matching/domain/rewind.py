@@ -14,9 +14,9 @@ A list lengthened beyond the cache (`deep`) that a changed offer was or may now 
 again from the market as deep, all such lists in one lengthening, and compared the same way:
 such projects went back to the top before, ran out of the cache's part of their lists again
 and were lengthened again one group at a time (most of the slowest runs after one change).
-A list stays lengthened only while its project proposed beyond the cache (`shallow`): which
-lists a lengthening happened to take along must not decide which of these paths a project
-takes."""
+A list stays lengthened only while its project proposed beyond the cache, or ran out of it
+(`shallow`): which lists a lengthening happened to take along must not decide which of these
+paths a project takes."""
 
 from __future__ import annotations
 
@@ -75,11 +75,16 @@ def shallow(s: Acceptance, lists: SnapshotLists, old: MarketSnapshot) -> None:
     when it was cut; which of them are lengthened must not decide how their projects go on
     after a change (from the cache's comparison, `unmoved`, or proposing again from the top):
     with mixed amounts that changes the order of proposals. So a list stays lengthened
-    exactly while its project's place is beyond the cache's."""
+    exactly while its project's place is beyond the cache's. An unallocated project ran out
+    of its list, so of the lengthened one: it read beyond the cache even at a place within it
+    (the rest of its list was empty then), and keeps it lengthened, where `hit` sees a
+    changed offer enter it (with the cache's list, cut where it ran out, the offer came after
+    its end unseen: a blocking pair neither proposed to nor listed)."""
     if not lists.deep:
         return
     rows = np.fromiter(lists.deep, np.int64, len(lists.deep))
     rows = rows[rows < len(old.project_ids)]
+    rows = rows[s.assign[rows] >= 0]
     rows = np.sort(rows[s.ptr[rows] <= old.pref_count[rows]])
     if rows.size == 0:
         return
