@@ -157,6 +157,27 @@ def replay_mixed(ops: list[Op], every: int) -> None:
             assert got.stable == (got.blocking_pairs == [])
 
 
+def test_an_offer_back_in_the_lengthened_list_a_project_ran_out_of_draws_it() -> None:
+    """Five projects, two places at each of three offers; the lists are cached two deep, so
+    the last project lengthens its list to reach o02. With o02's capacity 0 it runs out of
+    that list (complete: o02 is not eligible); with the capacity back, o02 must draw it again
+    (or list the pair). Hypothesis found it: `rewind.shallow` gave the project the cache's list
+    back, cut where it had run out, and o02 came after its end unseen (no proposal, no
+    blocking pair listed; brute force found it)."""
+    ops: list[Op] = [("offer", an_offer(i, 380, 2, 40_000_000, "shanghai")) for i in range(3)]
+    ops += [("project", a_project(i, "shanghai", 42_000_000, 20_000_000)) for i in range(5)]
+    ops += [("capacity", ("o02", 0, None)), ("capacity", ("o02", 40_000_000, None))]
+    replay_mixed(ops, 1)
+    e = MatchEngine(AS_OF, top_k=2, depth=3, pref_depth=2)
+    inc = MarketAllocation()
+    for op in ops:
+        apply(e, op)
+        got = inc(e.snapshot())
+    assert inc.mode == "incremental"
+    assert got.as_map()["p04"] == "o02" and len(got.as_map()) == 5
+    assert got.blocking_pairs == []
+
+
 def test_a_withdrawn_project_lets_the_one_its_offer_rejected_in() -> None:
     """One deal left: the offer keeps the project it prefers; when that one is withdrawn, the
     rejected project moves in (its rejection no longer holds), without a batch run."""
@@ -277,6 +298,7 @@ def test_lengthened_lists_a_change_does_not_reach_are_cut_where_the_project_prop
     lists, s = inc.lists, inc.state
     assert lists is not None and s is not None
     deep = np.fromiter(lists.deep, np.int64)
+    deep = deep[s.ptr[deep] > 2]  # beyond the cache's two (the others take the cache's again)
     assert deep.size >= 2 and (lists.length[deep] > s.ptr[deep]).any()
     e.upsert_offer(offer("off-8", max_deals=1, pricing={"rate_bp": 400}))  # dearer: below all
     got = inc(e.snapshot())

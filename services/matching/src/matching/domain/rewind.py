@@ -13,7 +13,10 @@ ran out of its list, so any new entry counts: it is left to the general path.
 A list lengthened beyond the cache (`deep`) that a changed offer was or may now be in is read
 again from the market as deep, all such lists in one lengthening, and compared the same way:
 such projects went back to the top before, ran out of the cache's part of their lists again
-and were lengthened again one group at a time (most of the slowest runs after one change)."""
+and were lengthened again one group at a time (most of the slowest runs after one change).
+A list stays lengthened only while its project proposed beyond the cache, or ran out of it
+(`shallow`): which lists a lengthening happened to take along must not decide which of these
+paths a project takes."""
 
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ def unmoved(
 ) -> tuple[changes.Changes, dict[int, int]]:
     """The changes without the projects that keep their state (they take their new lists
     here) and without those that go back (returned: project row → place q)."""
+    shallow(s, lists, old)
     rows = c.projects
     k = min(len(old.project_ids), len(m.project_ids))
     rows = rows[rows < k]
@@ -61,6 +65,33 @@ def unmoved(
     back = dict(zip(rows[moved].tolist(), differ[moved].argmax(axis=1).tolist(), strict=True))
     lists.take(m, rows[same])
     return replace(c, projects=np.setdiff1d(c.projects, rows[same | moved])), back
+
+
+def shallow(s: Acceptance, lists: SnapshotLists, old: MarketSnapshot) -> None:
+    """Lengthened lists whose projects did not propose beyond what the cache of `old` (the
+    snapshot the state is of) holds: the cache's lists again, no longer in `lists.deep`
+    (lengthened again only if a project is pushed that far). A list is lengthened when its
+    project runs out of it, but also when another project does while it is about to, or
+    when it was cut; which of them are lengthened must not decide how their projects go on
+    after a change (from the cache's comparison, `unmoved`, or proposing again from the top):
+    with mixed amounts that changes the order of proposals. So a list stays lengthened
+    exactly while its project's place is beyond the cache's. An unallocated project ran out
+    of its list, so of the lengthened one: it read beyond the cache even at a place within it
+    (the rest of its list was empty then), and keeps it lengthened, where `hit` sees a
+    changed offer enter it (with the cache's list, cut where it ran out, the offer came after
+    its end unseen: a blocking pair neither proposed to nor listed)."""
+    if not lists.deep:
+        return
+    rows = np.fromiter(lists.deep, np.int64, len(lists.deep))
+    rows = rows[rows < len(old.project_ids)]
+    rows = rows[s.assign[rows] >= 0]
+    rows = np.sort(rows[s.ptr[rows] <= old.pref_count[rows]])
+    if rows.size == 0:
+        return
+    lists.put(
+        rows, old.pref_off[rows], old.pref_aux[rows], old.pref_count[rows], old.pref_complete[rows]
+    )
+    lists.deep.difference_update(rows.tolist())
 
 
 @dataclass(frozen=True)
