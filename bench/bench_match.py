@@ -479,7 +479,11 @@ def main(argv: list[str] | None = None) -> int:
     t1 = time.perf_counter()
     kept = MarketAllocation()  # the allocation's state, kept for the runs after one change
     stages: dict[str, int] = {}
-    alloc = kept(e.snapshot(), lambda stage, _, n: stages.setdefault(stage, n))
+
+    def first_count(stage: str, _: int, n: int) -> None:
+        stages.setdefault(stage, n)
+
+    alloc = kept(e.snapshot(), first_count)
     e.adopt(alloc)
     t2 = time.perf_counter()
     line("batch load: rules, both scores, top-k caches", f"{t1 - t0:9.2f} s")

@@ -13,7 +13,7 @@ import pstats
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -182,7 +182,8 @@ async def run(
         )
     )
     say(f"  {stored:,} matches stored for {len(events)} projects; the allocation was not computed")
-    await offer_events(svc, offers, at, line, say, built.relay.drain_written, profile=profile)
+    publish = built.relay.drain_written
+    await offer_events(svc, e.project_models, offers, at, line, say, publish, profile=profile)
     t = time.perf_counter()
     await svc.allocation.refresh()
     line("first allocation run (a full one, in the child)", f"{time.perf_counter() - t:9.2f} s")
@@ -342,6 +343,7 @@ async def run(
 
 async def offer_events(
     svc: MatchingService,
+    models: Mapping[str, Project],
     offers: list[Offer],
     at: datetime,
     line: Line,
@@ -350,14 +352,14 @@ async def offer_events(
     samples: int = 30,
     profile: str | None = None,
 ) -> None:
-    """A new offer's event → the proposals of every project whose top k it entered stored
-    (a copy of a stored offer under a new id: it competes for the same projects), against the
+    """A new offer's event → the proposals of every project whose top k it entered stored (a
+    copy of a stored offer under a new id: it competes for the same projects), against the
     engine's own upsert of the same offer; each is withdrawn again after. The projects it
-    touches get their views and current proposals stored first (not timed), as in a running
-    service, so the event writes what changed: its new proposals and the retractions. Between
-    events (not timed) the outbox relay publishes what they wrote (`publish`), as a running
-    service's does: left waiting, a whole run's events stayed in memory, walked by every
-    full garbage collection after.
+    touches (their models in `models`, the loaded engine's) get their views and current
+    proposals stored first (not timed), as in a running service, so the event writes what
+    changed: its new proposals and the retractions. Between events (not timed) the outbox relay
+    publishes what they wrote (`publish`), as a running service's does: left waiting, a whole
+    run's events stayed in memory, walked by every full garbage collection after.
     `profile`: a file to write the timed events' cProfile to (its top printed)."""
     funding = funding_events(svc)
     prof = cProfile.Profile() if profile else None
@@ -382,7 +384,7 @@ async def offer_events(
         engine_t.append(time.perf_counter() - t)
         svc.engine.remove_offer(copy.id)
         for project_id in delta.projects:
-            ent, project = project_snapshots(svc.engine.project_models[project_id], at)
+            ent, project = project_snapshots(models[project_id], at)
             await svc.read.keep(svc.read.enterprises, ent, removed=False)
             await svc.read.keep(svc.read.projects, project, removed=False)
         await svc.proposals.reconcile(delta.projects)
