@@ -133,20 +133,16 @@ class Proposals(AllocationFlags):
             batch = ids[i : i + BATCH]
             await self._free(batch)
             wanted = self.engine.proposals_for_projects(batch, breakdowns=False, allocated=False)
-            # a project keeps its allocated pair in view even beyond its top k: those pairs
-            # asked together (each alone ranked by a pass over every offer)
-            held = [
-                (pid, oid)
-                for pid in batch
-                if (oid := self.allocated.get(pid)) is not None
-                and all(p.offer_id != oid for p in wanted.get(pid, []))
-            ]
-            found = self.engine.proposals_of(held, breakdowns=False, allocated=False)
-            extra = {pid: p for (pid, _), p in zip(held, found, strict=True) if p is not None}
-            plan = {
-                pid: [*wanted.get(pid, []), extra[pid]] if pid in extra else wanted.get(pid, [])
-                for pid in batch
-            }
+            plan: dict[str, list[Proposal]] = {}
+            for project_id in batch:
+                mine = wanted.get(project_id, [])
+                held = self.allocated.get(project_id)
+                if held is not None and all(p.offer_id != held for p in mine):
+                    extra = self.engine.proposal(
+                        project_id, held, breakdowns=False, allocated=False
+                    )
+                    mine = [*mine, extra] if extra is not None else mine
+                plan[project_id] = mine
             await self._projects(plan, stale or {}, known or {}, changed, fresh=fresh, sweep=sweep)
             await asyncio.sleep(0)
 
