@@ -29,6 +29,7 @@ from typing import Any
 
 from pymongo import ASCENDING, AsyncMongoClient, DeleteOne, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.results import BulkWriteResult
 
 from g60_chassis.counters import StoreCommands
 from g60_chassis.mongo_outbox import MongoOutbox
@@ -125,6 +126,28 @@ class MongoDocumentStore(MongoOutbox):
             raise VersionConflict(doc["_id"])
         return expected_version + 1
 
+    async def _bulk_update(
+        self, collection: str, writes: list[UpdateOne], docs: list[Doc]
+    ) -> BulkWriteResult:
+        """`writes` in one unordered bulk write (the caller holds their locks); a unique index
+        refusing a value of `docs` (aligned with `writes`: each the fields its write sets, with
+        its `_id`) raised as DuplicateKey naming the field, however the server reports it."""
+        try:
+            return await self._db[collection].bulk_write(writes, ordered=False)
+        except BulkWriteError as exc:
+            error = (exc.details.get("writeErrors") or [{}])[0]
+            doc = docs[error.get("index", 0)]
+            if error.get("code") == 11000:
+                failure = DuplicateKeyError(error.get("errmsg", ""), 11000, error)
+                field = await self._culprit(collection, doc, failure, id_known=True)
+                raise DuplicateKey(doc["_id"], field) from exc
+            failed = OperationFailure(error.get("errmsg", ""), error.get("code"))
+            self._unique_broken(collection, doc, failed)
+            raise
+        except OperationFailure as exc:
+            self._unique_broken(collection, docs[0], exc)
+            raise
+
     async def update_many(self, collection: str, updates: list[Update]) -> set[str]:
         """One bulk write of compare-and-sets, under the locks of all its documents (taken in
         one order, as `mark_sent_many` takes them). The bulk result counts matches but does
@@ -139,22 +162,7 @@ class MongoDocumentStore(MongoOutbox):
             for doc, v, events in updates
         ]
         async with self._locked(collection, ids):
-            try:
-                done = await coll.bulk_write(writes, ordered=False)
-            except BulkWriteError as exc:
-                error = (exc.details.get("writeErrors") or [{}])[0]
-                doc = updates[error.get("index", 0)][0]
-                if error.get("code") == 11000:
-                    failure = DuplicateKeyError(error.get("errmsg", ""), 11000, error)
-                    field = await self._culprit(collection, doc, failure, id_known=True)
-                    raise DuplicateKey(doc["_id"], field) from exc
-                self._unique_broken(
-                    collection, doc, OperationFailure(error.get("errmsg", ""), error.get("code"))
-                )
-                raise
-            except OperationFailure as exc:
-                self._unique_broken(collection, updates[0][0], exc)
-                raise
+            done = await self._bulk_update(collection, writes, [doc for doc, _, _ in updates])
             if done.matched_count == len(writes):
                 return set()
             # one get per document (FerretDB 1.24 scans for `_id: {$in: ...}`, see delete_many)
@@ -188,22 +196,8 @@ class MongoDocumentStore(MongoOutbox):
             for k, f in changes.items()
         ]
         async with self._locked(collection, changes):
-            try:
-                done = await coll.bulk_write(writes, ordered=False)
-            except BulkWriteError as exc:  # a unique index refused a value: as update_many
-                error = (exc.details.get("writeErrors") or [{}])[0]
-                id = list(changes)[error.get("index", 0)]
-                doc = {**changes[id], "_id": id}
-                if error.get("code") == 11000:
-                    failure = DuplicateKeyError(error.get("errmsg", ""), 11000, error)
-                    field = await self._culprit(collection, doc, failure, id_known=True)
-                    raise DuplicateKey(id, field) from exc
-                failed = OperationFailure(error.get("errmsg", ""), error.get("code"))
-                self._unique_broken(collection, doc, failed)
-                raise
-            except OperationFailure as exc:
-                self._unique_broken(collection, {"_id": next(iter(changes))}, exc)
-                raise
+            docs = [{**f, "_id": k} for k, f in changes.items()]
+            done = await self._bulk_update(collection, writes, docs)
             if done.matched_count == len(writes) or not report_absent:
                 return set()
             found = await asyncio.gather(
