@@ -194,13 +194,6 @@ class Match(BaseModel):
             setattr(self, k, v)
         return True
 
-    def flag(self, allocated: bool, as_of: int) -> bool:
-        """The allocation at market version `as_of` gives (or no longer gives) this pair."""
-        if self.allocated == allocated:
-            return False
-        self.allocated, self.allocated_as_of = allocated, as_of
-        return True
-
 
 def expiry_day(at: datetime) -> str:
     """The bucket of an expiry time: its UTC day, ISO formatted."""
