@@ -116,14 +116,10 @@ class DecisionLog:
         for waiting in waits:  # a cancelled caller does not cancel the others' write
             await asyncio.shield(waiting)
 
-    async def decided(self, kind: DecisionKind, match: Match, p: Proposal) -> None:
-        """Record a decision on an existing `match`: the allocation gave its project this
-        offer, or the engine proposes the pair again after retracting it."""
-        await self.decided_many(kind, [(match, p)])
-
     async def decided_many(self, kind: DecisionKind, decided: list[tuple[Match, Proposal]]) -> None:
-        """`decided` for a batch: each view read once, the inputs not stored yet in one
-        insert (a batch of allocation flags or re-proposals was one insert per match)."""
+        """Record decisions on existing matches (the engine proposes a pair again after
+        retracting it), the caller saving them: each view read once, the inputs not stored yet
+        in one insert (a batch of re-proposals was one insert per match)."""
         views = await self.read.pair_views(p for _, p in decided)
         todo = [
             (match, p, *pair)
