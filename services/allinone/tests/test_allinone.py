@@ -3,6 +3,7 @@ bus, walked through a deal as `make demo` does, seeded as `make run` does, and r
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -12,10 +13,11 @@ from asgi_lifespan import LifespanManager
 from allinone.__main__ import operator_key
 from allinone.app import build_parts, create
 from allinone.catalogue import FUNDERS, enterprises
-from allinone.demo import walk_deal
+from allinone.demo import _when_ready, walk_deal
 from allinone.seed import seed
 from g60_chassis.settings import PlatformSettings
 from g60_contracts.enums import Role
+from matching.bootstrap import MatchingApp
 from services.allinone.tests.settling import settle
 
 pytestmark = pytest.mark.integration  # real SQLite files
@@ -98,3 +100,28 @@ async def test_keys_are_role_bound(tmp_path):
             "/v1/keys", json={"role": "operator"}, headers={"Authorization": f"Bearer {partner}"}
         )
         assert r.status_code == 403
+
+
+async def test_explain_while_the_engine_loads_is_a_503_with_retry_after_that_the_demo_waits_out(
+    tmp_path,
+):
+    """On a fresh machine the engine compiles its kernels before it loads; `explain` answers
+    503 with Retry-After meanwhile (a fresh clone's CI once failed the demo on it)."""
+    running = Running(tmp_path)
+    async with running as (client, _):
+        await seed(client)
+        await running.settle()
+        matching = next(p for p in running.parts if isinstance(p, MatchingApp))
+        project = (await client.get("/v1/projects", params={"limit": 1})).json()["items"][0]
+        path = f"/v1/projects/{project['id']}/explain"
+        matching.service.loaded.clear()  # as while the engine loads after a start
+        r = await client.get(path)
+        assert r.status_code == 503 and r.headers["Retry-After"] == "2"
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["type"].endswith("/engine-loading")
+
+        said: list[str] = []
+        asyncio.get_running_loop().call_later(1.0, matching.service.loaded.set)
+        why = await _when_ready(lambda: client.get(path), said.append, 60)
+    assert why["project_id"] == project["id"]
+    assert said and "not ready" in said[0]

@@ -15,6 +15,9 @@ import httpx
 from allinone.catalogue import uscc
 
 Say = Callable[[str], None]
+# How long the demo waits for the matching engine to load: on a fresh machine its kernels are
+# compiled first (tens of seconds on a busy 2-core machine), and only then does explain answer.
+ENGINE_PATIENCE_S = 600.0
 
 
 class DemoError(RuntimeError):
@@ -36,6 +39,22 @@ async def _maybe(response: Awaitable[httpx.Response]) -> Any:
 
 async def _done(r: httpx.Response) -> httpx.Response:
     return r
+
+
+async def _when_ready(
+    fetch: Callable[[], Awaitable[httpx.Response]], say: Say, patience: float
+) -> Any:
+    """Like _ok, but a 503 with Retry-After (the matching engine still loading, e.g. compiling
+    its kernels on a fresh machine) is asked again after the wait it names."""
+    deadline = asyncio.get_running_loop().time() + patience
+    r = await fetch()
+    while r.status_code == 503 and "retry-after" in r.headers:
+        if asyncio.get_running_loop().time() > deadline:
+            break
+        say(f"   the matcher is not ready ({r.json().get('detail')}); asking again")
+        await asyncio.sleep(float(r.headers["retry-after"]))
+        r = await fetch()
+    return await _ok(_done(r))
 
 
 async def _until(
@@ -152,12 +171,14 @@ async def walk_deal(
     match = next(m for m in matches["items"] if m["offer_id"] == offer["id"])
 
     say("4. why this pair")
-    why = await _ok(
-        client.get(
+    why = await _when_ready(
+        lambda: client.get(
             f"/v1/projects/{project['id']}/explain",
             params={"offer_id": offer["id"]},
             headers=as_ent,
-        )
+        ),
+        say,
+        ENGINE_PATIENCE_S,
     )
     say(f"   eligible: {why['eligible']}; enterprise's view {_breakdown(why['enterprise_view'])}")
     say(f"   funder's view {_breakdown(why['funder_view'])}")

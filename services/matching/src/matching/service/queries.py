@@ -20,7 +20,11 @@ Page = tuple[list[Match], str | None]
 
 
 class EngineLoading(AppError):
+    """The engine is still loading (or compiling its kernels on a cold cache): a client waits
+    `Retry-After` seconds and asks again."""
+
     status, title, kind = 503, "Service unavailable", "engine-loading"
+    headers = {"Retry-After": "2"}  # noqa: RUF012 (read-only, like AppError's)
 
 
 class Queries:
