@@ -60,6 +60,14 @@ def router(svc: MatchingService) -> APIRouter:
         "/projects/{id}/explain",
         tags=["matches"],
         summary="Why (or why not) this pair, and what would make more offers eligible",
+        responses={
+            503: {
+                "model": Problem,
+                "content": {"application/problem+json": {}},
+                "description": "the engine is loading after a start: ask again after Retry-After",
+                "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+            }
+        },
     )
     async def explain(
         id: str,
