@@ -79,8 +79,10 @@ def _breakdown(view: dict[str, Any]) -> str:
 
 
 async def walk_deal(
-    client: httpx.AsyncClient, operator_key: str, say: Say = print, timeout: float = 15.0
+    client: httpx.AsyncClient, operator_key: str, say: Say = print, timeout: float = 120.0
 ) -> dict[str, Any]:
+    """`timeout`: how long each step waits for the events it needs (an upper bound: a step goes
+    on as soon as they arrived; on a fresh machine the matcher compiles its kernels first)."""
     run = uuid.uuid4().hex[:8]
     op = {"Authorization": f"Bearer {operator_key}"}
 
