@@ -98,6 +98,7 @@ async def test_a_restart_serves_at_once_and_applies_what_came_while_it_loaded(
 ) -> None:
     database = unique_names.database()
     async with running(mongo_url, database, ready_wait_s=2.0) as first:
+        await first.service.loaded.wait()  # 2 s may not do on a cold numba cache
         await project_events(first.service)(ENTERPRISE)
         await funding_events(first.service)(OFFER)
         for i in range(3):
@@ -134,6 +135,7 @@ async def test_a_match_document_holds_its_breakdowns_once_and_its_record_reads_w
     operator = Principal(key_id="k", role=Role.operator)
     mid = match_id("prj-0", "off-1")
     async with running(mongo_url, database, ready_wait_s=2.0) as app:
+        await app.service.loaded.wait()  # 2 s may not do on a cold numba cache
         await project_events(app.service)(ENTERPRISE)
         await funding_events(app.service)(OFFER)
         await project_events(app.service)(project("prj-0"))

@@ -60,7 +60,7 @@ async def test_flags_wait_while_an_event_is_handled_then_converge() -> None:
 
     release.set()
     await handling
-    moved = await asyncio.wait_for(flagging, 10)
+    moved = await asyncio.wait_for(flagging, 120)
     assert moved == len(allocation.as_map())
     await flags_hold(market, allocation)
     assert flag_calls(store)[("set_fields", "matches")] == 1
@@ -77,7 +77,7 @@ async def test_a_steady_stream_of_events_does_not_starve_the_flags() -> None:
 
     handling = asyncio.create_task(fg.wrap(endless)("prj-new"))
     await asyncio.sleep(0)
-    moved = await asyncio.wait_for(market.svc.proposals.flag(allocation), 10)
+    moved = await asyncio.wait_for(market.svc.proposals.flag(allocation), 120)
     assert moved == len(allocation.as_map()) and fg.busy and fg.waited_s > 0
     await flags_hold(market, allocation)
     handling.cancel()
@@ -103,7 +103,7 @@ async def test_events_handled_while_the_flags_wait_are_applied_and_the_flags_sti
     assert not flagging.done()
     release.set()
     await held
-    await asyncio.wait_for(flagging, 10)
+    await asyncio.wait_for(flagging, 120)
     await flags_hold(market, allocation)
     after = await market.svc.allocation.refresh()  # the next run flags the late project too
     await flags_hold(market, after)
