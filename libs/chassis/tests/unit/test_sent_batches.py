@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from pydantic import BaseModel
 
@@ -53,10 +54,10 @@ class RecordingBus(MemoryBus):
         self.record.append(("publish", envelope.subject, str(envelope.data["v"])))
 
 
-async def until(check: object, seconds: float = 10.0) -> None:
-    """Poll `check()` (a callable) until true; fails the test after `seconds`."""
+async def until(check: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Poll `check()` until true; fails the test after `seconds`."""
     async with asyncio.timeout(seconds):
-        while not check():  # type: ignore[operator]
+        while not check():  # noqa: ASYNC110 - a condition on another task's state
             await asyncio.sleep(0.005)
 
 
