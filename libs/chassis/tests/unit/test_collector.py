@@ -1,0 +1,34 @@
+"""Once a service started, its objects are frozen out of the garbage collector's reach and the
+youngest generation is collected less often (`collector.py`)."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from g60_chassis import collector
+
+
+@pytest.fixture
+def restored() -> Iterator[None]:
+    threshold = gc.get_threshold()
+    yield
+    gc.set_threshold(*threshold)
+    gc.unfreeze()
+
+
+def test_settle_freezes_what_exists_and_sets_the_young_generation(restored: None) -> None:
+    gc.unfreeze()
+    _, gen1, gen2 = gc.get_threshold()
+    held = [[i] for i in range(1000)]  # containers the collector tracks
+    collector.settle(10_000)
+    assert gc.get_freeze_count() >= len(held)
+    assert gc.get_threshold() == (10_000, gen1, gen2)
+
+
+def test_settle_with_zero_keeps_the_thresholds(restored: None) -> None:
+    before = gc.get_threshold()
+    collector.settle(0)
+    assert gc.get_threshold() == before and gc.get_freeze_count() > 0
