@@ -50,7 +50,7 @@ def build_asgi(
             result = on_started()
             if hasattr(result, "__await__"):
                 await result
-        collector.settle(settings.gc_gen0_threshold)
+        collector.settle_if_serving(settings.gc_gen0_threshold)
         try:
             yield
         finally:

@@ -28,6 +28,17 @@ def test_settle_freezes_what_exists_and_sets_the_young_generation(restored: None
     assert gc.get_threshold() == (10_000, gen1, gen2)
 
 
+def test_only_a_served_process_settles(restored: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    gc.unfreeze()
+    before = gc.get_threshold()
+    monkeypatch.setattr(collector, "_serving", [False])
+    collector.settle_if_serving(10_000)  # a test process starting apps: left alone
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == before
+    collector.serving()
+    collector.settle_if_serving(10_000)
+    assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] == 10_000
+
+
 def test_settle_with_zero_keeps_the_thresholds(restored: None) -> None:
     before = gc.get_threshold()
     collector.settle(0)
