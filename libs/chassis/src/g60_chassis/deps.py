@@ -1,4 +1,7 @@
-"""Typed FastAPI dependencies every service's routers share (`Annotated` aliases)."""
+"""Typed FastAPI dependencies every service's routers share (`Annotated` aliases). Each is
+`async def`, not `def`: FastAPI runs a plain function in its thread pool, a hand-off to a
+worker thread and back on every request (~7% of the projects service's CPU per POST on
+py-spy's samples)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from g60_chassis.auth import CurrentPrincipal
 from g60_chassis.errors import PreconditionFailed
 
 
-def _if_match(
+async def _if_match(
     if_match: Annotated[
         str | None,
         Header(description='the ETag you read, e.g. `"3"`; a mismatch answers 412'),
@@ -24,7 +27,7 @@ def _if_match(
     return int(tag)
 
 
-def _idempotency_key(
+async def _idempotency_key(
     idempotency_key: Annotated[
         str | None,
         Header(

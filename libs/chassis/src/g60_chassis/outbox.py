@@ -16,7 +16,9 @@ aggregate (a batch known gone, deleted here or found missing, stays gone).
 
 A batch just written is not read back: its writer hands it over (`notify(..., batch=)`). The
 scan (at start, every `full_scan_s`, after any failure) reads every waiting batch (creating
-documents a crashed writer left out) and every flagged outbox."""
+documents a crashed writer left out) and every flagged outbox. Running, the relay deletes the
+batches it published in one call a second (`sent_batches.py`); `drain` and `drain_written`
+called directly delete them before returning."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from g60_chassis import batches
 from g60_chassis.batches import Batch, batch_collection
 from g60_chassis.bus import EventBus, Outgoing
 from g60_chassis.envelope import Envelope
+from g60_chassis.sent_batches import SentBatches
 from g60_chassis.store import BATCH, Doc, DocumentStore
 
 log = logging.getLogger(__name__)
@@ -61,7 +64,10 @@ class OutboxRelay:
         batch: int = 200,
         max_backoff_s: float = 10.0,
         full_scan_s: float = 30.0,
+        delete_after_s: float = 1.0,
     ) -> None:
+        """`delete_after_s`: how long the running relay lets published batches wait for their
+        delete (one store call for all of them; 0: one per publish, as `drain` does)."""
         self._store, self._bus, self._collections = store, bus, collections
         self._interval, self._batch, self._max_backoff = interval_s, batch, max_backoff_s
         self._wake = asyncio.Event()
@@ -73,6 +79,7 @@ class OutboxRelay:
         self._gone: dict[str, None] = {}  # batches known deleted (bounded; oldest dropped)
         # updated aggregates whose own events wait for a batch of this process: by batch id
         self._after: dict[str, dict[tuple[str, str], None]] = {}
+        self._sent = SentBatches(store, delete_after_s)  # published, their deletes deferred
         self._full_scan_s = full_scan_s
         self._next_scan = 0.0  # a full scan first: whatever a previous run left behind
         self.published = 0
@@ -111,9 +118,9 @@ class OutboxRelay:
         while len(self._gone) > GONE_KEPT:
             del self._gone[next(iter(self._gone))]
 
-    async def _publish_batches(self, found: list[Batch]) -> int:
-        """Publish these batches' events in one go; delete the batches all confirmed.
-        Raises PublishFailed (after deleting what was confirmed) if anything was not."""
+    async def _publish_batches(self, found: list[Batch], defer: bool = False) -> int:
+        """Publish these batches' events in one go; delete the batches all confirmed (`defer`:
+        with the next flush). Raises PublishFailed (after that) if anything was not."""
         messages = [
             Outgoing(entry["topic"], Envelope.from_dict(entry))
             for b in found
@@ -135,19 +142,27 @@ class OutboxRelay:
                 done.setdefault(b.collection, []).append(b.id)
                 sent += b.size
         for collection, ids in done.items():
-            await self._store.delete_many(batch_collection(collection), ids)
-            self._forget(ids)
-        self._release([b.id for b in found])  # failed ones: blocked again, then scanned
+            self._sent.add(collection, ids)
+        if not (defer and self._sent.after_s > 0):
+            await self._flush()
+        failed_ids = [b.id for b in found if b.id not in self._sent and b.id not in self._gone]
+        self._release(failed_ids)  # failed ones: blocked again, then scanned
         self.published += sent
         if first is not None:
             raise PublishFailed(failed, first)
         return sent
 
+    async def _flush(self) -> None:
+        """Delete the published batches whose deletes wait; what waited for them may go."""
+        deleted = await self._sent.flush()
+        self._forget(deleted)
+        self._release(deleted)
+
     async def _unblocked(self, collection: str, docs: list[Doc]) -> list[Doc]:
         """The documents whose creating batch is gone (read after the documents were): their
         own events may go out. Those waiting for a batch of this process are read again once
         it is published; for another's, the next scan publishes the batch first."""
-        local = self._writing.union(self._handed)
+        local = self._writing.union(self._handed, self._sent.ids)
         unknown = {str(d[BATCH]) for d in docs if d.get(BATCH)} - local - self._gone.keys()
         if unknown:
             where = batch_collection(collection)
@@ -161,6 +176,7 @@ class OutboxRelay:
                 ready.append(doc)
             elif tag in local:
                 self._after.setdefault(str(tag), {})[(collection, str(doc["_id"]))] = None
+                self._sent.urgent |= tag in self._sent  # published: its delete goes now
             else:
                 self._next_scan = min(self._next_scan, asyncio.get_running_loop().time() + 1.0)
         return ready
@@ -199,7 +215,7 @@ class OutboxRelay:
             raise PublishFailed(failed, first)
         return sent
 
-    async def _drain_handed(self) -> int:
+    async def _drain_handed(self, defer: bool = False) -> int:
         sent = 0
         while self._handed:
             chunk: list[Batch] = []
@@ -208,34 +224,47 @@ class OutboxRelay:
                 batch = self._handed.pop(next(iter(self._handed)))
                 chunk.append(batch)
                 size += batch.size
-            sent += await self._publish_batches(chunk)
+            sent += await self._publish_batches(chunk, defer)
         return sent
 
-    async def drain_written(self) -> int:
+    async def drain_written(self, defer: bool = False) -> int:
         """Publish the batches handed over and the events of the aggregates updated since the
-        last call (the batches first: an update's events never before its insert's)."""
+        last call (the batches first: an update's events never before its insert's). `defer`
+        (the running relay): the published batches' deletes wait for their flush, unless an
+        update waits for one of them."""
         async with self._drain_lock:
-            sent = await self._drain_handed()
-            while self._dirty:
-                keys = list(itertools.islice(self._dirty, self._batch))
-                for key in keys:
-                    del self._dirty[key]
-                read = await asyncio.gather(*(self._store.get(c, id) for c, id in keys))
-                by_collection: dict[str, list[Doc]] = {}
-                for (collection, _), doc in zip(keys, read, strict=True):
-                    if doc and doc.get("outbox"):
-                        by_collection.setdefault(collection, []).append(doc)
-                for collection, found in by_collection.items():
-                    sent += await self._publish(collection, found)
+            sent = await self._drain_handed(defer)
+            sent += await self._drain_dirty()
+            due = self._sent.due_in()
+            if due is not None and (not defer or due == 0):
+                await self._flush()
+                sent += await self._drain_dirty()  # the updates that waited for those
         return sent
 
-    async def drain(self) -> int:
-        """Publish everything pending now; returns how many events went out."""
+    async def _drain_dirty(self) -> int:
+        sent = 0
+        while self._dirty:
+            keys = list(itertools.islice(self._dirty, self._batch))
+            for key in keys:
+                del self._dirty[key]
+            read = await asyncio.gather(*(self._store.get(c, id) for c, id in keys))
+            by_collection: dict[str, list[Doc]] = {}
+            for (collection, _), doc in zip(keys, read, strict=True):
+                if doc and doc.get("outbox"):
+                    by_collection.setdefault(collection, []).append(doc)
+            for collection, found in by_collection.items():
+                sent += await self._publish(collection, found)
+        return sent
+
+    async def drain(self, defer: bool = False) -> int:
+        """Publish everything pending now; returns how many events went out. `defer`: as for
+        `drain_written`."""
         async with self._drain_lock:
             self._dirty.clear()  # the scan covers them
-            sent = await self._drain_handed()
+            await self._flush()  # the scan reads only the batches not yet published
+            sent = await self._drain_handed(defer)
             for collection in self._collections:
-                sent += await self._drain_stored_batches(collection)
+                sent += await self._drain_stored_batches(collection, defer)
                 while True:
                     docs = await self._store.pending(collection, self._batch)
                     out = await self._publish(collection, docs)
@@ -244,19 +273,20 @@ class OutboxRelay:
                         break
         return sent
 
-    async def _drain_stored_batches(self, collection: str) -> int:
+    async def _drain_stored_batches(self, collection: str, defer: bool) -> int:
         sent, after = 0, None
         while True:
             stored = await batches.waiting(self._store, collection, BATCH_PAGE, after)
             if not stored:
                 return sent
-            local = self._writing.union(self._handed)  # left to their writers
+            # left to their writers, or published (their deletes deferred)
+            local = self._writing.union(self._handed, self._sent.ids)
             found = [
                 await batches.recover(self._store, collection, s)
                 for s in stored
                 if str(s["_id"]) not in local
             ]
-            sent += await self._publish_batches(found)
+            sent += await self._publish_batches(found, defer)
             after = str(stored[-1]["_id"])
 
     async def _run(self) -> None:
@@ -267,9 +297,9 @@ class OutboxRelay:
                 loop = asyncio.get_running_loop()
                 if loop.time() >= self._next_scan:
                     self._next_scan = loop.time() + self._full_scan_s
-                    await self.drain()
+                    await self.drain(defer=True)
                 else:
-                    await self.drain_written()
+                    await self.drain_written(defer=True)
                 backoff = self._interval
             except asyncio.CancelledError:
                 raise
@@ -279,8 +309,9 @@ class OutboxRelay:
                 backoff = min(backoff * 2, self._max_backoff)
             # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
             # that arrives as the wake event is set, and stop() then waits for ever
+            due = self._sent.due_in()
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(backoff):
+                async with asyncio.timeout(backoff if due is None else min(backoff, due)):
                     await self._wake.wait()
 
     async def prepare(self) -> None:

@@ -134,7 +134,13 @@ def wire(
     settings = settings or PlatformSettings()
     store = store or make_store(settings, service)
     bus = bus or make_bus(settings, service)
-    relay = OutboxRelay(store, bus, collections, interval_s=settings.outbox_interval_s)
+    relay = OutboxRelay(
+        store,
+        bus,
+        collections,
+        interval_s=settings.outbox_interval_s,
+        delete_after_s=settings.outbox_delete_after_s,
+    )
     return Wiring(settings, store, bus, keys or make_keys(settings), relay)
 
 

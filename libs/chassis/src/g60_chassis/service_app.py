@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from g60_chassis import collector
 from g60_chassis.bus_api import bus_router
 from g60_chassis.http import create_app
 from g60_chassis.keys_api import keys_router
@@ -49,6 +50,7 @@ def build_asgi(
             result = on_started()
             if hasattr(result, "__await__"):
                 await result
+        collector.settle_if_serving(settings.gc_gen0_threshold)
         try:
             yield
         finally:

@@ -13,6 +13,8 @@ from typing import Any
 
 import uvicorn
 
+from g60_chassis import collector
+
 log = logging.getLogger("g60")
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -76,6 +78,7 @@ def serve(
 ) -> None:
     """`keep_alive_s` outlasts clients' idle pools (`PlatformSettings.http_keep_alive_s`)."""
     configure_logging()
+    collector.serving()  # the app's lifespan settles the garbage collector once started
     sock = bind(host, port)
     config = uvicorn.Config(
         app, host=host, port=port, timeout_keep_alive=keep_alive_s, **uvicorn_options

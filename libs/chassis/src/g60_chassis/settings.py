@@ -56,6 +56,13 @@ class PlatformSettings(BaseSettings):
     # the same for a subscription that names the few event types it acts on (it skips the rest)
     kafka_sparse_fetch_min_bytes: int = Field(262_144, ge=1)
     outbox_interval_s: float = 1.0
+    # the running relay deletes the batches it published in one call this often (0: one call
+    # per publish; `sent_batches.py`)
+    outbox_delete_after_s: float = Field(1.0, ge=0)
+    # once started, a service freezes its objects out of the garbage collector's reach and
+    # collects its youngest generation every this many allocations (0: Python's 700;
+    # `collector.py`)
+    gc_gen0_threshold: int = Field(10_000, ge=0)
     max_body_bytes: int = 1_000_000
     # an idle HTTP connection is kept this long: longer than clients' and proxies' pools keep
     # one (httpx 5 s, nginx 60 s), so the server never closes a connection a client is about
