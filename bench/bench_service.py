@@ -13,7 +13,7 @@ import pstats
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -184,8 +184,9 @@ async def run(
     )
     say(f"  {stored:,} matches stored for {len(events)} projects; the allocation was not computed")
     publish = built.relay.drain_written
+    models = e.project_models
     await offer_events(
-        svc, e.project_models, offers, at, line, say, publish, profile=profile, events_out=events_out
+        svc, models, offers, at, line, say, publish, profile=profile, events_out=events_out
     )
     t = time.perf_counter()
     await svc.allocation.refresh()
@@ -462,10 +463,7 @@ async def offer_events(
         "wall time minus the collections inside it (not the target: its explanation)",
     )
     if events_out:
-        with open(events_out, "w") as f:
-            f.write("projects\tcpu_ms\twall_ms\tgc_ms\n")
-            for row in zip(touched, cpu_t, event_t, gc_t, strict=True):
-                f.write(f"{row[0]}\t{row[1] * 1e3:.2f}\t{row[2] * 1e3:.2f}\t{row[3] * 1e3:.2f}\n")
+        _write_events(events_out, zip(touched, cpu_t, event_t, gc_t, strict=True))
     n = max(len(touched), 1)
     say(
         f"  {len(event_t)} new offers; projects whose top k each entered: mean "
@@ -478,6 +476,14 @@ async def offer_events(
         pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(15)
         say(f"  cProfile of the timed offer events ({profile}), by own time:")
         say("\n".join("    " + x for x in out.getvalue().splitlines() if x.strip()))
+
+
+def _write_events(path: str, rows: Iterable[tuple[int, float, float, float]]) -> None:
+    """One line per timed offer event: projects touched, CPU, wall and collector ms."""
+    with open(path, "w") as f:
+        f.write("projects\tcpu_ms\twall_ms\tgc_ms\n")
+        for n, cpu, wall, gc_s in rows:
+            f.write(f"{n}\t{cpu * 1e3:.2f}\t{wall * 1e3:.2f}\t{gc_s * 1e3:.2f}\n")
 
 
 def _per_project(cpu: list[float], touched: list[int], wide: int = 60) -> float:

@@ -18,8 +18,9 @@ from pydantic_core import from_json
 
 from g60_chassis import batches
 from g60_chassis.batches import Batch
+from g60_chassis.cursors import decode_cursor as decode_cursor
+from g60_chassis.cursors import encode_cursor as encode_cursor
 from g60_chassis.envelope import Envelope
-from g60_chassis.cursors import decode_cursor as decode_cursor, encode_cursor as encode_cursor
 from g60_chassis.errors import Conflict
 from g60_chassis.group_commit import GroupCommit
 from g60_chassis.outbox import outbox_entry
@@ -244,6 +245,7 @@ class Aggregates(Generic[M]):
             if out and k not in missed:
                 self._notify(self.collection, k)
         return missed
+
     async def remove_many(self, ids: builtins.list[str]) -> None:
         """Delete these aggregates in one store call (for records of work to do, such as a
         schedule; an aggregate with events to publish is never removed)."""

@@ -197,7 +197,8 @@ class MemoryDocumentStore:
         and repack of the whole document), the indexes of those fields moved; anything nested
         takes the whole document's way (`_store`)."""
         nested = current[NESTED]
-        if not all(isinstance(v, ATOMIC) and f"\x00{k}\x00" not in nested for k, v in fields.items()):
+        plain = (isinstance(v, ATOMIC) and f"\x00{k}\x00" not in nested for k, v in fields.items())
+        if not all(plain):
             doc = _read(current)
             del doc["outbox"]
             self._store(collection, {**doc, **fields, "version": current["version"] + 1}, outbox)

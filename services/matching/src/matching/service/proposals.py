@@ -206,8 +206,8 @@ class Proposals(AllocationFlags):
                     saves.append((match, kinds))
             gone = set(held[pid]) if sweep else stale.get(pid, set())
             for offer_id in sorted(gone - {p.offer_id for p in mine}):
-                match = held[pid].get(offer_id) or shown.get((pid, offer_id))
-                if match is not None and (retraction := self.retractions.retract(match, now)):
+                out = held[pid].get(offer_id) or shown.get((pid, offer_id))
+                if out is not None and (retraction := self.retractions.retract(out, now)):
                     retractions.append(retraction)
         if reproposed and self.audit is not None:  # recorded before the saves that carry them
             await self.audit.decided_many("proposed", reproposed)
