@@ -13,7 +13,7 @@ import pstats
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -104,6 +104,7 @@ async def run(
     get_seconds: float,
     profile: str | None = None,
     refreshes: int = 4,
+    events_out: str | None = None,
 ) -> None:
     at = datetime.combine(e.as_of, datetime.min.time(), UTC)
     store = MemoryDocumentStore()
@@ -183,7 +184,10 @@ async def run(
     )
     say(f"  {stored:,} matches stored for {len(events)} projects; the allocation was not computed")
     publish = built.relay.drain_written
-    await offer_events(svc, e.project_models, offers, at, line, say, publish, profile=profile)
+    models = e.project_models
+    await offer_events(
+        svc, models, offers, at, line, say, publish, profile=profile, events_out=events_out
+    )
     t = time.perf_counter()
     await svc.allocation.refresh()
     line("first allocation run (a full one, in the child)", f"{time.perf_counter() - t:9.2f} s")
@@ -351,6 +355,7 @@ async def offer_events(
     publish: Callable[[], Awaitable[int]],
     samples: int = 30,
     profile: str | None = None,
+    events_out: str | None = None,
 ) -> None:
     """A new offer's event → the proposals of every project whose top k it entered stored (a
     copy of a stored offer under a new id: it competes for the same projects), against the
@@ -360,7 +365,9 @@ async def offer_events(
     changed: its new proposals and the retractions. Between events (not timed) the outbox relay
     publishes what they wrote (`publish`), as a running service's does: left waiting, a whole
     run's events stayed in memory, walked by every full garbage collection after.
-    `profile`: a file to write the timed events' cProfile to (its top printed)."""
+    `profile`: a file to write the timed events' cProfile to (its top printed).
+    `events_out`: a file to write each event's projects touched, CPU, wall and collector ms to
+    (what makes the p99: the widest events' work, or stalls in ordinary ones)."""
     funding = funding_events(svc)
     prof = cProfile.Profile() if profile else None
     pauses: list[tuple[int, float]] = []  # the collector's pauses inside the timed events
@@ -455,6 +462,8 @@ async def offer_events(
         "",
         "wall time minus the collections inside it (not the target: its explanation)",
     )
+    if events_out:
+        _write_events(events_out, zip(touched, cpu_t, event_t, gc_t, strict=True))
     n = max(len(touched), 1)
     say(
         f"  {len(event_t)} new offers; projects whose top k each entered: mean "
@@ -467,6 +476,14 @@ async def offer_events(
         pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(15)
         say(f"  cProfile of the timed offer events ({profile}), by own time:")
         say("\n".join("    " + x for x in out.getvalue().splitlines() if x.strip()))
+
+
+def _write_events(path: str, rows: Iterable[tuple[int, float, float, float]]) -> None:
+    """One line per timed offer event: projects touched, CPU, wall and collector ms."""
+    with open(path, "w") as f:
+        f.write("projects\tcpu_ms\twall_ms\tgc_ms\n")
+        for n, cpu, wall, gc_s in rows:
+            f.write(f"{n}\t{cpu * 1e3:.2f}\t{wall * 1e3:.2f}\t{gc_s * 1e3:.2f}\n")
 
 
 def _per_project(cpu: list[float], touched: list[int], wide: int = 60) -> float:
@@ -615,6 +632,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--refreshes", type=int, default=4, help="refreshes timed in the child")
     ap.add_argument("--seed", type=int, default=60)
     ap.add_argument("--profile", help="write a cProfile of the timed offer events to this file")
+    ap.add_argument("--events", help="write each timed offer event's projects, CPU, wall to this")
     args = ap.parse_args(argv)
     n_p = args.projects or (10_000 if args.quick else 100_000)
     n_o = args.offers or (1_000 if args.quick else 10_000)
@@ -644,6 +662,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.get_seconds,
                 profile=args.profile,
                 refreshes=args.refreshes,
+                events_out=args.events,
             )
         )
         del e

@@ -7,8 +7,8 @@ needed to mark a new aggregate's events sent."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import builtins
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -18,8 +18,10 @@ from pydantic_core import from_json
 
 from g60_chassis import batches
 from g60_chassis.batches import Batch
+from g60_chassis.cursors import decode_cursor as decode_cursor
+from g60_chassis.cursors import encode_cursor as encode_cursor
 from g60_chassis.envelope import Envelope
-from g60_chassis.errors import Conflict, Unprocessable
+from g60_chassis.errors import Conflict
 from g60_chassis.group_commit import GroupCommit
 from g60_chassis.outbox import outbox_entry
 from g60_chassis.store import BATCH, Doc, DocumentStore, DuplicateKey, VersionConflict
@@ -32,11 +34,6 @@ class AlreadyExists(Conflict):
     def __init__(self, detail: str, field: str) -> None:
         super().__init__(detail, field=field)
         self.field = field
-
-
-class Versioned(Protocol):
-    id: str
-    version: int
 
 
 class Notify(Protocol):
@@ -71,19 +68,6 @@ class FromDoc(Generic[M]):
 Events = EventsOf[M] | FromDoc[M]
 
 
-def encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> str | None:
-    if not cursor:
-        return None
-    try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Unprocessable("not a cursor this API returned", "cursor", "query") from exc
-
-
 class Aggregates(Generic[M]):
     def __init__(
         self,
@@ -100,6 +84,7 @@ class Aggregates(Generic[M]):
         self.store, self.collection, self.model, self._notify = store, collection, model, notify
         self.packed = packed
         self._skip = set(packed)
+        self._settable = model.model_fields.keys() | model.model_computed_fields.keys()
         # each packed field's own serialiser: its JSON text straight from the attribute (a
         # `model_dump` of it first copied every nested dict and list, for `to_json` to walk)
         self._packers: dict[str, TypeAdapter[Any]] = {
@@ -140,7 +125,7 @@ class Aggregates(Generic[M]):
         doc = await self.store.get(self.collection, id)
         return self._load(doc) if doc else None
 
-    async def raw(self, id: str) -> dict[str, Any] | None:
+    async def raw(self, id: str) -> dict[str, Any] | None:  # the stored document, not loaded
         return await self.store.get(self.collection, id)
 
     async def add(self, obj: M, events: Events[M] | None = None) -> M:
@@ -236,17 +221,30 @@ class Aggregates(Generic[M]):
         changes: Mapping[str, Mapping[str, Any]],
         unless: str | None = None,
         report_absent: bool = True,
+        *,
+        expected: Mapping[str, int] | None = None,
+        events: Mapping[str, Outgoing] | None = None,
     ) -> set[str]:
-        """`DocumentStore.set_fields` of id → new JSON values of plain (not packed) fields:
-        no read, no rewrite of the rest, the version bumped (a later save that read before
-        loses). Returns the ids not stored (if `report_absent`)."""
+        """`DocumentStore.set_fields` of id → new JSON values of plain or computed (not packed)
+        fields: no read, no rewrite of the rest, the version bumped. `expected`: id → version
+        read (compare-and-set); `events`: id → its events, in its outbox by the same write."""
         for fields in changes.values():
-            if bad := [k for k in fields if k in self._skip or k not in self.model.model_fields]:
+            if bad := [k for k in fields if k in self._skip or k not in self._settable]:
                 raise ValueError(f"not a plain field of {self.model.__name__}: {bad}")
         rows = {k: dict(f) for k, f in changes.items()}
-        return await self.store.set_fields(
-            self.collection, rows, unless=unless, report_absent=report_absent
+        entries = {k: [outbox_entry(t, e) for t, e in out] for k, out in (events or {}).items()}
+        missed = await self.store.set_fields(
+            self.collection,
+            rows,
+            unless=unless,
+            report_absent=report_absent,
+            expected=expected,
+            events=entries or None,
         )
+        for k, out in entries.items():
+            if out and k not in missed:
+                self._notify(self.collection, k)
+        return missed
 
     async def remove_many(self, ids: builtins.list[str]) -> None:
         """Delete these aggregates in one store call (for records of work to do, such as a
@@ -288,14 +286,8 @@ class Aggregates(Generic[M]):
             await asyncio.sleep(pause)
 
 
-T = TypeVar("T")
-
-
 async def retry_on_conflict(fn: Callable[[], Any], attempts: int = 50) -> Any:
     """Run a read-modify-write `fn` again when its compare-and-set lost a race."""
-    import asyncio
-    import random
-
     for attempt in range(attempts):
         try:
             return await fn()

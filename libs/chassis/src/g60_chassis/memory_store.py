@@ -167,21 +167,54 @@ class MemoryDocumentStore:
         changes: Mapping[str, Doc],
         unless: str | None = None,
         report_absent: bool = True,
+        *,
+        expected: Mapping[str, int] | None = None,
+        events: Mapping[str, list[Doc]] | None = None,
     ) -> set[str]:
-        absent = set()
+        if unless is not None and expected is not None:
+            raise ValueError("set_fields: `unless` or `expected`, not both")
+        absent, lost = set(), set()
         for id, fields in changes.items():
             current = self._data[collection].get(id)
             if current is None:
                 absent.add(id)
                 continue
+            if expected is not None and current["version"] != expected[id]:
+                lost.add(id)
+                continue
             if unless is not None and _field(current, unless, _MISSING) == fields[unless]:
                 continue
+            self._check_unique(collection, {**fields, "_id": id})
+            outbox = current["outbox"] + _entries(events.get(id) if events else None)
+            self._set(collection, id, current, fields, outbox)
+        if expected is not None:
+            return absent | lost
+        return absent if report_absent else set()
+
+    def _set(self, collection: str, id: str, current: Doc, fields: Doc, outbox: Outbox) -> None:
+        """`fields` set on the stored entry `current`, its version bumped. Plain values that
+        were plain go in a copy of the entry as they are (the rest of it shared: no unpickle
+        and repack of the whole document), the indexes of those fields moved; anything nested
+        takes the whole document's way (`_store`)."""
+        nested = current[NESTED]
+        plain = (isinstance(v, ATOMIC) and f"\x00{k}\x00" not in nested for k, v in fields.items())
+        if not all(plain):
             doc = _read(current)
             del doc["outbox"]
-            new = {**doc, **fields, "version": current["version"] + 1}
-            self._check_unique(collection, new)
-            self._store(collection, new, current["outbox"])
-        return absent if report_absent else set()
+            self._store(collection, {**doc, **fields, "version": current["version"] + 1}, outbox)
+            return
+        indexes = self._index[collection]
+        for k, v in fields.items():
+            if (index := indexes.get(k)) is not None:
+                if k in current:
+                    index[_key(current[k])].pop(id, None)
+                index.setdefault(_key(v), {})[id] = None
+        new = {**current, **fields, "version": current["version"] + 1}
+        if (index := indexes.get("version")) is not None:
+            index[_key(current["version"])].pop(id, None)
+            index.setdefault(new["version"], {})[id] = None
+        new["outbox"] = outbox
+        self._data[collection][id] = new
 
     async def delete_many(self, collection: str, ids: list[str]) -> None:
         for id in ids:

@@ -179,31 +179,54 @@ class MongoDocumentStore(MongoOutbox):
         changes: Mapping[str, Doc],
         unless: str | None = None,
         report_absent: bool = True,
+        *,
+        expected: Mapping[str, int] | None = None,
+        events: Mapping[str, list[Doc]] | None = None,
     ) -> set[str]:
-        """One bulk write of field updates (`$set` and `$inc` of the version: no read, and no
-        rewrite of the caller's copy of the whole document), under the documents' locks. The
-        bulk result counts matches without naming them: if some missed (absent, or left by
-        `unless`) and the caller asks which are absent, each is looked up (one get per
-        document: FerretDB 1.24 scans for `$in`)."""
+        """One bulk write of field updates (`$set`, `$inc` of the version, `$push` of the
+        events: no read, and no rewrite of the caller's copy of the whole document), under the
+        documents' locks. The bulk result counts matches without naming them: if some missed
+        (absent, moved, or left by `unless`) and the caller asks, each is read back (one get
+        per document: FerretDB 1.24 scans for `$in`)."""
+        if unless is not None and expected is not None:
+            raise ValueError("set_fields: `unless` or `expected`, not both")
         if not changes:
             return set()
         coll = self._db[collection]
-        writes = [
-            UpdateOne(
-                {"_id": k} if unless is None else {"_id": k, unless: {"$ne": f[unless]}},
-                {"$set": dict(f), "$inc": {"version": 1}},
-            )
-            for k, f in changes.items()
-        ]
+        writes = [self._field_write(k, f, unless, expected, events) for k, f in changes.items()]
         async with self._locked(collection, changes):
             docs = [{**f, "_id": k} for k, f in changes.items()]
             done = await self._bulk_update(collection, writes, docs)
-            if done.matched_count == len(writes) or not report_absent:
+            if done.matched_count == len(writes) or not (report_absent or expected):
                 return set()
-            found = await asyncio.gather(
-                *(coll.find_one({"_id": k}, projection={"_id": 1}) for k in changes)
-            )
-        return {k for k, doc in zip(changes, found, strict=True) if doc is None}
+            shown = None if expected else {"_id": 1}
+            found = await asyncio.gather(*(coll.find_one({"_id": k}, shown) for k in changes))
+        if expected is None:
+            return {k for k, doc in zip(changes, found, strict=True) if doc is None}
+        return {
+            doc["_id"]
+            for doc, now in zip(docs, found, strict=True)
+            if not written(now, doc, expected[doc["_id"]], (events or {}).get(doc["_id"]) or [])
+        }
+
+    @staticmethod
+    def _field_write(
+        id: str,
+        fields: Doc,
+        unless: str | None,
+        expected: Mapping[str, int] | None,
+        events: Mapping[str, list[Doc]] | None,
+    ) -> UpdateOne:
+        match: Doc = {"_id": id}
+        if unless is not None:
+            match[unless] = {"$ne": fields[unless]}
+        if expected is not None:
+            match["version"] = expected[id]
+        update: Doc = {"$set": dict(fields), "$inc": {"version": 1}}
+        if entries := (events or {}).get(id):
+            update["$push"] = {"outbox": {"$each": entries}}
+            update["$set"][PENDING] = True
+        return UpdateOne(match, update)
 
     async def delete_many(self, collection: str, ids: list[str]) -> None:
         # one DeleteOne per id in one bulk write, not `_id: {$in: ids}`: FerretDB 1.24 does

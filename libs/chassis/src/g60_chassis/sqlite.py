@@ -134,32 +134,46 @@ class SqliteDocumentStore:
         changes: Mapping[str, Doc],
         unless: str | None = None,
         report_absent: bool = True,
+        *,
+        expected: Mapping[str, int] | None = None,
+        events: Mapping[str, list[Doc]] | None = None,
     ) -> set[str]:
         """One transaction for the batch (rolled back whole on a DuplicateKey)."""
+        if unless is not None and expected is not None:
+            raise ValueError("set_fields: `unless` or `expected`, not both")
         if not changes:
             return set()
         db = await self._conn(collection)
         t = _table(collection)
-        absent = set()
+        absent, lost = set(), set()
         async with self._lock:
             for id, fields in changes.items():
-                async with db.execute(f"SELECT doc FROM {t} WHERE id = ?", (id,)) as cur:
+                async with db.execute(
+                    f"SELECT doc, version, outbox FROM {t} WHERE id = ?", (id,)
+                ) as cur:
                     row = await cur.fetchone()
                 if row is None:
                     absent.add(id)
                     continue
+                if expected is not None and row[1] != expected[id]:
+                    lost.add(id)
+                    continue
                 doc = json.loads(row[0])
                 if unless is not None and unless in doc and doc[unless] == fields[unless]:
                     continue
+                outbox = json.loads(row[2]) + ((events or {}).get(id) or [])
                 try:
                     await db.execute(
-                        f"UPDATE {t} SET version = version + 1, doc = ? WHERE id = ?",
-                        (self._state({**doc, **fields}), id),
+                        f"UPDATE {t} SET version = version + 1, doc = ?, outbox = ?, pending = ?"
+                        " WHERE id = ?",
+                        (self._state({**doc, **fields}), json.dumps(outbox), int(bool(outbox)), id),
                     )
                 except aiosqlite.IntegrityError as exc:
                     await db.rollback()
                     raise DuplicateKey(id, self._culprit(collection, exc)) from exc
             await db.commit()
+        if expected is not None:
+            return absent | lost
         return absent if report_absent else set()
 
     async def delete_many(self, collection: str, ids: list[str]) -> None:

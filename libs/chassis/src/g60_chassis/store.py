@@ -65,6 +65,9 @@ class DocumentStore(Protocol):
         changes: Mapping[str, Doc],
         unless: str | None = None,
         report_absent: bool = True,
+        *,
+        expected: Mapping[str, int] | None = None,
+        events: Mapping[str, list[Doc]] | None = None,
     ) -> set[str]:
         """A field update of many documents in one call: each `id → fields` sets those
         top-level fields and bumps the version (a compare-and-set writer that read before
@@ -72,7 +75,10 @@ class DocumentStore(Protocol):
         document whose field `unless` already holds the value given for it is left as it is.
         Returns the ids not stored (nothing is written for them); with `report_absent`
         False, an empty set (a store may have to look them up to name them). One
-        document's write is atomic; the batch is not."""
+        document's write is atomic; the batch is not.
+        `expected`: id → the version its writer read (a compare-and-set, as `update_many`):
+        one at another version, or gone, is not written and is always named in the result.
+        `events`: id → entries appended to its outbox in the same write (as `update`)."""
 
     async def delete_many(self, collection: str, ids: list[str]) -> None:
         """Remove these documents (ids not stored are ignored), in one call. For documents

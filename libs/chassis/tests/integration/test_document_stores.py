@@ -276,6 +276,37 @@ async def test_set_fields_updates_fields_bumps_the_version_and_names_the_absent(
     assert (await store.get("c", "a"))["on"] and await store.get("c", "missing") is None
 
 
+async def test_set_fields_at_the_version_read_appends_events_and_names_the_lost(store):
+    """A retraction's write: a compare-and-set of a few fields carrying its event."""
+    await store.ensure_index("c", "status")
+    await store.insert("c", {"_id": "a", "status": "p", "big": {"k": [1]}}, [{"id": "e1"}])
+    await store.insert("c", {"_id": "b", "status": "p"})
+    await store.insert("c", {"_id": "m", "status": "p"})
+    await store.update("c", {"_id": "m", "status": "p", "n": 1}, 1)  # moved on: version 2
+    changes = {k: {"status": "r", "why": "gone"} for k in ("a", "b", "m", "missing")}
+    events = {k: [{"id": f"r-{k}", "topic": "t"}] for k in changes}
+    expected = dict.fromkeys(changes, 1)
+    lost = await store.set_fields(
+        "c", changes, report_absent=False, expected=expected, events=events
+    )
+    assert lost == {"m", "missing"}  # always named: the caller's compare-and-set lost
+    a, b, m = [await store.get("c", k) for k in ("a", "b", "m")]
+    assert (a["status"], a["why"], a["big"], a["version"]) == ("r", "gone", {"k": [1]}, 2)
+    assert [e["id"] for e in a["outbox"]] == ["e1", "r-a"]  # appended to what was there
+    assert (b["status"], b["version"], [e["id"] for e in b["outbox"]]) == ("r", 2, ["r-b"])
+    assert (m["status"], "why" in m, m["version"], m["outbox"]) == ("p", False, 2, [])
+    assert await store.get("c", "missing") is None
+    assert [x["_id"] for x in await store.pending("c")] == ["a", "b"]
+    assert [x["_id"] for x in await store.find("c", {"status": "r"})] == ["a", "b"]
+    assert [x["_id"] for x in await store.find("c", {"status": "p"})] == ["m"]
+    # all written: nothing named (and no look-up needed); the version read is the new one
+    again = {"a": {"status": "q"}}
+    assert await store.set_fields("c", again, expected={"a": 2}, events={}) == set()
+    assert (await store.get("c", "a"))["version"] == 3
+    with pytest.raises(ValueError):
+        await store.set_fields("c", again, unless="status", expected={"a": 3})
+
+
 async def test_set_fields_under_a_unique_index_raises_duplicate_key(store):
     await store.ensure_index("c", "u", unique=True)
     await store.insert("c", {"_id": "a", "u": "x"})

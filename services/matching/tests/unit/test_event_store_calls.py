@@ -1,5 +1,6 @@
 """What the matcher asks of its store per offer event and per allocation (issues 8 and 9): the
-changed matches of a batch go in one write (retractions included), the offer's view is written
+changed matches of a batch go in one write (its retractions in one field update beside it, the
+displaced matches read raw, never rewritten whole), the offer's view is written
 once even when the change is wide (marked `pending` in that write), the allocation's flags of a
 batch are one field update and one insert of their decisions, and the read model validates a
 view once."""
@@ -37,7 +38,7 @@ async def test_a_wide_offer_event_retracts_in_one_write_and_writes_its_view_once
         ("insert_many", "decision_inputs"): 1,
         ("insert_many", "matches"): 1,  # the 12 new pairs
         ("insert", "_outbox_matches"): 1,  # their events
-        ("update_many", "matches"): 1,  # the 12 pushed out, retracted together
+        ("set_fields", "matches"): 1,  # the 12 pushed out, retracted together (field updates)
     }
     view = await market.store.get("offer_views", "new")
     assert view is not None and view["pending"]

@@ -8,7 +8,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any, get_args, get_origin
 
-from pydantic_core import to_jsonable_python
+from pydantic_core import from_json, to_jsonable_python
 
 from g60_chassis.aggregates import Outgoing
 from g60_chassis.envelope import Envelope
@@ -70,6 +70,16 @@ def payload(match: Match, doc: Mapping[str, object] | None = None) -> dict[str, 
     return data
 
 
+def stored_payload(doc: Mapping[str, object]) -> dict[str, Any]:
+    """`payload` of a match known by its stored document alone (a retraction written as a
+    field update: the match is never loaded): the same data, the packed breakdowns parsed."""
+    got = dict(zip(FIELDS, _FROM_DOC(doc), strict=True))
+    for name in NESTED:
+        if isinstance(got[name], str | bytes):
+            got[name] = from_json(got[name])
+    return got
+
+
 class ContractMatchEvents:
     def __init__(self, topic: str) -> None:
         self.topic = topic
@@ -77,3 +87,7 @@ class ContractMatchEvents:
     def match(self, kind: str, match: Match, doc: Mapping[str, object] | None = None) -> Outgoing:
         data = payload(match, doc)
         return [(self.topic, Envelope(TYPES[kind].value, SOURCE, match.id, data))]
+
+    def stored(self, kind: str, doc: Mapping[str, object]) -> Outgoing:
+        data = stored_payload(doc)
+        return [(self.topic, Envelope(TYPES[kind].value, SOURCE, str(doc["_id"]), data))]

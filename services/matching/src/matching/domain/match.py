@@ -195,6 +195,24 @@ class Match(BaseModel):
         return True
 
 
+def retracted(
+    status: str, expires_at: datetime | None, reason: str, now: datetime
+) -> dict[str, Any] | None:
+    """The fields `Match.retract` changes on a match in `status` with this deadline (the
+    stored `expiry_day` included), for a retraction written as a field update of a match not
+    loaded; None if it would change nothing (not open)."""
+    if status not in OPEN:
+        return None
+    day = None if expires_at is None else expiry_day(max(expires_at, now))
+    return {
+        "status": "retracted",
+        "previous_status": status,
+        "reason": reason,
+        "updated_at": now,
+        "expiry_day": day,
+    }
+
+
 def expiry_day(at: datetime) -> str:
     """The bucket of an expiry time: its UTC day, ISO formatted."""
     return (at.astimezone(UTC) if at.tzinfo else at).date().isoformat()

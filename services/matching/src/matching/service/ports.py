@@ -98,6 +98,10 @@ class MatchEvents(Protocol):
         self, kind: str, match: Match, doc: Mapping[str, object] | None = None
     ) -> Outgoing: ...
 
+    def stored(self, kind: str, doc: Mapping[str, object]) -> Outgoing:
+        """The same events of a match known only by its stored document (not loaded)."""
+        ...
+
 
 class Clock(Protocol):
     def __call__(self) -> datetime: ...

@@ -11,7 +11,7 @@ changed. `allocated` is what the stored flags say (seeded from the store on star
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING
 
 from g60_chassis.aggregates import Aggregates, FromDoc
@@ -23,6 +23,7 @@ from matching.service.flags import AllocationFlags
 from matching.service.ports import Clock, Engine, MatchEvents
 from matching.service.proposing import NewMatches
 from matching.service.readmodel import ReadModel
+from matching.service.retraction import Retraction, Retractions, StoredMatch
 from matching.service.settling import Settling
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ class Proposals(AllocationFlags):
         )
         self.audit = audit  # records each decision (none in tests that do not look at it)
         self.new = NewMatches(matches, read, events, clock, audit)
+        self.retractions = Retractions(matches, events)
         self.allocated: dict[str, str] = {}  # project → offer, as the stored flags say
         self.as_of: int | None = None  # the market version of that allocation
         self.settled_as_of: int | None = None  # every flag holds as of this version
@@ -185,10 +187,11 @@ class Proposals(AllocationFlags):
         unseen: str | None = None,
     ) -> None:
         now, as_of = self.clock(), self.as_of
-        held = await self._held(plan, stale, by_pair, fresh, unseen)
+        held, shown = await self._held(plan, stale, by_pair, fresh, unseen)
         plan = self._with_views(plan, held, changed)
         new: list[tuple[Proposal, bool]] = []
         saves: list[tuple[Match, list[str]]] = []
+        retractions: list[Retraction] = []
         reproposed: list[tuple[Match, Proposal]] = []
         for pid, mine in plan.items():
             for p in mine:
@@ -203,15 +206,12 @@ class Proposals(AllocationFlags):
                     saves.append((match, kinds))
             gone = set(held[pid]) if sweep else stale.get(pid, set())
             for offer_id in sorted(gone - {p.offer_id for p in mine}):
-                match = held[pid].get(offer_id)
-                untouched = match is not None and not (
-                    match.accepted_by_enterprise or match.accepted_by_funder
-                )
-                if match is not None and match.status == "proposed" and untouched:
-                    saves.append((match, match.retract("no longer among the proposals", now)))
+                out = held[pid].get(offer_id) or shown.get((pid, offer_id))
+                if out is not None and (retraction := self.retractions.retract(out, now)):
+                    retractions.append(retraction)
         if reproposed and self.audit is not None:  # recorded before the saves that carry them
             await self.audit.decided_many("proposed", reproposed)
-        writes: list[Awaitable[None]] = [self._save_all(saves)]
+        writes = [self._save_all(saves), self.retractions.write(retractions)]
         if new:
             writes.append(self.new.insert(await self.new.make(new, as_of, known)))
         await asyncio.gather(*writes)
@@ -229,28 +229,30 @@ class Proposals(AllocationFlags):
         by_pair: bool,
         fresh: Collection[str] = (),
         unseen: str | None = None,
-    ) -> dict[str, dict[str, Match]]:
+    ) -> tuple[dict[str, dict[str, Match]], dict[tuple[str, str], StoredMatch]]:
         """The stored matches of these projects by offer: all of each (by the indexed
-        `project_id`), or `by_pair` only those of the pairs in `plan` and `stale` (by id),
-        but those of the `unseen` offer (see `apply`); none of a `fresh` project (see
-        `reconcile`)."""
+        `project_id`), or `by_pair` those of the pairs in `plan` (by id) and, raw, of `stale`
+        (by pair: only ever retracted, `retraction.py`); not of the `unseen` offer (see
+        `apply`) nor of a `fresh` project (see `reconcile`)."""
         if not by_pair:
             ids = [p for p in plan if p not in fresh]
             found = await asyncio.gather(*(self.matches.every({"project_id": p}) for p in ids))
             by_project = dict(zip(ids, found, strict=True))
-            return {pid: {m.offer_id: m for m in by_project.get(pid, [])} for pid in plan}
-        pairs = [
-            (pid, oid)
-            for pid, mine in plan.items()
-            for oid in sorted({p.offer_id for p in mine} | stale.get(pid, set()))
-            if oid != unseen
-        ]
-        got = await asyncio.gather(*(self.matches.get(match_id(pid, oid)) for pid, oid in pairs))
+            return {pid: {m.offer_id: m for m in by_project.get(pid, [])} for pid in plan}, {}
+        planned = {(pid, p.offer_id) for pid, mine in plan.items() for p in mine}
+        pairs = sorted((pid, oid) for pid, oid in planned if oid != unseen)
+        stale_pairs = {(pid, oid) for pid in plan for oid in stale.get(pid, ())}
+        gone = sorted(pair for pair in stale_pairs - planned if pair[1] != unseen)
+        got, raw = await asyncio.gather(
+            asyncio.gather(*(self.matches.get(match_id(pid, oid)) for pid, oid in pairs)),
+            self.retractions.read(match_id(pid, oid) for pid, oid in gone),
+        )
         held: dict[str, dict[str, Match]] = {pid: {} for pid in plan}
         for (pid, oid), match in zip(pairs, got, strict=True):
             if match is not None:
                 held[pid][oid] = match
-        return held
+        shown = {pair: m for pair, m in zip(gone, raw, strict=True) if m is not None}
+        return held, shown
 
     def _with_views(
         self,
@@ -282,9 +284,9 @@ class Proposals(AllocationFlags):
         }
 
     async def _save_all(self, saves: list[tuple[Match, list[str]]]) -> None:
-        """The changed matches of a batch (refreshed, re-proposed, retracted) in one write,
-        each with its events (they were one `save` each: an offer entering 147 top ks
-        retracted 147 matches one round trip and one task apiece). A lost compare-and-set
+        """The changed matches of a batch (refreshed, re-proposed) in one write, each with its
+        events (they were one `save` each: one round trip and one task apiece; the
+        retractions are field updates of their own, `retraction.py`). A lost compare-and-set
         fails the batch as a lost `save` did (its delivery is retried, reconciled again)."""
         if not saves:
             return

@@ -1,0 +1,114 @@
+"""Retractions of displaced matches as field updates: the match's changed fields set and its
+`retracted` event appended to its outbox in one conditional write (the version read), instead
+of loading the whole match (its packed breakdowns and decisions parsed, the model validated),
+dumping it again and rewriting every field. A pair that left the top k of a wide change is read
+raw (`StoredMatch`): only what the decision looks at (status, acceptances) and, for the event,
+its stored fields. Same stored fields, same event, as `Match.retract` and a save of it
+(`test_wide_offer_effects.py` holds both to a record)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+
+from g60_chassis.aggregates import Aggregates, Outgoing
+from g60_chassis.store import VersionConflict
+from matching.domain.match import Match, retracted
+from matching.service.ports import MatchEvents
+
+REASON = "no longer among the proposals"
+
+
+@dataclass(frozen=True)
+class StoredMatch:
+    """A match as stored, not loaded: what deciding a retraction needs, and its document
+    (for the event of the write)."""
+
+    id: str
+    offer_id: str
+    status: str
+    version: int
+    accepted_by_enterprise: bool
+    accepted_by_funder: bool
+    expires_at: datetime | None
+    doc: Mapping[str, object]
+
+    @classmethod
+    def of(cls, doc: Mapping[str, Any]) -> StoredMatch:
+        expires = doc.get("expires_at")
+        return cls(
+            id=doc["_id"],
+            offer_id=doc["offer_id"],
+            status=doc["status"],
+            version=doc["version"],
+            accepted_by_enterprise=bool(doc.get("accepted_by_enterprise")),
+            accepted_by_funder=bool(doc.get("accepted_by_funder")),
+            expires_at=datetime.fromisoformat(expires) if isinstance(expires, str) else expires,
+            doc=doc,
+        )
+
+
+@dataclass(frozen=True)
+class Retraction:
+    """One match's field update: the fields (JSON values), the version read, its events."""
+
+    id: str
+    fields: dict[str, Any]
+    version: int
+    events: Outgoing
+
+
+def untouched(match: Match | StoredMatch) -> bool:
+    """Proposed and accepted by neither side: the engine may take it back."""
+    return match.status == "proposed" and not (
+        match.accepted_by_enterprise or match.accepted_by_funder
+    )
+
+
+class Retractions:
+    def __init__(self, matches: Aggregates[Match], events: MatchEvents) -> None:
+        self.matches, self.events = matches, events
+
+    async def read(self, ids: Iterable[str]) -> list[StoredMatch | None]:
+        """The stored matches of these ids, raw (together; None where there is none)."""
+        docs = await asyncio.gather(*(self.matches.raw(id) for id in ids))
+        return [StoredMatch.of(d) if d is not None else None for d in docs]
+
+    def retract(self, match: Match | StoredMatch, now: datetime) -> Retraction | None:
+        """The write that retracts `match`; None unless it is `untouched`."""
+        if not untouched(match):
+            return None
+        if isinstance(match, Match):
+            before = match.version
+            if not match.retract(REASON, now):
+                return None
+            match.version = before + 1  # as a save would: the event says the new version
+            events = self.events.match("retracted", match)
+            match.version = before
+            change = {k: getattr(match, k) for k in ("status", "previous_status", "reason")}
+            change |= {"updated_at": match.updated_at, "expiry_day": match.expiry_day}
+            return Retraction(match.id, to_jsonable_python(change), before, events)
+        fields = retracted(match.status, match.expires_at, REASON, now)
+        if fields is None:
+            return None
+        change = to_jsonable_python(fields)
+        after = {**match.doc, **change, "version": match.version + 1}
+        return Retraction(match.id, change, match.version, self.events.stored("retracted", after))
+
+    async def write(self, retractions: list[Retraction]) -> None:
+        """All in one store call; a lost compare-and-set fails the batch (as a lost save of
+        the batch's changed matches does: its delivery is retried, reconciled again)."""
+        if not retractions:
+            return
+        lost = await self.matches.set_fields(
+            {r.id: r.fields for r in retractions},
+            expected={r.id: r.version for r in retractions},
+            events={r.id: r.events for r in retractions},
+        )
+        if lost:
+            raise VersionConflict(", ".join(sorted(lost)))
