@@ -14,7 +14,6 @@ from g60_chassis.envelope import Envelope
 from g60_chassis.store import VersionConflict
 from g60_contracts.events import ProjectSnapshot
 from matching.domain.match import match_id
-from matching.service.flags import FLAG_BATCH
 from services.matching.tests.unit.test_store_round_trips import CountingStore, counting
 from services.matching.tests.unit.test_use_cases import Market, offer_data
 
@@ -96,10 +95,9 @@ async def test_the_allocations_flags_are_one_field_update_and_one_log_insert_per
     allocation = await market.svc.allocation.refresh()
     assert allocation is not None
     assert allocation.as_map()
-    batches = -(-len(allocation.as_map()) // FLAG_BATCH)  # all entering: one write each
-    assert store.calls == {  # every flag of a batch at once, nothing read, nothing rewritten
-        ("set_fields", "matches"): batches,
-        ("insert_many", "match_decisions"): batches,  # the allocated decisions, beside them
+    assert store.calls == {  # every flag of the batch at once, nothing read, nothing rewritten
+        ("set_fields", "matches"): 1,
+        ("insert_many", "match_decisions"): 1,  # the allocated decisions, beside the matches
     }
     audit = market.svc.proposals.audit
     assert audit is not None

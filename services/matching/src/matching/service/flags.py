@@ -18,11 +18,7 @@ from matching.service.proposing import NewMatches
 if TYPE_CHECKING:
     from matching.service.audit import DecisionLog
 
-# projects whose allocation flags are written at once (one decisions insert, one field update
-# of their matches), each batch after the event path went idle: a batch is what a consumed
-# event can find under way when it arrives. 32 was ~0.4 s of FerretDB under bench-flow's
-# 50-60 needs/s, and the event path's own store commands took 2-5x longer beside it
-FLAG_BATCH = 8
+FLAG_BATCH = 32  # projects whose allocation flags are written at once
 YIELD_S = 0.5  # the longest a batch of flags waits for the event path to be idle
 CITE_SLICE = 8  # allocated pairs cited per turn of the event loop (`_cited`)
 
