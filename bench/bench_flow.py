@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import flow_bus
 import flow_calls
 import flow_e2e
+import flow_tail
 import flow_waits
 from flow_e2e import median_ms, pct
 
@@ -228,6 +229,9 @@ def print_e2e(e2e: flow_e2e.FlowFigures | None, rtt: list[float], wr: list[float
         print(flow_waits.HEADER)
         for s in [*e2e.steps, *([e2e.half] if e2e.half else [])]:
             print(flow_waits.line(s.rate, s.waits, s.seconds))
+        print(flow_tail.HEADER)
+        for s in [*e2e.steps, *([e2e.half] if e2e.half else [])]:
+            print(flow_tail.line(s.rate, s.tail))
 
 
 if __name__ == "__main__":

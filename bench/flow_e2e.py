@@ -24,6 +24,7 @@ from pathlib import Path
 import flow_calls
 import flow_clean
 import flow_cpu
+import flow_tail
 import flow_waits
 import httpx
 from aiokafka import AIOKafkaConsumer
@@ -54,6 +55,18 @@ class Tracker:
     proposed: dict[str, float] = field(default_factory=dict)
     # the first proposal's record timestamp (when the matcher's relay sent it), on this clock
     published: dict[str, float] = field(default_factory=dict)
+
+    def complete(self, pid: str) -> bool:
+        return all(pid in d for d in (self.answered, self.on_topic, self.published))
+
+    def times(self, pid: str) -> flow_tail.Times:
+        return flow_tail.Times(
+            self.posted[pid],
+            self.answered[pid],
+            self.on_topic[pid],
+            self.published[pid],
+            self.proposed[pid],
+        )
 
     async def follow(self, bootstrap: str, projects: str, matches: str) -> None:
         consumer = AIOKafkaConsumer(
@@ -104,6 +117,7 @@ class Step:
     calls: dict[str, flow_calls.Counts] = field(default_factory=dict)  # per need, by service
     waits: flow_waits.Sample = field(default_factory=dict)  # the matcher's, during the step
     seconds: float = 0.0  # from the first POST to the end of the wait for proposals
+    tail: flow_tail.Tail | None = None  # the slowest needs, by stage
 
 
 @dataclass
@@ -265,7 +279,8 @@ async def step(
     calls = flow_calls.per_need(calls0, await flow_calls.sample(c, urls), n)
     waits = flow_waits.diff(waits0, await flow_waits.sample(c, urls["matching"], topic))
     seconds = time.perf_counter() - t0
-    return Step(rate, n, kept, max(0.0, drained), lat, cpu, calls, waits, seconds)
+    slow = flow_tail.tail([tr.times(i) for i in ids if tr.complete(i)])
+    return Step(rate, n, kept, max(0.0, drained), lat, cpu, calls, waits, seconds, slow)
 
 
 async def run(

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from g60_chassis.foreground import Foreground
 from matching.domain.results import Allocation
 from matching.service import flags
@@ -131,4 +133,41 @@ async def test_the_decisions_cited_proposals_leave_the_event_loop_between_slices
     await market.svc.proposals.flag(allocation)
     watching.cancel()
     assert flags.CITE_SLICE in seen  # the loop ran after the first slice, before the next
+    await flags_hold(market, allocation)
+
+
+async def test_an_event_arriving_while_flags_are_written_holds_the_next_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch of flags is what an event can find under way: the ones after it wait."""
+    monkeypatch.setattr(flags, "FLAG_BATCH", 8)  # the market's 12 moves in two batches
+    market, _ = await wide_market()
+    allocation = await allocated(market)
+    assert len(allocation.as_map()) > flags.FLAG_BATCH
+    fg, release = foreground(market), asyncio.Event()
+    market.svc.proposals.yield_s = 3600.0
+    matches = market.svc.proposals.matches
+    set_fields, written = matches.set_fields, list[int]()
+    handling: list[asyncio.Task[None]] = []
+
+    async def consumed(event: str) -> None:
+        await release.wait()
+
+    async def arrives_meanwhile(changes: Any, *args: Any, **kw: Any) -> Any:
+        written.append(len(changes))
+        if not handling:  # an event is consumed while the first batch is written
+            handling.append(asyncio.create_task(fg.wrap(consumed)("prj-new")))
+            await asyncio.sleep(0)
+        return await set_fields(changes, *args, **kw)
+
+    matches.set_fields = arrives_meanwhile  # type: ignore[method-assign]
+    flagging = asyncio.create_task(market.svc.proposals.flag(allocation))
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert written == [flags.FLAG_BATCH] and not flagging.done()  # the next batch waits
+
+    release.set()
+    await handling[0]
+    await asyncio.wait_for(flagging, 120)
+    assert sum(written) == len(allocation.as_map())
     await flags_hold(market, allocation)
