@@ -26,31 +26,23 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from typing import Any
 
 from g60_chassis import batches
 from g60_chassis.batches import Batch, batch_collection
-from g60_chassis.bus import EventBus, Outgoing
-from g60_chassis.envelope import Envelope
+from g60_chassis.bus import EventBus
+from g60_chassis.outbox_publish import (
+    PublishFailed,
+    outbox_entry,
+    publish_batches,
+    publish_outboxes,
+)
 from g60_chassis.sent_batches import SentBatches
 from g60_chassis.store import BATCH, Doc, DocumentStore
 
 log = logging.getLogger(__name__)
+__all__ = ["OutboxRelay", "PublishFailed", "outbox_entry"]
 GONE_KEPT = 10_000  # batch ids remembered as deleted (an older one costs a read if seen again)
 BATCH_PAGE = 20  # stored batches recovered per publish (each ~10 documents and their events)
-
-
-def outbox_entry(topic: str, envelope: Envelope) -> dict[str, Any]:
-    """How an event waits in its aggregate's outbox."""
-    return {"topic": topic, **envelope.to_dict()}
-
-
-class PublishFailed(Exception):
-    """Some events were not confirmed by the bus; they stay in their outboxes."""
-
-    def __init__(self, failed: int, first: BaseException) -> None:
-        super().__init__(f"{failed} event(s) not confirmed; first error: {first!r}")
-        self.failed, self.first = failed, first
 
 
 class OutboxRelay:
@@ -121,26 +113,7 @@ class OutboxRelay:
     async def _publish_batches(self, found: list[Batch], defer: bool = False) -> int:
         """Publish these batches' events in one go; delete the batches all confirmed (`defer`:
         with the next flush). Raises PublishFailed (after that) if anything was not."""
-        messages = [
-            Outgoing(entry["topic"], Envelope.from_dict(entry))
-            for b in found
-            for _, entries in b.items
-            for entry in entries
-        ]
-        results = await self._bus.publish_many(messages) if messages else []
-        done: dict[str, list[str]] = {}
-        i, sent, failed = 0, 0, 0
-        first: BaseException | None = None
-        for b in found:
-            outcome = results[i : i + b.size]
-            i += b.size
-            failures = [r for r in outcome if r is not None]
-            if failures:
-                failed += len(failures)
-                first = first or failures[0]
-            else:
-                done.setdefault(b.collection, []).append(b.id)
-                sent += b.size
+        done, sent, failure = await publish_batches(self._bus, found)
         for collection, ids in done.items():
             self._sent.add(collection, ids)
         if not (defer and self._sent.after_s > 0):
@@ -148,8 +121,8 @@ class OutboxRelay:
         failed_ids = [b.id for b in found if b.id not in self._sent and b.id not in self._gone]
         self._release(failed_ids)  # failed ones: blocked again, then scanned
         self.published += sent
-        if first is not None:
-            raise PublishFailed(failed, first)
+        if failure is not None:
+            raise failure
         return sent
 
     async def _flush(self) -> None:
@@ -182,37 +155,12 @@ class OutboxRelay:
         return ready
 
     async def _publish(self, collection: str, docs: list[Doc]) -> int:
-        """Publish the outboxes of `docs` in one batch; mark each one's confirmed prefix sent.
-        Raises PublishFailed (after marking what was confirmed) if anything was not."""
-        whole: dict[str, int] = {}  # documents whose whole outbox went out: id → version
+        """Publish the outboxes of `docs` whose creating batch is gone (`publish_outboxes`)."""
         docs = await self._unblocked(collection, [d for d in docs if d.get("outbox")])
-        messages = [
-            Outgoing(entry["topic"], Envelope.from_dict(entry))
-            for doc in docs
-            for entry in doc["outbox"]
-        ]
-        if not messages:
-            return 0
-        results = await self._bus.publish_many(messages)
-        marks: dict[str, list[Doc]] = {}
-        i, sent, failed = 0, 0, 0
-        first: BaseException | None = None
-        for doc in docs:
-            outcome = results[i : i + len(doc["outbox"])]
-            i += len(doc["outbox"])
-            confirmed = next((n for n, r in enumerate(outcome) if r is not None), len(outcome))
-            failures = [r for r in outcome if r is not None]
-            failed += len(failures)
-            first = first or (failures[0] if failures else None)
-            if confirmed:
-                marks[str(doc["_id"])] = doc["outbox"][:confirmed]
-                sent += confirmed
-                if confirmed == len(outcome):
-                    whole[str(doc["_id"])] = int(doc["version"])
-        await self._store.mark_sent_many(collection, marks, whole)
+        sent, failure = await publish_outboxes(self._store, self._bus, collection, docs)
         self.published += sent
-        if first is not None:
-            raise PublishFailed(failed, first)
+        if failure is not None:
+            raise failure
         return sent
 
     async def _drain_handed(self, defer: bool = False) -> int:
