@@ -11,7 +11,8 @@ import asyncio
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-Counts = dict[str, float]  # "store find rate_buckets" / "broker ProduceRequest" -> count
+# "store find rate_buckets" / "broker ProduceRequest" -> count; "lockwait matches" -> ms
+Counts = dict[str, float]
 
 
 async def _one(c: httpx.AsyncClient, url: str) -> Counts:
@@ -25,6 +26,8 @@ async def _one(c: httpx.AsyncClient, url: str) -> Counts:
         for s in family.samples:
             if s.name == "g60_store_commands_total":
                 out[f"store {s.labels['command']} {s.labels['collection']}"] = s.value
+            elif s.name == "g60_store_lock_wait_seconds_total":
+                out[f"lockwait {s.labels['collection']}"] = s.value * 1000  # ms
             elif s.name == "g60_broker_requests_total":
                 out[f"broker {s.labels['request']}"] = s.value
     return out
@@ -53,7 +56,15 @@ def table(rate: float, calls: dict[str, Counts]) -> list[str]:
         store = sum(v for k, v in counts.items() if k.startswith("store "))
         broker = sum(v for k, v in counts.items() if k.startswith("broker "))
         lines.append(f"  {rate:>5g}/s {service:<9} store {store:5.2f}  broker {broker:5.2f}")
-        top = sorted(counts.items(), key=lambda kv: -kv[1])
+        top = sorted(
+            ((k, v) for k, v in counts.items() if not k.startswith("lockwait ")),
+            key=lambda kv: -kv[1],
+        )
         detail = ", ".join(f"{k.split(' ', 1)[1]} {v:.2f}" for k, v in top if v >= 0.05)
         lines.append(f"           {detail}")
+        if waits := {k.split(" ", 1)[1]: v for k, v in counts.items() if k.startswith("lockwait ")}:
+            shown = ", ".join(
+                f"{k} {v:.1f}" for k, v in sorted(waits.items(), key=lambda kv: -kv[1])
+            )
+            lines.append(f"           document-lock waits, ms per need: {shown}")
     return lines

@@ -20,6 +20,11 @@ from pymongo import monitoring
 STORE_COMMANDS = Counter(
     "g60_store_commands_total", "Commands sent to the document store", ["command", "collection"]
 )
+STORE_LOCK_WAITS = Counter(
+    "g60_store_lock_wait_seconds_total",
+    "Time writes waited for this process's document locks (MongoDB store), by collection",
+    ["collection"],
+)
 BROKER_REQUESTS = Counter("g60_broker_requests_total", "Requests sent to the broker", ["request"])
 _VERSION = re.compile(r"_v\d+$")
 

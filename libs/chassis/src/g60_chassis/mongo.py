@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
@@ -31,7 +32,7 @@ from pymongo import ASCENDING, AsyncMongoClient, DeleteOne, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 from pymongo.results import BulkWriteResult
 
-from g60_chassis.counters import StoreCommands
+from g60_chassis.counters import STORE_LOCK_WAITS, StoreCommands
 from g60_chassis.mongo_outbox import MongoOutbox
 from g60_chassis.mongo_writes import PENDING, change, culprit, unique_broken, written
 from g60_chassis.mongo_writes import unavailable as unavailable  # the runtime's outage check
@@ -67,8 +68,10 @@ class MongoDocumentStore(MongoOutbox):
         taker of several; a single-lock writer holds no other)."""
         locks = {id(self._lock(collection, k)): self._lock(collection, k) for k in ids}
         async with contextlib.AsyncExitStack() as stack:
+            t = time.perf_counter()
             for _, lock in sorted(locks.items()):
                 await stack.enter_async_context(lock)
+            STORE_LOCK_WAITS.labels(collection).inc(time.perf_counter() - t)
             yield
 
     async def get(self, collection: str, id: str) -> Doc | None:

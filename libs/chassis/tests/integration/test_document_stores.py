@@ -11,6 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from g60_chassis.aggregates import Aggregates, retry_on_conflict
+from g60_chassis.counters import STORE_LOCK_WAITS
 from g60_chassis.mongo import MongoDocumentStore
 from g60_chassis.ratelimit import Rate, SharedBuckets
 from g60_chassis.store import DuplicateKey, VersionConflict
@@ -315,3 +316,25 @@ async def test_set_fields_under_a_unique_index_raises_duplicate_key(store):
         await store.set_fields("c", {"b": {"u": "x"}})
     assert raised.value.field == "u"
     assert (await store.get("c", "b"))["u"] == "y"
+
+
+async def test_a_write_waiting_for_a_document_lock_is_counted_on_metrics():
+    """`g60_store_lock_wait_seconds_total`: how long writes waited for this process's document
+    locks (a bulk write holds the locks of all its documents while it runs)."""
+    url = os.environ.get("G60_MONGO_URL", "mongodb://127.0.0.1:27017")
+    name = f"test_{uuid.uuid4().hex[:10]}"
+    s = MongoDocumentStore(url, name, timeout_ms=3000)
+    waited = STORE_LOCK_WAITS.labels("c")
+    try:
+        await s.insert("c", {"_id": "a", "x": 1})
+        before = waited._value.get()
+        async with s._locked("c", ["a"]):  # another writer holds it
+            writing = asyncio.create_task(s.set_fields("c", {"a": {"x": 2}}))
+            await asyncio.sleep(0.2)
+            assert not writing.done()
+        assert await writing == set()
+        assert waited._value.get() - before >= 0.2
+        assert (await s.get("c", "a"))["x"] == 2
+    finally:
+        await s._client.drop_database(name)
+        await s.close()
