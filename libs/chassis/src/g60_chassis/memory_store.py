@@ -14,7 +14,9 @@ from g60_chassis.store import (
     DuplicateKey,
     Update,
     VersionConflict,
+    check_set_fields,
     insert_each,
+    not_set,
     update_each,
 )
 
@@ -171,8 +173,7 @@ class MemoryDocumentStore:
         expected: Mapping[str, int] | None = None,
         events: Mapping[str, list[Doc]] | None = None,
     ) -> set[str]:
-        if unless is not None and expected is not None:
-            raise ValueError("set_fields: `unless` or `expected`, not both")
+        check_set_fields(unless, expected)
         absent, lost = set(), set()
         for id, fields in changes.items():
             current = self._data[collection].get(id)
@@ -187,9 +188,7 @@ class MemoryDocumentStore:
             self._check_unique(collection, {**fields, "_id": id})
             outbox = current["outbox"] + _entries(events.get(id) if events else None)
             self._set(collection, id, current, fields, outbox)
-        if expected is not None:
-            return absent | lost
-        return absent if report_absent else set()
+        return not_set(absent, lost, expected, report_absent)
 
     def _set(self, collection: str, id: str, current: Doc, fields: Doc, outbox: Outbox) -> None:
         """`fields` set on the stored entry `current`, its version bumped. Plain values that

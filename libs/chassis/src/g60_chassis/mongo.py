@@ -36,7 +36,7 @@ from g60_chassis.counters import STORE_LOCK_WAITS, StoreCommands
 from g60_chassis.mongo_outbox import MongoOutbox
 from g60_chassis.mongo_writes import PENDING, change, culprit, unique_broken, written
 from g60_chassis.mongo_writes import unavailable as unavailable  # the runtime's outage check
-from g60_chassis.store import Doc, DuplicateKey, Update, VersionConflict
+from g60_chassis.store import Doc, DuplicateKey, Update, VersionConflict, check_set_fields
 
 
 class MongoDocumentStore(MongoOutbox):
@@ -191,8 +191,7 @@ class MongoDocumentStore(MongoOutbox):
         documents' locks. The bulk result counts matches without naming them: if some missed
         (absent, moved, or left by `unless`) and the caller asks, each is read back (one get
         per document: FerretDB 1.24 scans for `$in`)."""
-        if unless is not None and expected is not None:
-            raise ValueError("set_fields: `unless` or `expected`, not both")
+        check_set_fields(unless, expected)
         if not changes:
             return set()
         coll = self._db[collection]

@@ -12,7 +12,16 @@ from typing import Any
 
 import aiosqlite
 
-from g60_chassis.store import BATCH, Doc, DuplicateKey, Update, VersionConflict, insert_each
+from g60_chassis.store import (
+    BATCH,
+    Doc,
+    DuplicateKey,
+    Update,
+    VersionConflict,
+    check_set_fields,
+    insert_each,
+    not_set,
+)
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -139,8 +148,7 @@ class SqliteDocumentStore:
         events: Mapping[str, list[Doc]] | None = None,
     ) -> set[str]:
         """One transaction for the batch (rolled back whole on a DuplicateKey)."""
-        if unless is not None and expected is not None:
-            raise ValueError("set_fields: `unless` or `expected`, not both")
+        check_set_fields(unless, expected)
         if not changes:
             return set()
         db = await self._conn(collection)
@@ -172,9 +180,7 @@ class SqliteDocumentStore:
                     await db.rollback()
                     raise DuplicateKey(id, self._culprit(collection, exc)) from exc
             await db.commit()
-        if expected is not None:
-            return absent | lost
-        return absent if report_absent else set()
+        return not_set(absent, lost, expected, report_absent)
 
     async def delete_many(self, collection: str, ids: list[str]) -> None:
         if not ids:

@@ -125,6 +125,21 @@ class DocumentStore(Protocol):
     async def close(self) -> None: ...
 
 
+def check_set_fields(unless: str | None, expected: Mapping[str, int] | None) -> None:
+    """`set_fields` leaves a document alone by a field's value or by its version, not both."""
+    if unless is not None and expected is not None:
+        raise ValueError("set_fields: `unless` or `expected`, not both")
+
+
+def not_set(
+    absent: set[str], lost: set[str], expected: Mapping[str, int] | None, report_absent: bool
+) -> set[str]:
+    """What `set_fields` returns from the ids found absent and those at another version."""
+    if expected is not None:
+        return absent | lost
+    return absent if report_absent else set()
+
+
 async def insert_each(
     store: DocumentStore, collection: str, docs: list[tuple[Doc, list[Doc]]]
 ) -> set[str]:
