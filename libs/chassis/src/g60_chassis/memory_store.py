@@ -243,6 +243,9 @@ class MemoryDocumentStore:
                     break
         return out
 
+    async def ids(self, collection: str, limit: int = 100_000) -> list[str]:
+        return sorted(self._data[collection])[:limit]
+
     async def pending(self, collection: str, limit: int = 100) -> list[Doc]:
         docs = [d for _, d in sorted(self._data[collection].items()) if d.get("outbox")]
         return [_read(d) for d in docs[:limit]]

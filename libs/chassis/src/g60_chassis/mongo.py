@@ -255,6 +255,12 @@ class MongoDocumentStore(MongoOutbox):
         cursor = self._db[collection].find(query).sort("_id", ASCENDING).limit(limit)
         return [doc async for doc in cursor]
 
+    async def ids(self, collection: str, limit: int = 100_000) -> list[str]:
+        # no sort asked: FerretDB 1.24 pushes a limit down only without one (with a sort or a
+        # `$gt` it reads the whole table for every page); the projection spares the client
+        cursor = self._db[collection].find({}, {"_id": 1}).limit(limit)
+        return sorted([str(d["_id"]) async for d in cursor])
+
     async def ensure_index(self, collection: str, field: str, unique: bool = False) -> None:
         # MongoDB uses it; FerretDB 1.24 on PostgreSQL pushes equality filters on top-level
         # fields down to SQL as `@>`, which its btree cannot answer: the local cluster adds a

@@ -220,6 +220,12 @@ class SqliteDocumentStore:
         async with db.execute(sql, (*params, limit)) as cur:
             return [self._row(r) for r in await cur.fetchall()]
 
+    async def ids(self, collection: str, limit: int = 100_000) -> list[str]:
+        db = await self._conn(collection)
+        sql = f"SELECT id FROM {_table(collection)} ORDER BY id LIMIT ?"
+        async with db.execute(sql, (limit,)) as cur:
+            return [str(r[0]) for r in await cur.fetchall()]
+
     async def pending(self, collection: str, limit: int = 100) -> list[Doc]:
         db = await self._conn(collection)
         async with db.execute(

@@ -94,6 +94,10 @@ class DocumentStore(Protocol):
     ) -> list[Doc]:
         """Documents whose top-level fields equal `where`, in id order, after `after_id`."""
 
+    async def ids(self, collection: str, limit: int = 100_000) -> list[str]:
+        """The ids of up to `limit` documents, in order (which ones, when more are stored, is
+        the store's choice); no document is read whole."""
+
     async def pending(self, collection: str, limit: int = 100) -> list[Doc]:
         """Documents whose outbox is not empty (the outbox relay's work)."""
 

@@ -1,0 +1,59 @@
+"""The relay publishes the updated aggregates' outboxes a page at a time and the batches of new
+inserts handed meanwhile before each next page: an insert never waits behind hundreds of
+updates (the matcher's allocation flags hundreds of matches at once after a burst)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from pydantic import BaseModel
+
+from g60_chassis.aggregates import Aggregates
+from g60_chassis.bus import MemoryBus
+from g60_chassis.envelope import Envelope
+from g60_chassis.memory_store import MemoryDocumentStore
+from g60_chassis.outbox import DIRTY_PAGE, OutboxRelay
+
+
+class Thing(BaseModel):
+    id: str
+    version: int = 0
+    n: int = 0
+
+
+def events(t: Thing) -> list[tuple[str, Envelope]]:
+    return [("t", Envelope(type="thing.v1", source="/t", subject=t.id, data={"n": t.n}))]
+
+
+class InsertingBus(MemoryBus):
+    """On the first update event it publishes, a new thing is inserted (its batch handed)."""
+
+    def __init__(self) -> None:
+        super().__init__(keep_log=True)
+        self.things: Aggregates[Thing] | None = None
+
+    async def publish(self, topic: str, envelope: Envelope) -> None:
+        await super().publish(topic, envelope)
+        if envelope.data["n"] == 1 and self.things is not None:
+            things, self.things = self.things, None
+            await things.add(Thing(id="new", n=2), events)
+
+
+async def test_an_insert_handed_during_many_updates_goes_out_after_one_page() -> None:
+    store, bus = MemoryDocumentStore(), InsertingBus()
+    relay = OutboxRelay(store, bus, ["things"])
+    things = Aggregates(store, "things", Thing, relay.notify)
+    count = 4 * DIRTY_PAGE
+    await things.add_many([Thing(id=f"t{i:03d}") for i in range(count)], events)
+    assert await relay.drain_written() == count
+    bus.log.clear()
+    for i in range(count):  # every one updated: `count` aggregates to read and publish
+        thing = await things.get(f"t{i:03d}")
+        assert thing is not None
+        thing.n = 1
+        await things.save(thing, events)
+    bus.things = things
+    assert await asyncio.wait_for(relay.drain_written(), 30) == count + 1
+    subjects = [e.subject for _, e in bus.log]
+    assert sorted(subjects) == sorted([f"t{i:03d}" for i in range(count)] + ["new"])
+    assert subjects.index("new") <= 2 * DIRTY_PAGE  # not after the last of the updates
