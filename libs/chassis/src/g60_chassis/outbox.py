@@ -16,8 +16,8 @@ aggregate (a batch known gone, deleted here or found missing, stays gone).
 
 A batch just written is not read back: its writer hands it over (`notify(..., batch=)`). The
 scan (at start, every `full_scan_s`, after any failure) reads every waiting batch (creating
-documents a crashed writer left out) and every flagged outbox; the running relay reads the
-batches' ids beside its work, so new batches never wait for that read. Running, it deletes
+documents a crashed writer left out) and every flagged outbox; the running relay reads their
+ids beside its work (`outbox_scan.py`): new batches never wait for that read. Running, it deletes
 the batches it published in one call a second (`sent_batches.py`); `drain` and
 `drain_written` called directly delete them before returning."""
 
@@ -28,7 +28,7 @@ import contextlib
 import itertools
 import logging
 
-from g60_chassis import batches
+from g60_chassis import batches, outbox_scan
 from g60_chassis.batches import Batch, batch_collection
 from g60_chassis.bus import EventBus
 from g60_chassis.outbox_publish import (
@@ -37,6 +37,7 @@ from g60_chassis.outbox_publish import (
     publish_batches,
     publish_outboxes,
 )
+from g60_chassis.outbox_scan import Scanned
 from g60_chassis.sent_batches import SentBatches
 from g60_chassis.store import BATCH, Doc, DocumentStore
 
@@ -207,16 +208,22 @@ class OutboxRelay:
             sent += await self._drain_handed(defer)
         return sent
 
-    async def drain(self, defer: bool = False, stored: dict[str, list[str]] | None = None) -> int:
+    async def drain(self, defer: bool = False, scanned: Scanned | None = None) -> int:
         """Publish everything pending now; returns how many events went out. `defer`: as for
-        `drain_written`. `stored`: the stored batches' ids, read before (`_stored_ids`)."""
+        `drain_written`. `scanned`: what the running relay's scan read beside its work."""
         async with self._drain_lock:
+            if scanned is not None:
+                sent = 0
+                for collection, ids in scanned.batches.items():
+                    sent += await self._drain_stored(collection, defer, ids)
+                self._dirty.update(scanned.waiting())
+                return sent + await self._drain_dirty(defer)
             self._dirty.clear()  # the scan covers them
-            if stored is None:  # the scan reads only the batches not yet published
-                await self._flush()
+            await self._flush()  # the scan reads only the batches not yet published
             sent = await self._drain_handed(defer)
             for collection in self._collections:
-                sent += await self._drain_stored(collection, defer, (stored or {}).get(collection))
+                ids = await self._store.ids(batch_collection(collection))
+                sent += await self._drain_stored(collection, defer, ids)
                 while True:
                     docs = await self._store.pending(collection, self._batch)
                     out = await self._publish(collection, docs)
@@ -225,31 +232,22 @@ class OutboxRelay:
                         break
         return sent
 
-    async def _stored_ids(self) -> dict[str, list[str]]:
-        """The ids of every stored batch, per collection: on FerretDB 1.24 a read of the whole
-        batch collection (0.3-1.5 s under load), so the running relay does it beside its work."""
-        return {c: await self._store.ids(batch_collection(c)) for c in self._collections}
-
-    async def _drain_stored(self, collection: str, defer: bool, ids: list[str] | None) -> int:
-        """Publish the stored batches that nobody here publishes (a crashed writer's, another
-        process's), creating their missing documents first; only those are read whole."""
-        if ids is None:
-            ids = await self._store.ids(batch_collection(collection))
+    async def _drain_stored(self, collection: str, defer: bool, ids: list[str]) -> int:
+        """Publish the stored batches that nobody here publishes (`outbox_scan.py`), creating
+        their missing documents first; only those are read whole (a batch gone since: skipped)."""
         # left to their writers, published (deletes deferred), or deleted since the read
         local = self._writing.union(self._handed, self._sent.ids, self._gone)
-        orphans, sent = [i for i in ids if i not in local], 0
+        orphans, sent, where = [i for i in ids if i not in local], 0, batch_collection(collection)
         for start in range(0, len(orphans), BATCH_PAGE):
             page = orphans[start : start + BATCH_PAGE]
-            where = batch_collection(collection)
             read = await asyncio.gather(*(self._store.get(where, id) for id in page))
-            # a batch not read (None) was deleted since its id was
             found = [await batches.recover(self._store, collection, b) for b in read if b]
             sent += await self._publish_batches(found, defer)
         return sent
 
     async def _run(self) -> None:
         backoff = self._interval
-        scan: asyncio.Task[dict[str, list[str]]] | None = None  # the ids it reads, meanwhile
+        scan: asyncio.Task[Scanned] | None = None  # the scan's read, beside the relay's work
         try:
             while True:
                 self._wake.clear()  # before draining: a write during the drain wakes next turn
@@ -257,11 +255,12 @@ class OutboxRelay:
                     loop = asyncio.get_running_loop()
                     if scan is None and loop.time() >= self._next_scan:
                         self._next_scan = loop.time() + self._full_scan_s
-                        scan = asyncio.create_task(self._stored_ids(), name="outbox-scan")
+                        read_ids = outbox_scan.scan(self._store, self._collections)
+                        scan = asyncio.create_task(read_ids, name="outbox-scan")
                         scan.add_done_callback(lambda _: self._wake.set())
                     if scan is not None and scan.done():
                         read, scan = scan, None
-                        await self.drain(defer=True, stored=read.result())
+                        await self.drain(defer=True, scanned=read.result())
                     else:  # new batches do not wait for the scan's read
                         await self.drain_written(defer=True)
                     backoff = self._interval

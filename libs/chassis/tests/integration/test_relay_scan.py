@@ -79,3 +79,20 @@ async def test_new_batches_go_out_while_the_scan_reads_and_the_scan_still_recove
         await relay.stop()  # its last drain deletes what it published
     assert await waiting(store, "things", 10) == []
     assert [e.subject for _, e in bus.log].count("new") == 1
+
+
+async def test_the_running_relays_scan_publishes_updates_nobody_handed_over(store):
+    bus = MemoryBus(keep_log=True)
+    silent = Aggregates(store, "things", Thing)  # nobody told: as if its writer had died
+    await silent.add(Thing(id="a", n=1), changed)
+    thing = await silent.get("a")
+    assert thing is not None
+    thing.n = 2
+    await silent.save(thing, changed)  # its event waits in the document's own outbox
+    relay = OutboxRelay(store, bus, ["things"], delete_after_s=0.05)
+    await relay.start()
+    try:
+        await until(lambda: [(e.subject, e.data["n"]) for _, e in bus.log] == [("a", 1), ("a", 2)])
+    finally:
+        await relay.stop()
+    assert await store.pending("things") == []
