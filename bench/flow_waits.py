@@ -4,6 +4,8 @@ counters) and split into
   * wait: a project event's record timestamp -> the start of the consumed batch that handles
     it (the broker's fetch wait, the poll, the batches handled before it);
   * handling: the batch's start -> the end of the event's chunk (engine, store writes);
+  * relay: a batch of new matches from its insert call's start to the bus (its writes, then
+    the outbox relay's wait: `g60_outbox_batch_age_seconds`);
   * loop lag: how late the event loop ran what was due (long synchronous sections);
   * allocation: runs in the step and their seconds by phase (snapshot on the loop, the
     allocation in its worker, the flags' writes beside the event path)."""
@@ -43,6 +45,10 @@ async def sample(c: httpx.AsyncClient, url: str, topic: str) -> Sample:
                 out["allocation"][s.labels["phase"]] = s.value
             elif base == "g60_gc_seconds" and s.labels.get("generation") == "2":
                 h = out.setdefault("gc2", {})
+                key = s.labels["le"] if s.name.endswith("_bucket") else s.name.rsplit("_", 1)[1]
+                h[key] = s.value
+            elif base == "g60_outbox_batch_age_seconds" and s.labels.get("collection") == "matches":
+                h = out.setdefault("relay", {})
                 key = s.labels["le"] if s.name.endswith("_bucket") else s.name.rsplit("_", 1)[1]
                 h[key] = s.value
             elif s.name == "g60_background_yield_seconds_total":
@@ -99,7 +105,8 @@ def line(rate: float, d: Sample, step_s: float) -> str:
     )
     return (
         f"  {rate:>6g}/s  wait {stat('wait'):>11}  handling {stat('handled'):>11}"
-        f"  batches {batches:4.0f} of {stat('batch'):>9}  loop lag {stat('lag'):>9}"
+        f"  batches {batches:4.0f} of {stat('batch'):>9}  relay {stat('relay'):>9}"
+        f"  loop lag {stat('lag'):>9}"
         f"  full gc {d.get('gc2', {}).get('count', 0.0):3.0f} of {stat('gc2'):>7}"
         f"  allocation {alloc.get('runs', 0.0):3.0f} runs, {phases} s"
         f" ({step_s:.0f} s)"
@@ -108,8 +115,9 @@ def line(rate: float, d: Sample, step_s: float) -> str:
 
 HEADER = (
     "matcher, per project event (ms mean/p99; p99 = a histogram bucket's bound): wait = record\n"
-    "  made -> its batch starts, handling = batch start -> its chunk handled; loop lag = how late\n"
-    "  the event loop ran what was due; full gc = the collector's generation-2 passes;\n"
-    "  allocation = runs and seconds snapshot/allocate/flags\n"
+    "  made -> its batch starts, handling = batch start -> its chunk handled; relay = a batch of\n"
+    "  new matches from its insert call to the bus (the store's writes and the relay's wait);\n"
+    "  loop lag = how late the event loop ran what was due; full gc = the collector's\n"
+    "  generation-2 passes; allocation = runs and seconds snapshot/allocate/flags\n"
     "  (the flags' time includes the last figure: waiting for the event path to be idle)"
 )

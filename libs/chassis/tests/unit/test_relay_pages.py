@@ -5,14 +5,18 @@ updates (the matcher's allocation flags hundreds of matches at once after a burs
 from __future__ import annotations
 
 import asyncio
+import time
 
+from prometheus_client import REGISTRY
 from pydantic import BaseModel
 
 from g60_chassis.aggregates import Aggregates
+from g60_chassis.batches import new_batch_id
 from g60_chassis.bus import MemoryBus
 from g60_chassis.envelope import Envelope
 from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.outbox import DIRTY_PAGE, OutboxRelay
+from g60_chassis.outbox_publish import made_at
 
 
 class Thing(BaseModel):
@@ -57,3 +61,22 @@ async def test_an_insert_handed_during_many_updates_goes_out_after_one_page() ->
     subjects = [e.subject for _, e in bus.log]
     assert sorted(subjects) == sorted([f"t{i:03d}" for i in range(count)] + ["new"])
     assert subjects.index("new") <= 2 * DIRTY_PAGE  # not after the last of the updates
+
+
+async def test_a_published_batch_is_counted_with_its_age() -> None:
+    def count() -> float:
+        sample = REGISTRY.get_sample_value(
+            "g60_outbox_batch_age_seconds_count", {"collection": "aged"}
+        )
+        return sample or 0.0
+
+    before = count()
+    store, bus = MemoryDocumentStore(), MemoryBus(keep_log=True)
+    relay = OutboxRelay(store, bus, ["aged"])
+    things = Aggregates(store, "aged", Thing, relay.notify)
+    await things.add_many([Thing(id="a"), Thing(id="b")], events)
+    assert await relay.drain_written() == 2
+    assert count() == before + 1  # one batch
+    made = made_at(new_batch_id())
+    assert made is not None and abs(made - time.time()) < 5
+    assert made_at("b1") is None and made_at("not-hex-at-all-not-hex") is None
