@@ -122,9 +122,15 @@ class MatchingService:
         projects = list(newest.values())
         if not projects:
             return
-        _, created = await self.read.keep_new(self.read.projects, projects)
         ids = sorted({p.enterprise_id for p in projects})
-        found = await asyncio.gather(*(self.read.enterprise(e) for e in ids))
+        # their views and their decisions' inputs (each project and enterprise at this
+        # version: known before the engine runs) are stored together, one round trip where
+        # they were two in a row; the decisions made below find the inputs stored
+        (_, created), found, _ = await asyncio.gather(
+            self.read.keep_new(self.read.projects, projects),
+            asyncio.gather(*(self.read.enterprise(e) for e in ids)),
+            self._keep_inputs(projects),
+        )
         enterprises = dict(zip(ids, found, strict=True))
         stale: dict[str, set[str]] = {}
         for p in projects:
@@ -136,6 +142,11 @@ class MatchingService:
         if stale:
             await self.proposals.reconcile(stale, stale, newest, changed=stale, fresh=created)
             self.allocation.changed()
+
+    async def _keep_inputs(self, projects: list[ProjectSnapshot]) -> None:
+        audit = self.proposals.audit
+        if audit is not None:
+            await audit.keep_sides(projects)
 
     async def on_offer(self, offer: OfferSnapshot) -> None:
         removed = offer.status != "active"
