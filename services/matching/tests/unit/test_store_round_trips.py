@@ -25,11 +25,11 @@ OFFERS = 12
 
 class CountingStore:
     """The memory store, counting each call by (operation, collection), and noting for each
-    call the calls in flight when it started (`overlaps`). Each call takes a millisecond first,
-    as a round trip would (calls issued together are then in flight together)."""
+    call the calls in flight when it started (`overlaps`). With a `latency`, each call takes
+    that long first, as a round trip would (calls issued together are in flight together)."""
 
-    def __init__(self, inner: MemoryDocumentStore) -> None:
-        self.inner = inner
+    def __init__(self, inner: MemoryDocumentStore, latency: float = 0.0) -> None:
+        self.inner, self.latency = inner, latency
         self.calls: Counter[tuple[str, str]] = Counter()
         self.overlaps: list[tuple[tuple[str, str], set[tuple[str, str]]]] = []
         self._flying: Counter[tuple[str, str]] = Counter()
@@ -45,7 +45,8 @@ class CountingStore:
             self.overlaps.append((key, {k for k, n in self._flying.items() if n}))
             self._flying[key] += 1
             try:
-                await asyncio.sleep(0.001)
+                if self.latency:
+                    await asyncio.sleep(self.latency)
                 return await call(*args, **kw)
             finally:
                 self._flying[key] -= 1
@@ -106,6 +107,7 @@ async def test_a_batch_of_new_needs_waits_for_three_writes_in_a_row_not_four() -
     """The decisions' inputs of the batch's projects go in while their views do (both are
     known before the engine runs); the matches' batch document and insert follow."""
     market, store = await counted_market()
+    store.latency = 0.001
     await consumed(market, store, ["p-first"])  # the offers' inputs stored by now
     await consumed(market, store, [f"p-{i}" for i in range(8)])
     started = dict(store.overlaps)
