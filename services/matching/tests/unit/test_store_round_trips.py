@@ -32,6 +32,7 @@ class CountingStore:
         self.inner, self.latency = inner, latency
         self.calls: Counter[tuple[str, str]] = Counter()
         self.overlaps: list[tuple[tuple[str, str], set[tuple[str, str]]]] = []
+        self.order: list[tuple[str, tuple[str, str]]] = []  # ("start" | "end", call)
         self._flying: Counter[tuple[str, str]] = Counter()
 
     def __getattr__(self, name: str) -> Any:
@@ -44,12 +45,14 @@ class CountingStore:
             self.calls[key] += 1
             self.overlaps.append((key, {k for k, n in self._flying.items() if n}))
             self._flying[key] += 1
+            self.order.append(("start", key))
             try:
                 if self.latency:
                     await asyncio.sleep(self.latency)
                 return await call(*args, **kw)
             finally:
                 self._flying[key] -= 1
+                self.order.append(("end", key))
 
         return counted
 
@@ -80,6 +83,7 @@ def counting(market: Market) -> CountingStore:
 async def consumed(market: Market, store: CountingStore, ids: list[str]) -> Counter[Any]:
     store.calls.clear()
     store.overlaps.clear()
+    store.order.clear()
     handle: Callable[[Any], Awaitable[None]] = project_batches(market.svc)
     await handle([project(i, 1) for i in ids])
     return Counter(store.calls)
@@ -115,6 +119,25 @@ async def test_a_batch_of_new_needs_waits_for_three_writes_in_a_row_not_four() -
     assert views in started[inputs] or inputs in started[views]
     for later in (("insert", "_outbox_matches"), ("insert_many", "matches")):
         assert not {views, inputs} & started[later]
+
+
+async def test_a_batch_reads_its_enterprises_only_once_their_projects_views_are_stored() -> None:
+    """Enterprises and projects come on different partitions, handled concurrently: an
+    enterprise's handler stores its view, then looks for the projects waiting for it; a
+    project batch must store its views before it looks for their enterprises, or both can
+    look first and the project is never matched (write13's first cut read them together)."""
+    market, store = await counted_market()
+    store.latency = 0.001
+    await consumed(market, store, ["p-first"])
+    unknown = "ent-later"  # not held in memory: read from the store
+    await consumed(market, store, ["p-1"])
+    store.order.clear()
+    await project_batches(market.svc)([project("p-2", 1, enterprise_id=unknown)])
+    views, enterprise = ("insert_many", "project_views"), ("get", "enterprise_views")
+    # (the decisions' inputs may read it meanwhile: they do not decide what is matched)
+    assert ("start", enterprise) in store.order[store.order.index(("end", views)) :]
+    await market.enterprise(unknown)  # then it arrives: the project waiting is matched
+    assert await market.store.find("matches", {"project_id": "p-2"})
 
 
 async def test_a_redelivered_batch_reads_the_matches_and_writes_nothing() -> None:

@@ -122,15 +122,17 @@ class MatchingService:
         projects = list(newest.values())
         if not projects:
             return
-        ids = sorted({p.enterprise_id for p in projects})
         # their views and their decisions' inputs (each project and enterprise at this
         # version: known before the engine runs) are stored together, one round trip where
         # they were two in a row; the decisions made below find the inputs stored
-        (_, created), found, _ = await asyncio.gather(
-            self.read.keep_new(self.read.projects, projects),
-            asyncio.gather(*(self.read.enterprise(e) for e in ids)),
-            self._keep_inputs(projects),
+        (_, created), _ = await asyncio.gather(
+            self.read.keep_new(self.read.projects, projects), self._keep_inputs(projects)
         )
+        # their enterprises read only once their views are stored: an enterprise stored
+        # meanwhile then finds them waiting (`on_enterprise` stores, then looks), or is found
+        # here (read together with the views' insert, both could miss: a project never matched)
+        ids = sorted({p.enterprise_id for p in projects})
+        found = await asyncio.gather(*(self.read.enterprise(e) for e in ids))
         enterprises = dict(zip(ids, found, strict=True))
         stale: dict[str, set[str]] = {}
         for p in projects:
