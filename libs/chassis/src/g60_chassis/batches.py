@@ -26,14 +26,27 @@ document: `OutboxRelay._unblocked`).
 A failed insert call leaves its batch for the scan, which then creates its documents: a 5xx
 means "outcome unknown" and ids are the caller's. A clash under another unique index is
 settled at once instead: the batch is cut down to the documents that were created (or
-deleted if none was), so the refused ones are never created behind the caller's back."""
+deleted if none was), so the refused ones are never created behind the caller's back.
+
+Why 1 is a full redo record, written before 2 and not beside it (weighed in issue 8, write13:
+the two writes in a row are half of a matcher's consumed batch). Written together, a crash
+could leave documents tagged with a batch document that never exists, and nothing tells that
+tag from one whose batch was published and deleted: their events would be lost for good (a
+redelivery finds the documents and sends nothing). Nor can the batch hold only the events and
+drop, at recovery, those of the documents it does not find: an insert whose outcome its
+writer does not know (a timeout, a dropped connection, a dead process) may still land after
+the scan looked, and another instance's scan may look while the writer is between 1 and 2;
+inserting the missing documents itself settles that race by id. So the batch keeps the
+documents, and its size is cut instead: its items are one compressed text (`_packed`)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -42,6 +55,7 @@ from pydantic_core import from_json, to_json
 from g60_chassis.store import BATCH, Doc, DocumentStore, DuplicateKey, VersionConflict
 
 PREFIX = "_outbox_"
+ZIPPED = "items_z"  # a batch document's items, compressed (`_packed`)
 
 
 def batch_collection(collection: str) -> str:
@@ -54,16 +68,25 @@ def new_batch_id() -> str:
     return f"{time.time_ns():016x}{os.urandom(6).hex()}"
 
 
-def _packed(items: list[Doc]) -> str:
-    """A batch document's items as one JSON text: the store never looks inside them, and
-    FerretDB on PostgreSQL converts every nested value with its type schema on each write (a
-    batch of ten matches and their events was ~100 KB of JSONB; as text, a third of that).
-    pydantic-core's encoder: twice as fast as `json.dumps` here, the same text."""
-    return to_json(items).decode()
+def _packed(items: list[Doc]) -> Doc:
+    """A batch document's items, as stored: their JSON text compressed (zlib, the fastest
+    level) and in base64 (a text every store keeps as it is). The store never looks inside
+    them. As values, FerretDB on PostgreSQL converted every nested value with its type
+    schema on each write (a batch of ten matches and their events was ~100 KB of JSONB); as
+    plain JSON text, a third of that, still the largest write of a consumed batch (a batch of
+    50 matches: 210 KB, its insert 8.7 ms of FerretDB and PostgreSQL against 14.8 ms for the
+    50 matches themselves, its delete by the relay 9.5 ms). Each event repeats most of its
+    document, so the text compresses ~15x: 12 KB, insert 2.6 ms, delete 2.0 ms, for ~0.45 ms
+    of zlib in the writer (`docs/decisions.md`, issue 8 write13). pydantic-core's encoder:
+    twice as fast as `json.dumps` here, the same text."""
+    return {ZIPPED: base64.b64encode(zlib.compress(to_json(items), 1)).decode("ascii")}
 
 
 def items_of(stored: Doc) -> list[Doc]:
-    """The items of a stored batch document: JSON text, or (an older release's) the list."""
+    """The items of a stored batch document: compressed (`_packed`), or as an older release
+    stored them, plain JSON text or the list itself."""
+    if ZIPPED in stored:
+        return list(from_json(zlib.decompress(base64.b64decode(stored[ZIPPED]))))
     items = stored["items"]
     return list(from_json(items) if isinstance(items, str) else items)
 
@@ -101,7 +124,7 @@ async def write(store: DocumentStore, batch: Batch, rows: list[tuple[Doc, list[D
     items: list[Doc] = [
         {"doc": doc, "events": events} for doc, (_, events) in zip(tagged, rows, strict=True)
     ]
-    await store.insert(batch_collection(collection), {"_id": batch.id, "items": _packed(items)})
+    await store.insert(batch_collection(collection), {"_id": batch.id, **_packed(items)})
     try:
         existed = await store.insert_many(collection, [(doc, []) for doc in tagged])
     except DuplicateKey:
@@ -123,7 +146,7 @@ async def _settle_refused(store: DocumentStore, batch: Batch, items: list[Doc]) 
         return created
     kept = [i for i in items if i["doc"]["_id"] in created]
     with contextlib.suppress(VersionConflict):  # a recovery published and deleted it already
-        await store.update(where, {"_id": batch.id, "items": _packed(kept)}, 1)
+        await store.update(where, {"_id": batch.id, **_packed(kept)}, 1)
     return created
 
 
@@ -169,7 +192,10 @@ async def waiting(
 ) -> list[Doc]:
     """Batch documents not yet published, oldest first (their items read: `items_of`)."""
     found = await store.find(batch_collection(collection), None, after_id=after, limit=limit)
-    return [{**stored, "items": items_of(stored)} for stored in found]
+    return [
+        {**{k: v for k, v in stored.items() if k != ZIPPED}, "items": items_of(stored)}
+        for stored in found
+    ]
 
 
 async def unsent(store: DocumentStore, collection: str) -> dict[str, list[Doc]]:

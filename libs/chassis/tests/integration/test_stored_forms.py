@@ -1,16 +1,19 @@
 """Stored forms that keep FerretDB's work per write small, on each store: an aggregate's
-`packed` fields and a batch document's items are stored as JSON text; documents an older
-release wrote (nested values) still read and relay the same."""
+`packed` fields are stored as JSON text, a batch document's items as one compressed text;
+documents an older release wrote (nested values, plain JSON text) still read and relay the
+same."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 from g60_chassis.aggregates import Aggregates
-from g60_chassis.batches import batch_collection, unsent, waiting
+from g60_chassis.batches import ZIPPED, batch_collection, items_of, unsent, waiting
 from g60_chassis.bus import MemoryBus
 from g60_chassis.envelope import Envelope
 from g60_chassis.outbox import OutboxRelay, outbox_entry
@@ -61,23 +64,27 @@ async def test_a_document_an_older_release_wrote_unpacked_reads_the_same(store):
     assert await scored.get("old") == Scored(id="old", owner="o1", view=VIEW, version=2)
 
 
-async def test_batch_items_are_one_text_and_an_old_batch_of_values_is_still_relayed(store):
+async def test_batch_items_are_one_compressed_text_and_older_batches_are_still_relayed(store):
     bus = MemoryBus(keep_log=True)
     relay = OutboxRelay(store, bus, ["scored"])
     scored = Aggregates(store, "scored", Scored, packed=("view",))
     await scored.add_many([Scored(id="n1", owner="o"), Scored(id="n2", owner="o")], made)
     [stored] = await store.find(batch_collection("scored"))
-    assert isinstance(stored["items"], str)
+    assert "items" not in stored and isinstance(stored[ZIPPED], str)
+    plain = to_json(items_of(stored))
+    assert len(base64.b64decode(stored[ZIPPED])) < len(plain)  # compressed
     assert [len(b["items"]) for b in await waiting(store, "scored", 10)] == [2]
-    # a batch document of the older layout (items as values) whose writer died before the
-    # documents were written: the scan creates the document and publishes its event
-    doc = {"_id": "o1", "owner": "o", "view": VIEW, "log": [], BATCH: "0000old"}
-    events = [outbox_entry(t, e) for t, e in made(Scored(id="o1", owner="o", view=VIEW))]
-    await store.insert(
-        batch_collection("scored"), {"_id": "0000old", "items": [{"doc": doc, "events": events}]}
-    )
-    assert set(await unsent(store, "scored")) == {"n1", "n2"}  # o1 does not exist yet
-    assert await relay.drain() == 3
-    assert sorted(e.subject for _, e in bus.log) == ["n1", "n2", "o1"]
-    assert (await scored.get("o1")) == Scored(id="o1", owner="o", view=VIEW, version=1)
+    # batch documents of the older layouts (items as values; as plain JSON text) whose
+    # writers died before the documents were written: the scan creates the documents and
+    # publishes their events
+    for n, form in ((1, list), (2, lambda items: to_json(items).decode())):
+        doc = {"_id": f"o{n}", "owner": "o", "view": VIEW, "log": [], BATCH: f"0000old{n}"}
+        events = [outbox_entry(t, e) for t, e in made(Scored(id=f"o{n}", owner="o", view=VIEW))]
+        old = {"_id": f"0000old{n}", "items": form([{"doc": doc, "events": events}])}
+        await store.insert(batch_collection("scored"), old)
+    assert set(await unsent(store, "scored")) == {"n1", "n2"}  # o1, o2 do not exist yet
+    assert await relay.drain() == 4
+    assert sorted(e.subject for _, e in bus.log) == ["n1", "n2", "o1", "o2"]
+    for id in ("o1", "o2"):
+        assert (await scored.get(id)) == Scored(id=id, owner="o", view=VIEW, version=1)
     assert await waiting(store, "scored", 10) == [] and await unsent(store, "scored") == {}

@@ -1,11 +1,13 @@
 """What the matcher asks of its store per consumed batch of new needs (issue 8: on FerretDB each
 call is a round trip and a PostgreSQL statement or more). A batch of new projects costs one
-insert of their views, one of the decisions' inputs, one of their matches and one of the batch
-document holding the matches' events (`g60_chassis.batches`), whatever its size;
-nothing it already holds in its read model is read again; a redelivered batch writes nothing."""
+insert of their views, one of the decisions' inputs (the views' and the inputs' together, in
+flight at once), one of their matches and one of the batch document holding the matches'
+events (`g60_chassis.batches`), whatever its size; nothing it already holds in its read model
+is read again; a redelivered batch writes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -22,11 +24,16 @@ OFFERS = 12
 
 
 class CountingStore:
-    """The memory store, counting each call by (operation, collection)."""
+    """The memory store, counting each call by (operation, collection), and noting for each
+    call the calls in flight when it started (`overlaps`). With a `latency`, each call takes
+    that long first, as a round trip would (calls issued together are in flight together)."""
 
-    def __init__(self, inner: MemoryDocumentStore) -> None:
-        self.inner = inner
+    def __init__(self, inner: MemoryDocumentStore, latency: float = 0.0) -> None:
+        self.inner, self.latency = inner, latency
         self.calls: Counter[tuple[str, str]] = Counter()
+        self.overlaps: list[tuple[tuple[str, str], set[tuple[str, str]]]] = []
+        self.order: list[tuple[str, tuple[str, str]]] = []  # ("start" | "end", call)
+        self._flying: Counter[tuple[str, str]] = Counter()
 
     def __getattr__(self, name: str) -> Any:
         call = getattr(self.inner, name)
@@ -34,8 +41,18 @@ class CountingStore:
             return call
 
         async def counted(*args: Any, **kw: Any) -> Any:
-            self.calls[(name, str(args[0]) if args else "")] += 1
-            return await call(*args, **kw)
+            key = (name, str(args[0]) if args else "")
+            self.calls[key] += 1
+            self.overlaps.append((key, {k for k, n in self._flying.items() if n}))
+            self._flying[key] += 1
+            self.order.append(("start", key))
+            try:
+                if self.latency:
+                    await asyncio.sleep(self.latency)
+                return await call(*args, **kw)
+            finally:
+                self._flying[key] -= 1
+                self.order.append(("end", key))
 
         return counted
 
@@ -65,6 +82,8 @@ def counting(market: Market) -> CountingStore:
 
 async def consumed(market: Market, store: CountingStore, ids: list[str]) -> Counter[Any]:
     store.calls.clear()
+    store.overlaps.clear()
+    store.order.clear()
     handle: Callable[[Any], Awaitable[None]] = project_batches(market.svc)
     await handle([project(i, 1) for i in ids])
     return Counter(store.calls)
@@ -72,6 +91,9 @@ async def consumed(market: Market, store: CountingStore, ids: list[str]) -> Coun
 
 async def test_a_batch_of_new_needs_costs_four_store_calls_whatever_its_size() -> None:
     market, store = await counted_market()
+    # the first decisions citing the offers store the offers' inputs too (one insert more)
+    first = await consumed(market, store, ["p-first"])
+    assert first[("insert_many", "decision_inputs")] == 2
     for size in (1, 16):
         ids = [f"p{size}-{i}" for i in range(size)]
         calls = await consumed(market, store, ids)
@@ -83,6 +105,39 @@ async def test_a_batch_of_new_needs_costs_four_store_calls_whatever_its_size() -
         }
         for pid in ids:  # and each need got its top k of proposals
             assert len(await market.store.find("matches", {"project_id": pid})) == 10
+
+
+async def test_a_batch_of_new_needs_waits_for_three_writes_in_a_row_not_four() -> None:
+    """The decisions' inputs of the batch's projects go in while their views do (both are
+    known before the engine runs); the matches' batch document and insert follow."""
+    market, store = await counted_market()
+    store.latency = 0.001
+    await consumed(market, store, ["p-first"])  # the offers' inputs stored by now
+    await consumed(market, store, [f"p-{i}" for i in range(8)])
+    started = dict(store.overlaps)
+    views, inputs = ("insert_many", "project_views"), ("insert_many", "decision_inputs")
+    assert views in started[inputs] or inputs in started[views]
+    for later in (("insert", "_outbox_matches"), ("insert_many", "matches")):
+        assert not {views, inputs} & started[later]
+
+
+async def test_a_batch_reads_its_enterprises_only_once_their_projects_views_are_stored() -> None:
+    """Enterprises and projects come on different partitions, handled concurrently: an
+    enterprise's handler stores its view, then looks for the projects waiting for it; a
+    project batch must store its views before it looks for their enterprises, or both can
+    look first and the project is never matched (write13's first cut read them together)."""
+    market, store = await counted_market()
+    store.latency = 0.001
+    await consumed(market, store, ["p-first"])
+    unknown = "ent-later"  # not held in memory: read from the store
+    await consumed(market, store, ["p-1"])
+    store.order.clear()
+    await project_batches(market.svc)([project("p-2", 1, enterprise_id=unknown)])
+    views, enterprise = ("insert_many", "project_views"), ("get", "enterprise_views")
+    # (the decisions' inputs may read it meanwhile: they do not decide what is matched)
+    assert ("start", enterprise) in store.order[store.order.index(("end", views)) :]
+    await market.enterprise(unknown)  # then it arrives: the project waiting is matched
+    assert await market.store.find("matches", {"project_id": "p-2"})
 
 
 async def test_a_redelivered_batch_reads_the_matches_and_writes_nothing() -> None:

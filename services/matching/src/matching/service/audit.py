@@ -11,7 +11,7 @@ after both sides changed."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 
 from g60_chassis.aggregates import Aggregates
@@ -96,11 +96,22 @@ class DecisionLog:
     async def keep_inputs_of(self, pairs: list[tuple[ProjectSnapshot, OfferSnapshot]]) -> None:
         """`keep_inputs` for the pairs of a batch of decisions: the inputs not stored yet in
         one insert (they were one insert each: a batch of ten needs, ~110 round trips)."""
+        await self.keep_sides([p for p, _ in pairs], [o for _, o in pairs])
+
+    async def keep_sides(
+        self, projects: list[ProjectSnapshot], offers: Sequence[OfferSnapshot] = ()
+    ) -> None:
+        """Store these versions of projects (and their enterprises) and offers unless stored
+        already, in one insert. The matcher stores a consumed batch's new projects this way
+        while it stores their views, before the engine runs (the decisions that will cite
+        them are made after it): their decisions' own call then finds them stored (or being
+        stored) and writes only the offers not stored yet, usually none."""
         todo: dict[str, ProjectSnapshot | OfferSnapshot | EnterpriseRegistered] = {}
-        for project, offer in pairs:
+        for project in projects:
             todo[input_id("project", project.id, project.version)] = project
+        for offer in offers:
             todo[input_id("offer", offer.id, offer.version)] = offer
-        for enterprise_id in sorted({p.enterprise_id for p, _ in pairs}):
+        for enterprise_id in sorted({p.enterprise_id for p in projects}):
             if input_id("enterprise", enterprise_id, 0) not in self._stored:
                 enterprise = await self.read.enterprise(enterprise_id)
                 if enterprise is not None:

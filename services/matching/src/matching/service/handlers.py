@@ -122,7 +122,15 @@ class MatchingService:
         projects = list(newest.values())
         if not projects:
             return
-        _, created = await self.read.keep_new(self.read.projects, projects)
+        # their views and their decisions' inputs (each project and enterprise at this
+        # version: known before the engine runs) are stored together, one round trip where
+        # they were two in a row; the decisions made below find the inputs stored
+        (_, created), _ = await asyncio.gather(
+            self.read.keep_new(self.read.projects, projects), self._keep_inputs(projects)
+        )
+        # their enterprises read only once their views are stored: an enterprise stored
+        # meanwhile then finds them waiting (`on_enterprise` stores, then looks), or is found
+        # here (read together with the views' insert, both could miss: a project never matched)
         ids = sorted({p.enterprise_id for p in projects})
         found = await asyncio.gather(*(self.read.enterprise(e) for e in ids))
         enterprises = dict(zip(ids, found, strict=True))
@@ -136,6 +144,11 @@ class MatchingService:
         if stale:
             await self.proposals.reconcile(stale, stale, newest, changed=stale, fresh=created)
             self.allocation.changed()
+
+    async def _keep_inputs(self, projects: list[ProjectSnapshot]) -> None:
+        audit = self.proposals.audit
+        if audit is not None:
+            await audit.keep_sides(projects)
 
     async def on_offer(self, offer: OfferSnapshot) -> None:
         removed = offer.status != "active"
