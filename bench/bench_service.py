@@ -10,12 +10,13 @@ import cProfile
 import gc
 import io
 import pstats
+import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from g60_chassis.auth import KeyStore
 from g60_chassis.bus import MemoryBus
@@ -105,6 +106,8 @@ async def run(
     profile: str | None = None,
     refreshes: int = 4,
     events_out: str | None = None,
+    repeats: int = 0,
+    offers_only: bool = False,
 ) -> None:
     at = datetime.combine(e.as_of, datetime.min.time(), UTC)
     store = MemoryDocumentStore()
@@ -186,8 +189,20 @@ async def run(
     publish = built.relay.drain_written
     models = e.project_models
     await offer_events(
-        svc, models, offers, at, line, say, publish, profile=profile, events_out=events_out
+        svc,
+        models,
+        offers,
+        at,
+        line,
+        say,
+        publish,
+        profile=profile,
+        events_out=events_out,
+        repeats=repeats,
     )
+    if offers_only:
+        svc.allocation.allocate.close()
+        return
     t = time.perf_counter()
     await svc.allocation.refresh()
     line("first allocation run (a full one, in the child)", f"{time.perf_counter() - t:9.2f} s")
@@ -356,6 +371,7 @@ async def offer_events(
     samples: int = 30,
     profile: str | None = None,
     events_out: str | None = None,
+    repeats: int = 0,
 ) -> None:
     """A new offer's event → the proposals of every project whose top k it entered stored (a
     copy of a stored offer under a new id: it competes for the same projects), against the
@@ -367,7 +383,9 @@ async def offer_events(
     run's events stayed in memory, walked by every full garbage collection after.
     `profile`: a file to write the timed events' cProfile to (its top printed).
     `events_out`: a file to write each event's projects touched, CPU, wall and collector ms to
-    (what makes the p99: the widest events' work, or stalls in ordinary ones)."""
+    (what makes the p99: the widest events' work, or stalls in ordinary ones).
+    `repeats`: each wide offer's event (≥ 60 projects) run this many times more, each under a
+    fresh id, for a steadier CPU per project than one run's (profiled too, with `profile`)."""
     funding = funding_events(svc)
     prof = cProfile.Profile() if profile else None
     pauses: list[tuple[int, float]] = []  # the collector's pauses inside the timed events
@@ -383,12 +401,15 @@ async def offer_events(
     engine_t, event_t, settle_t, touched, proposed, cpu_t = [], [], [], [], [], []
     gc_t: list[float] = []  # the collector's time inside each timed event
     step = max(1, len(offers) // samples)
-    for o in offers[::step][:samples]:
-        copy = o.model_copy(update={"id": f"{o.id}-again"})
+
+    async def one(o: Offer, new_id: str) -> Timed:
+        """One offer event under `new_id` (set up, timed, settled, withdrawn: that event's
+        own CPU timed too, its matches retracted)."""
+        copy = o.model_copy(update={"id": new_id})
         snapshot = offer_snapshot(copy, at)
         t = time.perf_counter()
         delta = svc.engine.upsert_offer(svc.translate.offer(snapshot))
-        engine_t.append(time.perf_counter() - t)
+        engine = time.perf_counter() - t
         svc.engine.remove_offer(copy.id)
         for project_id in delta.projects:
             ent, project = project_snapshots(models[project_id], at)
@@ -404,22 +425,34 @@ async def offer_events(
         before = len(pauses)
         t, c, timing[0] = time.perf_counter(), time.process_time(), True
         await funding(published)
-        event_t.append(time.perf_counter() - t)
-        cpu_t.append(time.process_time() - c)
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
         timing[0] = False
-        gc_t.append(sum(d for _, d in pauses[before:]))
         if prof is not None:
             prof.disable()
         await svc.proposals.settling.settled()  # ranks shifted etc., in the background
         settle_t.append(time.perf_counter() - t)
-        touched.append(len(delta.projects))
         proposed.append(len(await svc.matches.every({"offer_id": copy.id})))
         gone = {**data, "status": "withdrawn", "version": 2}
+        c = time.process_time()
         await funding(
             Envelope(type="g60.offer.withdrawn.v1", source="/b", subject=copy.id, data=gone)
         )
+        withdrawn = time.process_time() - c
         await svc.proposals.settling.settled()
         await publish()
+        collected = sum(d for _, d in pauses[before:])
+        return Timed(engine, wall, cpu, collected, len(delta.projects), withdrawn)
+
+    picked = offers[::step][:samples]
+    withdrawn_t: list[float] = []  # CPU of each offer's withdrawal event (its matches retracted)
+    for o in picked:
+        timed = await one(o, f"{o.id}-again")
+        engine_t.append(timed.engine)
+        event_t.append(timed.wall)
+        cpu_t.append(timed.cpu)
+        gc_t.append(timed.collected)
+        touched.append(timed.projects)
+        withdrawn_t.append(timed.withdrawn)
     e99 = pct(engine_t, 99)
     line("offer event → proposals stored, p50", f"{pct(event_t, 50) * 1e3:7.2f} ms")
     line(
@@ -435,12 +468,17 @@ async def offer_events(
         f"wide ones (≥ 60 projects): {_per_project(cpu_t, touched) * 1e3:.3f} ms per project",
     )
     line(
+        "  CPU of the offer's withdrawal event, p50 / p99",
+        f"{pct(withdrawn_t, 50) * 1e3:.1f} / {pct(withdrawn_t, 99) * 1e3:.1f} ms",
+        "",
+        f"wide ones (≥ 60 projects): {_per_project(withdrawn_t, touched) * 1e3:.3f} ms per project",
+    )
+    line(
         "  the rest settled (background), p50 / p99",
         f"{pct(settle_t, 50) * 1e3:.1f} / {pct(settle_t, 99) * 1e3:.1f} ms",
         "",
         "ranks shifted, breakdowns of the offer's other pairs",
     )
-    gc.callbacks.remove(on_gc)
     say(
         f"  garbage collections inside them: {len(pauses)} "
         f"({sum(1 for g, _ in pauses if g == 2)} full), "
@@ -470,12 +508,55 @@ async def offer_events(
         f"{sum(touched) / n:.1f}, max {max(touched, default=0)}; proposed: mean "
         f"{sum(proposed) / n:.1f}"
     )
+    if repeats:
+        await _repeat_wide(one, picked, touched, repeats, say)
+    gc.callbacks.remove(on_gc)  # after the repeats: their collector's time is counted too
     if prof is not None and profile:
         prof.dump_stats(profile)
         out = io.StringIO()
         pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(15)
         say(f"  cProfile of the timed offer events ({profile}), by own time:")
         say("\n".join("    " + x for x in out.getvalue().splitlines() if x.strip()))
+
+
+class Timed(NamedTuple):
+    """One offer event of `offer_events`: the engine's upsert, the event's wall and CPU time,
+    the collector's time inside it, the projects touched; the CPU of its withdrawal after."""
+
+    engine: float
+    wall: float
+    cpu: float
+    collected: float
+    projects: int
+    withdrawn: float
+
+
+async def _repeat_wide(
+    one: Callable[[Offer, str], Awaitable[Timed]],
+    picked: list[Offer],
+    touched: list[int],
+    repeats: int,
+    say: Callable[[str], None],
+    wide: int = 60,
+) -> None:
+    """The wide offers' events again, `repeats` times each: per offer the median CPU per
+    project (the steadier figure on a shared machine), and their mean."""
+    rows, gone, collected = [], [], []
+    for o, n in zip(picked, touched, strict=True):
+        if n < wide:
+            continue
+        runs = [await one(o, f"{o.id}-again{r}") for r in range(repeats)]
+        cpus = [t.cpu for t in runs]
+        rows.append((n, statistics.median(cpus), min(cpus)))
+        gone.append(statistics.median(t.withdrawn for t in runs) / n)
+        collected.append(sum(t.collected for t in runs))
+    say(
+        f"  the wide offers repeated {repeats}×, median CPU per project: "
+        + "; ".join(f"{n}: {m / n * 1e3:.3f} ms (best {b / n * 1e3:.3f})" for n, m, b in rows)
+        + f"; mean {statistics.fmean(m / n for n, m, _ in rows) * 1e3:.3f} ms; their "
+        f"withdrawals: mean {statistics.fmean(gone) * 1e3:.3f} ms per project; the collector "
+        f"inside the repeated publications: {sum(collected) * 1e3:.1f} ms"
+    )
 
 
 def _write_events(path: str, rows: Iterable[tuple[int, float, float, float]]) -> None:
@@ -633,6 +714,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=60)
     ap.add_argument("--profile", help="write a cProfile of the timed offer events to this file")
     ap.add_argument("--events", help="write each timed offer event's projects, CPU, wall to this")
+    ap.add_argument(
+        "--repeat-wide", type=int, default=0, help="run each wide offer event N times more"
+    )
+    ap.add_argument("--offers-only", action="store_true", help="stop after the offer events")
     args = ap.parse_args(argv)
     n_p = args.projects or (10_000 if args.quick else 100_000)
     n_o = args.offers or (1_000 if args.quick else 10_000)
@@ -663,6 +748,8 @@ def main(argv: list[str] | None = None) -> int:
                 profile=args.profile,
                 refreshes=args.refreshes,
                 events_out=args.events,
+                repeats=args.repeat_wide,
+                offers_only=args.offers_only,
             )
         )
         del e

@@ -15,7 +15,6 @@ from g60_chassis.store import (
     Update,
     VersionConflict,
     check_set_fields,
-    insert_each,
     not_set,
     update_each,
 )
@@ -28,7 +27,7 @@ _OWN = (BLOB, NESTED, "outbox")  # the stored entry's own keys, not the document
 Outbox = tuple[bytes, ...]  # a stored document's outbox: one pickled entry each
 
 
-def _pack(doc: Doc, outbox: Outbox) -> Doc:
+def _pack(doc: Doc, outbox: Outbox, version: int | None = None) -> Doc:
     """A document as the memory store holds it: its top-level plain values as they are (they
     are immutable: sharing them is a copy), its nested values pickled into one bytes object (a
     copy, and invisible to the garbage collector), and its outbox as one pickled entry each.
@@ -38,16 +37,15 @@ def _pack(doc: Doc, outbox: Outbox) -> Doc:
     are long JSON strings, and pickling them again was most of its write (and its read).
     The entry holds nothing but immutable atomic values (the outbox a tuple of bytes, `()`
     when empty), so CPython never tracks it: the collector does not walk the stored documents
-    at all (a list there made each of them one more object every full collection walked)."""
-    stored: Doc = {}
+    at all (a list there made each of them one more object every full collection walked).
+    `version`: stored as the document's version (its own, if any, left out: no copy of the
+    document made to set it)."""
+    stored: Doc = {k: v for k, v in doc.items() if isinstance(v, ATOMIC)}
     nested: Doc = {}
-    for k, v in doc.items():
-        if k == "outbox":
-            continue
-        if isinstance(v, ATOMIC):
-            stored[k] = v
-        else:
-            nested[k] = v
+    if len(stored) < len(doc):  # an outbox, or a list or dict
+        nested = {k: v for k, v in doc.items() if k not in stored and k != "outbox"}
+    if version is not None:
+        stored["version"] = version
     if nested:
         stored[BLOB] = pickle.dumps(nested, pickle.HIGHEST_PROTOCOL)
         stored[NESTED] = "\x00" + "".join(f"{k}\x00" for k in nested)
@@ -81,8 +79,13 @@ def _field(stored: Doc, name: str, default: Any = None) -> Any:
     return default  # not a field of this document: nothing to unpickle
 
 
+_HASHABLE = frozenset({str, int, bool, float, type(None)})
+
+
 def _key(value: Any) -> Any:
     """A hashable stand-in for an indexed value (lists and dicts compare as their repr)."""
+    if type(value) in _HASHABLE:  # most indexed values: no call to `hash` to find out
+        return value
     try:
         hash(value)
     except TypeError:
@@ -112,16 +115,20 @@ class MemoryDocumentStore:
             if holders.keys() - {doc["_id"]}:
                 raise DuplicateKey(doc["_id"], field)
 
-    def _store(self, collection: str, doc: Doc, outbox: Outbox) -> None:
-        """Keep `doc` (a plain document, not kept itself) with this outbox."""
+    def _store(self, collection: str, doc: Doc, outbox: Outbox, version: int | None = None) -> None:
+        """Keep `doc` (a plain document, not kept itself) with this outbox (and `version`, if
+        given, as its version)."""
         id = doc["_id"]
         old = self._data[collection].get(id)
         for field, index in self._index[collection].items():
             if old is not None and (was := _field(old, field, _MISSING)) is not _MISSING:
                 index[_key(was)].pop(id, None)
-            if field in doc:
-                index.setdefault(_key(doc[field]), {})[id] = None
-        self._data[collection][id] = _pack(doc, outbox)
+            value = (
+                version if field == "version" and version is not None else doc.get(field, _MISSING)
+            )
+            if value is not _MISSING:
+                index.setdefault(_key(value), {})[id] = None
+        self._data[collection][id] = _pack(doc, outbox, version)
 
     def _candidates(self, collection: str, where: Mapping[str, Any]) -> list[str]:
         indexes = self._index[collection]
@@ -141,10 +148,22 @@ class MemoryDocumentStore:
         if doc["_id"] in self._data[collection]:
             raise DuplicateKey(doc["_id"])
         self._check_unique(collection, doc)
-        self._store(collection, {**doc, "version": 1}, _entries(events))
+        self._store(collection, doc, _entries(events), version=1)
 
     async def insert_many(self, collection: str, docs: list[tuple[Doc, list[Doc]]]) -> set[str]:
-        return await insert_each(self, collection, docs)
+        """`insert` of each in turn, in one call (no coroutine per document): an id stored
+        already (or twice in `docs`) is left as it was and returned; a clash under another
+        unique index raises, the documents before it inserted (as `insert_each`)."""
+        existed = set()
+        data = self._data[collection]
+        for doc, events in docs:
+            if doc["_id"] in data:
+                existed.add(doc["_id"])
+                continue
+            if self._unique[collection]:
+                self._check_unique(collection, doc)
+            self._store(collection, doc, _entries(events), version=1)
+        return existed
 
     async def update(
         self, collection: str, doc: Doc, expected_version: int, events: list[Doc] | None = None

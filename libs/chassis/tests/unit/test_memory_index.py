@@ -35,3 +35,25 @@ async def test_a_unique_index_refuses_a_second_holder_of_a_value() -> None:
         await store.insert("k", {"_id": "b", "name": "n"})
     await store.update("k", {"_id": "a", "name": "m"}, 1)
     await store.insert("k", {"_id": "b", "name": "n"})  # freed by the update
+
+
+@pytest.mark.asyncio
+async def test_insert_many_indexes_each_document_at_version_one_and_skips_a_repeated_id() -> None:
+    store = MemoryDocumentStore()
+    for field in ("p", "version", "tags"):
+        await store.ensure_index("m", field)
+    caller = {"_id": "a", "p": "x", "version": 7, "tags": ["t"]}  # its version is not kept
+    existed = await store.insert_many(
+        "m", [(caller, []), ({"_id": "b", "p": "x"}, [{"id": "e"}]), ({"_id": "a", "p": "z"}, [])]
+    )
+    assert existed == {"a"}  # twice in the call: the first stays
+    assert caller["version"] == 7  # the caller's document is not changed
+    assert [d["_id"] for d in await store.find("m", {"p": "x"})] == ["a", "b"]
+    assert await store.find("m", {"p": "z"}) == []
+    assert [d["_id"] for d in await store.find("m", {"version": 1})] == ["a", "b"]
+    assert await store.find("m", {"version": 7}) == []
+    assert [d["_id"] for d in await store.find("m", {"tags": ["t"]})] == ["a"]
+    a = await store.get("m", "a")
+    assert a is not None and (a["version"], a["tags"], a["outbox"]) == (1, ["t"], [])
+    b = await store.get("m", "b")
+    assert b is not None and b["outbox"] == [{"id": "e"}]

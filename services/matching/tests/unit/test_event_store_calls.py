@@ -60,6 +60,25 @@ async def test_a_wide_offer_event_retracts_in_one_write_and_writes_its_view_once
     assert ("update", "matches") not in store.calls
 
 
+async def test_a_withdrawn_offers_matches_are_retracted_in_one_field_update() -> None:
+    """Its matches were one read and one whole save each (`Lifecycle.transition`: two round
+    trips a match, in turn: an offer in 12 top ks, 24 sequential calls)."""
+    market, store = await wide_market()
+    await market.offer("new", pricing={"rate_bp": 300})  # first in all 12 top ks
+    await market.svc.proposals.settling.settled()
+    store.calls.clear()
+    await market.offer("new", "withdrawn", pricing={"rate_bp": 300})
+    assert store.calls[("set_fields", "matches")] == 1  # its 12 matches, with their events
+    assert store.calls[("find", "matches")] == 1  # read raw, one page
+    assert ("update", "matches") not in store.calls  # was 12, one per match
+    # the reconciliation after: the pairs that moved up and the removed ones (read again,
+    # found retracted), together; the 12 reads of the retraction itself are gone (36 before)
+    assert store.calls[("get", "matches")] == 2 * len(PROJECTS)
+    for pid in PROJECTS:
+        assert (await market.match(pid, "new")).status == "retracted"
+        assert (await market.events(pid, "new"))[-1] == "g60.match.retracted.v1"
+
+
 async def test_a_delivery_that_failed_after_the_engine_changed_is_reconciled_when_redelivered() -> (
     None
 ):

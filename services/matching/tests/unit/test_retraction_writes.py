@@ -4,15 +4,17 @@ a compare-and-set on the version read."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from g60_chassis.aggregates import Aggregates, Outgoing
 from g60_chassis.memory_store import MemoryDocumentStore
-from g60_chassis.store import VersionConflict
+from g60_chassis.store import Doc, VersionConflict
 from matching.adapters.events import ContractMatchEvents
 from matching.domain.match import Match, retracted
+from matching.service.lifecycle import Lifecycle
 from matching.service.retraction import REASON, Retractions
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
@@ -101,3 +103,112 @@ async def test_a_match_moved_since_it_was_read_is_not_retracted_and_fails_the_wr
     after = await matches.get("m1")
     assert after is not None and after.status == "proposed" and after.version == 2
     assert (await store.get("matches", "m1") or {})["outbox"] == []
+
+
+WITHDRAWN = "the offer was withdrawn"
+
+
+async def _withdrawal_fixture(store: MemoryDocumentStore) -> Aggregates[Match]:
+    """Matches of offer `o` in every state a withdrawal meets (one of another offer)."""
+    matches = Aggregates(store, "matches", Match, packed=PACKED)
+    await store.ensure_index("matches", "offer_id")
+    for i, days in enumerate((14, -3, None, 14, 14, 14)):
+        await matches.add(match(i, days))
+    steps: dict[str, Callable[[Match], object]] = {
+        "m1": lambda m: m.accept("enterprise", T0),  # accepted by one side: still open
+        "m2": lambda m: (m.accept("enterprise", T0), m.accept("funder", T0)),  # agreed
+        "m3": lambda m: (m.accept("enterprise", T0), m.accept("funder", T0), m.reserved(T0)),
+        "m4": lambda m: m.decline("funder", "no", T0),  # not open: left alone
+    }
+    for id, step in steps.items():
+        m = await matches.get(id)
+        assert m is not None
+        step(m)
+        await matches.save(m)
+    other = match(6, 14).model_copy(update={"id": "m6", "offer_id": "o2"})
+    await matches.add(other)
+    return matches
+
+
+async def test_a_withdrawal_stores_and_sends_what_a_transition_per_match_did() -> None:
+    """`Lifecycle.retract_all` (raw reads, one field update) against what it did before: every
+    open match of the offer loaded, retracted and saved whole with its event."""
+    later = T0 + timedelta(days=1)
+    results = []
+    for way in ("transitions", "fields"):
+        store = MemoryDocumentStore()
+        matches = await _withdrawal_fixture(store)
+        events = ContractMatchEvents("matches")
+        if way == "transitions":
+            for m in await matches.every({"offer_id": "o"}):
+                if m.retract(WITHDRAWN, later):
+                    await matches.save(m, retracted_event)
+        else:
+            await Lifecycle(matches, events, lambda: later).retract_all(None, "o", WITHDRAWN)
+        docs = await store.find("matches", None, limit=100)
+        for d in docs:
+            for e in d["outbox"]:
+                e.pop("id"), e.pop("time")
+        results.append(docs)
+    assert results[0] == results[1]
+    status = {d["_id"]: d["status"] for d in results[1]}
+    assert status == {
+        **dict.fromkeys(["m0", "m1", "m2", "m3", "m5"], "retracted"),
+        "m4": "declined",
+        "m6": "proposed",
+    }
+    sent = {d["_id"] for d in results[1] if d["outbox"]}
+    assert sent == {"m0", "m1", "m2", "m3", "m5"}
+
+
+class Meddling(MemoryDocumentStore):
+    """A store on which another writer accepts `m1` just before the first field update."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    async def set_fields(
+        self,
+        collection: str,
+        changes: Mapping[str, Doc],
+        unless: str | None = None,
+        report_absent: bool = True,
+        *,
+        expected: Mapping[str, int] | None = None,
+        events: Mapping[str, list[Doc]] | None = None,
+    ) -> set[str]:
+        self.calls += 1
+        if self.calls == 1:
+            doc = await self.get(collection, "m1")
+            assert doc is not None
+            doc["accepted_by_funder"] = True
+            await self.update(collection, doc, doc["version"])
+        return await super().set_fields(
+            collection, changes, unless, report_absent, expected=expected, events=events
+        )
+
+
+async def test_a_withdrawal_reads_again_and_retracts_a_match_written_meanwhile() -> None:
+    store = Meddling()
+    matches = await _withdrawal_fixture(store)
+    later = T0 + timedelta(days=1)
+    events = ContractMatchEvents("matches")
+    await Lifecycle(matches, events, lambda: later).retract_all(None, "o", WITHDRAWN)
+    assert store.calls == 2  # the lost one written in a second round
+    m1 = await matches.get("m1")
+    assert m1 is not None
+    assert (m1.status, m1.accepted_by_funder, m1.reason) == ("retracted", True, WITHDRAWN)
+    doc = await store.get("matches", "m1")
+    assert doc is not None and [e["type"] for e in doc["outbox"]] == ["g60.match.retracted.v1"]
+    assert doc["outbox"][0]["data"]["accepted_by_funder"] is True  # the event says what it is
+
+
+async def test_a_project_withdrawal_retracts_only_that_projects_matches() -> None:
+    store = MemoryDocumentStore()
+    matches = await _withdrawal_fixture(store)
+    lifecycle = Lifecycle(matches, ContractMatchEvents("matches"), lambda: T0)
+    await lifecycle.retract_all("p0", None, "the project was withdrawn")
+    await lifecycle.retract_all(None, None, "nothing named: nothing retracted")
+    docs = await store.find("matches", None, limit=100)
+    assert [d["_id"] for d in docs if d["status"] == "retracted"] == ["m0"]

@@ -10,6 +10,7 @@ import pytest
 
 from g60_chassis.errors import Forbidden
 from g60_chassis.principal import Principal
+from g60_chassis.store import Doc
 from g60_contracts.audit import DecisionOut
 from g60_contracts.enums import Role
 from matching.adapters.engine import EngineTranslator, engine_version, new_engine
@@ -235,7 +236,7 @@ async def test_a_need_proposed_to_many_offers_stores_its_inputs_once_each():
     for i in range(5):
         await m.offer(f"off-{i}")
     inserts: list[str] = []
-    insert = m.store.insert
+    insert, insert_many = m.store.insert, m.store.insert_many
 
     async def counting(collection: str, doc: dict[str, object], events: object = None) -> None:
         if collection == "decision_inputs":
@@ -243,7 +244,14 @@ async def test_a_need_proposed_to_many_offers_stores_its_inputs_once_each():
             await asyncio.sleep(0.001)  # a real store answers later: the others run meanwhile
         await insert(collection, doc, events)  # type: ignore[arg-type]
 
+    async def counting_many(collection: str, docs: list[tuple[Doc, list[Doc]]]) -> set[str]:
+        if collection == "decision_inputs":  # the memory store's inserts in one call
+            inserts.extend(str(doc["_id"]) for doc, _ in docs)
+            await asyncio.sleep(0.001)
+        return await insert_many(collection, docs)
+
     m.store.insert = counting  # type: ignore[method-assign]
+    m.store.insert_many = counting_many  # type: ignore[method-assign]
     await m.project("prj-1")
     assert len(await m.svc.matches.every({"project_id": "prj-1"})) == 5
     assert len(inserts) == len(set(inserts))

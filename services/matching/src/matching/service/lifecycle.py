@@ -14,6 +14,7 @@ from g60_chassis.store import VersionConflict
 from g60_contracts.enums import Role
 from matching.domain.match import OPEN, Match, Side, TransitionError, expiry_day
 from matching.service.ports import Clock, MatchEvents
+from matching.service.retraction import Retractions
 
 Step = Callable[[Match], list[str]]
 # the expiry pass reads every open match of a status in pages of this size. Large on purpose:
@@ -38,6 +39,7 @@ def party(principal: Principal, match: Match) -> bool:
 class Lifecycle:
     def __init__(self, matches: Aggregates[Match], events: MatchEvents, clock: Clock) -> None:
         self.matches, self.events, self.clock = matches, events, clock
+        self.retractions = Retractions(matches, events)
         # every open match due before this UTC day has been expired: later passes read only
         # the days since (by the indexed `expiry_day`); None until the first, full, pass
         self._swept: date | None = None
@@ -61,11 +63,14 @@ class Lifecycle:
         return result
 
     async def retract_all(self, project_id: str | None, offer_id: str | None, reason: str) -> None:
-        now = self.clock()
-        where = {"project_id": project_id} if project_id else {"offer_id": offer_id}
-        for match in await self.matches.every(where, 200):
-            if match.status in OPEN:
-                await self.transition(match.id, lambda m: m.retract(reason, now))
+        """Every open match of a withdrawn project or offer retracted: read raw and written as
+        field updates with their events, in one store call (`Retractions.withdraw`). It was
+        one `transition` per match, in turn: a load and a whole save each, two round trips a
+        match (an offer withdrawn from 147 top ks: 294 sequential store calls)."""
+        if project_id:
+            await self.retractions.withdraw({"project_id": project_id}, reason, self.clock())
+        elif offer_id:
+            await self.retractions.withdraw({"offer_id": offer_id}, reason, self.clock())
 
     async def get(self, principal: Principal, id: str) -> Match:
         match = await self.matches.get(id)

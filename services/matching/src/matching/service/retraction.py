@@ -3,8 +3,9 @@
 of loading the whole match (its packed breakdowns and decisions parsed, the model validated),
 dumping it again and rewriting every field. A pair that left the top k of a wide change is read
 raw (`StoredMatch`): only what the decision looks at (status, acceptances) and, for the event,
-its stored fields. Same stored fields, same event, as `Match.retract` and a save of it
-(`test_wide_offer_effects.py` holds both to a record)."""
+its stored fields; so are all the matches of a withdrawn offer or project (`withdraw`: every
+open one retracted, accepted or not, in one write). Same stored fields, same event, as
+`Match.retract` and a save of it (`test_wide_offer_effects.py` holds both to a record)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 
 from g60_chassis.aggregates import Aggregates, Outgoing
+from g60_chassis.errors import Conflict
 from g60_chassis.store import VersionConflict
 from matching.domain.match import Match, retracted
 from matching.service.ports import MatchEvents
 
 REASON = "no longer among the proposals"
+PAGE = 200  # a withdrawal reads its matches in pages of this size
+ATTEMPTS = 50  # a withdrawal's rounds of compare-and-set before it gives up (as a save's)
 
 
 @dataclass(frozen=True)
@@ -79,13 +83,42 @@ class Retractions:
         docs = await asyncio.gather(*(self.matches.raw(id) for id in ids))
         return [StoredMatch.of(d) if d is not None else None for d in docs]
 
-    def retract(self, match: Match | StoredMatch, now: datetime) -> Retraction | None:
-        """The write that retracts `match`; None unless it is `untouched`."""
-        if not untouched(match):
+    async def every(self, where: Mapping[str, str]) -> list[StoredMatch]:
+        """All the stored matches `where` matches, raw, read page by page."""
+        store, collection = self.matches.store, self.matches.collection
+        out: list[StoredMatch] = []
+        after: str | None = None
+        while docs := await store.find(collection, where, after_id=after, limit=PAGE):
+            out += [StoredMatch.of(d) for d in docs]
+            if len(docs) < PAGE:
+                break
+            after = str(docs[-1]["_id"])
+        return out
+
+    async def withdraw(self, where: Mapping[str, str], reason: str, now: datetime) -> None:
+        """Retract every open match `where` matches (its offer or project withdrawn), accepted
+        or not, as field updates in one write; those whose compare-and-set lost (written
+        meanwhile) are read again and retracted if still open, as `retry_on_conflict` does for
+        one match (`Lifecycle.transition`: a read, a retract and a whole save per match)."""
+        todo: list[StoredMatch | None] = list(await self.every(where))
+        for _ in range(ATTEMPTS):
+            writes = [r for m in todo if m is not None and (r := self.retract(m, now, reason))]
+            if not writes or not (lost := await self.set(writes)):
+                return
+            todo = await self.read(sorted(lost))
+        raise Conflict("too much contention on these matches; try again")
+
+    def retract(
+        self, match: Match | StoredMatch, now: datetime, withdrawn: str | None = None
+    ) -> Retraction | None:
+        """The write that retracts `match`; None unless it is `untouched`, or with a
+        `withdrawn` reason (its offer or project gone) unless it is open."""
+        if withdrawn is None and not untouched(match):
             return None
+        reason = withdrawn or REASON
         if isinstance(match, Match):
             before = match.version
-            if not match.retract(REASON, now):
+            if not match.retract(reason, now):
                 return None
             match.version = before + 1  # as a save would: the event says the new version
             events = self.events.match("retracted", match)
@@ -93,7 +126,7 @@ class Retractions:
             change = {k: getattr(match, k) for k in ("status", "previous_status", "reason")}
             change |= {"updated_at": match.updated_at, "expiry_day": match.expiry_day}
             return Retraction(match.id, to_jsonable_python(change), before, events)
-        fields = retracted(match.status, match.expires_at, REASON, now)
+        fields = retracted(match.status, match.expires_at, reason, now)
         if fields is None:
             return None
         change = to_jsonable_python(fields)
@@ -105,10 +138,13 @@ class Retractions:
         the batch's changed matches does: its delivery is retried, reconciled again)."""
         if not retractions:
             return
-        lost = await self.matches.set_fields(
+        if lost := await self.set(retractions):
+            raise VersionConflict(", ".join(sorted(lost)))
+
+    async def set(self, retractions: list[Retraction]) -> set[str]:
+        """One store call; the ids whose compare-and-set lost (or that are gone)."""
+        return await self.matches.set_fields(
             {r.id: r.fields for r in retractions},
             expected={r.id: r.version for r in retractions},
             events={r.id: r.events for r in retractions},
         )
-        if lost:
-            raise VersionConflict(", ".join(sorted(lost)))
