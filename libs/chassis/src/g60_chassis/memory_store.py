@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
+from g60_chassis import memory_packed as mp
 from g60_chassis.store import (
     BATCH,
     Doc,
@@ -18,79 +19,6 @@ from g60_chassis.store import (
     not_set,
     update_each,
 )
-
-ATOMIC = (str, int, float, bool, type(None))
-BLOB = "\x00state"  # the key of a stored document's pickled nested values (no field is named so)
-NESTED = "\x00nested"  # the names of its top-level values only in the blob, "\x00"-separated
-# (a string, not a set: a set would be one more object for the garbage collector per document)
-_OWN = (BLOB, NESTED, "outbox")  # the stored entry's own keys, not the document's
-Outbox = tuple[bytes, ...]  # a stored document's outbox: one pickled entry each
-
-
-def _pack(doc: Doc, outbox: Outbox, version: int | None = None) -> Doc:
-    """A document as the memory store holds it: its top-level plain values as they are (they
-    are immutable: sharing them is a copy), its nested values pickled into one bytes object (a
-    copy, and invisible to the garbage collector), and its outbox as one pickled entry each.
-    Held as nested dicts, the stored matches were most of what a full garbage collection of the
-    matching service's benchmark walked (371k objects; 141k with blobs, and 0.38x its CPU
-    time). The plain values are not pickled too: a match's packed fields (`Aggregates(packed=)`)
-    are long JSON strings, and pickling them again was most of its write (and its read).
-    The entry holds nothing but immutable atomic values (the outbox a tuple of bytes, `()`
-    when empty), so CPython never tracks it: the collector does not walk the stored documents
-    at all (a list there made each of them one more object every full collection walked).
-    `version`: stored as the document's version (its own, if any, left out: no copy of the
-    document made to set it)."""
-    stored: Doc = {k: v for k, v in doc.items() if isinstance(v, ATOMIC)}
-    nested: Doc = {}
-    if len(stored) < len(doc):  # an outbox, or a list or dict
-        nested = {k: v for k, v in doc.items() if k not in stored and k != "outbox"}
-    if version is not None:
-        stored["version"] = version
-    if nested:
-        stored[BLOB] = pickle.dumps(nested, pickle.HIGHEST_PROTOCOL)
-        stored[NESTED] = "\x00" + "".join(f"{k}\x00" for k in nested)
-    else:
-        stored[NESTED] = ""
-    stored["outbox"] = outbox
-    return stored
-
-
-def _entries(events: list[Doc] | None) -> Outbox:
-    return tuple(pickle.dumps(e, pickle.HIGHEST_PROTOCOL) for e in events or ())
-
-
-def _read(stored: Doc) -> Doc:
-    """A stored document as a reader gets it: a fresh copy, its outbox included."""
-    doc: Doc = {k: v for k, v in stored.items() if k not in _OWN}
-    if BLOB in stored:
-        doc.update(pickle.loads(stored[BLOB]))
-    doc["outbox"] = [pickle.loads(e) for e in stored["outbox"]]
-    return doc
-
-
-_MISSING = object()
-
-
-def _field(stored: Doc, name: str, default: Any = None) -> Any:
-    if name in stored:
-        return stored[name]
-    if f"\x00{name}\x00" in stored[NESTED]:  # a list or a dict: only in the blob
-        return pickle.loads(stored[BLOB])[name]
-    return default  # not a field of this document: nothing to unpickle
-
-
-_HASHABLE = frozenset({str, int, bool, float, type(None)})
-
-
-def _key(value: Any) -> Any:
-    """A hashable stand-in for an indexed value (lists and dicts compare as their repr)."""
-    if type(value) in _HASHABLE:  # most indexed values: no call to `hash` to find out
-        return value
-    try:
-        hash(value)
-    except TypeError:
-        return ("unhashable", repr(value))
-    return value
 
 
 class MemoryDocumentStore:
@@ -111,29 +39,35 @@ class MemoryDocumentStore:
             value = doc.get(field)
             if value is None:
                 continue
-            holders = self._index[collection][field].get(_key(value), {})
+            holders = self._index[collection][field].get(mp.key(value), {})
             if holders.keys() - {doc["_id"]}:
                 raise DuplicateKey(doc["_id"], field)
 
-    def _store(self, collection: str, doc: Doc, outbox: Outbox, version: int | None = None) -> None:
+    def _store(
+        self, collection: str, doc: Doc, outbox: mp.Outbox, version: int | None = None
+    ) -> None:
         """Keep `doc` (a plain document, not kept itself) with this outbox (and `version`, if
         given, as its version)."""
         id = doc["_id"]
         old = self._data[collection].get(id)
         for field, index in self._index[collection].items():
-            if old is not None and (was := _field(old, field, _MISSING)) is not _MISSING:
-                index[_key(was)].pop(id, None)
+            if old is not None and (was := mp.field(old, field, mp.MISSING)) is not mp.MISSING:
+                index[mp.key(was)].pop(id, None)
             value = (
-                version if field == "version" and version is not None else doc.get(field, _MISSING)
+                version
+                if field == "version" and version is not None
+                else doc.get(field, mp.MISSING)
             )
-            if value is not _MISSING:
-                index.setdefault(_key(value), {})[id] = None
-        self._data[collection][id] = _pack(doc, outbox, version)
+            if value is not mp.MISSING:
+                index.setdefault(mp.key(value), {})[id] = None
+        self._data[collection][id] = mp.pack(doc, outbox, version)
 
     def _candidates(self, collection: str, where: Mapping[str, Any]) -> list[str]:
         indexes = self._index[collection]
         hits: list[dict[str, None]] = [  # a missing field equals None: no index holds it
-            indexes[k].get(_key(v), {}) for k, v in where.items() if k in indexes and v is not None
+            indexes[k].get(mp.key(v), {})
+            for k, v in where.items()
+            if k in indexes and v is not None
         ]
         if not hits:
             return sorted(self._data[collection])
@@ -142,13 +76,13 @@ class MemoryDocumentStore:
 
     async def get(self, collection: str, id: str) -> Doc | None:
         doc = self._data[collection].get(id)
-        return _read(doc) if doc is not None else None
+        return mp.read(doc) if doc is not None else None
 
     async def insert(self, collection: str, doc: Doc, events: list[Doc] | None = None) -> None:
         if doc["_id"] in self._data[collection]:
             raise DuplicateKey(doc["_id"])
         self._check_unique(collection, doc)
-        self._store(collection, doc, _entries(events), version=1)
+        self._store(collection, doc, mp.entries(events), version=1)
 
     async def insert_many(self, collection: str, docs: list[tuple[Doc, list[Doc]]]) -> set[str]:
         """`insert` of each in turn, in one call (no coroutine per document): an id stored
@@ -162,7 +96,7 @@ class MemoryDocumentStore:
                 continue
             if self._unique[collection]:
                 self._check_unique(collection, doc)
-            self._store(collection, doc, _entries(events), version=1)
+            self._store(collection, doc, mp.entries(events), version=1)
         return existed
 
     async def update(
@@ -176,7 +110,7 @@ class MemoryDocumentStore:
         new = {**state, "version": expected_version + 1}
         if BATCH in current:  # the batch that created it: kept across updates
             new[BATCH] = current[BATCH]
-        self._store(collection, new, current["outbox"] + _entries(events))
+        self._store(collection, new, current["outbox"] + mp.entries(events))
         return expected_version + 1
 
     async def update_many(self, collection: str, updates: list[Update]) -> set[str]:
@@ -202,22 +136,24 @@ class MemoryDocumentStore:
             if expected is not None and current["version"] != expected[id]:
                 lost.add(id)
                 continue
-            if unless is not None and _field(current, unless, _MISSING) == fields[unless]:
+            if unless is not None and mp.field(current, unless, mp.MISSING) == fields[unless]:
                 continue
             self._check_unique(collection, {**fields, "_id": id})
-            outbox = current["outbox"] + _entries(events.get(id) if events else None)
+            outbox = current["outbox"] + mp.entries(events.get(id) if events else None)
             self._set(collection, id, current, fields, outbox)
         return not_set(absent, lost, expected, report_absent)
 
-    def _set(self, collection: str, id: str, current: Doc, fields: Doc, outbox: Outbox) -> None:
+    def _set(self, collection: str, id: str, current: Doc, fields: Doc, outbox: mp.Outbox) -> None:
         """`fields` set on the stored entry `current`, its version bumped. Plain values that
         were plain go in a copy of the entry as they are (the rest of it shared: no unpickle
         and repack of the whole document), the indexes of those fields moved; anything nested
         takes the whole document's way (`_store`)."""
-        nested = current[NESTED]
-        plain = (isinstance(v, ATOMIC) and f"\x00{k}\x00" not in nested for k, v in fields.items())
+        nested = current[mp.NESTED]
+        plain = (
+            isinstance(v, mp.ATOMIC) and f"\x00{k}\x00" not in nested for k, v in fields.items()
+        )
         if not all(plain):
-            doc = _read(current)
+            doc = mp.read(current)
             del doc["outbox"]
             self._store(collection, {**doc, **fields, "version": current["version"] + 1}, outbox)
             return
@@ -225,11 +161,11 @@ class MemoryDocumentStore:
         for k, v in fields.items():
             if (index := indexes.get(k)) is not None:
                 if k in current:
-                    index[_key(current[k])].pop(id, None)
-                index.setdefault(_key(v), {})[id] = None
+                    index[mp.key(current[k])].pop(id, None)
+                index.setdefault(mp.key(v), {})[id] = None
         new = {**current, **fields, "version": current["version"] + 1}
         if (index := indexes.get("version")) is not None:
-            index[_key(current["version"])].pop(id, None)
+            index[mp.key(current["version"])].pop(id, None)
             index.setdefault(new["version"], {})[id] = None
         new["outbox"] = outbox
         self._data[collection][id] = new
@@ -240,8 +176,8 @@ class MemoryDocumentStore:
             if old is None:
                 continue
             for field, index in self._index[collection].items():
-                if (was := _field(old, field, _MISSING)) is not _MISSING:
-                    index[_key(was)].pop(id, None)
+                if (was := mp.field(old, field, mp.MISSING)) is not mp.MISSING:
+                    index[mp.key(was)].pop(id, None)
 
     async def find(
         self,
@@ -256,8 +192,8 @@ class MemoryDocumentStore:
             if after_id is not None and id <= after_id:
                 continue
             doc = self._data[collection][id]
-            if all(_field(doc, k) == v for k, v in (where or {}).items()):
-                out.append(_read(doc))
+            if all(mp.field(doc, k) == v for k, v in (where or {}).items()):
+                out.append(mp.read(doc))
                 if len(out) >= limit:
                     break
         return out
@@ -267,7 +203,7 @@ class MemoryDocumentStore:
 
     async def pending(self, collection: str, limit: int = 100) -> list[Doc]:
         docs = [d for _, d in sorted(self._data[collection].items()) if d.get("outbox")]
-        return [_read(d) for d in docs[:limit]]
+        return [mp.read(d) for d in docs[:limit]]
 
     async def prepare_outbox(self, collection: str) -> None:
         return None
@@ -295,8 +231,8 @@ class MemoryDocumentStore:
         if field not in self._index[collection]:
             index: dict[Any, dict[str, None]] = {}
             for id, doc in self._data[collection].items():
-                if (value := _field(doc, field, _MISSING)) is not _MISSING:
-                    index.setdefault(_key(value), {})[id] = None
+                if (value := mp.field(doc, field, mp.MISSING)) is not mp.MISSING:
+                    index.setdefault(mp.key(value), {})[id] = None
             self._index[collection][field] = index
         if unique:
             self._unique[collection].add(field)
