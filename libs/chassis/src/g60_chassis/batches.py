@@ -68,6 +68,14 @@ def new_batch_id() -> str:
     return f"{time.time_ns():016x}{os.urandom(6).hex()}"
 
 
+def made_at(batch_id: str) -> float | None:
+    """When `new_batch_id` made this id, in epoch seconds; None for an id made otherwise."""
+    try:
+        return int(batch_id[:16], 16) / 1e9 if len(batch_id) > 16 else None
+    except ValueError:
+        return None
+
+
 def _packed(items: list[Doc]) -> Doc:
     """A batch document's items, as stored: their JSON text compressed (zlib, the fastest
     level) and in base64 (a text every store keeps as it is). The store never looks inside

@@ -12,7 +12,7 @@ from typing import Any
 
 from prometheus_client import Histogram
 
-from g60_chassis.batches import Batch
+from g60_chassis.batches import Batch, made_at
 from g60_chassis.bus import EventBus, Outgoing
 from g60_chassis.envelope import Envelope
 from g60_chassis.store import Doc, DocumentStore
@@ -24,15 +24,6 @@ BATCH_AGE = Histogram(
     ["collection"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0),
 )
-
-
-def made_at(batch_id: str) -> float | None:
-    """When a batch id was made, in epoch seconds (`batches.new_batch_id`: nanoseconds in hex
-    first); None for an id made otherwise."""
-    try:
-        return int(batch_id[:16], 16) / 1e9 if len(batch_id) > 16 else None
-    except ValueError:
-        return None
 
 
 def outbox_entry(topic: str, envelope: Envelope) -> dict[str, Any]:

@@ -11,12 +11,11 @@ from prometheus_client import REGISTRY
 from pydantic import BaseModel
 
 from g60_chassis.aggregates import Aggregates
-from g60_chassis.batches import new_batch_id
+from g60_chassis.batches import made_at, new_batch_id
 from g60_chassis.bus import MemoryBus
 from g60_chassis.envelope import Envelope
 from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.outbox import DIRTY_PAGE, OutboxRelay
-from g60_chassis.outbox_publish import made_at
 
 
 class Thing(BaseModel):

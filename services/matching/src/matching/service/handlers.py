@@ -158,7 +158,7 @@ class MatchingService:
             await self.read.keep(self.read.offers, offer, removed)
             delta = self.engine.remove_offer(offer.id)
             await self.lifecycle.retract_all(None, offer.id, "the offer was withdrawn")
-            await self._offer_changed(offer, removed, lambda: delta, stored=True, gone=True)
+            await self._offer_changed(offer, removed, lambda: delta, stored=True, retracted=True)
         else:
             upsert = partial(self.engine.upsert_offer, self.translate.offer(offer))
             await self._offer_changed(offer, removed, upsert, stored=False)
@@ -182,10 +182,11 @@ class MatchingService:
         removed: bool,
         change: Callable[[], Delta],
         stored: bool,
-        gone: bool = False,
+        retracted: bool = False,
     ) -> None:
         """Change the engine, store the offer's view (unless the caller has: `stored`) and
-        reconcile what the change moved. A wide change (more projects than
+        reconcile what the change moved (`retracted`: the caller retracted all the offer's
+        matches, so none of them is read again). A wide change (more projects than
         `Proposals.inline`) leaves part of the work to the background settling: the view is
         then marked `pending` in its one write (it was written, then written again marked)
         and cleared once that is done, so a crash before leaves the mark for the next start's
@@ -212,7 +213,7 @@ class MatchingService:
         # its view just created: no match of the offer can be stored (none is made before
         # the views of its pair), so none is looked for (an offer entering 147 top ks read
         # 147 pairs that could not be there); a redelivery found the view, and reads them
-        unseen = offer.id if kept is Kept.created or gone else None
+        unseen = offer.id if kept is Kept.created or retracted else None
         await self.proposals.apply(delta, {offer.id}, unseen=unseen)
         if wide:
             settling.mark(
