@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-from pydantic import BaseModel
 
 from g60_chassis.aggregates import Aggregates
 from g60_chassis.bus import DeliveryPolicy, Outgoing
@@ -17,6 +16,7 @@ from g60_chassis.envelope import Envelope
 from g60_chassis.kafka import KafkaBus
 from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.outbox import OutboxRelay
+from libs.chassis.tests.things import Thing
 
 pytestmark = pytest.mark.integration
 BOOTSTRAP = os.environ.get("G60_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
@@ -137,11 +137,6 @@ async def test_offsets_are_committed_after_processing_so_a_restart_does_not_rede
     finally:
         await second.stop()
     assert got == [0, 1, 2, 3, 4, 5]
-
-
-class Thing(BaseModel):
-    id: str
-    version: int = 0
 
 
 async def test_outbox_relay_publishes_stored_events_to_kafka():

@@ -10,28 +10,20 @@ import asyncio
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
 
 from g60_chassis.aggregates import Aggregates, AlreadyExists
 from g60_chassis.batches import batch_collection, unsent, waiting
 from g60_chassis.bus import MemoryBus
-from g60_chassis.envelope import Envelope
 from g60_chassis.outbox import OutboxRelay, outbox_entry
 from g60_chassis.store import Doc, DocumentStore
+from libs.chassis.tests.things import Thing as Counter
+from libs.chassis.tests.things import versioned as changed
 
 pytestmark = pytest.mark.integration
 
 
-class Thing(BaseModel):
-    id: str
-    n: int = 0
-    code: str | None = None
-    version: int = 0
-
-
-def changed(t: Thing) -> list[tuple[str, Envelope]]:
-    data = {"n": t.n, "v": t.version}
-    return [("t", Envelope(type="thing.v1", source="/t", subject=t.id, data=data))]
+class Thing(Counter):
+    code: str | None = None  # unique (the tests' clash under another index)
 
 
 class Crash(Exception):

@@ -9,26 +9,15 @@ import asyncio
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
 
 from g60_chassis.aggregates import Aggregates
 from g60_chassis.batches import batch_collection, waiting
 from g60_chassis.bus import MemoryBus
-from g60_chassis.envelope import Envelope
 from g60_chassis.outbox import OutboxRelay
 from g60_chassis.store import DocumentStore
+from libs.chassis.tests.things import Thing, changed
 
 pytestmark = pytest.mark.integration
-
-
-class Thing(BaseModel):
-    id: str
-    n: int = 0
-    version: int = 0
-
-
-def changed(t: Thing) -> list[tuple[str, Envelope]]:
-    return [("t", Envelope(type="thing.v1", source="/t", subject=t.id, data={"n": t.n}))]
 
 
 class SlowScan:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel
-
 from g60_chassis.aggregates import Aggregates
 from g60_chassis.batches import unsent
 from g60_chassis.bus import DeliveryPolicy, MemoryBus, Outgoing
@@ -15,6 +13,7 @@ from g60_chassis.envelope import Envelope
 from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.outbox import OutboxRelay
 from g60_chassis.store import Doc
+from libs.chassis.tests.things import Thing, changed
 
 FAST = DeliveryPolicy(max_attempts=2, backoff_initial_s=0.001, backoff_max_s=0.001)
 
@@ -62,12 +61,6 @@ async def test_a_failing_batch_is_delivered_one_by_one_and_only_the_bad_event_de
     assert [d.headers["dlq_original_offset"] for d in bus.dead_letters] == ["1"]
 
 
-class Thing(BaseModel):
-    id: str
-    n: int = 0
-    version: int = 0
-
-
 class CountingStore(MemoryDocumentStore):
     def __init__(self) -> None:
         super().__init__()
@@ -76,10 +69,6 @@ class CountingStore(MemoryDocumentStore):
     async def get(self, collection: str, id: str) -> Doc | None:
         self.reads += 1
         return await super().get(collection, id)
-
-
-def changed(t: Thing) -> list[tuple[str, Envelope]]:
-    return [("t", Envelope(type="thing.v1", source="/t", subject=t.id, data={"n": t.n}))]
 
 
 async def test_add_many_inserts_in_one_call_and_leaves_existing_ones_alone() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import BaseModel
 
 from g60_chassis.aggregates import Aggregates, retry_on_conflict
 from g60_chassis.batches import unsent
@@ -11,6 +10,7 @@ from g60_chassis.bus import DeliveryPolicy, MemoryBus, PermanentError
 from g60_chassis.envelope import Envelope
 from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.outbox import OutboxRelay, PublishFailed
+from libs.chassis.tests.things import Thing
 
 FAST = DeliveryPolicy(max_attempts=3, backoff_initial_s=0.001, backoff_max_s=0.001)
 
@@ -63,12 +63,6 @@ async def test_permanent_error_is_not_retried():
     bus.subscribe("t", "g", handler)
     await bus.publish("t", event())
     assert calls == [1] and bus.dead_letters[0].headers["dlq_attempts"] == "1"
-
-
-class Thing(BaseModel):
-    id: str
-    n: int = 0
-    version: int = 0
 
 
 class DownBus(MemoryBus):

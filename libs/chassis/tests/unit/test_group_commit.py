@@ -8,25 +8,15 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from pydantic import BaseModel
 
 from g60_chassis.aggregates import Aggregates, AlreadyExists
 from g60_chassis.batches import batch_collection, unsent
 from g60_chassis.bus import MemoryBus
-from g60_chassis.envelope import Envelope
 from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.outbox import OutboxRelay
 from g60_chassis.store import Doc, StoreError
-
-
-class Thing(BaseModel):
-    id: str
-    version: int = 0
-    n: int = 0
-
-
-def events(t: Thing) -> list[tuple[str, Envelope]]:
-    return [("t", Envelope(type="thing.v1", source="/t", subject=t.id, data={"n": t.n}))]
+from libs.chassis.tests.things import Thing
+from libs.chassis.tests.things import changed as events
 
 
 class SlowStore(MemoryDocumentStore):

@@ -8,7 +8,6 @@ import asyncio
 import time
 
 from prometheus_client import REGISTRY
-from pydantic import BaseModel
 
 from g60_chassis.aggregates import Aggregates
 from g60_chassis.batches import made_at, new_batch_id
@@ -16,16 +15,8 @@ from g60_chassis.bus import MemoryBus
 from g60_chassis.envelope import Envelope
 from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.outbox import DIRTY_PAGE, OutboxRelay
-
-
-class Thing(BaseModel):
-    id: str
-    version: int = 0
-    n: int = 0
-
-
-def events(t: Thing) -> list[tuple[str, Envelope]]:
-    return [("t", Envelope(type="thing.v1", source="/t", subject=t.id, data={"n": t.n}))]
+from libs.chassis.tests.things import Thing
+from libs.chassis.tests.things import changed as events
 
 
 class InsertingBus(MemoryBus):

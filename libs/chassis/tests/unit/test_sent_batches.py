@@ -9,8 +9,6 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from pydantic import BaseModel
-
 from g60_chassis.aggregates import Aggregates
 from g60_chassis.batches import batch_collection, waiting
 from g60_chassis.bus import MemoryBus
@@ -18,17 +16,8 @@ from g60_chassis.envelope import Envelope
 from g60_chassis.memory_store import MemoryDocumentStore
 from g60_chassis.outbox import OutboxRelay
 from g60_chassis.sent_batches import SentBatches
-
-
-class Thing(BaseModel):
-    id: str
-    version: int = 0
-    n: int = 0
-
-
-def events(t: Thing) -> list[tuple[str, Envelope]]:
-    data = {"n": t.n, "v": t.version}
-    return [("t", Envelope(type="thing.v1", source="/t", subject=t.id, data=data))]
+from libs.chassis.tests.things import Thing
+from libs.chassis.tests.things import versioned as events
 
 
 class Recording(MemoryDocumentStore):
