@@ -11,7 +11,7 @@ from g60_chassis.aggregates import Aggregates
 from matching.domain.match import Match, match_id
 from matching.domain.results import Proposal
 from matching.service.ports import Engine
-from matching.service.reproposal import raw_retracted
+from matching.service.refreshes import packed
 from matching.service.retraction import Retractions, StoredMatch
 
 Held = dict[str, dict[str, Match | StoredMatch]]  # project → offer → its match, loaded or raw
@@ -30,14 +30,12 @@ class Reads:
         by_pair: bool,
         fresh: Collection[str] = (),
         unseen: str | None = None,
-        entering: Collection[tuple[str, str]] = (),
     ) -> tuple[Held, dict[tuple[str, str], StoredMatch]]:
         """The stored matches of these projects by offer: all of each (by the indexed
-        `project_id`), or `by_pair` those of the pairs in `plan` (by id) and, raw, of `stale`
-        (by pair: only ever retracted, `retraction.py`) and of the pairs `entering` the top k
-        (those retracted are proposed again as field updates, `reproposal.py`; any other is
-        read again, loaded); not of the `unseen` offer (see `apply`) nor of a `fresh` project
-        (see `reconcile`)."""
+        `project_id`), or `by_pair` those of the pairs in `plan` (by id) and of `stale` (by
+        pair: only ever retracted, `retraction.py`), raw (the planned ones are refreshed by
+        field updates, `refreshes.py`; one an older release stored is loaded); not of the
+        `unseen` offer (see `apply`) nor of a `fresh` project (see `reconcile`)."""
         if not by_pair:
             ids = [p for p in plan if p not in fresh]
             every = await asyncio.gather(*(self.matches.every({"project_id": p}) for p in ids))
@@ -45,24 +43,19 @@ class Reads:
             return {pid: {m.offer_id: m for m in by_project.get(pid, [])} for pid in plan}, {}
         planned = {(pid, p.offer_id) for pid, mine in plan.items() for p in mine}
         pairs = sorted(pair for pair in planned if pair[1] != unseen)
-        back = [pair for pair in pairs if pair in entering]  # mostly retracted: read raw
-        loads = [pair for pair in pairs if pair not in entering]
         stale_pairs = {(pid, oid) for pid in plan for oid in stale.get(pid, ())}
         gone = sorted(pair for pair in stale_pairs - planned if pair[1] != unseen)
-        got, raw = await asyncio.gather(
-            asyncio.gather(*(self.matches.get(match_id(*pair)) for pair in loads)),
-            self.retractions.read(match_id(*pair) for pair in [*back, *gone]),
-        )
-        found = dict(zip([*back, *gone], raw, strict=True))
-        again = [pair for pair in back if (m := found[pair]) and not raw_retracted(m)]
-        got += await asyncio.gather(*(self.matches.get(match_id(*pair)) for pair in again))
+        raw = await self.retractions.read(match_id(*pair) for pair in [*pairs, *gone])
+        found = dict(zip([*pairs, *gone], raw, strict=True))
+        old = [pair for pair in pairs if (m := found[pair]) and not packed(m)]  # loaded
+        loaded = await asyncio.gather(*(self.matches.get(match_id(*pair)) for pair in old))
         held: Held = {pid: {} for pid in plan}
-        for (pid, oid), match in zip([*loads, *again], got, strict=True):
+        for pid, oid in pairs:
+            if (m := found[(pid, oid)]) and packed(m):
+                held[pid][oid] = m
+        for (pid, oid), match in zip(old, loaded, strict=True):
             if match is not None:
                 held[pid][oid] = match
-        for pid, oid in back:
-            if (m := found[(pid, oid)]) and raw_retracted(m):
-                held[pid][oid] = m
         shown = {pair: m for pair in gone if (m := found[pair]) is not None}
         return held, shown
 

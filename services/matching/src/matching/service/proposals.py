@@ -24,7 +24,7 @@ from matching.service.held import Reads
 from matching.service.ports import Clock, Engine, MatchEvents
 from matching.service.proposing import NewMatches
 from matching.service.readmodel import ReadModel
-from matching.service.reproposal import Reproposals
+from matching.service.refreshes import Refreshes
 from matching.service.retraction import FieldWrite, Retractions, Rewrite, StoredMatch
 from matching.service.settling import Settling
 
@@ -60,7 +60,7 @@ class Proposals(AllocationFlags):
         self.audit = audit  # records each decision (none in tests that do not look at it)
         self.new = NewMatches(matches, read, events, clock, audit)
         self.retractions = Retractions(matches, events)
-        self.reproposals = Reproposals(events, audit)
+        self.refreshes = Refreshes(events, audit)
         self.reads = Reads(matches, self.retractions, engine)
         self.allocated: dict[str, str] = {}  # project → offer, as the stored flags say
         self.as_of: int | None = None  # the market version of that allocation
@@ -111,9 +111,7 @@ class Proposals(AllocationFlags):
                 - {self.allocated.get(pid)}
                 for pid in batch
             }
-            await self._projects(
-                plan, gone, {}, changed, by_pair=True, unseen=unseen, entering=set(delta.added)
-            )
+            await self._projects(plan, gone, {}, changed, by_pair=True, unseen=unseen)
             await asyncio.sleep(0)
         self.settling.later(ids, changed)
         return True
@@ -164,7 +162,6 @@ class Proposals(AllocationFlags):
         fresh: Collection[str] = (),
         sweep: bool = False,
         unseen: str | None = None,
-        entering: Collection[tuple[str, str]] = (),
     ) -> None:
         """Bring the stored matches of these projects in line with `plan`, the batch's store
         calls together: each project's matches in one read (by the indexed `project_id`),
@@ -176,9 +173,7 @@ class Proposals(AllocationFlags):
         mine = [pid for pid in plan if pid not in self._busy]
         self._busy.update(dict.fromkeys(mine, done))
         try:
-            await self._reconcile(
-                plan, stale, known, changed, by_pair, fresh, sweep, unseen, entering
-            )
+            await self._reconcile(plan, stale, known, changed, by_pair, fresh, sweep, unseen)
         finally:
             for pid in mine:
                 del self._busy[pid]
@@ -194,16 +189,15 @@ class Proposals(AllocationFlags):
         fresh: Collection[str],
         sweep: bool = False,
         unseen: str | None = None,
-        entering: Collection[tuple[str, str]] = (),
     ) -> None:
         now, as_of = self.clock(), self.as_of
-        held, shown = await self.reads.held(plan, stale, by_pair, fresh, unseen, entering)
+        held, shown = await self.reads.held(plan, stale, by_pair, fresh, unseen)
         plan = self.reads.with_views(plan, held, changed)
         new: list[tuple[Proposal, bool]] = []
         saves: list[tuple[Match, list[str]]] = []
         updates: list[FieldWrite] = []  # retractions, re-proposals (field updates, one write)
         reproposed: list[tuple[Match, Proposal]] = []
-        raw: list[tuple[StoredMatch, Proposal]] = []  # retracted, proposed again by field update
+        raw: list[tuple[StoredMatch, Proposal]] = []  # refreshed by field updates
         for pid, mine in plan.items():
             for p in mine:
                 match = held[pid].get(p.offer_id)
@@ -223,10 +217,10 @@ class Proposals(AllocationFlags):
                 out = held[pid].get(offer_id) or shown.get((pid, offer_id))
                 if out is not None and (retraction := self.retractions.retract(out, now)):
                     updates.append(retraction)
-        again: dict[str, Rewrite] = {}  # how to propose a raw one again if written meanwhile
+        again: dict[str, Rewrite] = {}  # how to write a raw one again if written meanwhile
         if reproposed or raw:
             args = (reproposed, raw, self.allocated, as_of, now)
-            fields, again = await self.reproposals.decide(*args)
+            fields, again = await self.refreshes.decide(*args)
             updates += fields
         writes = [self._save_all(saves), self.retractions.write(updates, again)]
         if new:

@@ -61,7 +61,7 @@ class StoredMatch:
 
 @dataclass(frozen=True)
 class FieldWrite:
-    """One match's field update (a retraction, a re-proposal: `reproposal.py`): the fields
+    """One match's field update (a retraction, a refresh: `refreshes.py`): the fields
     (JSON values), the version read, its events."""
 
     id: str
@@ -145,7 +145,7 @@ class Retractions:
         """All in one store call; a lost compare-and-set fails the batch (as a lost save of
         the batch's changed matches does: its delivery is retried, reconciled again), unless
         `again` says how to write that match again (id → the write for it as read again:
-        a re-proposal, `reproposal.py`; None: nothing left to write): then it is read again
+        a refresh, `refreshes.py`; None: nothing left to write): then it is read again
         and written, up to `ATTEMPTS` rounds."""
         lost = await self.set(writes) if writes else set()
         for _ in range(ATTEMPTS):
