@@ -9,7 +9,6 @@ open one retracted, accepted or not, in one write). Same stored fields, same eve
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -85,8 +84,10 @@ class Retractions:
         self.matches, self.events = matches, events
 
     async def read(self, ids: Iterable[str]) -> list[StoredMatch | None]:
-        """The stored matches of these ids, raw (together; None where there is none)."""
-        docs = await asyncio.gather(*(self.matches.raw(id) for id in ids))
+        """The stored matches of these ids, raw, in one call (None where there is none),
+        without their outboxes: the events they wait to send (a displaced match's
+        `retracted`, unsent yet, was ~50 µs to unpack on the memory store, most of a read)."""
+        docs = await self.matches.store.states(self.matches.collection, list(ids))
         return [StoredMatch.of(d) if d is not None else None for d in docs]
 
     async def every(self, where: Mapping[str, str]) -> list[StoredMatch]:
