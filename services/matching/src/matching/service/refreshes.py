@@ -18,7 +18,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
-from pydantic_core import from_json, to_jsonable_python
+from pydantic_core import from_json, to_json, to_jsonable_python
 
 from g60_chassis.store import VersionConflict
 from matching.domain.audit import Decision, DecisionKind
@@ -106,22 +106,30 @@ def _recorded(text: str, old: Views, views: Views, moved: bool, decision: Decisi
     they differ) and `decision` is recorded. The common case, views unchanged and room left:
     the decision's text appended to the stored text. Otherwise the decisions are parsed,
     pinned and recorded as `Match` does."""
-    listed: list[dict[str, Any]] = from_json(text)
-    if decision is not None and any(d.get("id") == decision.id for d in listed):
+    # a decision's text starts with its id (its first field): `{"id":` marks each decision
+    # (a quote inside a string is escaped; no breakdown holds an "id", and one that did would
+    # only be parsed for nothing), so the text is parsed only where it may hold this decision
+    # or too many to append to
+    needle = '{"id":' + to_json(decision.id).decode() if decision is not None else None
+    if decision is not None and needle and needle in text and decision.id in _ids(text):
         decision = None  # recorded already (`Match.record`: once per id)
     if not moved and decision is None:
         return text
-    if not moved and decision is not None and len(listed) < KEEP:
+    if not moved and decision is not None and text.count('{"id":') < KEEP:
         if (decision.enterprise_view, decision.funder_view) == views:
             decision = decision.model_copy(update={"enterprise_view": None, "funder_view": None})
         one = DECISION.dump_json(decision).decode()
-        return f"{text[:-1]},{one}]" if listed else f"[{one}]"
+        return f"{text[:-1]},{one}]" if text != "[]" else f"[{one}]"
     decisions = DECISIONS.validate_json(text)
     if moved:
         decisions = pinned(decisions, old)
     if decision is not None:
         decisions = recorded(decisions, decision, views)
     return DECISIONS.dump_json(decisions).decode()
+
+
+def _ids(text: str) -> set[str]:
+    return {str(d.get("id")) for d in from_json(text)}
 
 
 class Refreshes:
@@ -196,5 +204,8 @@ async def decide(
     out: list[Decision | None] = [None] * len(pairs)
     for i, project, offer in todo:
         id, p = pairs[i]
-        out[i] = audit.decision(kind, id, p, project, offer)
+        # a proposal with breakdowns gives them to its match (`Match.refresh`): the decision
+        # shares them (`Match.record` would find them equal and drop its copies)
+        shared = p.enterprise_view is not None or p.funder_view is not None
+        out[i] = audit.decision(kind, id, p, project, offer, shared=shared)
     return out
