@@ -79,6 +79,9 @@ CASES = {
     "proposed, rank moved": Case(status="proposed", new=None, rank=3),
     "proposed, nothing moved": Case(status="proposed", new=None),
     "proposed, breakdowns moved": Case(status="proposed", new=None, views=(OTHER, OTHER)),
+    "proposed, breakdowns moved, no decision": Case(
+        status="proposed", decisions=0, new=None, views=(OTHER, VIEW)
+    ),
     "proposed, same breakdowns in another key order": Case(
         status="proposed", new=None, rank=4, reordered=True
     ),

@@ -78,21 +78,15 @@ def refresh(
         decisions = _recorded(str(doc["decisions"]), old, views or old, moved, decision)
         if decisions != doc["decisions"]:
             change["decisions"] = decisions
-    if not change:
+    if not change and not moved:
         return None  # as `Match.refresh` finds nothing changed: no save
     if new != texts:  # written with the rest, as the loaded match's save writes them
         change["enterprise_view"], change["funder_view"] = new
     if not again:
         return FieldWrite(match.id, change, match.version, [])
     after = {**doc, **change, "version": match.version + 1}
-    after["enterprise_view"], after["funder_view"] = (
-        views
-        or old
-        or (
-            _parsed(texts[0]),
-            _parsed(texts[1]),
-        )
-    )
+    parsed = views or old or (_parsed(texts[0]), _parsed(texts[1]))
+    after["enterprise_view"], after["funder_view"] = parsed  # the event's objects
     return FieldWrite(match.id, change, match.version, events.stored("proposed", after))
 
 
