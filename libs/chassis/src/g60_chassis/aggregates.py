@@ -225,11 +225,12 @@ class Aggregates(Generic[M]):
         expected: Mapping[str, int] | None = None,
         events: Mapping[str, Outgoing] | None = None,
     ) -> set[str]:
-        """`DocumentStore.set_fields` of id → new JSON values of plain or computed (not packed)
-        fields: no read, no rewrite of the rest, the version bumped. `expected`: id → version
-        read (compare-and-set); `events`: id → its events, in its outbox by the same write."""
+        """`DocumentStore.set_fields` of id → new JSON values of plain or computed fields (a packed
+        one as its JSON text): no read, no rewrite of the rest, the version bumped. `expected`:
+        id → version read (compare-and-set); `events`: id → its events, its outbox's, one write."""
         for fields in changes.values():
-            if bad := [k for k in fields if k in self._skip or k not in self._settable]:
+            text = {k for k in self._skip if isinstance(fields.get(k), str)}
+            if bad := [k for k in fields if k in self._skip - text or k not in self._settable]:
                 raise ValueError(f"not a plain field of {self.model.__name__}: {bad}")
         rows = {k: dict(f) for k, f in changes.items()}
         entries = {k: [outbox_entry(t, e) for t, e in out] for k, out in (events or {}).items()}

@@ -77,6 +77,11 @@ class MongoDocumentStore(MongoOutbox):
     async def get(self, collection: str, id: str) -> Doc | None:
         return await self._db[collection].find_one({"_id": id})
 
+    async def states(self, collection: str, ids: list[str]) -> list[Doc | None]:
+        # one read per id, together: FerretDB 1.24 pushes `_id: {$in}` down to nothing (a scan)
+        find, without = self._db[collection].find_one, {"outbox": 0}
+        return list(await asyncio.gather(*(find({"_id": id}, without) for id in ids)))
+
     async def insert(self, collection: str, doc: Doc, events: list[Doc] | None = None) -> None:
         row = {**doc, "version": 1, "outbox": events or [], PENDING: bool(events)}
         try:

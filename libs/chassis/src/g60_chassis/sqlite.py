@@ -78,6 +78,14 @@ class SqliteDocumentStore:
             row = await cur.fetchone()
         return self._row(row) if row else None
 
+    async def states(self, collection: str, ids: list[str]) -> list[Doc | None]:
+        db, marks = await self._conn(collection), ", ".join("?" * len(ids))
+        query = f"SELECT id, version, doc FROM {_table(collection)} WHERE id IN ({marks})"
+        async with db.execute(query, ids) as cur:
+            rows = await cur.fetchall()
+        found = {r[0]: {**json.loads(r[2]), "_id": r[0], "version": r[1]} for r in rows}
+        return [found.get(id) for id in ids]
+
     async def insert(self, collection: str, doc: Doc, events: list[Doc] | None = None) -> None:
         db = await self._conn(collection)
         async with self._lock:
@@ -276,14 +284,8 @@ class SqliteDocumentStore:
         if not _NAME.match(field):
             raise ValueError(f"bad field name {field!r}")
         db = await self._conn(collection)
-        kind, name = (
-            ("UNIQUE INDEX", f"{collection}_{field}_unique")
-            if unique
-            else (
-                "INDEX",
-                f"{collection}_{field}",
-            )
-        )
+        kind, name = ("UNIQUE INDEX", f"{collection}_{field}_unique") if unique else ("INDEX", "")
+        name = name or f"{collection}_{field}"
         async with self._lock:
             await db.execute(
                 f'CREATE {kind} IF NOT EXISTS "{name}" ON {_table(collection)}'

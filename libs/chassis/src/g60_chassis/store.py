@@ -37,6 +37,11 @@ class VersionConflict(StoreError, Conflict):
 class DocumentStore(Protocol):
     async def get(self, collection: str, id: str) -> Doc | None: ...
 
+    async def states(self, collection: str, ids: list[str]) -> list[Doc | None]:
+        """The documents of these ids as `get` reads them, without their outbox (a writer
+        that sets fields from what it read needs no pending event: none is unpacked nor sent
+        over), None where there is none; in one call."""
+
     async def insert(self, collection: str, doc: Doc, events: list[Doc] = ...) -> None:
         """Insert a new document (version 1) with `events` as its outbox. DuplicateKey if the
         id exists."""

@@ -318,6 +318,22 @@ async def test_set_fields_under_a_unique_index_raises_duplicate_key(store):
     assert (await store.get("c", "b"))["u"] == "y"
 
 
+async def test_states_are_the_documents_without_their_outbox_in_the_order_asked(store):
+    nested = {"k": [1, {"deep": "年"}]}
+    await store.insert("c", {"_id": "a", "x": 1, "nested": nested}, [{"id": "e1", "data": {}}])
+    await store.insert("c", {"_id": "b", "x": 2})
+    await store.set_fields("c", {"a": {"x": 3}}, events={"a": [{"id": "e2"}]})
+    b, missing, a = await store.states("c", ["b", "missing", "a"])
+    assert missing is None and b is not None and a is not None
+    assert (a["_id"], a["x"], a["version"], a["nested"]) == ("a", 3, 2, nested)
+    assert "outbox" not in a and "outbox" not in b
+    whole = await store.get("c", "a")
+    assert {k: v for k, v in whole.items() if k != "outbox"} == a  # `get` but the outbox
+    assert [e["id"] for e in whole["outbox"]] == ["e1", "e2"]  # left as it was
+    assert await store.states("c", []) == []
+    assert await store.states("c_none", ["a"]) == [None]
+
+
 async def test_a_write_waiting_for_a_document_lock_is_counted_on_metrics():
     """`g60_store_lock_wait_seconds_total`: how long writes waited for this process's document
     locks (a bulk write holds the locks of all its documents while it runs)."""

@@ -53,6 +53,19 @@ async def test_packed_fields_are_stored_as_text_and_read_back_as_values(store):
     assert listed.view == VIEW
 
 
+async def test_a_packed_field_is_set_as_its_text_and_read_back_as_its_value(store):
+    scored = Aggregates(store, "scored", Scored, packed=("view", "log"))
+    await scored.add(Scored(id="a", owner="o1", view=VIEW))
+    other = {**VIEW, "total": 0.5}
+    change = {"a": {"view": to_json(other).decode(), "owner": "o2"}}
+    assert await scored.set_fields(change, expected={"a": 1}) == set()
+    assert await scored.get("a") == Scored(id="a", owner="o2", view=other, version=2)
+    with pytest.raises(ValueError):  # the value itself, not its text: refused
+        await scored.set_fields({"a": {"view": other}}, expected={"a": 2})
+    with pytest.raises(ValueError):  # not a field of the model
+        await scored.set_fields({"a": {"nope": "x"}}, expected={"a": 2})
+
+
 async def test_a_document_an_older_release_wrote_unpacked_reads_the_same(store):
     await store.insert("scored", {"_id": "old", "owner": "o1", "view": VIEW, "log": []})
     scored = Aggregates(store, "scored", Scored, packed=("view", "log"))

@@ -32,7 +32,7 @@ async def test_a_wide_offer_event_retracts_in_one_write_and_writes_its_view_once
     market, store = await wide_market()
     await market.offer("new", pricing={"rate_bp": 300})  # first in all 12 top ks
 
-    writes = {k: n for k, n in store.calls.items() if k[0] not in ("get", "find")}
+    writes = {k: n for k, n in store.calls.items() if k[0] not in ("get", "find", "states")}
     assert writes == {
         ("insert", "offer_views"): 1,  # once, marked pending (it was written twice)
         ("insert_many", "decision_inputs"): 1,
@@ -68,12 +68,19 @@ async def test_a_withdrawn_offers_matches_are_retracted_in_one_field_update() ->
     await market.svc.proposals.settling.settled()
     store.calls.clear()
     await market.offer("new", "withdrawn", pricing={"rate_bp": 300})
-    assert store.calls[("set_fields", "matches")] == 1  # its 12 matches, with their events
+    # its 12 matches with their events; then the 12 pairs that moved back up into the top
+    # ks (the publication had retracted them), proposed again: field updates too
+    assert store.calls[("set_fields", "matches")] == 2
     assert store.calls[("find", "matches")] == 1  # read raw, one page
     assert ("update", "matches") not in store.calls  # was 12, one per match
-    # the reconciliation after: only the pairs that moved up (the removed ones were just
-    # retracted: not read again); the 12 reads of the retraction itself are gone (36 before)
-    assert store.calls[("get", "matches")] == len(PROJECTS)
+    assert ("update_many", "matches") not in store.calls  # the 12 moved back: saved whole
+    # the reconciliation after: only the pairs that moved up, read raw in one call (the
+    # removed ones were just retracted: not read again); it was 36 gets, then 12
+    assert store.calls[("states", "matches")] == 1
+    assert ("get", "matches") not in store.calls
+    for pid in PROJECTS:
+        assert (await market.match(pid, "off-c")).status == "proposed"
+        assert (await market.events(pid, "off-c"))[-1] == "g60.match.proposed.v1"
     for pid in PROJECTS:
         assert (await market.match(pid, "new")).status == "retracted"
         assert (await market.events(pid, "new"))[-1] == "g60.match.retracted.v1"

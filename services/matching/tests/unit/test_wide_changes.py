@@ -166,19 +166,25 @@ def _calls(market: Market) -> tuple[list[str], list[str]]:
     """The ids of the matches read by id, and of those asked to be inserted, from now on (by
     any service on this store)."""
     store, reads, inserts = market.store, [], []
-    get, insert_many = store.get, store.insert_many
+    get, states, insert_many = store.get, store.states, store.insert_many
 
     async def reading(collection: str, id: str) -> Any:
         if collection == "matches":
             reads.append(id)
         return await get(collection, id)
 
+    async def reading_raw(collection: str, ids: list[str]) -> Any:
+        if collection == "matches":
+            reads.extend(ids)
+        return await states(collection, ids)
+
     async def inserting(collection: str, docs: Any) -> Any:
         if collection == "matches":
             inserts.extend(doc["_id"] for doc, _ in docs)
         return await insert_many(collection, docs)
 
-    store.get, store.insert_many = reading, inserting  # type: ignore[method-assign]
+    store.get, store.states = reading, reading_raw  # type: ignore[method-assign]
+    store.insert_many = inserting  # type: ignore[method-assign]
     return reads, inserts
 
 

@@ -22,6 +22,8 @@ MatchStatus = Literal[
 ]
 OPEN: frozenset[str] = frozenset({"proposed", "agreed", "reserved"})
 TERMINAL: frozenset[str] = frozenset({"rejected", "closed", "declined", "expired"})
+Views = tuple[dict[str, Any], dict[str, Any]]  # a match's score breakdowns: enterprise, funder
+KEEP = 20  # decisions a match keeps: its first and the newest (`Match.record`)
 
 
 class TransitionError(Exception):
@@ -70,31 +72,15 @@ class Match(BaseModel):
             return None
         return expiry_day(max(self.expires_at, self.updated_at))
 
-    def record(self, decision: Decision, keep: int = 20) -> None:
+    def record(self, decision: Decision, keep: int = KEEP) -> None:
         """Add a decision (once per id), keeping the first and the newest `keep - 1`."""
-        if any(d.id == decision.id for d in self.decisions):
-            return
-        shared = decision.enterprise_view is None and decision.funder_view is None
-        if not shared and (decision.enterprise_view, decision.funder_view) == self._views():
-            decision = decision.model_copy(update={"enterprise_view": None, "funder_view": None})
-        self.decisions = [*self.decisions, decision]
-        if len(self.decisions) > keep:
-            self.decisions = [self.decisions[0], *self.decisions[-(keep - 1) :]]
+        self.decisions = recorded(self.decisions, decision, self._views(), keep)
 
     def records(self) -> list[Decision]:
         """The decisions, each with its score breakdowns (the match's where it shares them)."""
-        ent, fun = self._views()
-        return [
-            d.model_copy(
-                update={
-                    "enterprise_view": ent if d.enterprise_view is None else d.enterprise_view,
-                    "funder_view": fun if d.funder_view is None else d.funder_view,
-                }
-            )
-            for d in self.decisions
-        ]
+        return pinned(self.decisions, self._views())
 
-    def _views(self) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _views(self) -> Views:
         return self.enterprise_view, self.funder_view
 
     def _set_views(self, enterprise_view: dict[str, Any], funder_view: dict[str, Any]) -> None:
@@ -195,6 +181,36 @@ class Match(BaseModel):
         return True
 
 
+def recorded(
+    decisions: list[Decision], decision: Decision, views: Views, keep: int = KEEP
+) -> list[Decision]:
+    """`Match.record` on a match holding `decisions` and the breakdowns `views`: the decision
+    added (once per id; sharing the match's breakdowns where they are its own), the first and
+    the newest `keep - 1` kept."""
+    if any(d.id == decision.id for d in decisions):
+        return decisions
+    shared = decision.enterprise_view is None and decision.funder_view is None
+    if not shared and (decision.enterprise_view, decision.funder_view) == views:
+        decision = decision.model_copy(update={"enterprise_view": None, "funder_view": None})
+    out = [*decisions, decision]
+    return [out[0], *out[-(keep - 1) :]] if len(out) > keep else out
+
+
+def pinned(decisions: list[Decision], views: Views) -> list[Decision]:
+    """`Match.records`: each decision with its breakdowns (`views`, the match's, where it
+    shares them)."""
+    ent, fun = views
+    return [
+        d.model_copy(
+            update={
+                "enterprise_view": ent if d.enterprise_view is None else d.enterprise_view,
+                "funder_view": fun if d.funder_view is None else d.funder_view,
+            }
+        )
+        for d in decisions
+    ]
+
+
 def retracted(
     status: str, expires_at: datetime | None, reason: str, now: datetime
 ) -> dict[str, Any] | None:
@@ -208,6 +224,25 @@ def retracted(
         "status": "retracted",
         "previous_status": status,
         "reason": reason,
+        "updated_at": now,
+        "expiry_day": day,
+    }
+
+
+def reproposed(status: str, expires_at: datetime | None, now: datetime) -> dict[str, Any] | None:
+    """The fields `Match.repropose` changes on a match in `status` with this deadline (the
+    stored `expiry_day` included), for a re-proposal written as a field update of a match not
+    loaded; None if it would change nothing (not retracted)."""
+    if status != "retracted":
+        return None
+    day = None if expires_at is None else expiry_day(max(expires_at, now))
+    return {
+        "status": "proposed",
+        "previous_status": "retracted",
+        "reason": None,
+        "closed_amount_cny": None,
+        "accepted_by_enterprise": False,
+        "accepted_by_funder": False,
         "updated_at": now,
         "expiry_day": day,
     }

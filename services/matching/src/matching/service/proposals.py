@@ -17,13 +17,15 @@ from typing import TYPE_CHECKING
 from g60_chassis.aggregates import Aggregates, FromDoc
 from g60_chassis.store import VersionConflict
 from g60_contracts.events import ProjectSnapshot
-from matching.domain.match import Match, match_id
+from matching.domain.match import Match
 from matching.domain.results import Delta, Proposal
 from matching.service.flags import AllocationFlags
+from matching.service.held import Reads
 from matching.service.ports import Clock, Engine, MatchEvents
 from matching.service.proposing import NewMatches
 from matching.service.readmodel import ReadModel
-from matching.service.retraction import Retraction, Retractions, StoredMatch
+from matching.service.refreshes import Refreshes
+from matching.service.retraction import FieldWrite, Retractions, Rewrite, StoredMatch
 from matching.service.settling import Settling
 
 if TYPE_CHECKING:
@@ -58,6 +60,8 @@ class Proposals(AllocationFlags):
         self.audit = audit  # records each decision (none in tests that do not look at it)
         self.new = NewMatches(matches, read, events, clock, audit)
         self.retractions = Retractions(matches, events)
+        self.refreshes = Refreshes(events, audit)
+        self.reads = Reads(matches, self.retractions, engine)
         self.allocated: dict[str, str] = {}  # project → offer, as the stored flags say
         self.as_of: int | None = None  # the market version of that allocation
         self.settled_as_of: int | None = None  # every flag holds as of this version
@@ -187,17 +191,21 @@ class Proposals(AllocationFlags):
         unseen: str | None = None,
     ) -> None:
         now, as_of = self.clock(), self.as_of
-        held, shown = await self._held(plan, stale, by_pair, fresh, unseen)
-        plan = self._with_views(plan, held, changed)
+        held, shown = await self.reads.held(plan, stale, by_pair, fresh, unseen)
+        plan = self.reads.with_views(plan, held, changed)
         new: list[tuple[Proposal, bool]] = []
         saves: list[tuple[Match, list[str]]] = []
-        retractions: list[Retraction] = []
+        updates: list[FieldWrite] = []  # retractions, re-proposals (field updates, one write)
         reproposed: list[tuple[Match, Proposal]] = []
+        raw: list[tuple[StoredMatch, Proposal]] = []  # refreshed by field updates
         for pid, mine in plan.items():
             for p in mine:
                 match = held[pid].get(p.offer_id)
                 if match is None:
                     new.append((p, self.allocated.get(pid) == p.offer_id))
+                    continue
+                if isinstance(match, StoredMatch):
+                    raw.append((match, p))
                     continue
                 kinds = match.repropose(now)
                 if kinds:
@@ -208,10 +216,13 @@ class Proposals(AllocationFlags):
             for offer_id in sorted(gone - {p.offer_id for p in mine}):
                 out = held[pid].get(offer_id) or shown.get((pid, offer_id))
                 if out is not None and (retraction := self.retractions.retract(out, now)):
-                    retractions.append(retraction)
-        if reproposed and self.audit is not None:  # recorded before the saves that carry them
-            await self.audit.decided_many("proposed", reproposed)
-        writes = [self._save_all(saves), self.retractions.write(retractions)]
+                    updates.append(retraction)
+        again: dict[str, Rewrite] = {}  # how to write a raw one again if written meanwhile
+        if reproposed or raw:
+            args = (reproposed, raw, self.allocated, as_of, now)
+            fields, again = await self.refreshes.decide(*args)
+            updates += fields
+        writes = [self._save_all(saves), self.retractions.write(updates, again)]
         if new:
             writes.append(self.new.insert(await self.new.make(new, as_of, known)))
         await asyncio.gather(*writes)
@@ -221,67 +232,6 @@ class Proposals(AllocationFlags):
         right after, would be overtaken by its writes, or race them)."""
         while busy := [self._busy[p] for p in project_ids if p in self._busy]:
             await busy[0].wait()
-
-    async def _held(
-        self,
-        plan: dict[str, list[Proposal]],
-        stale: dict[str, set[str]],
-        by_pair: bool,
-        fresh: Collection[str] = (),
-        unseen: str | None = None,
-    ) -> tuple[dict[str, dict[str, Match]], dict[tuple[str, str], StoredMatch]]:
-        """The stored matches of these projects by offer: all of each (by the indexed
-        `project_id`), or `by_pair` those of the pairs in `plan` (by id) and, raw, of `stale`
-        (by pair: only ever retracted, `retraction.py`); not of the `unseen` offer (see
-        `apply`) nor of a `fresh` project (see `reconcile`)."""
-        if not by_pair:
-            ids = [p for p in plan if p not in fresh]
-            found = await asyncio.gather(*(self.matches.every({"project_id": p}) for p in ids))
-            by_project = dict(zip(ids, found, strict=True))
-            return {pid: {m.offer_id: m for m in by_project.get(pid, [])} for pid in plan}, {}
-        planned = {(pid, p.offer_id) for pid, mine in plan.items() for p in mine}
-        pairs = sorted((pid, oid) for pid, oid in planned if oid != unseen)
-        stale_pairs = {(pid, oid) for pid in plan for oid in stale.get(pid, ())}
-        gone = sorted(pair for pair in stale_pairs - planned if pair[1] != unseen)
-        got, raw = await asyncio.gather(
-            asyncio.gather(*(self.matches.get(match_id(pid, oid)) for pid, oid in pairs)),
-            self.retractions.read(match_id(pid, oid) for pid, oid in gone),
-        )
-        held: dict[str, dict[str, Match]] = {pid: {} for pid in plan}
-        for (pid, oid), match in zip(pairs, got, strict=True):
-            if match is not None:
-                held[pid][oid] = match
-        shown = {pair: m for pair, m in zip(gone, raw, strict=True) if m is not None}
-        return held, shown
-
-    def _with_views(
-        self,
-        plan: dict[str, list[Proposal]],
-        held: dict[str, dict[str, Match]],
-        changed: Collection[str] | None,
-    ) -> dict[str, list[Proposal]]:
-        """`plan` with breakdowns on the proposals that need them: a new or re-proposed pair
-        (its decision cites them), a moved score, a pair of a changed project or offer. A pair
-        whose only move is its rank keeps the stored breakdowns (they depend on the pair's data
-        alone, and `Match.refresh` leaves them when the proposal has none)."""
-
-        def needs(p: Proposal) -> bool:
-            match = held[p.project_id].get(p.offer_id)
-            return (
-                changed is None
-                or match is None
-                or match.status == "retracted"
-                or match.score != round(p.score, 4)
-                or p.project_id in changed
-                or p.offer_id in changed
-            )
-
-        todo = [p for mine in plan.values() for p in mine if needs(p)]
-        viewed = {(p.project_id, p.offer_id): p for p in self.engine.with_breakdowns(todo)}
-        return {
-            pid: [viewed.get((p.project_id, p.offer_id), p) for p in mine]
-            for pid, mine in plan.items()
-        }
 
     async def _save_all(self, saves: list[tuple[Match, list[str]]]) -> None:
         """The changed matches of a batch (refreshed, re-proposed) in one write, each with its
