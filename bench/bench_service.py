@@ -35,6 +35,7 @@ from matching.entrypoints.consumer import funding_events, project_events
 from matching.service.handlers import MatchingService
 
 Line = Callable[..., None]
+GEN0: int = PlatformSettings.model_fields["gc_gen0_threshold"].default  # the served service's
 CLIENT = """
 import sys, time, httpx
 url, key = sys.argv[1], sys.argv[2]
@@ -109,10 +110,10 @@ async def run(
     events_out: str | None = None,
     repeats: int = 0,
     offers_only: bool = False,
-    gen0: int = 0,
+    gen0: int = GEN0,
 ) -> None:
-    """`gen0`: the youngest generation's threshold once loaded (0: Python's 700); the served
-    service's is `PlatformSettings.gc_gen0_threshold` (`collector.settle`, its lifespan)."""
+    """`gen0`: the youngest generation's threshold once loaded (0: Python's 700); by default
+    the served service's (`collector.settle` in its lifespan)."""
     at = datetime.combine(e.as_of, datetime.min.time(), UTC)
     store = MemoryDocumentStore()
     keys = KeyStore(MemoryDocumentStore())
@@ -729,7 +730,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--gc-gen0",
         type=int,
-        default=PlatformSettings.model_fields["gc_gen0_threshold"].default,
+        default=GEN0,
         help="the young generation's threshold, as the served service sets it (0: Python's)",
     )
     args = ap.parse_args(argv)
