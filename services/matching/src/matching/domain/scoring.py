@@ -1,4 +1,4 @@
-"""Both sides' scores as numpy kernels, with a per-criterion breakdown for explanations.
+"""Both sides' scores as numpy kernels (their per-criterion breakdowns: `explanations.py`).
 
 The enterprise's view of an offer: cost, speed, amount coverage, instrument preference,
 collateral fit. The funder's view of a project: sector fit, stage fit, priority city,
