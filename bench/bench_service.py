@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from g60_chassis import collector
 from g60_chassis.auth import KeyStore
 from g60_chassis.bus import MemoryBus
 from g60_chassis.envelope import Envelope
@@ -34,6 +35,7 @@ from matching.entrypoints.consumer import funding_events, project_events
 from matching.service.handlers import MatchingService
 
 Line = Callable[..., None]
+GEN0: int = PlatformSettings.model_fields["gc_gen0_threshold"].default  # the served service's
 CLIENT = """
 import sys, time, httpx
 url, key = sys.argv[1], sys.argv[2]
@@ -108,7 +110,10 @@ async def run(
     events_out: str | None = None,
     repeats: int = 0,
     offers_only: bool = False,
+    gen0: int = GEN0,
 ) -> None:
+    """`gen0`: the youngest generation's threshold once loaded (0: Python's 700); by default
+    the served service's (`collector.settle` in its lifespan)."""
     at = datetime.combine(e.as_of, datetime.min.time(), UTC)
     store = MemoryDocumentStore()
     keys = KeyStore(MemoryDocumentStore())
@@ -127,7 +132,11 @@ async def run(
     for o in offers:
         await svc.read.keep(svc.read.offers, offer_snapshot(o, at), removed=False)
     svc.proposals.seed(e.allocation_map())  # as if the flags of this allocation were stored
-    gc.freeze()  # as the service does once its engine is loaded (bootstrap.py)
+    # as the served service does: frozen once its engine is loaded (bootstrap.py), the young
+    # generation collected every `gen0` allocations once started (its lifespan: a process run
+    # by `serving.serve`); the bench ran at Python's 700 (`--gc-gen0 0`), whose young passes
+    # walked each wide offer event's matches and events several times (5-12% of its CPU)
+    collector.settle(gen0)
     handle = project_events(svc)
     events = []
     for p in new_projects:
@@ -718,11 +727,21 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat-wide", type=int, default=0, help="run each wide offer event N times more"
     )
     ap.add_argument("--offers-only", action="store_true", help="stop after the offer events")
+    ap.add_argument(
+        "--gc-gen0",
+        type=int,
+        default=GEN0,
+        help="the young generation's threshold, as the served service sets it (0: Python's)",
+    )
     args = ap.parse_args(argv)
     n_p = args.projects or (10_000 if args.quick else 100_000)
     n_o = args.offers or (1_000 if args.quick else 10_000)
-    bm.say(f"matching service benchmark: {n_p:,} projects × {n_o:,} offers, seed {args.seed}")
+    bm.say(
+        f"matching service benchmark: {n_p:,} projects × {n_o:,} offers, seed {args.seed}, "
+        f"young collections every {args.gc_gen0 or gc.get_threshold()[0]:,} allocations"
+    )
     projects, offers = bm.market(n_p + args.samples, n_o, bm.AS_OF, args.seed)
+    thresholds = gc.get_threshold()
     new_projects, projects = projects[n_p:], projects[:n_p]
     if not args.no_service:
         e = MatchEngine(bm.AS_OF, top_k=10)
@@ -750,10 +769,12 @@ def main(argv: list[str] | None = None) -> int:
                 events_out=args.events,
                 repeats=args.repeat_wide,
                 offers_only=args.offers_only,
+                gen0=args.gc_gen0,
             )
         )
         del e
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
         gc.collect()
     if not args.no_restart:
         asyncio.run(restart(MatchEngine(bm.AS_OF, top_k=10), projects, offers, bm.say, bm.line))

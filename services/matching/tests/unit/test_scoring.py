@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from matching.domain import scoring
+from matching.domain import explanations, scoring
 from matching.domain.columns import OfferTable, ProjectTable
 from services.matching.tests.unit.factories import AS_OF, engine, offer, project
 
@@ -215,16 +215,16 @@ def test_breakdowns_of_a_block_of_pairs_total_as_the_totals_do() -> None:
     Pp = {k: np.asarray(v)[prows] for k, v in Pv.items()}
     Op = {k: np.asarray(v)[orows] for k, v in Ov.items()}
     e_q, f_q = scoring.totals(Pp, Op)
-    got = scoring.breakdowns(Pp, Op)
+    got = explanations.breakdowns(Pp, Op)
     assert [e["total"] for e, _ in got] == [scoring.as_score(q) for q in e_q.tolist()]
     assert [f["total"] for _, f in got] == [scoring.as_score(q) for q in f_q.tolist()]
     for i in (0, 17):
-        (one,) = scoring.breakdowns(P.one(int(prows[i])), Q.one(int(orows[i])))
+        (one,) = explanations.breakdowns(P.one(int(prows[i])), Q.one(int(orows[i])))
         assert one == got[i]
 
 
 def test_rounded_is_pythons_round_bit_for_bit() -> None:
-    """The breakdowns round a column at a time (`scoring.rounded`): each value is what
+    """The breakdowns round their columns together (`explanations.rounded`): each value is what
     `round(v, 4)` gives, to the bit, near halves (where the vectorised product could land on
     the other side), for negatives, zeros, large and non-finite values too."""
     rng = np.random.default_rng(9)
@@ -238,14 +238,34 @@ def test_rounded_is_pythons_round_bit_for_bit() -> None:
             [0.0, -0.0, 1.0, -1e-5, 5e-5, 2.0**41 + 0.5, 1e300, np.inf, -np.inf, np.nan],
         ]
     )
-    got = scoring.rounded(values, len(values), nan=math.nan)
+    got = explanations.rounded(values, len(values), nan=math.nan)
     for v, r in zip(values.tolist(), got, strict=True):
         want = round(v, 4)
         assert (math.isnan(r) and math.isnan(want)) or struct.pack("<d", r) == struct.pack(
             "<d", want
         ), v
-    assert scoring.rounded(np.array([np.nan, 0.12345]), 2) == [None, 0.1235]
-    assert scoring.rounded(np.float64(0.33333), 3) == [0.3333] * 3  # broadcast
+    assert explanations.rounded(np.array([np.nan, 0.12345]), 2) == [None, 0.1235]
+    assert explanations.rounded(np.float64(0.33333), 3) == [0.3333] * 3  # broadcast
+
+
+@pytest.mark.parametrize("n", [1, 3, 40])
+def test_rounded_rows_round_each_array_as_on_its_own(n: int) -> None:
+    """`rounded_rows` rounds several arrays in one pass (a scalar broadcast, NaNs and values
+    near a half in some rows only): each row is `round(v, 4)` of its own array's values, the
+    values Python's `round` must settle put back in their own row and place."""
+    rng = np.random.default_rng(n)
+    rows: list[Any] = [rng.random(n) for _ in range(5)]
+    rows[1][n // 2] = np.nan
+    rows[3][-1] = 0.12345  # the double nearest to it lies below the half: 0.1234
+    rows[4] = np.float64(0.00005)
+    for nan in (None, math.nan):
+        got = explanations.rounded_rows(rows, n, nan=nan)
+        assert len(got) == len(rows)
+        for row, values in zip(got, rows, strict=True):
+            want = [nan if v != v else round(v, 4) for v in np.broadcast_to(values, (n,)).tolist()]
+            assert [struct.pack("<d", x) if x is not None else x for x in row] == [
+                struct.pack("<d", x) if x is not None else x for x in want
+            ]
 
 
 def test_with_breakdowns_keeps_every_field_of_the_proposal() -> None:

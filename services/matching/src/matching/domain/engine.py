@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date
 
-from matching.domain import eligibility, offerkernels, scoring
+from matching.domain import eligibility, explanations, offerkernels, scoring
 from matching.domain.advice import what_if
 from matching.domain.columns import OfferTable, ProjectTable
 from matching.domain.latest import LatestAllocation
@@ -188,7 +188,7 @@ class MatchEngine:
         prow, orow = self.projects.row[project_id], self.offers.row[offer_id]
         P, O = self._ranking.pairs([prow], [orow])
         failed = eligibility.failed_rules(P, O, self.as_of_ord)
-        ((ev, fv),) = scoring.breakdowns(P, O)
+        ((ev, fv),) = explanations.breakdowns(P, O)
         e_q, f_q = scoring.totals(P, O)
         visible = self._ranking.visible(prow)
         return Explanation(

@@ -9,7 +9,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from matching.domain import eligibility, pairs, scoring
+from matching.domain import eligibility, explanations, pairs, scoring
 from matching.domain.columns import Cols
 from matching.domain.results import Proposal
 from matching.domain.state import MarketState
@@ -112,7 +112,7 @@ class Ranking:
             return []
         P, O = self.pairs(prows, orows)
         e_q, f_q = scoring.totals(P, O)
-        bd = scoring.breakdowns(P, O) if views else [(None, None)] * len(prows)
+        bd = explanations.breakdowns(P, O) if views else [(None, None)] * len(prows)
         alloc = self.allocation_map() if marked else None
         pid, oid = self.market.projects.ids, self.market.offers.ids
         combined, as_score = scoring.combined, scoring.as_score
@@ -190,7 +190,7 @@ class Ranking:
         m = self.market
         rows = [m.projects.row[p.project_id] for p in proposals]
         P, O = self.pairs(rows, [m.offers.row[p.offer_id] for p in proposals])
-        views = scoring.breakdowns(P, O)
+        views = explanations.breakdowns(P, O)
         return [  # made directly: `dataclasses.replace` checks its fields each time (~3x)
             Proposal(
                 project_id=p.project_id,
