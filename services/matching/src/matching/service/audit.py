@@ -127,19 +127,24 @@ class DecisionLog:
         for waiting in waits:  # a cancelled caller does not cancel the others' write
             await asyncio.shield(waiting)
 
-    async def decided_many(self, kind: DecisionKind, decided: list[tuple[Match, Proposal]]) -> None:
-        """Record decisions on existing matches (the engine proposes a pair again after
-        retracting it), the caller saving them: each view read once, the inputs not stored yet
-        in one insert (a batch of re-proposals was one insert per match)."""
-        views = await self.read.pair_views(p for _, p in decided)
-        todo = [
-            (match, p, *pair)
-            for (match, p), pair in zip(decided, views, strict=True)
-            if pair is not None
-        ]
-        await self.keep_inputs_of([(project, offer) for _, _, project, offer in todo])
-        for match, p, project, offer in todo:
-            match.record(self.decision(kind, match.id, p, project, offer))
+    async def decide_many(
+        self, kind: DecisionKind, pairs: list[tuple[str, Proposal]]
+    ) -> list[Decision | None]:
+        """Decisions about existing matches (the engine proposes a pair again after retracting
+        it), for the caller to record: for each (match id, proposal) its decision, None where
+        a view of the pair is missing; each view read once, the inputs not stored yet stored
+        first in one insert (a batch of re-proposals was one insert per match). A proposal
+        with breakdowns gives them to its match (`Match.refresh`): its decision shares them
+        (`Match.record` would find them equal and drop its copies)."""
+        views = await self.read.pair_views(p for _, p in pairs)
+        todo = [(i, *pair) for i, pair in enumerate(views) if pair is not None]
+        await self.keep_inputs_of([(project, offer) for _, project, offer in todo])
+        out: list[Decision | None] = [None] * len(pairs)
+        for i, project, offer in todo:
+            id, p = pairs[i]
+            shared = p.enterprise_view is not None or p.funder_view is not None
+            out[i] = self.decision(kind, id, p, project, offer, shared=shared)
+        return out
 
     async def log_many(self, kind: DecisionKind, decided: list[tuple[str, Proposal]]) -> None:
         """Decisions about matches (id, the proposal it cites) recorded beside them, in one

@@ -21,7 +21,7 @@ from pydantic import TypeAdapter
 from pydantic_core import from_json, to_json, to_jsonable_python
 
 from g60_chassis.store import VersionConflict
-from matching.domain.audit import Decision, DecisionKind
+from matching.domain.audit import Decision
 from matching.domain.match import KEEP, Match, Views, pinned, recorded, reproposed
 from matching.domain.results import Proposal
 from matching.service.ports import MatchEvents
@@ -150,7 +150,7 @@ class Refreshes:
         pairs = [(m.id, p) for m, p in loaded] + [(m.id, p) for m, p in back]
         decisions: list[Decision | None] = [None] * len(pairs)
         if pairs and self.audit is not None:  # recorded before the writes that carry them
-            decisions = await decide(self.audit, "proposed", pairs)
+            decisions = await self.audit.decide_many("proposed", pairs)
         for (match, _), decision in zip(loaded, decisions, strict=False):
             if decision is not None:
                 match.record(decision)
@@ -184,22 +184,3 @@ class Refreshes:
         if match.status != status or not packed(match):
             raise VersionConflict(match.id)
         return refresh(match, p, allocated, as_of, now, decision, self.events)
-
-
-async def decide(
-    audit: DecisionLog, kind: DecisionKind, pairs: list[tuple[str, Proposal]]
-) -> list[Decision | None]:
-    """`DecisionLog.decided_many`'s decisions, not recorded on a loaded match: for each (match
-    id, proposal) its decision (None where a view of the pair is missing, as there), the
-    inputs not stored yet stored first in one insert."""
-    views = await audit.read.pair_views(p for _, p in pairs)
-    todo = [(i, *pair) for i, pair in enumerate(views) if pair is not None]
-    await audit.keep_inputs_of([(project, offer) for _, project, offer in todo])
-    out: list[Decision | None] = [None] * len(pairs)
-    for i, project, offer in todo:
-        id, p = pairs[i]
-        # a proposal with breakdowns gives them to its match (`Match.refresh`): the decision
-        # shares them (`Match.record` would find them equal and drop its copies)
-        shared = p.enterprise_view is not None or p.funder_view is not None
-        out[i] = audit.decision(kind, id, p, project, offer, shared=shared)
-    return out
