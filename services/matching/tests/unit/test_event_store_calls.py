@@ -115,6 +115,37 @@ async def test_a_delivery_that_failed_after_the_engine_changed_is_reconciled_whe
         assert (await market.match(pid, "off-c")).status == "retracted"
 
 
+async def test_a_failed_withdrawal_is_reconciled_when_redelivered() -> None:
+    """The engine has removed the offer, so the redelivery's change moves nothing: the projects
+    that held a match with it are reconciled all the same (the pairs it had displaced are
+    proposed again). Before, they stayed without them until something else moved them."""
+    market, store = await wide_market()
+    await market.offer("new", pricing={"rate_bp": 300})  # first in all 12 top ks
+    await market.svc.proposals.settling.settled()
+    real = market.store.set_fields
+    calls: list[str] = []
+
+    async def second_write_fails(collection: str, *args: Any, **kw: Any) -> set[str]:
+        calls.append(collection)
+        if len(calls) == 2:  # the withdrawal's matches retracted; then the moved-back ones
+            raise ConnectionError("the store went away")
+        return await real(collection, *args, **kw)
+
+    market.store.set_fields = second_write_fails  # type: ignore[method-assign]
+    data = offer_data("new", market._v("new"), status="withdrawn", pricing={"rate_bp": 300})
+    event = Envelope(type="g60.offer.withdrawn.v1", source="/t", subject="new", data=data)
+    with pytest.raises(ConnectionError):
+        await market.funding(event)
+    assert (await market.match(PROJECTS[0], "off-c")).status == "retracted"  # not yet back
+    assert not market.svc.engine.has_offer("new")  # a redelivery's change moves nothing
+
+    await market.funding(event)  # the redelivery
+    for pid in PROJECTS:
+        assert (await market.match(pid, "new")).status == "retracted"
+        assert (await market.match(pid, "off-c")).status == "proposed"
+        assert (await market.events(pid, "off-c"))[-1] == "g60.match.proposed.v1"
+
+
 async def test_the_allocations_flags_are_one_field_update_and_one_log_insert_per_batch() -> None:
     market, store = await wide_market()
     await market.svc.proposals.settling.settled()

@@ -155,10 +155,12 @@ class MatchingService:
         if await self.loading.deferred(self.read.offers, offer, removed):
             return
         if removed:
-            await self.read.keep(self.read.offers, offer, removed)
+            again = not await self.read.keep(self.read.offers, offer, removed)
             delta = self.engine.remove_offer(offer.id)
             await self.lifecycle.retract_all(None, offer.id, "the offer was withdrawn")
-            await self._offer_changed(offer, removed, lambda: delta, stored=True, retracted=True)
+            await self._offer_changed(
+                offer, removed, lambda: delta, stored=True, retracted=True, redelivered=again
+            )
         else:
             upsert = partial(self.engine.upsert_offer, self.translate.offer(offer))
             await self._offer_changed(offer, removed, upsert, stored=False)
@@ -183,6 +185,7 @@ class MatchingService:
         change: Callable[[], Delta],
         stored: bool,
         retracted: bool = False,
+        redelivered: bool = False,
     ) -> None:
         """Change the engine, store the offer's view (unless the caller has: `stored`) and
         reconcile what the change moved (`retracted`: the caller retracted all the offer's
@@ -198,7 +201,9 @@ class MatchingService:
         view, so the engine's change moves nothing: the projects that hold the offer are
         reconciled. So are they after a delivery of this process that failed once the engine
         had changed (`_unfinished`): its redelivery finds the engine changed and the view
-        perhaps not stored."""
+        perhaps not stored. A withdrawal's redelivery (`redelivered`: the caller found its
+        view withdrawn already) finds the engine without the offer: the projects that held a
+        match with it are reconciled (the pairs its withdrawal moved back up are proposed)."""
         settling = self.proposals.settling
         failed_before = offer.id in self._unfinished
         self._unfinished.add(offer.id)
@@ -209,7 +214,7 @@ class MatchingService:
             kept = await self.read.keep(self.read.offers, offer, removed, wide)
         elif wide:
             await self.read.keep(self.read.offers, offer, removed, pending=True)
-        redelivered = not kept
+        redelivered = redelivered or not kept
         # its view just created: no match of the offer can be stored (none is made before
         # the views of its pair), so none is looked for (an offer entering 147 top ks read
         # 147 pairs that could not be there); a redelivery found the view, and reads them
@@ -219,9 +224,17 @@ class MatchingService:
             settling.mark(
                 offer.id, partial(self.read.applied, self.read.offers, offer.id, offer.version)
             )
-        if not removed and (redelivered or failed_before):
-            held = self.engine.proposals_for_offer(offer.id, breakdowns=False, allocated=False)
+        if redelivered or failed_before:
             await self.proposals.reconcile(
-                {p.project_id for p in held}, changed={offer.id}, sweep=True
+                await self._holding(offer.id, removed), changed={offer.id}, sweep=True
             )
         self._unfinished.discard(offer.id)
+
+    async def _holding(self, offer_id: str, removed: bool) -> set[str]:
+        """The projects whose matches a change of this offer may have left unreconciled: those
+        the engine proposes it to, or, withdrawn, those with a stored match of it."""
+        if removed:
+            held = await self.proposals.retractions.every({"offer_id": offer_id})
+            return {str(m.doc["project_id"]) for m in held}
+        proposed = self.engine.proposals_for_offer(offer_id, breakdowns=False, allocated=False)
+        return {p.project_id for p in proposed}
