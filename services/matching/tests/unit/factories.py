@@ -4,11 +4,14 @@ the allocation written independently of the engine's algorithm."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from hypothesis import strategies as st
 
+from g60_chassis.memory_store import MemoryDocumentStore
+from g60_chassis.store import Doc
 from matching.domain import uscc
 from matching.domain.audit import Decision, DecisionKind
 from matching.domain.engine import MatchEngine
@@ -300,3 +303,29 @@ def match(id: str = "m", **over: Any) -> Match:
         expires_at=AT + timedelta(days=14),
     )
     return Match(**{**fields, **over})
+
+
+class Meddling(MemoryDocumentStore):
+    """A store on which another writer acts (`meddle`, on the store itself) just before the
+    first field update that expects versions: a match written between a read and its write."""
+
+    def __init__(self, meddle: Callable[[MemoryDocumentStore], Awaitable[object]]) -> None:
+        super().__init__()
+        self.meddle, self.calls = meddle, 0
+
+    async def set_fields(
+        self,
+        collection: str,
+        changes: Mapping[str, Doc],
+        unless: str | None = None,
+        report_absent: bool = True,
+        *,
+        expected: Mapping[str, int] | None = None,
+        events: Mapping[str, list[Doc]] | None = None,
+    ) -> set[str]:
+        self.calls += 1
+        if self.calls == 1 and expected is not None:
+            await self.meddle(self)
+        return await super().set_fields(
+            collection, changes, unless, report_absent, expected=expected, events=events
+        )

@@ -5,7 +5,6 @@ written between the read and the write is read again (same status) or fails the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +20,7 @@ from matching.domain.match import KEEP, Match
 from matching.domain.results import Proposal
 from matching.service.refreshes import Refreshes, refresh
 from matching.service.retraction import Retractions
+from services.matching.tests.unit.factories import Meddling
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 NOW = T0 + timedelta(days=2)
@@ -189,29 +189,13 @@ async def test_a_field_refresh_stores_and_sends_what_a_load_and_save_did(name: s
         assert doc["outbox"][0]["data"]["enterprise_view"] == (case.views or (VIEW,))[0]
 
 
-class Meddling(MemoryDocumentStore):
+def meddling(change: Doc) -> Meddling:
     """A store on which another writer changes `m1` just before our first field update."""
 
-    def __init__(self, change: Doc) -> None:
-        super().__init__()
-        self.change, self.calls = change, 0
+    async def meddle(store: MemoryDocumentStore) -> None:
+        await MemoryDocumentStore.set_fields(store, "matches", {"m1": change})
 
-    async def set_fields(
-        self,
-        collection: str,
-        changes: Mapping[str, Doc],
-        unless: str | None = None,
-        report_absent: bool = True,
-        *,
-        expected: Mapping[str, int] | None = None,
-        events: Mapping[str, list[Doc]] | None = None,
-    ) -> set[str]:
-        self.calls += 1
-        if self.calls == 1 and expected is not None:
-            await super().set_fields(collection, {"m1": self.change})
-        return await super().set_fields(
-            collection, changes, unless, report_absent, expected=expected, events=events
-        )
+    return Meddling(meddle)
 
 
 async def _refresh_on(store: Meddling, case: Case) -> None:
@@ -229,7 +213,7 @@ async def test_a_match_written_between_the_read_and_the_write_is_read_again() ->
     """Its allocation flag set meanwhile (`flags.py`: a field update): read again, still
     retracted, proposed again from what it is now."""
     case = Case(new=None, allocated=True, rank=1)
-    store = Meddling({"allocated": True, "allocated_as_of": 6})
+    store = meddling({"allocated": True, "allocated_as_of": 6})
     await stored(case, store)
     await _refresh_on(store, case)
     assert store.calls == 2
@@ -250,7 +234,7 @@ async def test_a_match_moved_to_another_status_meanwhile_fails_the_batch() -> No
     """Proposed again by another writer meanwhile: not written over (a VersionConflict, as a
     lost save of a loaded match: the delivery is retried, reconciled again)."""
     case = Case(new=None)
-    store = Meddling({"status": "proposed", "previous_status": "retracted"})
+    store = meddling({"status": "proposed", "previous_status": "retracted"})
     await stored(case, store)
     with pytest.raises(VersionConflict):
         await _refresh_on(store, case)

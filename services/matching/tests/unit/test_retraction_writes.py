@@ -4,18 +4,19 @@ a compare-and-set on the version read."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from g60_chassis.aggregates import Aggregates, Outgoing
 from g60_chassis.memory_store import MemoryDocumentStore
-from g60_chassis.store import Doc, VersionConflict
+from g60_chassis.store import VersionConflict
 from matching.adapters.events import ContractMatchEvents
 from matching.domain.match import Match, retracted
 from matching.service.lifecycle import Lifecycle
 from matching.service.retraction import REASON, Retractions
+from services.matching.tests.unit.factories import Meddling
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 PACKED = ("enterprise_view", "funder_view", "decisions")
@@ -161,36 +162,16 @@ async def test_a_withdrawal_stores_and_sends_what_a_transition_per_match_did() -
     assert sent == {"m0", "m1", "m2", "m3", "m5"}
 
 
-class Meddling(MemoryDocumentStore):
-    """A store on which another writer accepts `m1` just before the first field update."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls = 0
-
-    async def set_fields(
-        self,
-        collection: str,
-        changes: Mapping[str, Doc],
-        unless: str | None = None,
-        report_absent: bool = True,
-        *,
-        expected: Mapping[str, int] | None = None,
-        events: Mapping[str, list[Doc]] | None = None,
-    ) -> set[str]:
-        self.calls += 1
-        if self.calls == 1:
-            doc = await self.get(collection, "m1")
-            assert doc is not None
-            doc["accepted_by_funder"] = True
-            await self.update(collection, doc, doc["version"])
-        return await super().set_fields(
-            collection, changes, unless, report_absent, expected=expected, events=events
-        )
+async def accept_m1(store: MemoryDocumentStore) -> None:
+    """Another writer accepts `m1` (funder side)."""
+    doc = await store.get("matches", "m1")
+    assert doc is not None
+    doc["accepted_by_funder"] = True
+    await store.update("matches", doc, doc["version"])
 
 
 async def test_a_withdrawal_reads_again_and_retracts_a_match_written_meanwhile() -> None:
-    store = Meddling()
+    store = Meddling(accept_m1)
     matches = await _withdrawal_fixture(store)
     later = T0 + timedelta(days=1)
     events = ContractMatchEvents("matches")
