@@ -49,12 +49,14 @@ def entries(events: list[Doc] | None) -> Outbox:
     return tuple(pickle.dumps(e, pickle.HIGHEST_PROTOCOL) for e in events or ())
 
 
-def read(stored: Doc) -> Doc:
-    """A stored document as a reader gets it: a fresh copy, its outbox included."""
+def read(stored: Doc, outbox: bool = True) -> Doc:
+    """A stored document as a reader gets it: a fresh copy, its outbox included (unless not
+    `outbox`: its entries, one pickled entry each, are then not unpickled)."""
     doc: Doc = {k: v for k, v in stored.items() if k not in _OWN}
     if BLOB in stored:
         doc.update(pickle.loads(stored[BLOB]))
-    doc["outbox"] = [pickle.loads(e) for e in stored["outbox"]]
+    if outbox:
+        doc["outbox"] = [pickle.loads(e) for e in stored["outbox"]]
     return doc
 
 

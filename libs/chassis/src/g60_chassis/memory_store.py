@@ -20,8 +20,6 @@ from g60_chassis.store import (
     update_each,
 )
 
-OWN = (mp.BLOB, mp.NESTED, "outbox")  # a stored entry's own keys (`memory_packed.py`)
-
 
 class MemoryDocumentStore:
     """A dict-backed store with the same semantics; the fake for unit tests. Like the real
@@ -246,13 +244,5 @@ class MemoryDocumentStore:
         return None
 
     async def states(self, collection: str, ids: list[str]) -> list[Doc | None]:
-        data, out = self._data[collection], list[Doc | None]()
-        for id in ids:  # as `mp.read`, its outbox (one pickled entry each) left packed
-            if (stored := data.get(id)) is None:
-                out.append(None)
-                continue
-            doc = {k: v for k, v in stored.items() if k not in OWN}
-            if mp.BLOB in stored:
-                doc.update(pickle.loads(stored[mp.BLOB]))
-            out.append(doc)
-        return out
+        data = self._data[collection]
+        return [mp.read(d, outbox=False) if (d := data.get(id)) is not None else None for id in ids]

@@ -60,9 +60,11 @@ class SqliteDocumentStore:
         return self._db
 
     @staticmethod
-    def _row(row: Any) -> Doc:
+    def _row(row: Any, outbox: bool = True) -> Doc:
         doc: Doc = json.loads(row[2])
-        doc["_id"], doc["version"], doc["outbox"] = row[0], row[1], json.loads(row[3])
+        doc["_id"], doc["version"] = row[0], row[1]
+        if outbox:
+            doc["outbox"] = json.loads(row[3])
         return doc
 
     @staticmethod
@@ -83,7 +85,7 @@ class SqliteDocumentStore:
         query = f"SELECT id, version, doc FROM {_table(collection)} WHERE id IN ({marks})"
         async with db.execute(query, ids) as cur:
             rows = await cur.fetchall()
-        found = {r[0]: {**json.loads(r[2]), "_id": r[0], "version": r[1]} for r in rows}
+        found = {r[0]: self._row(r, outbox=False) for r in rows}
         return [found.get(id) for id in ids]
 
     async def insert(self, collection: str, doc: Doc, events: list[Doc] | None = None) -> None:
@@ -284,8 +286,8 @@ class SqliteDocumentStore:
         if not _NAME.match(field):
             raise ValueError(f"bad field name {field!r}")
         db = await self._conn(collection)
-        kind, name = ("UNIQUE INDEX", f"{collection}_{field}_unique") if unique else ("INDEX", "")
-        name = name or f"{collection}_{field}"
+        kind = "UNIQUE INDEX" if unique else "INDEX"
+        name = f"{collection}_{field}_unique" if unique else f"{collection}_{field}"
         async with self._lock:
             await db.execute(
                 f'CREATE {kind} IF NOT EXISTS "{name}" ON {_table(collection)}'

@@ -17,14 +17,13 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 
 from g60_chassis.aggregates import Aggregates, Outgoing
-from g60_chassis.errors import Conflict
 from g60_chassis.store import VersionConflict
 from matching.domain.match import Match, retracted
 from matching.service.ports import MatchEvents
 
 REASON = "no longer among the proposals"
 PAGE = 200  # a withdrawal reads its matches in pages of this size
-ATTEMPTS = 50  # a withdrawal's rounds of compare-and-set before it gives up (as a save's)
+ATTEMPTS = 50  # rounds of compare-and-set of a rewritten match before it gives up (as a save's)
 
 
 @dataclass(frozen=True)
@@ -105,15 +104,15 @@ class Retractions:
     async def withdraw(self, where: Mapping[str, str], reason: str, now: datetime) -> None:
         """Retract every open match `where` matches (its offer or project withdrawn), accepted
         or not, as field updates in one write; those whose compare-and-set lost (written
-        meanwhile) are read again and retracted if still open, as `retry_on_conflict` does for
-        one match (`Lifecycle.transition`: a read, a retract and a whole save per match)."""
-        todo: list[StoredMatch | None] = list(await self.every(where))
-        for _ in range(ATTEMPTS):
-            writes = [r for m in todo if m is not None and (r := self.retract(m, now, reason))]
-            if not writes or not (lost := await self.set(writes)):
-                return
-            todo = await self.read(sorted(lost))
-        raise Conflict("too much contention on these matches; try again")
+        meanwhile) are read again and retracted if still open (`write`), as `retry_on_conflict`
+        does for one match (`Lifecycle.transition`: a read, a retract and a whole save per
+        match)."""
+
+        def retract(match: StoredMatch) -> FieldWrite | None:
+            return self.retract(match, now, reason)
+
+        writes = [w for m in await self.every(where) if (w := retract(m))]
+        await self.write(writes, dict.fromkeys((w.id for w in writes), retract))
 
     def retract(
         self, match: Match | StoredMatch, now: datetime, withdrawn: str | None = None
@@ -145,9 +144,9 @@ class Retractions:
     ) -> None:
         """All in one store call; a lost compare-and-set fails the batch (as a lost save of
         the batch's changed matches does: its delivery is retried, reconciled again), unless
-        `again` says how to write that match again (id → the write for it as read again:
-        a refresh, `refreshes.py`; None: nothing left to write): then it is read again
-        and written, up to `ATTEMPTS` rounds."""
+        `again` says how to write that match again (id → the write for it as read again: a
+        refresh, `refreshes.py`, or a withdrawal's retraction; None: nothing left to write):
+        then it is read again and written, up to `ATTEMPTS` rounds."""
         lost = await self.set(writes) if writes else set()
         for _ in range(ATTEMPTS):
             if not (retry := sorted(lost & (again or {}).keys())):
