@@ -68,18 +68,24 @@ async def test_a_new_best_offer_is_proposed_to_every_project_on_the_event_path()
     for m in (inline, wide):
         await m.offer("new", pricing={"rate_bp": 300})
 
-    # before the background ran: the new pair proposed with its breakdowns, the pushed out
-    # pair retracted, the rest left for the settling
+    # before the background ran: the new pair proposed with its breakdowns, the rest left
+    # for the settling: the pair it pushed out (it still fits) and the shifted ranks
     assert wide.svc.proposals.settling.due == len(PROJECTS)
     for pid in PROJECTS:
         new = await wide.match(pid, "new")
         assert new.status == "proposed" and new.rank == 1 and new.enterprise_view
         assert await wide.events(pid, "new") == ["g60.match.proposed.v1"]
         out = await wide.match(pid, "off-c")  # third of the three before; now fourth
-        assert out.status == "retracted"
+        assert out.status == "proposed"  # retracted by the settling's sweep
         assert (await wide.match(pid, "off-b")).rank == 1  # not shifted yet: the background's
     await _agree(inline, wide)
     assert (await wide.match(PROJECTS[0], "off-b")).rank == 2
+    for pid in PROJECTS:
+        assert (await wide.match(pid, "off-c")).status == "retracted"
+        assert await wide.events(pid, "off-c") == [
+            "g60.match.proposed.v1",
+            "g60.match.retracted.v1",
+        ]
 
 
 async def test_a_changed_offer_and_its_withdrawal_settle_to_what_reconciling_all_stores() -> None:
@@ -123,11 +129,11 @@ async def test_the_allocated_pair_pushed_out_of_the_top_k_is_not_retracted() -> 
 
     for m in (inline, wide):
         await m.offer("new", pricing={"rate_bp": 300})  # the allocation is not run again
+    await _agree(inline, wide)
     for pid in PROJECTS:
         out = await wide.match(pid, "off-c")  # fourth now: only the allocated ones stay
         assert (out.status == "proposed") == (pid in held), pid
         assert out.allocated == (pid in held)
-    await _agree(inline, wide)
     assert (await wide.match(next(iter(held)), "off-c")).rank == 4
 
 
@@ -192,7 +198,8 @@ async def test_a_new_offer_s_pairs_are_not_read_a_redelivered_one_s_are() -> Non
     """A new offer's first delivery creates its view: none of its matches can be stored yet
     (none is made before its pair's views), so only the displaced pairs are read. A
     redelivery finds the view: to an engine that had not seen the offer (a process started
-    before the first delivery stored it), its matches are read and found, not made again."""
+    before the first delivery stored it), its matches are read and found, not made again.
+    The pairs it pushed out are not read either: the settling retracts them."""
     market = Market()
     await market.wide(PROJECTS)
     later = market.another_process()
@@ -203,9 +210,9 @@ async def test_a_new_offer_s_pairs_are_not_read_a_redelivered_one_s_are() -> Non
     data = offer_data("new", 1, pricing={"rate_bp": 300})  # first in all 12 top ks
     event = Envelope(type="g60.offer.published.v1", source="/t", subject="new", data=data)
     await market.funding(event)
-    assert not new & set(reads)
-    assert {match_id(p, "off-c") for p in PROJECTS} <= set(reads)  # the displaced: read
+    assert not reads  # neither its pairs nor the displaced (the settling's)
     assert set(inserts) == new
+    await market.svc.proposals.settling.settled()
     for pid in PROJECTS:
         assert (await market.match(pid, "new")).status == "proposed"
         assert (await market.match(pid, "off-c")).status == "retracted"

@@ -148,7 +148,8 @@ class EngineLoad:
     async def _offer(self, view: View) -> None:
         """Apply an offer's stored state and reconcile every project that holds it in the
         engine or in a stored match (the engine may have loaded this state already, so the
-        upsert's delta alone may be empty)."""
+        upsert's delta alone may be empty), sweeping: a wide change leaves the pairs it pushed
+        out of those top ks to the settling (`settling.py`), which a crash may have cut short."""
         offer = OfferSnapshot.model_validate(view.data)
         if view.removed:
             self.engine.remove_offer(offer.id)
@@ -158,7 +159,7 @@ class EngineLoad:
         held = self.engine.proposals_for_offer(offer.id, breakdowns=False, allocated=False)
         stored = {m.project_id for m in await self.matches.every({"offer_id": offer.id}, 500)}
         ids = stored | {p.project_id for p in held}
-        await self.proposals.reconcile(ids, {p: {offer.id} for p in stored}, changed={offer.id})
+        await self.proposals.reconcile(ids, changed={offer.id}, sweep=True)
 
     async def _project(self, view: View) -> None:
         project = ProjectSnapshot.model_validate(view.data)

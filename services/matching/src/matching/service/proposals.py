@@ -79,9 +79,11 @@ class Proposals(AllocationFlags):
         self, delta: Delta, changed: Collection[str] | None = None, unseen: str | None = None
     ) -> bool:
         """Reconcile the projects an engine change touched; its removed pairs may be stale.
-        Past `inline` projects, only the pairs that entered or left their top k or whose score
-        moved are stored now, their matches read by id (an offer entering 147 top ks read
-        and rewrote ~1,700 matches for ~300 that moved); the rest is left to `settling`.
+        Past `inline` projects, only the pairs that entered their top k or whose score moved,
+        and those of the changed offer that left it, are stored now, their matches read by id
+        (an offer entering 147 top ks read and rewrote ~1,700 matches for ~300 that moved); the
+        rest is left to `settling`: ranks shifted, and the pairs the change pushed out of a top
+        k (they still fit; a wide publication's retractions were ~14 % of its event).
         `unseen`: an offer none of whose matches can be stored yet (its view was just
         created): its pairs are not read. Returns whether it left work to `settling`."""
         stale: dict[str, set[str]] = {}
@@ -93,11 +95,12 @@ class Proposals(AllocationFlags):
         moved: dict[str, set[str]] = {}
         for project_id, offer_id in (*delta.added, *delta.changed):
             moved.setdefault(project_id, set()).add(offer_id)
+        left = {pid: own for pid, offers in stale.items() if (own := _own(offers, changed))}
         ids = sorted(delta.projects)
         for i in range(0, len(ids), WIDE):
             batch = ids[i : i + WIDE]
             await self._free(batch)
-            asked = {pid: moved.get(pid, set()) | stale.get(pid, set()) for pid in batch}
+            asked = {pid: moved.get(pid, set()) | left.get(pid, set()) for pid in batch}
             wanted = self.engine.proposals_for_projects(
                 batch, breakdowns=False, allocated=False, only=asked
             )
@@ -106,10 +109,11 @@ class Proposals(AllocationFlags):
                 for pid in batch
             }
             gone = {  # the allocated pair stays, beyond the top k too (as in `reconcile`)
-                pid: stale.get(pid, set())
+                pid: left[pid]
                 - {p.offer_id for p in wanted.get(pid, [])}
                 - {self.allocated.get(pid)}
                 for pid in batch
+                if pid in left
             }
             await self._projects(plan, gone, {}, changed, by_pair=True, unseen=unseen)
             await asyncio.sleep(0)
@@ -248,3 +252,11 @@ class Proposals(AllocationFlags):
         if not kinds:
             return None
         return FromDoc(lambda m, doc: [e for k in kinds for e in self.events.match(k, m, doc)])
+
+
+def _own(stale: set[str], changed: Collection[str] | None) -> set[str]:
+    """The pairs among `stale` (offer ids of one project) that left its top k because their
+    own offer changed (it may no longer fit: retracted on the event path); a pair another
+    offer pushed out still fits, and is retracted with the settling, which sweeps (the ranks
+    of the pairs that stay shift there too). `changed` None: any may have changed."""
+    return set(stale) if changed is None else {o for o in stale if o in changed}

@@ -86,7 +86,9 @@ class Retractions:
         """The stored matches of these ids, raw, in one call (None where there is none),
         without their outboxes: the events they wait to send (a displaced match's
         `retracted`, unsent yet, was ~50 µs to unpack on the memory store, most of a read)."""
-        docs = await self.matches.store.states(self.matches.collection, list(ids))
+        if not (wanted := list(ids)):
+            return []
+        docs = await self.matches.store.states(self.matches.collection, wanted)
         return [StoredMatch.of(d) if d is not None else None for d in docs]
 
     async def every(self, where: Mapping[str, str]) -> list[StoredMatch]:

@@ -1,9 +1,11 @@
 """Reconciliations left for later. A change that touches many projects (an offer entering or
 leaving a hundred top ks) stores on the event path only what moved in or out of them
 (`Proposals.apply`); the rest — ranks shifted by one, the breakdowns of a changed offer's
-other pairs, the allocated pair beyond the top k — is brought in line here, in the background,
-by the same full reconciliation, a batch of projects at a time with the event loop free between
-batches. A failed batch stays due and is tried again after a pause.
+other pairs, the allocated pair beyond the top k, the pairs another offer pushed out of a top k
+— is brought in line here, in the background, by the same full reconciliation, sweeping (every
+stored proposed match the engine no longer proposes is retracted, unless accepted or allocated),
+a batch of projects at a time with the event loop free between batches. A failed batch stays
+due and is tried again after a pause.
 
 What is due is memory only, so the change that left it is marked durably by its caller (the
 offer's view kept `pending`, `handlers.py`) and the mark cleared here once nothing is due: a
@@ -24,7 +26,7 @@ log = logging.getLogger(__name__)
 
 class Reconcile(Protocol):
     def __call__(
-        self, project_ids: Iterable[str], *, changed: Collection[str] | None
+        self, project_ids: Iterable[str], *, changed: Collection[str] | None, sweep: bool
     ) -> Awaitable[None]: ...
 
 
@@ -83,7 +85,7 @@ class Settling:
             for ids_changed in taken.values():
                 changed = None if ids_changed is None or changed is None else changed | ids_changed
             try:
-                await self.reconcile(ids, changed=changed)
+                await self.reconcile(ids, changed=changed, sweep=True)
             except Exception:
                 log.exception("matching: reconciling %d projects failed; retried", len(ids))
                 for pid, was in taken.items():  # due again, with what was due meanwhile
