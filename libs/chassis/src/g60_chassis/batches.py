@@ -50,12 +50,14 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Literal
 
+import lz4.frame
 from pydantic_core import from_json, to_json
 
 from g60_chassis.store import BATCH, Doc, DocumentStore, DuplicateKey, VersionConflict
 
 PREFIX = "_outbox_"
-ZIPPED = "items_z"  # a batch document's items, compressed (`_packed`)
+LZ4 = "items_lz4"  # a batch document's items, compressed (`_packed`)
+ZIPPED = "items_z"  # as an older release compressed them (zlib), still read
 
 
 def batch_collection(collection: str) -> str:
@@ -77,22 +79,26 @@ def made_at(batch_id: str) -> float | None:
 
 
 def _packed(items: list[Doc]) -> Doc:
-    """A batch document's items, as stored: their JSON text compressed (zlib, the fastest
-    level) and in base64 (a text every store keeps as it is). The store never looks inside
-    them. As values, FerretDB on PostgreSQL converted every nested value with its type
-    schema on each write (a batch of ten matches and their events was ~100 KB of JSONB); as
-    plain JSON text, a third of that, still the largest write of a consumed batch (a batch of
-    50 matches: 210 KB, its insert 8.7 ms of FerretDB and PostgreSQL against 14.8 ms for the
-    50 matches themselves, its delete by the relay 9.5 ms). Each event repeats most of its
-    document, so the text compresses ~15x: 12 KB, insert 2.6 ms, delete 2.0 ms, for ~0.45 ms
-    of zlib in the writer (`docs/decisions.md`, issue 8 write13). pydantic-core's encoder:
-    twice as fast as `json.dumps` here, the same text."""
-    return {ZIPPED: base64.b64encode(zlib.compress(to_json(items), 1)).decode("ascii")}
+    """A batch document's items, as stored: their JSON text compressed (LZ4 frames) and in
+    base64 (a text every store keeps as it is). The store never looks inside them. As values,
+    FerretDB on PostgreSQL converted every nested value with its type schema on each write (a
+    batch of ten matches and their events was ~100 KB of JSONB); as plain JSON text, a third
+    of that, still the largest write of a consumed batch (a batch of 50 matches: 210 KB, its
+    insert 8.7 ms of FerretDB and PostgreSQL against 14.8 ms for the 50 matches themselves,
+    its delete by the relay 9.5 ms). Each event repeats most of its document, so the text
+    compresses ~9-15x (`docs/decisions.md`, issue 8 write13). LZ4 rather than zlib's fastest
+    level: on a wide offer event's batch (628 matches, 2.7 MB of JSON) 1.9 ms against 10.0
+    ms, for a text 22 % longer (313 KB against 256 KB); zlib was ~12 % of a wide
+    publication's CPU (issue 9, fourteenth pass). pydantic-core's encoder: twice as fast as
+    `json.dumps` here, the same text."""
+    return {LZ4: base64.b64encode(lz4.frame.compress(to_json(items))).decode("ascii")}
 
 
 def items_of(stored: Doc) -> list[Doc]:
     """The items of a stored batch document: compressed (`_packed`), or as an older release
-    stored them, plain JSON text or the list itself."""
+    stored them: zlib-compressed, plain JSON text or the list itself."""
+    if LZ4 in stored:
+        return list(from_json(lz4.frame.decompress(base64.b64decode(stored[LZ4]))))
     if ZIPPED in stored:
         return list(from_json(zlib.decompress(base64.b64decode(stored[ZIPPED]))))
     items = stored["items"]
@@ -201,7 +207,7 @@ async def waiting(
     """Batch documents not yet published, oldest first (their items read: `items_of`)."""
     found = await store.find(batch_collection(collection), None, after_id=after, limit=limit)
     return [
-        {**{k: v for k, v in stored.items() if k != ZIPPED}, "items": items_of(stored)}
+        {**{k: v for k, v in stored.items() if k not in (LZ4, ZIPPED)}, "items": items_of(stored)}
         for stored in found
     ]
 

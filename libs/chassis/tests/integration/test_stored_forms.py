@@ -6,6 +6,7 @@ same."""
 from __future__ import annotations
 
 import base64
+import zlib
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from pydantic import BaseModel
 from pydantic_core import to_json
 
 from g60_chassis.aggregates import Aggregates
-from g60_chassis.batches import ZIPPED, batch_collection, items_of, unsent, waiting
+from g60_chassis.batches import LZ4, ZIPPED, batch_collection, items_of, unsent, waiting
 from g60_chassis.bus import MemoryBus
 from g60_chassis.envelope import Envelope
 from g60_chassis.outbox import OutboxRelay, outbox_entry
@@ -83,21 +84,26 @@ async def test_batch_items_are_one_compressed_text_and_older_batches_are_still_r
     scored = Aggregates(store, "scored", Scored, packed=("view",))
     await scored.add_many([Scored(id="n1", owner="o"), Scored(id="n2", owner="o")], made)
     [stored] = await store.find(batch_collection("scored"))
-    assert "items" not in stored and isinstance(stored[ZIPPED], str)
+    assert "items" not in stored and ZIPPED not in stored and isinstance(stored[LZ4], str)
     plain = to_json(items_of(stored))
-    assert len(base64.b64decode(stored[ZIPPED])) < len(plain)  # compressed
+    assert len(base64.b64decode(stored[LZ4])) < len(plain)  # compressed
     assert [len(b["items"]) for b in await waiting(store, "scored", 10)] == [2]
-    # batch documents of the older layouts (items as values; as plain JSON text) whose
-    # writers died before the documents were written: the scan creates the documents and
-    # publishes their events
-    for n, form in ((1, list), (2, lambda items: to_json(items).decode())):
+    # batch documents of the older layouts (items as values; as plain JSON text; zlib'd)
+    # whose writers died before the documents were written: the scan creates the documents
+    # and publishes their events
+    forms = (
+        lambda items: {"items": items},
+        lambda items: {"items": to_json(items).decode()},
+        lambda items: {ZIPPED: base64.b64encode(zlib.compress(to_json(items), 1)).decode()},
+    )
+    for n, form in enumerate(forms, 1):
         doc = {"_id": f"o{n}", "owner": "o", "view": VIEW, "log": [], BATCH: f"0000old{n}"}
         events = [outbox_entry(t, e) for t, e in made(Scored(id=f"o{n}", owner="o", view=VIEW))]
-        old = {"_id": f"0000old{n}", "items": form([{"doc": doc, "events": events}])}
+        old = {"_id": f"0000old{n}", **form([{"doc": doc, "events": events}])}
         await store.insert(batch_collection("scored"), old)
-    assert set(await unsent(store, "scored")) == {"n1", "n2"}  # o1, o2 do not exist yet
-    assert await relay.drain() == 4
-    assert sorted(e.subject for _, e in bus.log) == ["n1", "n2", "o1", "o2"]
-    for id in ("o1", "o2"):
+    assert set(await unsent(store, "scored")) == {"n1", "n2"}  # o1-o3 do not exist yet
+    assert await relay.drain() == 5
+    assert sorted(e.subject for _, e in bus.log) == ["n1", "n2", "o1", "o2", "o3"]
+    for id in ("o1", "o2", "o3"):
         assert (await scored.get(id)) == Scored(id=id, owner="o", view=VIEW, version=1)
     assert await waiting(store, "scored", 10) == [] and await unsent(store, "scored") == {}

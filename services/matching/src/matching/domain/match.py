@@ -11,7 +11,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, computed_field
+from pydantic import BaseModel, Field, computed_field
 
 from matching.domain.audit import Decision
 from matching.domain.results import Proposal
@@ -58,7 +58,7 @@ class Match(BaseModel):
     # match, so a decision and what it decided are written together. A decision whose score
     # breakdowns are the match's own holds none (None): the breakdowns are stored once, not
     # once more per decision (they were two thirds of a match document); `records` fills them
-    decisions: list[Decision] = []
+    decisions: list[Decision] = Field(default_factory=list)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
