@@ -31,7 +31,7 @@ from matching.service.settling import Settling
 if TYPE_CHECKING:
     from matching.service.audit import DecisionLog
 
-INLINE = 8  # a change touching more projects stores what moved now, the rest in `Settling`
+INLINE = 1  # a change touching more projects stores what moved now, the rest in `Settling`
 BATCH = 64  # projects reconciled in one engine pass and one round of store calls; the event
 # loop is free between batches (an offer entering hundreds of top ks is written in several)
 WIDE = 256  # projects of a wide change stored in one pass (one engine pass for the proposals,
