@@ -6,6 +6,7 @@ stratified by width), and one wide offer at the population's p99 width."""
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
@@ -127,6 +128,7 @@ async def report(
 ) -> None:
     """The population of widths, the event mix's p99, and (`tail`) one offer at the p99 width.
     `one(offer, new_id)`: an offer event timed (set up, published, settled, withdrawn)."""
+    began = time.perf_counter()
     w = widths(engine, offers)
     picks = stratified(w.held, samples, seed)
     say(
@@ -182,8 +184,16 @@ async def report(
         + " / ".join(f"{mixed_pct(mix, q) * 1e3:.1f}" for q in (50, 90))
         + " ms"
     )
+    per = [x.cpu / x.projects for x in timed if x.projects >= 60]
+    if per:
+        say(
+            f"    the stratified sample's wide events (≥ 60 projects): median "
+            f"{statistics.median(per) * 1e3:.3f} ms CPU per project"
+        )
+    say(f"    (the population and the mix's offer events: {time.perf_counter() - began:.0f} s)")
     if not tail:
         return
+    began = time.perf_counter()
     target = float(np.percentile(w.held, 99))
     i = int(np.argmin(np.abs(w.held - target)))
     t = await one(offers[i], ahead(offers[i].id))
@@ -194,9 +204,4 @@ async def report(
         f"CPU {t.cpu * 1e3:.0f} ms, {t.cpu / max(t.projects, 1) * 1e3:.3f} ms per project; "
         f"settled after {t.settled * 1e3:.0f} ms; withdrawal CPU {t.withdrawn * 1e3:.0f} ms",
     )
-    per = [x.cpu / x.projects for x in timed if x.projects >= 60]
-    if per:
-        say(
-            f"    the stratified sample's wide events (≥ 60 projects): median "
-            f"{statistics.median(per) * 1e3:.3f} ms CPU per project"
-        )
+    say(f"    (set up, timed, settled and withdrawn in {time.perf_counter() - began:.0f} s)")
