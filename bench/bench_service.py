@@ -543,7 +543,6 @@ async def offer_events(
         await offer_mix.report(
             one,
             svc.engine,
-            offers,
             project_walls,
             max(touched, default=0),
             say,

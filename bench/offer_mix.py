@@ -39,31 +39,32 @@ One = Callable[[Offer, str], Awaitable[Timed]]
 
 
 class Widths(NamedTuple):
-    """Per live offer (in `offers`' order): the projects whose current top k holds it (`held`:
-    what a new offer of the same scores enters), and those holding it within their first k - 1
-    (`behind`: what a copy ranked just behind it enters, i.e. `bench_service`'s `-again` copies).
-    """
+    """Per live offer (in the engine's `offer_models` order): the projects whose current top k
+    holds it (`held`: what a new offer of the same scores enters), and those holding it within
+    their first k - 1 (`behind`: what a copy ranked just behind it enters, i.e.
+    `bench_service`'s `-again` copies)."""
 
     held: I64
     behind: I64
 
 
-def widths(engine: MatchEngine, offers: list[Offer]) -> Widths:
+def widths(engine: MatchEngine) -> Widths:
     """One bincount over the top-k offer rows of every project (~10 ms at 100,000 × 10,000)."""
     k, n = engine.top_k, len(engine.offers.ids)
     top = engine.ranked.off[:, :k]
     held = np.bincount(top[top >= 0], minlength=n)
     first = top[:, : k - 1]
     behind = np.bincount(first[first >= 0], minlength=n)
-    rows = np.array([engine.offers.row[o.id] for o in offers], dtype=np.int64)
+    rows = np.array([engine.offers.row[i] for i in engine.offer_models], dtype=np.int64)
     return Widths(held[rows], behind[rows])
 
 
-def ahead(offer_id: str) -> str:
+def ahead(offer_id: str, tag: str) -> str:
     """An id sorting just before `offer_id` and after any id below it (its last character one
-    lower, then '~'): a copy under it ties with the original and ranks just ahead of it, so it
-    enters every project whose top k holds the original (`Widths.held`)."""
-    return f"{offer_id[:-1]}{chr(ord(offer_id[-1]) - 1)}~mix"
+    lower, then '~' and `tag`): a copy under it ties with the original and ranks just ahead of
+    it, so it enters every project whose top k holds the original (`Widths.held`). A tag per
+    use: an id once withdrawn is not published again."""
+    return f"{offer_id[:-1]}{chr(ord(offer_id[-1]) - 1)}~{tag}"
 
 
 def checked(engine: MatchEngine, offers: list[Offer], w: Widths, picks: list[int]) -> str:
@@ -72,10 +73,10 @@ def checked(engine: MatchEngine, offers: list[Offer], w: Widths, picks: list[int
     same_held = same_behind = 0
     for i in picks:
         o = offers[i]
-        for new_id, want in ((ahead(o.id), w.held[i]), (f"{o.id}-check", w.behind[i])):
+        for new_id, want in ((ahead(o.id, "check"), w.held[i]), (f"{o.id}-check", w.behind[i])):
             n = len(engine.upsert_offer(o.model_copy(update={"id": new_id})).projects)
             engine.remove_offer(new_id)
-            if new_id.endswith("~mix"):
+            if new_id.endswith("~check"):
                 same_held += n == want
             else:
                 same_behind += n == want
@@ -117,7 +118,6 @@ def _pcts(xs: I64) -> str:
 async def report(
     one: One,
     engine: MatchEngine,
-    offers: list[Offer],
     project_walls: list[float],
     sampled_widest: int,
     say: Say,
@@ -127,9 +127,11 @@ async def report(
     tail: bool = True,
 ) -> None:
     """The population of widths, the event mix's p99, and (`tail`) one offer at the p99 width.
-    `one(offer, new_id)`: an offer event timed (set up, published, settled, withdrawn)."""
+    `one(offer, new_id)`: an offer event timed (set up, published, settled, withdrawn). The
+    population: the engine's live offers (`bench_match.py`'s run changed some before)."""
     began = time.perf_counter()
-    w = widths(engine, offers)
+    offers = list(engine.offer_models.values())
+    w = widths(engine)
     picks = stratified(w.held, samples, seed)
     say(
         f"\n  the offer events' population ({len(offers):,} live offers; the projects whose "
@@ -154,7 +156,7 @@ async def report(
     say(
         "    " + checked(engine, offers, w, picks[-6:] + picks[: len(picks) // 2 : len(picks) // 4])
     )
-    timed = [await one(offers[i], ahead(offers[i].id)) for i in picks]
+    timed = [await one(offers[i], ahead(offers[i].id, "mix")) for i in picks]
     walls = [t.wall for t in timed]
     ratio = len(engine.project_models) / max(len(offers), 1)
     share = ratio / (ratio + 1)
@@ -196,7 +198,7 @@ async def report(
     began = time.perf_counter()
     target = float(np.percentile(w.held, 99))
     i = int(np.argmin(np.abs(w.held - target)))
-    t = await one(offers[i], ahead(offers[i].id))
+    t = await one(offers[i], ahead(offers[i].id, "tail"))
     line(
         f"offer at the p99 width ({t.projects:,} projects), once",
         f"{t.wall * 1e3:7.1f} ms",
