@@ -134,19 +134,23 @@ class MarketState:
         P, O1 = self.projects.view(), self.offers.one(row)
         prows, e_q, f_q = pairs.offer_vs_projects(P, O1, self.as_of_ord)
         c_q = e_q + f_q
-        maybe = prows[self.ranked.candidates(prows, c_q)]
+        can = self.ranked.candidates(prows, c_q)
         held = np.zeros(0, np.int64) if held is None else held
         in_ranked = offerkernels.places(self.ranked.off, held, row)
         in_prefs = offerkernels.places(self.prefs.off, held, row)
-        affected = np.union1d(np.union1d(in_ranked[0], maybe), in_prefs[0])
+        affected = np.union1d(np.union1d(in_ranked[0], prows[can]), in_prefs[0])
         before = self._snapshot(affected)
         self.ranked.remove(row, in_ranked)
         self.prefs.remove(row, in_prefs)
-        ids = self.offers.ids
-        sel = self.ranked.candidates(prows, c_q)
-        self.ranked.insert(prows[sel], row, c_q[sel], np.zeros(int(sel.sum()), np.int64), ids)
+        if in_ranked[0].size:  # only the rows it left changed: asked again, the rest stand
+            at = np.minimum(np.searchsorted(prows, in_ranked[0]), max(prows.size - 1, 0))
+            at = at[prows[at] == in_ranked[0]] if prows.size else at[:0]
+            can[at] = self.ranked.candidates(prows[at], c_q[at])
         sel = self.prefs.candidates(prows, e_q)
-        self.prefs.insert(prows[sel], row, e_q[sel], f_q[sel], ids)
+        if can.any() or sel.any():
+            rank = self.offers.id_order()  # ties by offer id
+            self.ranked.insert(prows[can], row, c_q[can], np.zeros(int(can.sum()), np.int64), rank)
+            self.prefs.insert(prows[sel], row, e_q[sel], f_q[sel], rank)
         self._refresh(affected[self._short(affected)])
         self._changed()
         return self._diff(affected, before, self._snapshot(affected), offer_names=offer_names)
