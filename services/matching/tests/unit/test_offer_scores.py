@@ -88,6 +88,25 @@ def test_one_offers_totals_are_scoring_totals_bit_for_bit(seed: int) -> None:
         assert got_e.dtype == got_f.dtype == np.int64
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_pairs_of_many_offers_total_as_scoring_totals_bit_for_bit(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    n, m, k = int(rng.integers(1, 300)), int(rng.integers(1, 30)), int(rng.integers(0, 500))
+    P, Of = projects(rng, n), offers(rng, m)
+    rows, orows = rng.integers(0, n, k), rng.integers(0, m, k)  # repeats, any order
+    want_e, want_f = scoring.totals(take(P, rows, scoring.P_COLUMNS), take(Of, orows))
+    got_e, got_f = offerscores.pair_totals(P, rows, Of, orows)
+    assert got_e.tolist() == want_e.tolist()
+    assert got_f.tolist() == want_f.tolist()
+    # before quantising too: the same float, not only the same multiple of 1e-9
+    Pp, Op = take(P, rows, scoring.P_COLUMNS), take(Of, orows)
+    e = scoring.total(scoring.enterprise_terms(Pp, Op), Pp, "ew_", ENTERPRISE_CRITERIA)
+    f = scoring.total(scoring.funder_terms(Pp, Op), Op, "fw_", FUNDER_CRITERIA)
+    raw_e, raw_f = offerscores.weighted(P, rows, Of, orows)
+    assert raw_e.tolist() == np.broadcast_to(e, (k,)).tolist()
+    assert raw_f.tolist() == np.broadcast_to(f, (k,)).tolist()
+
+
 def test_unknown_terms_count_as_neutral_as_in_scoring() -> None:
     rng = np.random.default_rng(1)
     P, Of = projects(rng, 50), offers(rng, 1)

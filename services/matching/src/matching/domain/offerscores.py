@@ -24,17 +24,17 @@ from matching.domain.scoring import (
     DEFAULT_RATE_REF_BP,
     NEUTRAL,
     RD_FULL_MARKS,
-    SCALE,
+    quantise,
 )
 
 I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
 _PI = ("amount", "city_bit", "sector_bit", "instr_rank")  # project columns, int64
 _PF = ("stage_idx", "n_instr", "revenue", "debt", "rd", "max_cost", "max_dil", "qual_strength")
 _PF += tuple(f"ew_{c}" for c in ENTERPRISE_CRITERIA)  # float64, the weights in the totals' order
 _OI = ("tmax", "instr", "coll_req", "prio_sector", "prio_city", "sector_explicit")
 _OF = ("rate", "eq_share", "days", "stage_center", "stage_half", "mid", "edge")
 _OF += tuple(f"fw_{c}" for c in FUNDER_CRITERIA)
-_N_E, _N_F = len(ENTERPRISE_CRITERIA), len(FUNDER_CRITERIA)
 
 
 @njit(cache=True, inline="always")
@@ -62,19 +62,22 @@ def _term(t: float) -> float:  # pragma: no cover - compiled
 
 @njit(cache=True, error_model="numpy")
 def _totals(
-    rows: Any, pi: Any, pf: Any, oi: Any, of: Any, e_out: Any, f_out: Any
+    rows: Any, which: Any, pi: Any, pf: Any, oi: Any, of: Any, e_out: Any, f_out: Any
 ) -> None:  # pragma: no cover - compiled
+    """Pair x: project row `rows[x]` of the columns `pi`, `pf`; offer `which[x]` (`which[0]`
+    for every pair when it has one entry) of the rows `oi`, `of`."""
     amount_c, city_c, sector_c, rank_c = pi
     stage_c, n_instr_c, revenue_c, debt_c, rd_c, cost_c, dil_c, qual_c = pf[:8]
     ew = pf[8:]
-    tmax, instr, coll_req, prio_sector, prio_city, explicit = oi
-    rate, share, days, center, half, mid, edge = of[0], of[1], of[2], of[3], of[4], of[5], of[6]
-    fw = of[7:]
-    speed = 30.0 / (30.0 + days)
-    collateral = 1.0 if coll_req == 0 else 0.5
-    shift = 4 * instr
+    one = which.size == 1
     for x in range(rows.size):
-        i = rows[x]
+        i, j = rows[x], which[0] if one else which[x]
+        tmax, instr, coll_req, prio_sector = oi[j, 0], oi[j, 1], oi[j, 2], oi[j, 3]
+        prio_city, explicit = oi[j, 4], oi[j, 5]
+        rate, share, days, center, half = of[j, 0], of[j, 1], of[j, 2], of[j, 3], of[j, 4]
+        mid, edge, fw = of[j, 5], of[j, 6], of[j, 7:]
+        speed = 30.0 / (30.0 + days)
+        collateral = 1.0 if coll_req == 0 else 0.5
         amount = amount_c[i]
         a = float(min(amount, tmax))
         # the enterprise's view (`scoring.enterprise_terms`)
@@ -86,7 +89,7 @@ def _totals(
             ref = cost_c[i]
             ref = DEFAULT_RATE_REF_BP if ref != ref else ref
             cost = _clip01(1.0 - rate / max(ref, 1.0))
-        place = (rank_c[i] >> shift) & 15
+        place = (rank_c[i] >> (4 * instr)) & 15
         instrument = 1.0 - (place - 1) / n_instr_c[i] if place > 0 else 0.0
         e = 0.0
         e = e + ew[0][i] * _term(cost)
@@ -127,21 +130,35 @@ def _totals(
         f = f + fw[3] * _term(qual_c[i])
         f = f + fw[4] * _term(financials)
         f = f + fw[5] * _term(ticket)
-        e_out[x] = np.int64(np.rint(e * SCALE))
-        f_out[x] = np.int64(np.rint(f * SCALE))
+        e_out[x], f_out[x] = e, f
 
 
 def totals(P: Cols, rows: I64, O1: Cols) -> tuple[I64, I64]:
     """`scoring.totals(take(P, rows), O1)` for the one offer `O1` (columns of length 1):
     (enterprise view, funder view), quantised, aligned with `rows`."""
+    return pair_totals(P, rows, O1, np.zeros(1, np.int64))
+
+
+def pair_totals(P: Cols, rows: I64, O: Cols, orows: I64) -> tuple[I64, I64]:
+    """`scoring.totals(take(P, rows), take(O, orows))` of the pairs (rows[x], orows[x]), or of
+    every row with offer orows[0] when `orows` has one entry."""
+    e, f = weighted(P, rows, O, orows)
+    return quantise(e), quantise(f)
+
+
+def weighted(P: Cols, rows: I64, O: Cols, orows: I64) -> tuple[F64, F64]:
+    """Both views' totals before `quantise` (`scoring.total` of each side's terms)."""
+    n = int(rows.size)
+    e, f = np.empty(n), np.empty(n)
+    if n == 0:
+        return e, f
+    uo, which = np.unique(orows, return_inverse=True)
+    oi = np.stack([O[c][uo].astype(np.int64) for c in _OI], axis=1)
+    of = np.stack([O[c][uo].astype(np.float64) for c in _OF], axis=1)
     pi = tuple(P[c] for c in _PI)
     pf = tuple(P[c] for c in _PF)
-    oi = tuple(int(O1[c][0]) for c in _OI)
-    of = np.asarray([float(O1[c][0]) for c in _OF], dtype=np.float64)
-    e_q, f_q = np.empty(rows.size, np.int64), np.empty(rows.size, np.int64)
-    if rows.size:
-        _totals(rows, pi, pf, oi, of, e_q, f_q)
-    return e_q, f_q
+    _totals(rows, which.astype(np.int64).reshape(-1), pi, pf, oi, of, e, f)
+    return e, f
 
 
 def warm_up() -> None:
