@@ -196,6 +196,55 @@ def insert(
     return out[:k]
 
 
+@njit(cache=True)
+def _moves(
+    rows: Any, bo: Any, bk: Any, ao: Any, ak: Any, out_r: Any, out_o: Any, count: Any
+) -> None:  # pragma: no cover - compiled
+    n, k = ao.shape
+    for r in range(n):
+        for i in range(k):  # entered (0) or re-scored (2), in the order of the top k after
+            a = ao[r, i]
+            if a < 0:
+                continue
+            was = -1
+            for j in range(k):
+                if bo[r, j] == a:
+                    was = j
+                    break
+            kind = 0 if was < 0 else (2 if bk[r, was] != ak[r, i] else -1)
+            if kind >= 0:
+                out_r[kind, count[kind]], out_o[kind, count[kind]] = rows[r], a
+                count[kind] += 1
+        for j in range(k):  # left (1), in the order of the top k before
+            b = bo[r, j]
+            if b < 0:
+                continue
+            stays = False
+            for i in range(k):
+                if ao[r, i] == b:
+                    stays = True
+                    break
+            if not stays:
+                out_r[1, count[1]], out_o[1, count[1]] = rows[r], b
+                count[1] += 1
+
+
+def moves(
+    rows: I64, bo: I64, bk: I64, ao: I64, ak: I64
+) -> tuple[tuple[list[int], list[int]], ...]:
+    """How the top ks `bo` (offers, -1 padded; keys `bk`) of these project rows became `ao`
+    (`ak`): the (project rows, offers) that entered, that left, and that stayed with another
+    key, each row by row, in the order of the lists (after, before, after). One compiled pass
+    (numpy compared every entry with every other of each row that moved: n × k × k)."""
+    n = int(bo.size)
+    out_r, out_o = np.empty((3, n), np.int64), np.empty((3, n), np.int64)
+    count = np.zeros(3, np.int64)
+    if n:
+        _moves(rows, bo, bk, ao, ak, out_r, out_o, count)
+    c = count.tolist()
+    return tuple((out_r[x, : c[x]].tolist(), out_o[x, : c[x]].tolist()) for x in range(3))
+
+
 def warm_up() -> None:
     """Compile (or load from numba's cache) the kernels on a tiny input."""
     P = {k: v[:1] for k, v in ProjectTable(1).cols.items()}
@@ -207,3 +256,4 @@ def warm_up() -> None:
     z32, z = np.full((1, 1), -1, np.int32), np.zeros((1, 1), np.int64)
     insert(z32, z, z.copy(), one - 1, np.ones(1, np.bool_), one - 1, 0, one, one, one - 1)
     drop(z32, z, z.copy(), one, one - 1, one - 1)
+    moves(one - 1, z, z, z, z)
