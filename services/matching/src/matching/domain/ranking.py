@@ -15,6 +15,8 @@ from matching.domain.results import Proposal
 from matching.domain.state import MarketState
 
 AllocationMap = Callable[[], dict[str, str]]  # project id → allocated offer id, fresh
+P_READ = tuple(dict.fromkeys((*scoring.P_COLUMNS, *explanations.P_NOTES)))  # the breakdowns'
+O_READ = tuple(dict.fromkeys((*scoring.O_COLUMNS, *explanations.O_NOTES)))
 
 
 class Ranking:
@@ -25,6 +27,15 @@ class Ranking:
     def pairs(self, prows: list[int], orows: list[int]) -> tuple[Cols, Cols]:
         m = self.market
         return m.projects.take(np.asarray(prows)), m.offers.take(np.asarray(orows))
+
+    def _read(self, prows: list[int], orows: list[int]) -> tuple[Cols, Cols]:
+        """The columns the breakdowns read of these pairs (`pairs` took all ~60), the offer's
+        as one row when every pair has the same offer (a wide change's do: the formulas
+        broadcast it, the same values)."""
+        m = self.market
+        P = pairs.take(m.projects.cols, np.asarray(prows, np.int64), P_READ)
+        one = all(o == orows[0] for o in orows)
+        return P, pairs.take(m.offers.cols, np.asarray(orows[:1] if one else orows), O_READ)
 
     def pair_scores(self, project_id: str, offer_id: str) -> tuple[int, int] | None:
         """Both views' quantised totals of an eligible pair (None if not eligible)."""
@@ -114,7 +125,7 @@ class Ranking:
         e_q, f_q = offerscores.pair_totals(  # compiled, in place: the same bits (`offerscores`)
             m.projects.view(), np.asarray(prows, np.int64), m.offers.view(), np.asarray(orows, np.int64)
         )
-        bd = explanations.breakdowns(*self.pairs(prows, orows)) if views else [(None, None)] * n
+        bd = explanations.breakdowns(*self._read(prows, orows)) if views else [(None, None)] * n
         alloc = self.allocation_map() if marked else None
         pid, oid = m.projects.ids, m.offers.ids
         # `scoring.combined` and `as_score` of every pair, rounded as one block (`rounded_rows`:
@@ -123,7 +134,7 @@ class Ranking:
             [(e_q + f_q) / (2 * scoring.SCALE), e_q / scoring.SCALE, f_q / scoring.SCALE], n
         )
         return [  # plain values from lists: a numpy scalar per field was half the cost
-            Proposal(
+            Proposal.made(
                 project_id=str(pid[p]),
                 offer_id=str(oid[o]),
                 rank=rank,
@@ -196,10 +207,11 @@ class Ranking:
             return []
         m = self.market
         rows = [m.projects.row[p.project_id] for p in proposals]
-        P, O = self.pairs(rows, [m.offers.row[p.offer_id] for p in proposals])
-        views = explanations.breakdowns(P, O)
+        views = explanations.breakdowns(
+            *self._read(rows, [m.offers.row[p.offer_id] for p in proposals])
+        )
         return [  # made directly: `dataclasses.replace` checks its fields each time (~3x)
-            Proposal(
+            Proposal.made(
                 project_id=p.project_id,
                 offer_id=p.offer_id,
                 rank=p.rank,
