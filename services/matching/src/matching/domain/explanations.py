@@ -36,7 +36,10 @@ def _enterprise_notes(P: Row, O: Row, Oo: Row) -> dict[str, list[str]]:
     m = len(amounts)
     return {
         "cost": _each(
-            [_cost_note(float(r), float(s)) for r, s in zip(Oo["rate"], Oo["eq_share"], strict=True)],
+            [
+                _cost_note(float(r), float(s))
+                for r, s in zip(Oo["rate"], Oo["eq_share"], strict=True)
+            ],
             m,
         ),
         "speed": _each([_speed_note(float(d)) for d in Oo["days"]], m),

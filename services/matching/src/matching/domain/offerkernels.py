@@ -157,8 +157,17 @@ def drop(off: Any, key: Any, aux: Any, count: Any, rows: Any, at: Any) -> None: 
 
 @njit(cache=True)
 def _insert(
-    off: Any, key: Any, aux: Any, count: Any, exhaustive: Any, rows: Any, offer: int,
-    keys: Any, pay: Any, rank: Any, out: Any,
+    off: Any,
+    key: Any,
+    aux: Any,
+    count: Any,
+    exhaustive: Any,
+    rows: Any,
+    offer: int,
+    keys: Any,
+    pay: Any,
+    rank: Any,
+    out: Any,
 ) -> int:  # pragma: no cover - compiled
     d, me, k = off.shape[1], rank[offer], 0
     for x in range(rows.size):
@@ -183,8 +192,16 @@ def _insert(
 
 
 def insert(
-    off: Any, key: Any, aux: Any, count: Any, exhaustive: Any, rows: I64, offer: int,
-    keys: I64, pay: I64, rank: I64,
+    off: Any,
+    key: Any,
+    aux: Any,
+    count: Any,
+    exhaustive: Any,
+    rows: I64,
+    offer: int,
+    keys: I64,
+    pay: I64,
+    rank: I64,
 ) -> I64:
     """In place (`TopCache.insert`): `offer`, listed in none of `rows`, enters each row at its
     place by key (high first), ties by `rank` (each offer row's place in the order of the ids,
@@ -229,9 +246,7 @@ def _moves(
                 count[1] += 1
 
 
-def moves(
-    rows: I64, bo: I64, bk: I64, ao: I64, ak: I64
-) -> tuple[tuple[list[int], list[int]], ...]:
+def moves(rows: I64, bo: I64, bk: I64, ao: I64, ak: I64) -> tuple[tuple[list[int], list[int]], ...]:
     """How the top ks `bo` (offers, -1 padded; keys `bk`) of these project rows became `ao`
     (`ak`): the (project rows, offers) that entered, that left, and that stayed with another
     key, each row by row, in the order of the lists (after, before, after). One compiled pass

@@ -30,10 +30,10 @@ from matching.domain.scoring import (
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 _PI = ("amount", "city_bit", "sector_bit", "instr_rank")  # project columns, int64
-_PF = ("stage_idx", "n_instr", "revenue", "debt", "rd", "max_cost", "max_dil", "qual_strength")
-_PF += tuple(f"ew_{c}" for c in ENTERPRISE_CRITERIA)  # float64, the weights in the totals' order
+_PF: tuple[str, ...] = ("stage_idx", "n_instr", "revenue", "debt", "rd", "max_cost", "max_dil")
+_PF += ("qual_strength", *(f"ew_{c}" for c in ENTERPRISE_CRITERIA))  # float64; weights in order
 _OI = ("tmax", "instr", "coll_req", "prio_sector", "prio_city", "sector_explicit")
-_OF = ("rate", "eq_share", "days", "stage_center", "stage_half", "mid", "edge")
+_OF: tuple[str, ...] = ("rate", "eq_share", "days", "stage_center", "stage_half", "mid", "edge")
 _OF += tuple(f"fw_{c}" for c in FUNDER_CRITERIA)
 
 
@@ -108,10 +108,7 @@ def _totals(
             stage = 0.5
         else:
             stage = 1.0 - 0.5 * _least(abs(stage_c[i] - center) / half, 1.0)
-        if prio_city == 0:
-            city = 0.5
-        else:
-            city = 1.0 if prio_city & city_c[i] != 0 else 0.3
+        city = 0.5 if prio_city == 0 else (1.0 if prio_city & city_c[i] != 0 else 0.3)
         ratio = revenue_c[i] / a
         p0, p1 = ratio / (1.0 + ratio), 1.0 - debt_c[i]
         p2 = _least(rd_c[i] / RD_FULL_MARKS, 1.0)

@@ -122,9 +122,9 @@ class Ranking:
         if not prows:
             return []
         m, n = self.market, len(prows)
-        e_q, f_q = offerscores.pair_totals(  # compiled, in place: the same bits (`offerscores`)
-            m.projects.view(), np.asarray(prows, np.int64), m.offers.view(), np.asarray(orows, np.int64)
-        )
+        at, o_at = np.asarray(prows, np.int64), np.asarray(orows, np.int64)
+        # compiled, read in place: the same bits as `scoring.totals` (`offerscores`)
+        e_q, f_q = offerscores.pair_totals(m.projects.view(), at, m.offers.view(), o_at)
         bd = explanations.breakdowns(*self._read(prows, orows)) if views else [(None, None)] * n
         alloc = self.allocation_map() if marked else None
         pid, oid = m.projects.ids, m.offers.ids
@@ -145,7 +145,9 @@ class Ranking:
                 enterprise_view=ev,
                 funder_view=fv,
             )
-            for p, o, rank, score, e, f, (ev, fv) in zip(prows, orows, ranks, *scores, bd, strict=True)
+            for p, o, rank, score, e, f, (ev, fv) in zip(
+                prows, orows, ranks, *scores, bd, strict=True
+            )
         ]
 
     def for_projects(
