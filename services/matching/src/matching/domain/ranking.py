@@ -8,12 +8,14 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from matching.domain import eligibility, explanations, offerscores, pairs, scoring
 from matching.domain.columns import Cols
 from matching.domain.results import Proposal
 from matching.domain.state import MarketState
 
+I64 = npt.NDArray[np.int64]
 AllocationMap = Callable[[], dict[str, str]]  # project id → allocated offer id, fresh
 P_READ = tuple(dict.fromkeys((*scoring.P_COLUMNS, *explanations.P_NOTES)))  # the breakdowns'
 O_READ = tuple(dict.fromkeys((*scoring.O_COLUMNS, *explanations.O_NOTES)))
@@ -165,8 +167,11 @@ class Ranking:
         projects, offers, ids, k = m.projects, m.offers, m.offers.ids, m.top_k
         known = [(p, row) for p in project_ids if (row := projects.row.get(p)) is not None]
         at = np.fromiter((row for _, row in known), np.int64, len(known))
-        tops = m.ranked.off[at, :k].tolist()
-        counts = np.minimum(m.ranked.count[at], k).tolist()
+        if only is not None and not alloc:  # a wide change's: the pairs asked, vectorised
+            prows, orows, ranks = self._asked(known, at, only)
+            known = []
+        tops = m.ranked.off[at, :k].tolist() if known else []
+        counts = np.minimum(m.ranked.count[at], k).tolist() if known else []
         for (project_id, row), top, n in zip(known, tops, counts, strict=True):
             mine = top[:n]  # `visible(row)`
             if only is None:
@@ -190,6 +195,32 @@ class Ranking:
         for p in self.proposals(prows, orows, ranks, breakdowns, allocated):
             out.setdefault(p.project_id, []).append(p)
         return out
+
+    def _asked(
+        self, known: list[tuple[str, int]], at: I64, only: Mapping[str, Collection[str]]
+    ) -> tuple[list[int], list[int], list[int]]:
+        """(project rows, offer rows, ranks) of the offers `only` asks of each project that are
+        in its top k, project by project (in `known`'s order), each by rank: the asked offers'
+        rows looked up once each, their places found in one comparison with the top ks (the
+        ids of every listed offer compared with the asked ones was ~2 µs a project)."""
+        m = self.market
+        js, want, row_of = list[int](), list[int](), m.offers.row
+        for j, (project_id, _) in enumerate(known):
+            for offer_id in only.get(project_id, ()):
+                if (orow := row_of.get(offer_id)) is not None:
+                    js.append(j)
+                    want.append(orow)
+        if not js:
+            return [], [], []
+        J, W, k = np.asarray(js, np.int64), np.asarray(want, np.int64), m.top_k
+        rows = at[J]
+        hit = m.ranked.off[rows, :k] == W[:, None]
+        hit &= np.arange(k) < np.minimum(m.ranked.count[rows], k)[:, None]
+        got = np.flatnonzero(hit.any(axis=1))
+        pos = hit[got].argmax(axis=1)
+        order = np.lexsort((pos, J[got]))  # by project, then by rank
+        got, pos = got[order], pos[order]
+        return rows[got].tolist(), W[got].tolist(), (pos + 1).tolist()
 
     def allocated(self, project_ids: Iterable[str], breakdowns: bool) -> list[Proposal]:
         """The allocated pair of each of these projects that has one, as a proposal."""
