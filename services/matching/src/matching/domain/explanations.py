@@ -23,14 +23,26 @@ def _plain(cols: Cols, names: list[str], n: int) -> Row:
     return {k: np.broadcast_to(cols[k], (n,)).tolist() for k in names}
 
 
-def _enterprise_notes(P: Row, O: Row) -> dict[str, list[str]]:
-    """Each enterprise criterion's note, for every pair (a column each)."""
+def _each(notes: list[str], n: int) -> list[str]:
+    """A column of notes read from the offer's columns only, made once per offer row: one
+    row (every pair has that offer) stands for all `n` pairs."""
+    return notes * n if len(notes) == 1 else notes
+
+
+def _enterprise_notes(P: Row, O: Row, Oo: Row) -> dict[str, list[str]]:
+    """Each enterprise criterion's note, for every pair (a column each); `Oo`: the offer's
+    columns unbroadcast (one row for all pairs, or one per pair)."""
     instrs, amounts = [int(x) for x in O["instr"]], [int(x) for x in P["amount"]]
+    m = len(amounts)
     return {
-        "cost": [
-            _cost_note(float(r), float(s)) for r, s in zip(O["rate"], O["eq_share"], strict=True)
-        ],
-        "speed": [_speed_note(float(d)) for d in O["days"]],
+        "cost": _each(
+            [
+                _cost_note(float(r), float(s))
+                for r, s in zip(Oo["rate"], Oo["eq_share"], strict=True)
+            ],
+            m,
+        ),
+        "speed": _each([_speed_note(float(d)) for d in Oo["days"]], m),
         "amount": [
             f"{_thousands(min(a, int(t)))} of {_thousands(a)} CNY"
             for a, t in zip(amounts, O["tmax"], strict=True)
@@ -39,14 +51,15 @@ def _enterprise_notes(P: Row, O: Row) -> dict[str, list[str]]:
             _instrument_note(i, int(rank) >> (4 * i) & 15, int(n))
             for i, rank, n in zip(instrs, P["instr_rank"], P["n_instr"], strict=True)
         ],
-        "collateral": [
-            "none required" if int(c) == 0 else "collateral required" for c in O["coll_req"]
-        ],
+        "collateral": _each(
+            ["none required" if int(c) == 0 else "collateral required" for c in Oo["coll_req"]], m
+        ),
     }
 
 
-def _funder_notes(P: Row, O: Row) -> dict[str, list[str]]:
-    """Each funder criterion's note, for every pair (a column each)."""
+def _funder_notes(P: Row, O: Row, Oo: Row) -> dict[str, list[str]]:
+    """Each funder criterion's note, for every pair (a column each); `Oo` as above."""
+    n = len(P["quals"])
     return {
         "sector": [
             "priority sector"
@@ -56,10 +69,13 @@ def _funder_notes(P: Row, O: Row) -> dict[str, list[str]]:
                 O["prio_sector"], P["sector_bit"], O["sector_explicit"], strict=True
             )
         ],
-        "stage": [
-            "open to all stages" if s != s else "within the stages"
-            for s in (float(x) for x in O["stage_center"])
-        ],
+        "stage": _each(
+            [
+                "open to all stages" if s != s else "within the stages"
+                for s in (float(x) for x in Oo["stage_center"])
+            ],
+            n,
+        ),
         "city": [
             "no priority cities"
             if int(prio) == 0
@@ -67,11 +83,14 @@ def _funder_notes(P: Row, O: Row) -> dict[str, list[str]]:
             for prio, bit in zip(O["prio_city"], P["city_bit"], strict=True)
         ],
         "qualifications": [_quals_note(int(q)) for q in P["quals"]],
-        "financials": ["revenue, debt ratio and R&D intensity (those known)"] * len(P["quals"]),
-        "ticket": [
-            f"ticket {_thousands(int(lo))}–{_thousands(int(hi))} CNY"
-            for lo, hi in zip(O["tmin"], O["tmax"], strict=True)
-        ],
+        "financials": ["revenue, debt ratio and R&D intensity (those known)"] * n,
+        "ticket": _each(
+            [
+                f"ticket {_thousands(int(lo))}–{_thousands(int(hi))} CNY"
+                for lo, hi in zip(Oo["tmin"], Oo["tmax"], strict=True)
+            ],
+            n,
+        ),
     }
 
 
@@ -122,9 +141,10 @@ def breakdowns(P: Cols, O: Cols) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     e_q, f_q = totals_of(*raw, P, O)
     n = len(e_q)
     Pn, On = _plain(P, P_NOTES, n), _plain(O, O_NOTES, n)
+    Oo = On if O["rate"].size == n else _plain(O, O_NOTES, int(O["rate"].size))
     parts = (  # each side's criteria, terms, columns (its weights), weights' prefix, notes, total
-        (ENTERPRISE_CRITERIA, raw[0], P, "ew_", _enterprise_notes(Pn, On), e_q),
-        (FUNDER_CRITERIA, raw[1], O, "fw_", _funder_notes(Pn, On), f_q),
+        (ENTERPRISE_CRITERIA, raw[0], P, "ew_", _enterprise_notes(Pn, On, Oo), e_q),
+        (FUNDER_CRITERIA, raw[1], O, "fw_", _funder_notes(Pn, On, Oo), f_q),
     )
     named = [
         (name, terms, cols[prefix + name], notes[name])

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from matching.domain import eligibility, offerkernels, pairkernels, scoring
+from matching.domain import eligibility, offerkernels, offerscores, pairkernels, scoring
 from matching.domain.columns import Arr, Cols
 
 I64 = npt.NDArray[np.int64]
@@ -37,11 +37,12 @@ def project_vs_offers(P1: Cols, O: Cols, as_of: int) -> tuple[I64, I64, I64]:
 
 
 def offer_vs_projects(P: Cols, O1: Cols, as_of: int) -> tuple[I64, I64, I64]:
-    """One offer (columns of length 1) against all projects: (project rows, e_q, f_q)."""
+    """One offer (columns of length 1) against all projects: (project rows, e_q, f_q); the
+    totals compiled, read in place (`offerscores`: the same bits as `scoring.totals`)."""
     rows = offer_rows(P, O1, as_of)
     if rows.size == 0:
         return _empty()
-    e_q, f_q = scoring.totals(take(P, rows, scoring.P_COLUMNS), O1)
+    e_q, f_q = offerscores.totals(P, rows, O1)
     return rows, e_q, f_q
 
 

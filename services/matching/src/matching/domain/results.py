@@ -28,6 +28,40 @@ class Proposal:
     enterprise_view: Breakdown | None = None
     funder_view: Breakdown | None = None
 
+    @classmethod
+    def made(
+        cls,
+        project_id: str,
+        offer_id: str,
+        rank: int,
+        score: float,
+        enterprise_score: float,
+        funder_score: float,
+        allocated: bool | None,
+        enterprise_view: Breakdown | None = None,
+        funder_view: Breakdown | None = None,
+    ) -> Proposal:
+        """`Proposal(...)`, the same fields, without the frozen dataclass's `__init__` (one
+        `object.__setattr__` per field, nothing else: 3.6 against 1.3 µs, and a wide change
+        makes ~300, its proposals and then their breakdowns). Still frozen after."""
+        p = object.__new__(cls)
+        object.__setattr__(
+            p,
+            "__dict__",
+            {
+                "project_id": project_id,
+                "offer_id": offer_id,
+                "rank": rank,
+                "score": score,
+                "enterprise_score": enterprise_score,
+                "funder_score": funder_score,
+                "allocated": allocated,
+                "enterprise_view": enterprise_view,
+                "funder_view": funder_view,
+            },
+        )
+        return p
+
 
 @dataclass
 class Delta:

@@ -134,19 +134,23 @@ class MarketState:
         P, O1 = self.projects.view(), self.offers.one(row)
         prows, e_q, f_q = pairs.offer_vs_projects(P, O1, self.as_of_ord)
         c_q = e_q + f_q
-        maybe = prows[self.ranked.candidates(prows, c_q)]
+        can = self.ranked.candidates(prows, c_q)
         held = np.zeros(0, np.int64) if held is None else held
         in_ranked = offerkernels.places(self.ranked.off, held, row)
         in_prefs = offerkernels.places(self.prefs.off, held, row)
-        affected = np.union1d(np.union1d(in_ranked[0], maybe), in_prefs[0])
+        affected = np.union1d(np.union1d(in_ranked[0], prows[can]), in_prefs[0])
         before = self._snapshot(affected)
         self.ranked.remove(row, in_ranked)
         self.prefs.remove(row, in_prefs)
-        ids = self.offers.ids
-        sel = self.ranked.candidates(prows, c_q)
-        self.ranked.insert(prows[sel], row, c_q[sel], np.zeros(int(sel.sum()), np.int64), ids)
+        if in_ranked[0].size:  # only the rows it left changed: asked again, the rest stand
+            at = np.minimum(np.searchsorted(prows, in_ranked[0]), max(prows.size - 1, 0))
+            at = at[prows[at] == in_ranked[0]] if prows.size else at[:0]
+            can[at] = self.ranked.candidates(prows[at], c_q[at])
         sel = self.prefs.candidates(prows, e_q)
-        self.prefs.insert(prows[sel], row, e_q[sel], f_q[sel], ids)
+        if can.any() or sel.any():
+            rank = self.offers.id_order()  # ties by offer id
+            self.ranked.insert(prows[can], row, c_q[can], np.zeros(int(can.sum()), np.int64), rank)
+            self.prefs.insert(prows[sel], row, e_q[sel], f_q[sel], rank)
         self._refresh(affected[self._short(affected)])
         self._changed()
         return self._diff(affected, before, self._snapshot(affected), offer_names=offer_names)
@@ -246,25 +250,17 @@ class MarketState:
         offer_names: dict[int, str] | None = None,
     ) -> Delta:
         (bo, bk), (ao, ak) = before, after
-        moved = np.flatnonzero((ao != bo).any(axis=1) | (ak != bk).any(axis=1))
-        rows, ao, ak, bo, bk = rows[moved], ao[moved], ak[moved], bo[moved], bk[moved]
-        if rows.size == 0:
+        entered, left, rescored = offerkernels.moves(rows, bo, bk, ao, ak)
+        if not (entered[0] or left[0] or rescored[0]):
             return Delta()
-        same = ao[:, :, None] == bo[:, None, :]  # after entry i is before entry j
-        added = (ao >= 0) & ~same.any(axis=2)
-        removed = (bo >= 0) & ~same.any(axis=1)
-        old_key = np.where(same, bk[:, None, :], 0).sum(axis=2)
-        changed = (ao >= 0) & same.any(axis=2) & (old_key != ak)
         pids, oids = self.projects.ids, self.offers.ids
         pnames, onames = project_names or {}, offer_names or {}
-        # names looked up once per moved row and once per distinct offer, not per pair (a wide
+        # names looked up once per row and once per distinct offer, not per pair (a wide
         # offer's delta is thousands of pairs over a few offers: 2 ms of its 10 ms of CPU)
-        pn = [str(pnames.get(r) or pids[r]) for r in rows.tolist()]
+        pn = {r: str(pnames.get(r) or pids[r]) for r in {*entered[0], *left[0], *rescored[0]}}
 
-        def pairs_of(mask: Any, offs: I64) -> list[tuple[str, str]]:
-            r, c = np.nonzero(mask)
-            o = offs[r, c].tolist()
+        def pairs_of(r: list[int], o: list[int]) -> list[tuple[str, str]]:
             on = {x: str(onames.get(x) or oids[x]) for x in set(o)}
-            return [(pn[i], on[x]) for i, x in zip(r.tolist(), o, strict=True)]
+            return [(pn[i], on[x]) for i, x in zip(r, o, strict=True)]
 
-        return Delta(pairs_of(added, ao), pairs_of(removed, bo), pairs_of(changed, ao))
+        return Delta(pairs_of(*entered), pairs_of(*left), pairs_of(*rescored))

@@ -92,37 +92,14 @@ class TopCache:
             offerkernels.drop(self.off, self.key, self.aux, self.count, r, c)
         return r
 
-    def insert(self, rows: I64, offer: int, keys: I64, aux: I64, ids: Sequence[str | None]) -> I64:
+    def insert(self, rows: I64, offer: int, keys: I64, aux: I64, rank: I64) -> I64:
         """Offer `offer` (not listed anywhere) is eligible for `rows` with these keys: put it
-        where it belongs in each row, if the row's list reaches that far. The rows changed."""
-        if rows.size == 0:
-            return rows
-        d, listed = self.depth, self.key[rows]
-        pos = (listed > keys[:, None]).sum(axis=1)
-        same = listed == keys[:, None]  # equal scores: the lower offer id first
-        if same.any():
-            same &= np.arange(d) < self.count[rows][:, None]
-            tied = self.off[rows][same]
-            # each tied offer's id compared once (a copy of an offer ties in every row that
-            # lists the original: one comparison per entry was most of an upsert's time)
-            offers, back = np.unique(tied, return_inverse=True)
-            me = ids[offer] or ""
-            before = np.asarray([(ids[int(o)] or "") < me for o in offers.tolist()], dtype=bool)
-            below = np.zeros(same.shape, dtype=np.int64)
-            below[same] = before[back.reshape(-1)]
-            pos += below.sum(axis=1)
-        cnt, exh = self.count[rows], self.exhaustive[rows]
-        put = (pos < cnt) | (exh & (cnt < d))
-        overflow = exh & ~put  # a full, exhaustive row: the offer falls just beyond it
-        self.exhaustive[rows[overflow]] = False
-        r: I64 = rows[put]
-        p = pos[put]
-        if r.size:  # in place, compiled (`offerkernels.put`)
-            offerkernels.put(self.off, self.key, self.aux, r, p, offer, keys[put], aux[put])
-            full = self.count[r] == d
-            self.exhaustive[r[full]] = False
-            self.count[r] = np.minimum(self.count[r] + 1, d)
-        return r
+        where it belongs in each row, if the row's list reaches that far (ties: the lower offer
+        id first, `rank` being each offer row's place in the order of the ids, `id_order`). The
+        rows changed. In place, compiled (`offerkernels.insert`)."""
+        return offerkernels.insert(
+            self.off, self.key, self.aux, self.count, self.exhaustive, rows, offer, keys, aux, rank
+        )
 
     def candidates(self, rows: I64, keys: I64) -> B:
         """Which of `rows` an offer with these keys could enter (a superset, ties included)."""
