@@ -143,8 +143,7 @@ class MarketState:
         self.ranked.remove(row, in_ranked)
         self.prefs.remove(row, in_prefs)
         if in_ranked[0].size:  # only the rows it left changed: asked again, the rest stand
-            at = np.minimum(np.searchsorted(prows, in_ranked[0]), max(prows.size - 1, 0))
-            at = at[prows[at] == in_ranked[0]] if prows.size else at[:0]
+            at = np.flatnonzero(np.isin(prows, in_ranked[0]))
             can[at] = self.ranked.candidates(prows[at], c_q[at])
         sel = self.prefs.candidates(prows, e_q)
         if can.any() or sel.any():
