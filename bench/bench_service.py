@@ -548,6 +548,7 @@ async def offer_events(
             say,
             line,
             seed,
+            e99,
             mix_offers,
             tail,
         )
